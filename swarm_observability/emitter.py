@@ -1,0 +1,322 @@
+"""``EventEmitter``: gives events their id, timestamp and seq, runs processors, persists, notifies.
+
+Order of work in :meth:`EventEmitter.emit`, under one lock so seqs are handed out in the order events
+reach the store: build the event -> run the processors (a processor may drop it, before a seq is
+used) -> assign ``seq = last + 1`` -> hand it to the store. Then, outside the lock, every subscriber
+is called synchronously in subscription order; a subscriber that raises is logged and skipped.
+
+What is durable when ``emit`` returns:
+
+* ``write="sync"`` (the default for the in-memory store): the event is in the store.
+* ``write="background"`` (the default for persistent stores): the event is queued for a writer thread
+  that group-commits everything pending in one ``append_batch``, so neither sync nor async callers
+  wait on disk I/O. :meth:`flush` (or ``await`` :meth:`aflush`) returns once every event emitted
+  before it is durable, and raises :class:`EventStoreError` if a background write failed.
+  :meth:`close` flushes; an ``atexit`` hook flushes emitters still open at interpreter exit.
+
+Async subscribers (``async def`` callbacks) are scheduled as tasks on the event loop they were
+subscribed from (or the running loop), so a slow one never blocks ``emit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import inspect
+import logging
+import queue
+import threading
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from concurrent.futures import Future
+from typing import Any, Literal
+
+from .events import EventType, StreamEvent, make_event
+from .exceptions import EventStoreError, EventValidationError
+from .processors import Processor, default_processors
+from .stores.base import EventStore
+from .stores.memory import InMemoryEventStore
+
+logger = logging.getLogger("swarm_observability")
+
+Subscriber = Callable[[StreamEvent], Any]
+"""A sync callable, or an ``async def`` callable, taking the event."""
+
+_FIELDS = frozenset(StreamEvent.model_fields) - {"type", "run_id", "seq"}
+_STOP = object()
+_live_emitters: weakref.WeakSet[EventEmitter] = weakref.WeakSet()
+
+
+class EventEmitter:
+    """Create, persist and deliver :class:`StreamEvent` records.
+
+    Args:
+        store: where events go; an :class:`InMemoryEventStore` when omitted.
+        processors: the processor pipeline; :func:`default_processors` when omitted, ``[]`` for none.
+        write: ``"sync"`` or ``"background"``; by default sync for the in-memory store and
+            background for the others.
+        max_batch: the most events one background commit takes.
+    """
+
+    def __init__(
+        self,
+        store: EventStore | None = None,
+        *,
+        processors: Iterable[Processor] | None = None,
+        write: Literal["sync", "background"] | None = None,
+        max_batch: int = 2000,
+    ) -> None:
+        self.store: EventStore = store if store is not None else InMemoryEventStore()
+        self.processors: list[Processor] = list(default_processors() if processors is None else processors)
+        if write is None:
+            write = "sync" if getattr(self.store, "backend", None) == "memory" else "background"
+        if write not in ("sync", "background"):
+            raise ValueError(f"write must be 'sync' or 'background', not {write!r}")
+        self.write = write
+        self._max_batch = max_batch
+        self._lock = threading.Lock()
+        self._last: dict[str, int] = {}
+        self._subscribers: list[tuple[Subscriber, asyncio.AbstractEventLoop | None]] = []
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._errors: list[BaseException] = []
+        self._writer: threading.Thread | None = None
+        self._closed = False
+        _live_emitters.add(self)
+
+    # -- emitting ---------------------------------------------------------------------------------
+
+    def emit(self, type: EventType | str, run_id: str, **fields: Any) -> StreamEvent | None:
+        """Create, persist and deliver one event; returns it, or ``None`` if a processor dropped it.
+
+        ``fields`` are :class:`StreamEvent` fields (``node``, ``message``, ``data``, ``progress`` ...);
+        an unknown name raises :class:`EventValidationError` rather than being stored as an extra.
+        """
+        unknown = fields.keys() - _FIELDS
+        if unknown:
+            raise EventValidationError(f"unknown StreamEvent field(s): {', '.join(sorted(unknown))}")
+        return self.emit_event(make_event(type, run_id, **fields))
+
+    def emit_event(self, event: StreamEvent) -> StreamEvent | None:
+        """Like :meth:`emit` for an event built by the caller; its ``seq`` is (re)assigned."""
+        if self._closed:
+            raise EventStoreError("the emitter is closed")
+        with self._lock:
+            for processor in self.processors:
+                event = processor(event)  # type: ignore[assignment]
+                if event is None:
+                    return None
+            run_id = event.run_id
+            last = self._last.get(run_id)
+            if last is None:
+                last = self._sync_last(run_id)
+            event = event.model_copy(update={"seq": last + 1})
+            if self.write == "sync":
+                self.store.append(event)
+            else:
+                self._ensure_writer()
+                self._queue.put(event)
+            self._last[run_id] = last + 1
+        self._notify(event)
+        return event
+
+    def _sync_last(self, run_id: str) -> int:
+        if self.write == "background":
+            self._drain_locked()
+        return self.store.last_sequence(run_id)
+
+    def next_sequence(self, run_id: str) -> int:
+        """The seq the next event of ``run_id`` will get."""
+        with self._lock:
+            last = self._last.get(run_id)
+            return (self._sync_last(run_id) if last is None else last) + 1
+
+    def forget_run(self, run_id: str) -> None:
+        """Drop the cached last seq of a run, so the next emit reads it from the store again.
+
+        Needed when another process may have appended to the run since (a resumed thread).
+        """
+        with self._lock:
+            self._last.pop(run_id, None)
+
+    # -- subscribers ------------------------------------------------------------------------------
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Deliver every later event to ``callback``; returns a function that unsubscribes it."""
+        if not callable(callback):
+            raise TypeError(f"subscriber must be callable, got {type(callback).__name__}")
+        loop = None
+        if _is_async(callback):
+            with contextlib.suppress(RuntimeError):
+                loop = asyncio.get_running_loop()
+        self._subscribers = [*self._subscribers, (callback, loop)]
+        return lambda: self.unsubscribe(callback)
+
+    def unsubscribe(self, callback: Subscriber) -> None:
+        """Stop delivering to ``callback``; unknown callbacks are ignored."""
+        self._subscribers = [(cb, loop) for cb, loop in self._subscribers if cb is not callback]
+
+    def _notify(self, event: StreamEvent) -> None:
+        for callback, loop in self._subscribers:
+            try:
+                result = callback(event)
+                if inspect.isawaitable(result):
+                    self._schedule(result, loop, callback)
+            except Exception:
+                logger.exception("event subscriber %r failed on %s; it was skipped", callback, event.type_name)
+
+    def _schedule(self, awaitable: Awaitable[Any], loop: asyncio.AbstractEventLoop | None, cb: Subscriber) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        target = loop or running
+        if target is None or target.is_closed():
+            if inspect.iscoroutine(awaitable):
+                awaitable.close()
+            logger.warning("async subscriber %r skipped: no event loop to run it on", cb)
+            return
+        if target is running:
+            fut: asyncio.Future[Any] = asyncio.ensure_future(awaitable)
+        else:
+            fut = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_as_coro(awaitable), target), loop=target)
+        self._tasks.add(fut)
+        fut.add_done_callback(self._task_done)
+
+    def _task_done(self, fut: asyncio.Future[Any]) -> None:
+        self._tasks.discard(fut)
+        if not fut.cancelled() and fut.exception() is not None:
+            logger.error("async event subscriber failed", exc_info=fut.exception())
+
+    # -- replay -----------------------------------------------------------------------------------
+
+    def replay(self, run_id: str, callback: Subscriber, *, after_seq: int = 0) -> int:
+        """Re-deliver the stored events of a run to ``callback`` in seq order; returns the count."""
+        self.flush()
+        count = 0
+        for event in self.store.iter_events(run_id, after_seq):
+            callback(event)
+            count += 1
+        return count
+
+    # -- durability -------------------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until every event emitted so far is durable; raise if a background write failed."""
+        if self.write == "background" and self._writer is not None:
+            done: Future[None] = Future()
+            self._queue.put(done)
+            done.result(timeout)
+        self._raise_errors()
+
+    async def aflush(self) -> None:
+        """:meth:`flush` for async code: waits without blocking the event loop."""
+        if self.write == "background" and self._writer is not None:
+            done: Future[None] = Future()
+            self._queue.put(done)
+            await asyncio.wrap_future(done)
+        self._raise_errors()
+
+    def close(self) -> None:
+        """Flush, stop the writer thread and close nothing else (the store is the caller's)."""
+        if self._closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self._closed = True
+            if self._writer is not None:
+                self._queue.put(_STOP)
+                self._writer.join()
+                self._writer = None
+            _live_emitters.discard(self)
+
+    def __enter__(self) -> EventEmitter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _raise_errors(self) -> None:
+        if self._errors:
+            errors, self._errors = self._errors, []
+            raise EventStoreError(f"{len(errors)} background write(s) failed; first: {errors[0]!r}") from errors[0]
+
+    def _ensure_writer(self) -> None:
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_loop, name="swarm-obs-writer", daemon=True)
+            self._writer.start()
+
+    def _drain_locked(self) -> None:
+        if self._writer is not None:
+            done: Future[None] = Future()
+            self._queue.put(done)
+            done.result()
+
+    def _write_loop(self) -> None:
+        pending: list[StreamEvent] = []
+        while True:
+            item = self._queue.get()
+            waiters: list[Future[None]] = []
+            stop = False
+            while True:
+                if item is _STOP:
+                    stop = True
+                elif isinstance(item, Future):
+                    waiters.append(item)
+                else:
+                    pending.append(item)
+                if len(pending) >= self._max_batch:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if pending:
+                self._commit(pending)
+                pending = []
+            for waiter in waiters:
+                waiter.set_result(None)
+            if stop:
+                return
+
+    def _commit(self, events: Sequence[StreamEvent]) -> None:
+        try:
+            self.store.append_batch(events)
+            return
+        except Exception as exc:
+            first = exc
+        by_run: dict[str, list[StreamEvent]] = {}
+        for event in events:
+            by_run.setdefault(event.run_id, []).append(event)
+        if len(by_run) == 1:
+            self._fail(first, events)
+            return
+        for run_events in by_run.values():
+            try:
+                self.store.append_batch(run_events)
+            except Exception as exc:
+                self._fail(exc, run_events)
+
+    def _fail(self, exc: BaseException, events: Sequence[StreamEvent]) -> None:
+        logger.error("could not store %d event(s) of run %r: %s", len(events), events[0].run_id, exc)
+        self._errors.append(exc)
+        self._last.pop(events[0].run_id, None)
+
+
+def _is_async(callback: Subscriber) -> bool:
+    return inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(
+        getattr(callback, "__call__", None)  # noqa: B004
+    )
+
+
+async def _as_coro(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for emitter in list(_live_emitters):
+        with contextlib.suppress(Exception):
+            emitter.close()

@@ -1,0 +1,137 @@
+"""The ``EventStore`` protocol and the rules every backend shares.
+
+A store is a durable, append-only log of :class:`~swarm_observability.events.StreamEvent` per run.
+The rules (checked by the one conformance suite in ``tests/stores``):
+
+* ``seq`` is per run, starts at 1 and is gapless: appending an event whose seq is not
+  ``last_sequence(run_id) + 1`` raises :class:`SequenceConflictError`; a stored event id raises
+  :class:`DuplicateEventError`. A failed append changes nothing.
+* ``append_batch`` is all-or-nothing, may span several runs (each run's events consecutive, in order),
+  and returns only when the batch is as durable as the backend promises (``append`` likewise):
+  returned means acknowledged.
+* Reads return events in seq order and refuse damage rather than skip it (:class:`StoreCorruptionError`).
+* Appends from many threads are safe; appends to one run are serialized.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from ..events import EventType, StreamEvent
+from ..exceptions import DuplicateEventError, SequenceConflictError
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """Summary of one run in a store."""
+
+    run_id: str
+    """The run (scan) id."""
+    event_count: int
+    """Number of stored events, equal to the last seq."""
+    first_timestamp: datetime
+    """Timestamp of seq 1."""
+    last_timestamp: datetime
+    """Timestamp of the last event."""
+    last_type: str
+    """Type of the last event, e.g. ``scan_complete``."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """Size figures of a store, for dashboards and ``swarm-obs``."""
+
+    backend: str
+    """``memory``, ``sqlite`` or ``jsonl``."""
+    runs: int
+    """Number of runs."""
+    events: int
+    """Number of events over all runs."""
+    location: str | None = None
+    """Path of the store's file, if it has one."""
+    size_bytes: int | None = None
+    """Bytes on disk, if the store is on disk."""
+
+
+@runtime_checkable
+class EventStore(Protocol):
+    """What every event-store backend offers. See the module docstring for the rules."""
+
+    def append(self, event: StreamEvent) -> None:
+        """Append one event; its ``seq`` must be ``last_sequence(run_id) + 1``."""
+
+    def append_batch(self, events: Sequence[StreamEvent]) -> None:
+        """Append events atomically: all are stored, or none and the error is raised."""
+
+    def load(self, run_id: str) -> list[StreamEvent]:
+        """All events of a run in seq order (empty for an unknown run)."""
+
+    def load_since(self, run_id: str, after_seq: int) -> list[StreamEvent]:
+        """Events of a run with ``seq > after_seq``, in seq order."""
+
+    def iter_events(self, run_id: str, after_seq: int = 0) -> Iterator[StreamEvent]:
+        """Stream the events of a run with ``seq > after_seq`` without holding them all in memory."""
+
+    def last_sequence(self, run_id: str) -> int:
+        """The last seq of a run, 0 for an unknown run."""
+
+    def query(
+        self,
+        run_id: str | None = None,
+        types: Iterable[EventType | str] | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[StreamEvent]:
+        """Newest-first view (by timestamp, then seq) filtered by run, types and ``timestamp >= since``."""
+
+    def runs(self) -> list[RunInfo]:
+        """Every run with its event count and first/last timestamps, oldest first."""
+
+    def stats(self) -> StoreStats:
+        """Size figures of the store."""
+
+    def close(self) -> None:
+        """Release files and connections; idempotent."""
+
+
+def check_batch(
+    events: Sequence[StreamEvent],
+    last_sequence: dict[str, int] | None = None,
+    *,
+    lookup_last: object = None,
+) -> dict[str, int]:
+    """Validate a batch against per-run last sequences; return each run's new last seq.
+
+    ``lookup_last`` is a callable ``run_id -> int`` used for runs missing from ``last_sequence``.
+    Raises :class:`SequenceConflictError` on the first out-of-order event and
+    :class:`DuplicateEventError` on an id repeated inside the batch. Backends check stored ids
+    themselves (an index lookup or a unique constraint).
+    """
+    last = dict(last_sequence or {})
+    seen: set[str] = set()
+    for event in events:
+        if not isinstance(event, StreamEvent):
+            raise TypeError(f"append expects StreamEvent objects, got {type(event).__name__}")
+        run = event.run_id
+        if run not in last:
+            last[run] = lookup_last(run) if callable(lookup_last) else 0
+        expected = last[run] + 1
+        if event.seq != expected:
+            raise SequenceConflictError(run, expected, event.seq)
+        if event.id in seen:
+            raise DuplicateEventError(event.id)
+        seen.add(event.id)
+        last[run] = expected
+    return last
+
+
+def type_names(types: Iterable[EventType | str] | None) -> frozenset[str] | None:
+    """Normalize a ``types`` filter to plain strings (``None`` means every type)."""
+    if types is None:
+        return None
+    if isinstance(types, str):
+        types = [types]
+    return frozenset(t.value if isinstance(t, EventType) else str(t) for t in types)

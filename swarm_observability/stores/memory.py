@@ -1,0 +1,106 @@
+"""``InMemoryEventStore``: the thread-safe in-process backend, for tests and the default observer."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+
+from ..events import EventType, StreamEvent
+from ..exceptions import DuplicateEventError, StoreClosedError
+from .base import RunInfo, StoreStats, check_batch, type_names
+
+
+class InMemoryEventStore:
+    """Events kept in process memory behind one lock; same rules as the persistent stores.
+
+    Events are immutable, so the store keeps the objects themselves: no serialization on append.
+    """
+
+    backend = "memory"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[str, list[StreamEvent]] = {}
+        self._ids: set[str] = set()
+        self._closed = False
+
+    def append(self, event: StreamEvent) -> None:
+        self.append_batch((event,))
+
+    def append_batch(self, events: Sequence[StreamEvent]) -> None:
+        events = tuple(events)
+        if not events:
+            return
+        with self._lock:
+            self._check_open()
+            check_batch(events, lookup_last=lambda run: len(self._runs.get(run, ())))
+            for event in events:
+                if event.id in self._ids:
+                    raise DuplicateEventError(event.id)
+            for event in events:
+                self._runs.setdefault(event.run_id, []).append(event)
+                self._ids.add(event.id)
+
+    def load(self, run_id: str) -> list[StreamEvent]:
+        return self.load_since(run_id, 0)
+
+    def load_since(self, run_id: str, after_seq: int) -> list[StreamEvent]:
+        with self._lock:
+            self._check_open()
+            return list(self._runs.get(run_id, ())[max(after_seq, 0) :])
+
+    def iter_events(self, run_id: str, after_seq: int = 0) -> Iterator[StreamEvent]:
+        return iter(self.load_since(run_id, after_seq))
+
+    def last_sequence(self, run_id: str) -> int:
+        with self._lock:
+            self._check_open()
+            return len(self._runs.get(run_id, ()))
+
+    def query(
+        self,
+        run_id: str | None = None,
+        types: Iterable[EventType | str] | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[StreamEvent]:
+        wanted = type_names(types)
+        with self._lock:
+            self._check_open()
+            pool = [self._runs.get(run_id, [])] if run_id is not None else list(self._runs.values())
+            found = [
+                e
+                for events in pool
+                for e in events
+                if (wanted is None or e.type_name in wanted) and (since is None or e.timestamp >= since)
+            ]
+        found.sort(key=lambda e: (e.timestamp, e.seq or 0), reverse=True)
+        return found if limit is None else found[: max(limit, 0)]
+
+    def runs(self) -> list[RunInfo]:
+        with self._lock:
+            self._check_open()
+            infos = [
+                RunInfo(run, len(evs), evs[0].timestamp, evs[-1].timestamp, evs[-1].type_name)
+                for run, evs in self._runs.items()
+            ]
+        return sorted(infos, key=lambda info: (info.first_timestamp, info.run_id))
+
+    def stats(self) -> StoreStats:
+        with self._lock:
+            self._check_open()
+            return StoreStats(self.backend, len(self._runs), len(self._ids))
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __enter__(self) -> InMemoryEventStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError("the in-memory store is closed")
