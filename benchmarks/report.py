@@ -1,0 +1,259 @@
+"""Targets and the markdown rendering of a results file.
+
+Every target is judged on the median and listed with its spread, so a reader can see when a "met" is
+within the noise. Targets (2-core machine): events + OpenTelemetry spans <= 25 us added per node;
+with the SQLite store at default durability <= 50 us (flushed figure); batched appends with
+serialization: SQLite >= 50k ev/s, JSONL >= 150k, in-memory >= 500k; load of 100k events <= 0.6 s;
+``load_since`` of the last 100 <= 2 ms on both persistent stores; streaming 1M events < 100 MB RSS.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+APPEND_TARGETS = {"sqlite": 50_000, "jsonl": 150_000, "memory": 500_000}
+
+
+def _target(
+    name: str, measured: float, limit: float, *, at_least: bool, spread: str, unit: str
+) -> dict[str, Any]:
+    met = measured >= limit if at_least else measured <= limit
+    return {
+        "target": name,
+        "limit": f"{'>=' if at_least else '<='} {_n(limit)} {unit}",
+        "measured": f"{_n(measured)} {unit}",
+        "spread": spread,
+        "met": met,
+    }
+
+
+def _iqr(summary: dict[str, Any], unit: str = "") -> str:
+    quartiles = f"p25-p75 {_n(summary['p25'])} to {_n(summary['p75'])}{unit}"
+    return f"{quartiles}, min-max {_n(summary['min'])} to {_n(summary['max'])}{unit}"
+
+
+def evaluate(sections: dict[str, Any]) -> list[dict[str, Any]]:
+    """Check every target that the given sections measured."""
+    out: list[dict[str, Any]] = []
+    for cell in sections.get("overhead", {}).get("cells", []):
+        where = f"{cell['graph']} {cell['mode']}"
+        if cell["config"] == "memory+otel":
+            s = cell["added_us"]
+            out.append(
+                _target(
+                    f"events + OTel spans, added per node, {where}",
+                    s["median"],
+                    25,
+                    at_least=False,
+                    spread=_iqr(s),
+                    unit="us",
+                )
+            )
+        if cell["config"] == "sqlite":
+            s = cell["added_us_flushed"]
+            out.append(
+                _target(
+                    f"SQLite store (flush included), added per node, {where}",
+                    s["median"],
+                    50,
+                    at_least=False,
+                    spread=_iqr(s),
+                    unit="us",
+                )
+            )
+    stores = sections.get("stores", {})
+    for kind, limit in APPEND_TARGETS.items():
+        if kind in stores.get("append", {}):
+            s = stores["append"][kind]["batches_of_100"]["events_per_s"]
+            out.append(
+                _target(
+                    f"{kind} append, batches of 100",
+                    s["median"],
+                    limit,
+                    at_least=True,
+                    spread=f"min-max {_n(s['min'])} to {_n(s['max'])}",
+                    unit="ev/s",
+                )
+            )
+    for kind, reads in stores.get("reads", {}).items():
+        s = reads["load_s"]
+        out.append(
+            _target(
+                f"{kind} load of {reads['run_events']} events",
+                s["median"],
+                0.6,
+                at_least=False,
+                spread=f"min-max {_n(s['min'])} to {_n(s['max'])}",
+                unit="s",
+            )
+        )
+        if kind != "memory":
+            s = reads["load_since_last100_ms"]
+            out.append(
+                _target(
+                    f"{kind} load_since last 100", s["median"], 2, at_least=False, spread=_iqr(s), unit="ms"
+                )
+            )
+    for kind, stream in stores.get("stream", {}).items():
+        out.append(
+            _target(
+                f"{kind} iter_events of {stream['events']} events, peak RSS",
+                stream["peak_rss_mb"],
+                100,
+                at_least=False,
+                spread=f"growth {stream['growth_mb']:g} MB",
+                unit="MB",
+            )
+        )
+    return out
+
+
+def _n(value: float) -> str:
+    """Readable number: thousands separated for rates, three significant digits for small values."""
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def _fmt(summary: dict[str, Any]) -> str:
+    return f"{_n(summary['median'])} [{_n(summary['p25'])} to {_n(summary['p75'])}]"
+
+
+def _overhead_table(cells: list[dict[str, Any]], label: str = "config") -> list[str]:
+    lines = [
+        f"| {label} | graph | mode | baseline us/node | added us/node [p25-p75] | ratio [p25-p75] "
+        "| added incl. flush | CPU ratio | events/run | spans/run |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in cells:
+        lines.append(
+            f"| {c['config']} | {c['graph']} | {c['mode']} | {_n(c['baseline_us']['median'])} "
+            f"| {_fmt(c['added_us'])} | {_fmt(c['ratio'])} | {_fmt(c['added_us_flushed'])} "
+            f"| {_n(c['cpu_ratio']['median'])} | {c.get('events_per_run', '-')} "
+            f"| {c.get('spans_per_run', '-')} |"
+        )
+    return lines
+
+
+def _meta(section: dict[str, Any]) -> str:
+    m = section["meta"]
+    return (
+        f"_{m['date']}, {m['cpu']} x{m['cpus']}, Python {m['python']}, load avg {m['loadavg_1_5_15']} "
+        f"before / {section.get('loadavg_after')} after, speed gauge {m['calibration_loop_ms']} ms, "
+        f"{section.get('elapsed_s')} s{', SMOKE sizes' if section.get('smoke') else ''}_"
+    )
+
+
+def render(results: dict[str, Any]) -> str:
+    """The results file as markdown: one table per section, then the targets."""
+    sections = results.get("sections", {})
+    lines = ["# swarm-observability benchmarks", ""]
+    if "overhead" in sections:
+        sec = sections["overhead"]
+        lines += [
+            "## Overhead per node vs. the same graph uninstrumented",
+            _meta(sec),
+            "",
+            f"{sec['method']}; {sec['pairs']} pairs per cell after {sec['warmup_pairs']} warm-up pairs; "
+            f"{sec['timing']}; astream modes {sec['astream_stream_mode']}.",
+            "",
+        ]
+        lines += _overhead_table(sec["cells"])
+        for name, why in sec.get("unavailable", {}).items():
+            lines.append(f"\n- `{name}` not measured: {why}")
+        lines.append("")
+    if "peers" in sections:
+        sec = sections["peers"]
+        lines += ["## Peers, same graphs, same method", _meta(sec), ""]
+        if "skipped" in sec:
+            lines += [f"Not measured: {sec['skipped']}", ""]
+        else:
+            rows = []
+            ours = sec.get("ours_same_process", {})
+            for c in ours.get("cells", []):
+                rows.append({**c, "config": "swarm-observability (events+OTel)"})
+            notes = []
+            for key, peer in sec.get("peers", {}).items():
+                if "skipped" in peer:
+                    notes.append(f"- `{key}` not measured: {peer['skipped']}")
+                    continue
+                notes.append(f"- `{key}` {peer['version']}: patches {', '.join(peer['patched'])}")
+                for c in peer["cells"]:
+                    rows.append({**c, "config": f"{key} {peer['version']}"})
+            if rows:
+                lines += _overhead_table(rows, "instrumentation")
+            lines += ["", *notes, ""]
+    if "stores" in sections:
+        sec = sections["stores"]
+        lines += [
+            "## Event stores",
+            _meta(sec),
+            "",
+            f"Event JSON size: {sec['event_json_bytes']} bytes; reads on a run of "
+            f"{next(iter(sec['reads'].values()), {}).get('run_events', '-')} events.",
+            "",
+            "| backend | append 1 by 1 (ev/s) | append batches of 100 (ev/s) | load whole run (s) "
+            "| load_since last 100 (ms) | last_sequence (us) | re-open (s) |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for kind, app in sec["append"].items():
+            reads = sec["reads"].get(kind)
+            one, batch = app["one_at_a_time"]["events_per_s"], app["batches_of_100"]["events_per_s"]
+            row = (
+                f"| {kind} | {_n(one['median'])} ({_n(one['min'])} to {_n(one['max'])}) "
+                f"| {_n(batch['median'])} ({_n(batch['min'])} to {_n(batch['max'])}) |"
+            )
+            if reads:
+                row += (
+                    f" {_fmt(reads['load_s'])} | {_fmt(reads['load_since_last100_ms'])} "
+                    f"| {_fmt(reads['last_sequence_us'])} | {reads.get('reopen_and_last_sequence_s', '-')} |"
+                )
+            else:
+                row += " - | - | - | - |"
+            lines.append(row)
+        if sec["stream"]:
+            lines += [
+                "",
+                "| backend | iter_events of N | peak RSS (MB) | growth over imports (MB) | ev/s "
+                "| bytes on disk |",
+                "|---|---:|---:|---:|---:|---:|",
+            ]
+            for kind, st in sec["stream"].items():
+                lines.append(
+                    f"| {kind} | {st['events']} | {st['peak_rss_mb']} | {st['growth_mb']} "
+                    f"| {st['events_per_s']} | {st['bytes_on_disk']} |"
+                )
+        for name, why in sec.get("unavailable", {}).items():
+            lines.append(f"\n- `{name}` not measured: {why}")
+        lines.append("")
+    if "latency" in sections:
+        sec = sections["latency"]
+        lines += [
+            "## Live latency",
+            _meta(sec),
+            "",
+            f"Path: {sec['path']}.",
+            "",
+            "| node | store | events | median us | p25-p75 | p99 | max |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for v in sec["variants"]:
+            s = v["latency_us"]
+            lines.append(
+                f"| {v['node']} | {v['store']} | {v['events']} | {_n(s['median'])} "
+                f"| {_n(s['p25'])} to {_n(s['p75'])} | {s.get('p99', '-')} | {_n(s['max'])} |"
+            )
+        lines.append("")
+    targets = results.get("targets", [])
+    if targets:
+        lines += [
+            "## Targets",
+            "",
+            "| target | limit | measured (median) | spread | met |",
+            "|---|---|---:|---|---|",
+        ]
+        for t in targets:
+            met = "yes" if t["met"] else "NO"
+            lines.append(f"| {t['target']} | {t['limit']} | {t['measured']} | {t['spread']} | {met} |")
+        lines.append("")
+    return "\n".join(lines)
