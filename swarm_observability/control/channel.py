@@ -1,0 +1,280 @@
+"""Cross-process control: cancel, pause, resume or drain a scan running in another process.
+
+A :class:`ControlChannel` is a table in a SQLite file (the event store's or the checkpointer's database is
+fine; the table is our own)::
+
+    swarm_control(id INTEGER PRIMARY KEY, scan_id, action, reason, created_at, consumed_at)
+
+Any process appends a request with :meth:`ControlChannel.request` (this is what ``swarm-obs cancel`` does).
+The process running the scan applies requests to its
+:class:`~swarm_observability.control.cancellation.CancellationManager`, either in one background thread
+(:class:`ControlWatcher`, started by ``manager.watch(channel)``) or on demand
+(``manager.sync_from(channel)``); the request then takes effect at the scan's next safe point. A request
+is *claimed* by setting ``consumed_at`` in a single conditional ``UPDATE``, so it is applied exactly once
+even when several processes poll, and a request written before the scan starts is applied when it starts
+(the same "cancel before start" rule as in-process).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..events import validate_run_id
+
+if TYPE_CHECKING:
+    from .cancellation import CancellationManager
+
+logger = logging.getLogger("swarm_observability")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS swarm_control (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    scan_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    reason TEXT,
+    created_at TEXT NOT NULL,
+    consumed_at TEXT
+);
+CREATE INDEX IF NOT EXISTS swarm_control_pending ON swarm_control (scan_id, id) WHERE consumed_at IS NULL;
+"""
+_COLUMNS = "id, scan_id, action, reason, created_at, consumed_at"
+
+
+class ControlAction(StrEnum):
+    """What a control request asks of a scan."""
+
+    CANCEL = "cancel"
+    """Stop at the next safe point (``ScanCancelled``); resumable from the last checkpoint."""
+    PAUSE = "pause"
+    """Wait at the next safe point until resumed (in memory; the process keeps running)."""
+    RESUME = "resume"
+    """End a pause."""
+    DRAIN = "drain"
+    """Stop at the next superstep boundary with the checkpoint saved, so the process can exit."""
+
+
+@dataclass(frozen=True, slots=True)
+class ControlRequest:
+    """One row of the control table."""
+
+    id: int
+    """Increasing row id; requests are applied in this order."""
+    scan_id: str
+    """The run id of the scan the request is for."""
+    action: ControlAction
+    """What is asked."""
+    reason: str | None
+    """Free text shown in ``scan_cancelled``/``scan_paused`` events."""
+    created_at: datetime
+    """When the request was written (UTC)."""
+    consumed_at: datetime | None
+    """When a process claimed it, or ``None`` while pending."""
+
+
+def parse_action(action: object) -> ControlAction:
+    """Return ``action`` as a :class:`ControlAction`; raise ``ValueError`` naming it if unknown."""
+    try:
+        return ControlAction(action)
+    except ValueError:
+        choices = ", ".join(a.value for a in ControlAction)
+        raise ValueError(f"unknown control action {action!r}; expected one of: {choices}") from None
+
+
+class ControlChannel:
+    """Control requests in a SQLite file, shared by every process that opens the same path.
+
+    Args:
+        path: the database file (created with its folder if missing).
+        timeout: seconds to wait for another process's write lock before failing.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 5.0) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = sqlite3.connect(
+            self.path, timeout=timeout, check_same_thread=False, isolation_level=None
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.executescript(_SCHEMA)
+
+    def request(self, scan_id: str, action: ControlAction | str, reason: str | None = None) -> ControlRequest:
+        """Append a request for ``scan_id`` and return it (durable when this returns).
+
+        Raises:
+            ValueError: ``action`` is not cancel, pause, resume or drain.
+            InvalidRunIdError: ``scan_id`` cannot be a run id.
+        """
+        validate_run_id(scan_id)
+        parsed = parse_action(action)
+        if reason is not None and not isinstance(reason, str):
+            raise TypeError(f"reason must be a string or None, not {type(reason).__name__}")
+        now = datetime.now(UTC)
+        with self._lock:
+            cur = self._connection().execute(
+                "INSERT INTO swarm_control (scan_id, action, reason, created_at) VALUES (?, ?, ?, ?)",
+                (scan_id, parsed.value, reason, _iso(now)),
+            )
+            row_id = cur.lastrowid
+        assert row_id is not None
+        return ControlRequest(row_id, scan_id, parsed, reason, _parse(_iso(now)), None)
+
+    def pending(self, scan_id: str, after_id: int = 0) -> list[ControlRequest]:
+        """Unclaimed requests for ``scan_id`` with ``id > after_id``, oldest first."""
+        return self._select(
+            "WHERE scan_id = ? AND id > ? AND consumed_at IS NULL ORDER BY id", (scan_id, after_id)
+        )
+
+    def requests(self, scan_id: str | None = None) -> list[ControlRequest]:
+        """Every request (claimed or not), oldest first, optionally for one scan."""
+        if scan_id is None:
+            return self._select("ORDER BY id", ())
+        return self._select("WHERE scan_id = ? ORDER BY id", (scan_id,))
+
+    def claim(self, request_id: int) -> bool:
+        """Mark a request consumed; ``True`` only for the one caller that claimed it first."""
+        with self._lock:
+            cur = self._connection().execute(
+                "UPDATE swarm_control SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL",
+                (_iso(datetime.now(UTC)), request_id),
+            )
+            return cur.rowcount == 1
+
+    def close(self) -> None:
+        """Close the connection; idempotent."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> ControlChannel:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ControlChannel({self.path!r})"
+
+    def _select(self, where: str, params: tuple[object, ...]) -> list[ControlRequest]:
+        with self._lock:
+            sql = f"SELECT {_COLUMNS} FROM swarm_control {where}"
+            rows = self._connection().execute(sql, params).fetchall()
+        return [_row_to_request(row) for row in rows]
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError(f"control channel {self.path!r} is closed")
+        return self._conn
+
+
+class ControlWatcher:
+    """One background thread that applies channel requests to in-process managers.
+
+    Args:
+        channel: where requests are read.
+        managers: the managers to serve (more can be added with :meth:`add`).
+        interval: seconds between polls.
+    """
+
+    def __init__(
+        self,
+        channel: ControlChannel,
+        managers: Iterable[CancellationManager] = (),
+        *,
+        interval: float = 0.2,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError(f"interval must be positive, got {interval!r}")
+        self.channel = channel
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._managers: dict[str, CancellationManager] = {m.scan_id: m for m in managers}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failing = False
+
+    def add(self, manager: CancellationManager) -> None:
+        """Serve ``manager`` too."""
+        with self._lock:
+            self._managers[manager.scan_id] = manager
+
+    def discard(self, scan_id: str) -> None:
+        """Stop serving the manager of ``scan_id``."""
+        with self._lock:
+            self._managers.pop(scan_id, None)
+
+    @property
+    def running(self) -> bool:
+        """Whether the polling thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def poll_once(self) -> int:
+        """Apply pending requests of every served manager now; return how many were applied."""
+        with self._lock:
+            served = list(self._managers.values())
+        return sum(manager.sync_from(self.channel) for manager in served)
+
+    def start(self) -> ControlWatcher:
+        """Start polling in a daemon thread; idempotent. Returns ``self``."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._run, name="swarm-obs-control", daemon=True)
+                self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = 5.0) -> None:
+        """Stop polling and join the thread; idempotent."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def __enter__(self) -> ControlWatcher:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:
+                if not self._failing:
+                    logger.exception("swarm_observability: polling the control channel failed; will retry")
+                self._failing = True
+            else:
+                self._failing = False
+            self._stop.wait(self.interval)
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat(timespec="milliseconds")
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _row_to_request(row: tuple[int, str, str, str | None, str, str | None]) -> ControlRequest:
+    row_id, scan_id, action, reason, created_at, consumed_at = row
+    return ControlRequest(
+        row_id,
+        scan_id,
+        parse_action(action),
+        reason,
+        _parse(created_at),
+        _parse(consumed_at) if consumed_at is not None else None,
+    )
