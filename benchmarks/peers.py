@@ -103,9 +103,7 @@ class PatchToggle:
 
     def describe(self) -> list[str]:
         """``owner.attribute`` of every patch, for the results file."""
-        return sorted(
-            f"{getattr(o, '__qualname__', getattr(o, '__name__', o))}.{a}" for o, a, _, _ in self.changes
-        )
+        return sorted(f"{getattr(o, '__name__', o)}.{a}" for o, a, _, _ in self.changes)
 
     def set(self, on: bool) -> None:
         for owner, attr, old, new in self.changes:

@@ -146,7 +146,7 @@ def _reads(kind: str, target: Sequence[Any], other: Sequence[Any], repeats: int)
     out = {
         "run_events": size,
         "other_run_events": len(other),
-        "load_s": summarize(load, 4),
+        "load_s": summarize(load, 6),
         "load_since_last100_ms": summarize([s * 1e3 for s in since], 4),
         "last_sequence_us": summarize([s * 1e6 for s in last], 2),
     }
