@@ -1,6 +1,23 @@
-"""Event-store backends behind one protocol; pick one with :func:`open_store`."""
+"""Event-store backends behind one protocol; pick one with :func:`open_store`.
+
+* :class:`InMemoryEventStore`: process memory, for tests and short-lived observers.
+* :class:`SQLiteEventStore`: the default persistent log (WAL; safe for many threads and processes).
+* :class:`JSONLEventStore`: an append-only, human-readable ``events.jsonl`` with crash recovery.
+"""
 
 from .base import EventStore, RunInfo, StoreStats
+from .jsonl import JSONLEventStore
 from .memory import InMemoryEventStore
+from .sqlite import SQLiteEventStore
+from .url import default_store_path, open_store
 
-__all__ = ["EventStore", "InMemoryEventStore", "RunInfo", "StoreStats"]
+__all__ = [
+    "EventStore",
+    "InMemoryEventStore",
+    "JSONLEventStore",
+    "RunInfo",
+    "SQLiteEventStore",
+    "StoreStats",
+    "default_store_path",
+    "open_store",
+]

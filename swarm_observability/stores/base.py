@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from ..events import EventType, StreamEvent
+from ..events import EventType, StreamEvent, validate_run_id
 from ..exceptions import DuplicateEventError, SequenceConflictError
 
 
@@ -85,7 +85,11 @@ class EventStore(Protocol):
         since: datetime | None = None,
         limit: int | None = None,
     ) -> list[StreamEvent]:
-        """Newest-first view (by timestamp, then seq) filtered by run, types and ``timestamp >= since``."""
+        """Newest-first events (by timestamp, then seq, then run id), filtered by run and types.
+
+        ``since`` keeps events with ``timestamp >= since`` and must be timezone-aware; ``limit`` caps
+        the number of events returned.
+        """
 
     def runs(self) -> list[RunInfo]:
         """Every run with its event count and first/last timestamps, oldest first."""
@@ -117,6 +121,7 @@ def check_batch(
             raise TypeError(f"append expects StreamEvent objects, got {type(event).__name__}")
         run = event.run_id
         if run not in last:
+            validate_run_id(run)
             last[run] = lookup_last(run) if callable(lookup_last) else 0
         expected = last[run] + 1
         if event.seq != expected:
@@ -126,6 +131,18 @@ def check_batch(
         seen.add(event.id)
         last[run] = expected
     return last
+
+
+def check_since(since: datetime | None) -> datetime | None:
+    """Refuse a naive ``since`` for :meth:`EventStore.query`: stored timestamps are UTC-aware."""
+    if since is not None and (not isinstance(since, datetime) or since.utcoffset() is None):
+        raise ValueError(f"query(since=...) needs a timezone-aware datetime, got {since!r}")
+    return since
+
+
+def query_order_key(event: StreamEvent) -> tuple[datetime, int, str]:
+    """Sort key of :meth:`EventStore.query` (used descending): timestamp, then seq, then run id."""
+    return (event.timestamp, event.seq or 0, event.run_id)
 
 
 def type_names(types: Iterable[EventType | str] | None) -> frozenset[str] | None:

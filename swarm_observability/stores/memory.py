@@ -8,7 +8,7 @@ from datetime import datetime
 
 from ..events import EventType, StreamEvent
 from ..exceptions import DuplicateEventError, StoreClosedError
-from .base import RunInfo, StoreStats, check_batch, type_names
+from .base import RunInfo, StoreStats, check_batch, check_since, query_order_key, type_names
 
 
 class InMemoryEventStore:
@@ -66,6 +66,7 @@ class InMemoryEventStore:
         limit: int | None = None,
     ) -> list[StreamEvent]:
         wanted = type_names(types)
+        check_since(since)
         with self._lock:
             self._check_open()
             pool = [self._runs.get(run_id, [])] if run_id is not None else list(self._runs.values())
@@ -75,7 +76,7 @@ class InMemoryEventStore:
                 for e in events
                 if (wanted is None or e.type_name in wanted) and (since is None or e.timestamp >= since)
             ]
-        found.sort(key=lambda e: (e.timestamp, e.seq or 0), reverse=True)
+        found.sort(key=query_order_key, reverse=True)
         return found if limit is None else found[: max(limit, 0)]
 
     def runs(self) -> list[RunInfo]:

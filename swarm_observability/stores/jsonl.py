@@ -1,0 +1,504 @@
+"""``JSONLEventStore``: an append-only ``events.jsonl`` that people can read and a crash cannot corrupt.
+
+File format: UTF-8, one JSON object per line, one line per event::
+
+    {"seq":3,"run_id":"scan-1","id":"6f1c...","batch":[0,2],"event":{...},"crc":"9a3b0c1d"}
+
+* ``event`` is the event's own JSON (:meth:`StreamEvent.to_json_bytes`), byte for byte.
+* ``seq``, ``run_id`` and ``id`` repeat the event's fields so that opening the file indexes it without
+  parsing events.
+* ``batch`` is ``[index, count]``: line ``index`` of the ``count`` lines written by one ``append_batch``.
+* ``crc`` is the CRC-32 (zlib) of the line's bytes before ``,"crc":``, as 8 lowercase hex digits.
+
+Writing: a whole batch is one ``os.write`` on an ``O_APPEND`` descriptor, and one writer per file is
+enforced with ``fcntl.flock`` (a second writer, in this or another process, gets
+:class:`EventStoreError`). ``fsync="none"`` (default) survives a process crash or SIGKILL: data in the
+page cache reaches the disk without us. ``fsync="batch"`` also ``fdatasync``\\ s every batch before
+``append_batch`` returns, so acknowledged events survive a power loss too.
+
+Recovery on open: a SIGKILL can tear a write anywhere, even inside a short line, so the file is scanned
+and the longest prefix of complete, valid batches is kept. A torn final line or a partial final batch is
+cut off (truncate + fsync; logged as a warning): those events were never acknowledged. Damage that is
+followed by valid records cannot come from a crash; the store refuses to open with
+:class:`StoreCorruptionError` naming the file and byte offset, and cuts nothing.
+
+The scan leaves an in-memory index, per run the byte offset and length of each seq's line (12 bytes per
+event) plus a 64-bit hash per event id for the duplicate check (about 70 bytes per event in total).
+Reads ``pread`` the lines they need, so ``load_since`` and ``last_sequence`` near the end of a long run
+cost the same as at its start; ``query`` and ``runs`` parse events and are a scan.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import os
+import threading
+import zlib
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from ..events import EventType, StreamEvent
+from ..exceptions import DuplicateEventError, EventStoreError, StoreClosedError, StoreCorruptionError
+from .base import RunInfo, StoreStats, check_batch, check_since, query_order_key, type_names
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+logger = logging.getLogger("swarm_observability")
+
+FILE_NAME = "events.jsonl"
+_EVENT_KEY = b',"event":'
+_CRC_KEY = b',"crc":"'
+_SUFFIX = 19  # len(b',"crc":"01234567"}\n')
+_SCAN_CHUNK = 4 << 20
+_READ_CHUNK = 1 << 20
+_READ_GAP = 64 << 10
+_PAGE_EVENTS = 1000
+_PAGE_BYTES = 8 << 20
+
+
+class _RunIndex:
+    """Where each seq of one run lives in the file: ``offsets[seq - 1]``, ``lengths[seq - 1]``."""
+
+    __slots__ = ("lengths", "offsets")
+
+    def __init__(self) -> None:
+        self.offsets = array("q")
+        self.lengths = array("I")
+
+
+class JSONLEventStore:
+    """Event log in one append-only JSONL file (format and recovery in the module docstring).
+
+    Args:
+        location: a directory (the file is ``<directory>/events.jsonl``; folders are created) or a path
+            ending in ``.jsonl``.
+        fsync: ``"none"`` (default): acknowledged events survive a process crash, not a power loss.
+            ``"batch"``: every ``append_batch`` is fdatasynced before it returns.
+        read_only: read a file that another process may be writing: no lock, no repair; each read
+            first indexes the batches completed since. Appends raise :class:`EventStoreError`.
+
+    Raises:
+        StoreCorruptionError: the file is damaged before its end (see module docstring).
+        EventStoreError: another writer holds the file.
+    """
+
+    backend = "jsonl"
+
+    def __init__(
+        self,
+        location: str | os.PathLike[str],
+        *,
+        fsync: Literal["none", "batch"] = "none",
+        read_only: bool = False,
+    ) -> None:
+        if fsync not in ("none", "batch"):
+            raise ValueError(f"fsync must be 'none' or 'batch', not {fsync!r}")
+        if fcntl is None:  # pragma: no cover
+            raise EventStoreError("the JSONL event store needs fcntl.flock (POSIX); use the SQLite store")
+        location = Path(location).expanduser().absolute()
+        self.path = location if location.suffix == ".jsonl" else location / FILE_NAME
+        """The ``events.jsonl`` file."""
+        self.fsync = fsync
+        self.read_only = read_only
+        self._lock = threading.Lock()
+        self._runs: dict[str, _RunIndex] = {}
+        self._id_hashes: set[int] = set()
+        self._indexed = 0
+        self._failed: BaseException | None = None
+        self._closed = False
+        self._fd = self._open_file()
+        try:
+            self._scan()
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def _open_file(self) -> int:
+        if self.read_only:
+            try:
+                return os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise EventStoreError(f"no event store at {self.path} (opened read-only)") from None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        created = not self.path.exists()
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise EventStoreError(
+                f"{self.path} is already open for writing (by another process or store object); "
+                "open it with read_only=True to read it meanwhile"
+            ) from None
+        if created and self.fsync == "batch":
+            _fsync_dir(self.path.parent)
+        return fd
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def append(self, event: StreamEvent) -> None:
+        """Append one event; its ``seq`` must be ``last_sequence(run_id) + 1``."""
+        self.append_batch((event,))
+
+    def append_batch(self, events: Sequence[StreamEvent]) -> None:
+        """Append events with one write: all are stored, or none and the error is raised."""
+        events = tuple(events)
+        if not events:
+            return
+        for event in events:
+            if not isinstance(event, StreamEvent):
+                raise TypeError(f"append expects StreamEvent objects, got {type(event).__name__}")
+        lines = _frame_batch(events)
+        with self._lock:
+            self._check_open()
+            if self.read_only:
+                raise EventStoreError(f"event store {self.path} is open read-only")
+            if self._failed is not None:
+                raise EventStoreError(f"event store {self.path} is unusable after a failed write; reopen it")
+            check_batch(events, lookup_last=self._last_seq)
+            for event in events:
+                if hash(event.id) in self._id_hashes and self._stored_id(event.id):
+                    raise DuplicateEventError(event.id)
+            start = self._indexed
+            try:
+                _write_all(self._fd, b"".join(lines))
+                if self.fsync == "batch":
+                    os.fdatasync(self._fd)
+            except BaseException as exc:
+                self._undo_write(start, exc)
+                if isinstance(exc, OSError):
+                    raise EventStoreError(f"append to {self.path} failed: {exc}") from exc
+                raise
+            offset = start
+            for event, line in zip(events, lines, strict=True):
+                self._add(event.run_id, event.id, offset, len(line))
+                offset += len(line)
+            self._indexed = offset
+
+    def _undo_write(self, start: int, exc: BaseException) -> None:
+        try:
+            os.ftruncate(self._fd, start)
+        except OSError as undo_exc:
+            self._failed = exc
+            logger.error("could not cut a failed write from %s: %s; appends are refused", self.path, undo_exc)
+
+    def _add(self, run_id: str, event_id: str, offset: int, length: int) -> None:
+        index = self._runs.get(run_id)
+        if index is None:
+            index = self._runs[run_id] = _RunIndex()
+        index.offsets.append(offset)
+        index.lengths.append(length)
+        self._id_hashes.add(hash(event_id))
+
+    def _last_seq(self, run_id: str) -> int:
+        index = self._runs.get(run_id)
+        return 0 if index is None else len(index.offsets)
+
+    # -- the open scan ----------------------------------------------------------------------------
+
+    def _scan(self) -> None:
+        """Index the complete batches after ``self._indexed``; repair a torn tail or refuse damage."""
+        batch_start = self._indexed
+        pending: list[tuple[str, int, str, int, int, int]] = []
+        pending_ids: set[str] = set()
+        lines = _file_lines(self._fd, batch_start)
+        damage: int | None = None
+        for offset, line in lines:
+            frame = _decode_frame(line)
+            if frame is None:
+                damage = offset
+                break
+            seq, run_id, event_id, index, count, _ = frame
+            where = f"{self.path}:{offset}"
+            expected_index = len(pending)
+            if index != expected_index or (pending and count != pending[0][5]) or index >= count:
+                raise StoreCorruptionError(f"batch framing broken: line {index} of {count} found", where)
+            last = self._pending_last(pending, run_id)
+            if seq != last + 1:
+                raise StoreCorruptionError(f"run {run_id!r} expects seq {last + 1}, found seq {seq}", where)
+            if event_id in pending_ids or (hash(event_id) in self._id_hashes and self._stored_id(event_id)):
+                raise StoreCorruptionError(f"event id {event_id!r} is stored twice", where)
+            pending.append((run_id, seq, event_id, offset, len(line), count))
+            pending_ids.add(event_id)
+            if index == count - 1:
+                for run, _seq, eid, off, length, _count in pending:
+                    self._add(run, eid, off, length)
+                batch_start = self._indexed = offset + len(line)
+                pending.clear()
+                pending_ids.clear()
+        if damage is not None:
+            for later, line in lines:
+                if _decode_frame(line) is not None:
+                    raise StoreCorruptionError(
+                        f"damaged record in {self.path} at byte {damage} is followed by a valid record "
+                        f"at byte {later}; refusing to open rather than drop acknowledged events",
+                        f"{self.path}:{damage}",
+                    )
+        self._indexed = batch_start
+        size = os.fstat(self._fd).st_size
+        if size > batch_start and not self.read_only:
+            logger.warning(
+                "%s: cutting %d byte(s) after byte %d: an incomplete batch left by a crashed writer",
+                self.path,
+                size - batch_start,
+                batch_start,
+            )
+            os.ftruncate(self._fd, batch_start)
+            os.fsync(self._fd)
+
+    def _pending_last(self, pending: list[tuple[str, int, str, int, int, int]], run_id: str) -> int:
+        for run, seq, *_ in reversed(pending):
+            if run == run_id:
+                return seq
+        return self._last_seq(run_id)
+
+    def _stored_id(self, event_id: str) -> bool:
+        """Whether ``event_id`` is in the indexed part of the file (the slow check behind a hash hit)."""
+        for _offset, line in _file_lines(self._fd, 0, self._indexed):
+            frame = _decode_frame(line)
+            if frame is not None and frame[2] == event_id:
+                return True
+        return False
+
+    def _refresh(self) -> None:
+        if self.read_only and os.fstat(self._fd).st_size > self._indexed:
+            self._scan()
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def load(self, run_id: str) -> list[StreamEvent]:
+        """All events of a run in seq order (empty for an unknown run)."""
+        return list(self.iter_events(run_id))
+
+    def load_since(self, run_id: str, after_seq: int) -> list[StreamEvent]:
+        """Events of a run with ``seq > after_seq``, in seq order."""
+        return list(self.iter_events(run_id, after_seq))
+
+    def iter_events(self, run_id: str, after_seq: int = 0) -> Iterator[StreamEvent]:
+        """Stream a run's events with ``seq > after_seq``, reading at most ~8 MB of lines at a time.
+
+        Raises:
+            StoreCorruptionError: a line read back no longer matches its CRC or its index entry.
+        """
+        seq = max(int(after_seq), 0) + 1
+        while True:
+            with self._lock:
+                self._check_open()
+                self._refresh()
+                index = self._runs.get(run_id)
+                if index is None or seq > len(index.offsets):
+                    return
+                first = seq - 1
+                stop, size = first, 0
+                while stop < len(index.offsets) and stop - first < _PAGE_EVENTS and size < _PAGE_BYTES:
+                    size += index.lengths[stop]
+                    stop += 1
+                offsets = index.offsets[first:stop]
+                lines = _read_lines(self._fd, offsets, index.lengths[first:stop], self.path)
+            for offset, line in zip(offsets, lines, strict=True):
+                yield self._parse(line, run_id, seq, offset)
+                seq += 1
+
+    def _parse(self, line: bytes, run_id: str, seq: int, offset: int) -> StreamEvent:
+        where = f"{self.path}:{offset}"
+        frame = _decode_frame(line)
+        if frame is None:
+            raise StoreCorruptionError(f"record of run {run_id!r} seq {seq} fails its CRC or framing", where)
+        try:
+            event = StreamEvent.model_validate_json(line[frame[5] : -_SUFFIX])
+        except ValueError as exc:
+            raise StoreCorruptionError(f"stored event does not parse: {exc}", where) from exc
+        if event.seq != seq or event.run_id != run_id:
+            found = f"run {event.run_id!r} seq {event.seq}"
+            raise StoreCorruptionError(f"expected run {run_id!r} seq {seq}, found {found}", where)
+        return event
+
+    def last_sequence(self, run_id: str) -> int:
+        """The last seq of a run, 0 for an unknown run (from the index: no file access)."""
+        with self._lock:
+            self._check_open()
+            self._refresh()
+            return self._last_seq(run_id)
+
+    def query(
+        self,
+        run_id: str | None = None,
+        types: Iterable[EventType | str] | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[StreamEvent]:
+        """Newest-first (timestamp, seq, run id) events filtered by run, types and ``timestamp >= since``.
+
+        Parses every event of the selected runs; fine for dashboards, use SQLite for frequent queries.
+        """
+        wanted = type_names(types)
+        check_since(since)
+        matches = (
+            event
+            for run in ([run_id] if run_id is not None else self._run_ids())
+            for event in self.iter_events(run)
+            if (wanted is None or event.type_name in wanted) and (since is None or event.timestamp >= since)
+        )
+        if limit is not None:
+            return heapq.nlargest(max(int(limit), 0), matches, key=query_order_key)
+        return sorted(matches, key=query_order_key, reverse=True)
+
+    def runs(self) -> list[RunInfo]:
+        """Every run with its event count and first/last timestamps, oldest first."""
+        infos = []
+        for run_id in self._run_ids():
+            with self._lock:
+                self._check_open()
+                index = self._runs[run_id]
+                count = len(index.offsets)
+                offsets = [index.offsets[0], index.offsets[-1]]
+                lines = _read_lines(self._fd, offsets, [index.lengths[0], index.lengths[-1]], self.path)
+            first = self._parse(lines[0], run_id, 1, offsets[0])
+            last = self._parse(lines[1], run_id, count, offsets[1])
+            infos.append(RunInfo(run_id, count, first.timestamp, last.timestamp, last.type_name))
+        return sorted(infos, key=lambda info: (info.first_timestamp, info.run_id))
+
+    def _run_ids(self) -> list[str]:
+        with self._lock:
+            self._check_open()
+            self._refresh()
+            return list(self._runs)
+
+    def stats(self) -> StoreStats:
+        """Runs, events, the file path and its size in bytes."""
+        with self._lock:
+            self._check_open()
+            self._refresh()
+            events = sum(len(index.offsets) for index in self._runs.values())
+            size = os.fstat(self._fd).st_size
+        return StoreStats(self.backend, len(self._runs), events, str(self.path), size)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the file and release the writer lock; idempotent."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                os.close(self._fd)
+                self._runs = {}
+                self._id_hashes = set()
+
+    def __enter__(self) -> JSONLEventStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"JSONLEventStore({str(self.path)!r}, fsync={self.fsync!r})"
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError(f"the JSONL event store {self.path} is closed")
+
+
+def _json_str(value: str) -> bytes:
+    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return b'"' + value.encode() + b'"'
+    return json.dumps(value, ensure_ascii=False).encode()
+
+
+def _frame_batch(events: Sequence[StreamEvent]) -> list[bytes]:
+    count = len(events)
+    run_keys: dict[str, bytes] = {}
+    lines = []
+    for index, event in enumerate(events):
+        run_key = run_keys.get(event.run_id)
+        if run_key is None:
+            run_key = run_keys[event.run_id] = _json_str(event.run_id)
+        body = b'{"seq":%d,"run_id":%b,"id":%b,"batch":[%d,%d],"event":%b' % (
+            event.seq or 0,
+            run_key,
+            _json_str(event.id),
+            index,
+            count,
+            event.to_json_bytes(),
+        )
+        lines.append(b'%b,"crc":"%08x"}\n' % (body, zlib.crc32(body)))
+    return lines
+
+
+def _decode_frame(line: bytes) -> tuple[int, str, str, int, int, int] | None:
+    """``(seq, run_id, id, index, count, event_start)`` of a complete, CRC-valid line, else ``None``."""
+    if len(line) < _SUFFIX + 2 or line[-_SUFFIX : -_SUFFIX + 8] != _CRC_KEY or line[-3:] != b'"}\n':
+        return None
+    body = line[:-_SUFFIX]
+    if b"%08x" % zlib.crc32(body) != line[-11:-3]:
+        return None
+    split = body.find(_EVENT_KEY)
+    try:
+        header = json.loads(body[:split] + b"}") if split > 0 else None
+        seq, run_id, event_id, (index, count) = header["seq"], header["run_id"], header["id"], header["batch"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not (isinstance(seq, int) and isinstance(run_id, str) and isinstance(event_id, str)):
+        return None
+    if not (isinstance(index, int) and isinstance(count, int)):
+        return None
+    return seq, run_id, event_id, index, count, split + len(_EVENT_KEY)
+
+
+def _file_lines(fd: int, start: int, end: int | None = None) -> Iterator[tuple[int, bytes]]:
+    """``(offset, line)`` for each line from ``start``; the last one lacks ``\\n`` if the file does."""
+    base, buf = start, b""
+    while end is None or base + len(buf) < end:
+        want = _SCAN_CHUNK if end is None else min(_SCAN_CHUNK, end - base - len(buf))
+        block = os.pread(fd, want, base + len(buf))
+        if not block:
+            break
+        buf += block
+        pos = 0
+        while (newline := buf.find(b"\n", pos)) >= 0:
+            yield base + pos, buf[pos : newline + 1]
+            pos = newline + 1
+        base, buf = base + pos, buf[pos:]
+    if buf:
+        yield base, buf
+
+
+def _read_lines(fd: int, offsets: Sequence[int], lengths: Sequence[int], path: Path) -> list[bytes]:
+    """Read the given lines, merging neighbours into reads of up to ~1 MB."""
+    out: list[bytes] = []
+    i, n = 0, len(offsets)
+    while i < n:
+        start = offsets[i]
+        end = start + lengths[i]
+        j = i + 1
+        while j < n and 0 <= offsets[j] - end <= _READ_GAP and offsets[j] + lengths[j] - start <= _READ_CHUNK:
+            end = offsets[j] + lengths[j]
+            j += 1
+        block = os.pread(fd, end - start, start)
+        if len(block) != end - start:
+            raise StoreCorruptionError(f"{path} is shorter than its index (cut by hand?)", f"{path}:{start}")
+        out.extend(block[offsets[k] - start : offsets[k] - start + lengths[k]] for k in range(i, j))
+        i = j
+    return out
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

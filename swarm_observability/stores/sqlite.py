@@ -1,0 +1,359 @@
+"""``SQLiteEventStore``: the default persistent event log, one SQLite file in WAL mode.
+
+Layout (tables are prefixed so the store can share a file with LangGraph's checkpointer)::
+
+    swarm_events(run_id, seq, id, type, ts, data)  PRIMARY KEY(run_id, seq) WITHOUT ROWID
+                                                  UNIQUE(id), INDEX(ts); data = event.to_json_bytes()
+    swarm_runs(run_id, last_seq, first_ts, last_ts, last_type)   one row per run, same transaction
+    swarm_meta(key, value)                                        schema_version
+
+``ts`` is milliseconds since the epoch (UTC), which is what ``query(since=...)`` compares.
+
+Every append is one ``BEGIN IMMEDIATE`` transaction: read ``max(seq)`` of each run in the batch, check
+the batch against it, insert, ``COMMIT``. The write lock is taken before the check, so several store
+objects, threads or processes can append to one file and the per-run seq stays gapless; a failed append
+rolls back and leaves nothing behind. ``append`` returns after ``COMMIT``: returned means durable as far
+as ``durability`` promises (see :class:`SQLiteEventStore`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from ..events import EventType, StreamEvent
+from ..exceptions import DuplicateEventError, EventStoreError, StoreClosedError, StoreCorruptionError
+from .base import RunInfo, StoreStats, check_batch, check_since, type_names
+
+logger = logging.getLogger("swarm_observability")
+
+SCHEMA_VERSION = 1
+_PAGE = 1000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
+_SIZE_PRAGMAS = ("page_count", "page_size")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS swarm_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS swarm_events (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS swarm_events_id ON swarm_events (id);
+CREATE INDEX IF NOT EXISTS swarm_events_ts ON swarm_events (ts);
+CREATE TABLE IF NOT EXISTS swarm_runs (
+    run_id TEXT PRIMARY KEY,
+    last_seq INTEGER NOT NULL,
+    first_ts INTEGER NOT NULL,
+    last_ts INTEGER NOT NULL,
+    last_type TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+_PAGE_SQL = "SELECT seq, data FROM swarm_events WHERE run_id = ? AND seq >= ? ORDER BY seq LIMIT ?"
+_INSERT = "INSERT INTO swarm_events (run_id, seq, id, type, ts, data) VALUES (?, ?, ?, ?, ?, ?)"
+_UPSERT_RUN = """
+INSERT INTO swarm_runs (run_id, last_seq, first_ts, last_ts, last_type) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (run_id) DO UPDATE SET
+    last_seq = excluded.last_seq, last_ts = excluded.last_ts, last_type = excluded.last_type
+"""
+
+
+class SQLiteEventStore:
+    """Event log in one SQLite database file (WAL journal), safe for many threads and processes.
+
+    Args:
+        path: the database file (parent folders are created), or ``":memory:"`` for a private
+            in-memory database.
+        durability: ``"full"`` (default) sets ``PRAGMA synchronous=FULL``: every commit is fsynced,
+            so an acknowledged event survives a process kill *and* a power loss or OS crash (if the
+            disk honours flushes). ``"normal"`` sets ``synchronous=NORMAL``: several times faster per
+            commit; acknowledged events still survive SIGKILL/OOM kills (SQLite's WAL guarantee), but a
+            power loss may roll back the last commits (never leaving a gap or a partial batch).
+        busy_timeout: seconds to wait for another process's write lock before failing.
+        read_only: open an existing database without write access (for dashboards and the CLI
+            while a scan writes); appends raise :class:`EventStoreError`.
+
+    One connection per store object, guarded by a lock; pages of rows are fetched under the lock and
+    parsed outside it, so readers and writers in other threads interleave.
+    """
+
+    backend = "sqlite"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        durability: Literal["full", "normal"] = "full",
+        busy_timeout: float = 5.0,
+        read_only: bool = False,
+    ) -> None:
+        if durability not in _SYNCHRONOUS:
+            raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
+        self.durability = durability
+        self.read_only = read_only
+        in_memory = str(path) == ":memory:"
+        self.path: Path | None = None if in_memory else Path(path).expanduser().absolute()
+        """The database file, ``None`` for ``:memory:``."""
+        self._lock = threading.Lock()
+        self._closed = False
+        self._conn = self._connect(busy_timeout)
+
+    def _connect(self, busy_timeout: float) -> sqlite3.Connection:
+        if self.path is None:
+            target, uri = ":memory:", False
+        elif self.read_only:
+            if not self.path.is_file():
+                raise EventStoreError(f"no event store at {self.path} (opened read-only)")
+            target, uri = f"{self.path.as_uri()}?mode=ro", True
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            target, uri = str(self.path), False
+        try:
+            conn = sqlite3.connect(
+                target, timeout=busy_timeout, isolation_level=None, check_same_thread=False, uri=uri
+            )
+        except sqlite3.Error as exc:
+            raise EventStoreError(f"cannot open event store {target}: {exc}") from exc
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            if not self.read_only:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute(f"PRAGMA synchronous = {_SYNCHRONOUS[self.durability]}")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(
+                        "INSERT OR IGNORE INTO swarm_meta (key, value) VALUES ('schema_version', ?)",
+                        (str(SCHEMA_VERSION),),
+                    )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            row = conn.execute("SELECT value FROM swarm_meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreCorruptionError(f"cannot use {target} as an event store: {exc}", str(target)) from exc
+        if row is None or int(row[0]) > SCHEMA_VERSION:
+            conn.close()
+            found = "no" if row is None else f"version {row[0]}"
+            raise EventStoreError(
+                f"{target} has {found} event-store schema; this release reads version {SCHEMA_VERSION}"
+            )
+        return conn
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def append(self, event: StreamEvent) -> None:
+        """Append one event; its ``seq`` must be ``last_sequence(run_id) + 1``."""
+        self.append_batch((event,))
+
+    def append_batch(self, events: Sequence[StreamEvent]) -> None:
+        """Append events in one transaction: all are committed, or none and the error is raised."""
+        events = tuple(events)
+        if not events:
+            return
+        for event in events:
+            if not isinstance(event, StreamEvent):
+                raise TypeError(f"append expects StreamEvent objects, got {type(event).__name__}")
+        rows = [(e.run_id, e.seq, e.id, e.type_name, _to_ms(e.timestamp), e.to_json_bytes()) for e in events]
+        with self._lock:
+            conn = self._open_conn()
+            if self.read_only:
+                raise EventStoreError(f"event store {self.location} is open read-only")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise EventStoreError(f"cannot lock event store {self.location} for writing: {exc}") from exc
+            try:
+                check_batch(events, lookup_last=self._max_seq)
+                conn.executemany(_INSERT, rows)
+                conn.executemany(_UPSERT_RUN, _run_rows(rows))
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                _rollback(conn)
+                if isinstance(exc, sqlite3.IntegrityError):
+                    raise self._duplicate(events) from exc
+                if isinstance(exc, sqlite3.Error):
+                    raise EventStoreError(f"append to {self.location} failed: {exc}") from exc
+                raise
+
+    def _max_seq(self, run_id: str) -> int:
+        row = self._conn.execute("SELECT max(seq) FROM swarm_events WHERE run_id = ?", (run_id,)).fetchone()
+        return row[0] or 0
+
+    def _duplicate(self, events: Sequence[StreamEvent]) -> EventStoreError:
+        for event in events:
+            if self._conn.execute("SELECT 1 FROM swarm_events WHERE id = ?", (event.id,)).fetchone():
+                return DuplicateEventError(event.id)
+        return EventStoreError(f"append to {self.location} violated a constraint")
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def load(self, run_id: str) -> list[StreamEvent]:
+        """All events of a run in seq order (empty for an unknown run)."""
+        return list(self.iter_events(run_id))
+
+    def load_since(self, run_id: str, after_seq: int) -> list[StreamEvent]:
+        """Events of a run with ``seq > after_seq``, in seq order."""
+        return list(self.iter_events(run_id, after_seq))
+
+    def iter_events(self, run_id: str, after_seq: int = 0) -> Iterator[StreamEvent]:
+        """Stream a run's events with ``seq > after_seq``, fetching pages of 1000 rows.
+
+        Raises:
+            StoreCorruptionError: a seq is missing or a stored record does not parse.
+        """
+        expected = max(int(after_seq), 0) + 1
+        while True:
+            with self._lock:
+                rows = self._open_conn().execute(_PAGE_SQL, (run_id, expected, _PAGE)).fetchall()
+            for seq, data in rows:
+                yield self._parse(run_id, seq, data, expected)
+                expected += 1
+            if len(rows) < _PAGE:
+                return
+
+    def _parse(self, run_id: str, seq: int, data: bytes, expected: int) -> StreamEvent:
+        where = f"{self.location} run {run_id!r} seq {seq}"
+        if seq != expected:
+            raise StoreCorruptionError(f"run {run_id!r} has a gap: seq {expected} is missing", where)
+        try:
+            event = StreamEvent.model_validate_json(data)
+        except ValueError as exc:
+            raise StoreCorruptionError(f"stored event does not parse: {exc}", where) from exc
+        if event.seq != seq or event.run_id != run_id:
+            raise StoreCorruptionError("stored event does not match its row (run id or seq differ)", where)
+        return event
+
+    def last_sequence(self, run_id: str) -> int:
+        """The last seq of a run, 0 for an unknown run."""
+        with self._lock:
+            self._open_conn()
+            return self._max_seq(run_id)
+
+    def query(
+        self,
+        run_id: str | None = None,
+        types: Iterable[EventType | str] | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[StreamEvent]:
+        """Newest-first (timestamp, seq, run id) events filtered by run, types and ``timestamp >= since``."""
+        wanted = type_names(types)
+        check_since(since)
+        where, params = [], []
+        if run_id is not None:
+            where.append("run_id = ?")
+            params.append(run_id)
+        if wanted is not None:
+            if not wanted:
+                return []
+            where.append(f"type IN ({', '.join('?' * len(wanted))})")
+            params.extend(sorted(wanted))
+        if since is not None:
+            where.append("ts >= ?")
+            params.append(_to_ms(since) + (1 if since.microsecond % 1000 else 0))
+        sql = "SELECT run_id, seq, data FROM swarm_events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY ts DESC, seq DESC, run_id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(max(int(limit), 0))
+        with self._lock:
+            rows = self._open_conn().execute(sql, params).fetchall()
+        return [self._parse(run, seq, data, seq) for run, seq, data in rows]
+
+    def runs(self) -> list[RunInfo]:
+        """Every run with its event count and first/last timestamps, oldest first."""
+        sql = "SELECT run_id, last_seq, first_ts, last_ts, last_type FROM swarm_runs ORDER BY first_ts, 1"
+        with self._lock:
+            rows = self._open_conn().execute(sql).fetchall()
+        return [RunInfo(run, n, _from_ms(first), _from_ms(last), kind) for run, n, first, last, kind in rows]
+
+    def stats(self) -> StoreStats:
+        """Runs, events, the database path and its size on disk (database + WAL file)."""
+        with self._lock:
+            conn = self._open_conn()
+            runs, events = conn.execute("SELECT count(*), total(last_seq) FROM swarm_runs").fetchone()
+            if self.path is None:
+                pages, page_size = (conn.execute(f"PRAGMA {name}").fetchone()[0] for name in _SIZE_PRAGMAS)
+                size = pages * page_size
+            else:
+                size = sum(_file_size(Path(f"{self.path}{suffix}")) for suffix in ("", "-wal"))
+        return StoreStats(self.backend, runs, int(events), self.location, size)
+
+    @property
+    def location(self) -> str:
+        """The database path as text (``:memory:`` for an in-memory database)."""
+        return ":memory:" if self.path is None else str(self.path)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection; idempotent. Committed events stay in the file."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def __enter__(self) -> SQLiteEventStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteEventStore({self.location!r}, durability={self.durability!r})"
+
+    def _open_conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreClosedError(f"the SQLite event store {self.location} is closed")
+        return self._conn
+
+
+def _to_ms(value: datetime) -> int:
+    return (value - _EPOCH) // _MS
+
+
+def _from_ms(value: int) -> datetime:
+    return _EPOCH + value * _MS
+
+
+def _run_rows(rows: list[tuple[str, int, str, str, int, bytes]]) -> list[tuple[str, int, int, int, str]]:
+    """One ``swarm_runs`` upsert per run of the batch: its last row, first_ts from its first row."""
+    last: dict[str, tuple[str, int, int, int, str]] = {}
+    for run, seq, _id, kind, ts, _data in rows:
+        first_ts = last[run][2] if run in last else ts
+        last[run] = (run, seq, first_ts, ts, kind)
+    return list(last.values())
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        logger.debug("rollback after a failed append failed too: %s", exc)
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
