@@ -1,0 +1,146 @@
+"""``LiveTracer``: OpenTelemetry spans for a graph while it runs, from the same mapping as exports.
+
+How it plugs into the instrumentation (three seams, all on the hot path, none of them raises):
+
+1. ``tracer.install(emitter)`` subscribes :meth:`LiveTracer.on_event` (every event, after it was
+   stored, feeds the shared :class:`SpanMapper`: opening events start spans, closing events end
+   them, point events become span events) and appends :meth:`LiveTracer.stamp` to the emitter's
+   processors (every event emitted inside an open traced scope gets that span's ``trace_id`` and
+   ``span_id``; that is how a resumed invocation in another process finds the root span it links to).
+2. ``token = tracer.scope_opened(event)`` right after an opening event was emitted, in the context
+   where the scope's body runs: makes the scope's span the current OpenTelemetry span, so spans
+   made by user code, HTTP clients or LLM SDKs inside a node nest under the node span, in sync
+   (thread) and async (task) nodes alike. The scan root is never made current: ``astream`` is a
+   generator, and a context attached there would leak into the consumer between chunks.
+3. ``tracer.scope_closed(event, token)`` right before the closing event is emitted, in that same
+   context: detaches, so the caller's context is exactly what it was.
+
+The span itself ends when the closing event reaches the subscriber, with the event's timestamp
+and seq, exactly as ``export_run`` would end it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanContext
+
+from ..events import StreamEvent
+from ..stores.base import EventStore
+from .ids import find_stamped_root
+from .mapping import OPENING_TYPES, SpanMapper, tracer_for
+
+logger = logging.getLogger("swarm_observability.tracing")
+
+
+class LiveTracer:
+    """Create spans from a running graph's events on the given tracer provider.
+
+    Args:
+        tracer_provider: where spans go; the global provider when omitted. Nothing global is
+            replaced.
+        store: the event log, used to find the root span of an invocation that ran in another
+            process when a ``scan_resumed`` links to it.
+        nest_in_current_span: start each scan root under the span that is current when the scan
+            starts (for example a web request's span); ``False`` makes every invocation a new trace.
+        remember: how many finished roots and scopes are kept for links and late children.
+    """
+
+    def __init__(
+        self,
+        tracer_provider: trace.TracerProvider | None = None,
+        *,
+        store: EventStore | None = None,
+        nest_in_current_span: bool = True,
+        remember: int = 4096,
+    ) -> None:
+        self._store = store
+        self.mapper = SpanMapper(
+            tracer_for(tracer_provider),
+            root_parent=(lambda _event: otel_context.get_current()) if nest_in_current_span else None,
+            resolve_link=self._resolve_from_store,
+            remember=remember,
+        )
+
+    def install(self, emitter: Any) -> Callable[[], None]:
+        """Subscribe to ``emitter`` and add the id-stamping processor; returns an uninstaller."""
+        if self.stamp not in emitter.processors:
+            emitter.processors.append(self.stamp)
+        unsubscribe = emitter.subscribe(self.on_event)
+
+        def uninstall() -> None:
+            unsubscribe()
+            if self.stamp in emitter.processors:
+                emitter.processors.remove(self.stamp)
+
+        return uninstall
+
+    # -- seams ------------------------------------------------------------------------------------
+
+    def on_event(self, event: StreamEvent) -> None:
+        """Emitter subscriber: feed one stored event to the mapping. Never raises."""
+        try:
+            self.mapper.feed(event)
+        except Exception:
+            logger.exception("tracing failed on %s; the span tree of run %r may be incomplete",
+                             event.type_name, event.run_id)
+
+    def stamp(self, event: StreamEvent) -> StreamEvent:
+        """Emitter processor: put the ids of the event's open span on it (if it has none)."""
+        if event.trace_id is not None or event.scope_id is None:
+            return event
+        span = self.mapper.span_for(event.scope_id)
+        if span is None:
+            return event
+        ctx = span.get_span_context()
+        if not ctx.is_valid:
+            return event
+        return event.model_copy(update={"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"})
+
+    def scope_opened(self, event: StreamEvent) -> object | None:
+        """Make the span of a just-opened scope current here; returns the token for :meth:`scope_closed`.
+
+        Returns ``None`` (nothing attached) for scan roots and for events that open no scope.
+        """
+        try:
+            kind = OPENING_TYPES.get(event.type_name)
+            if kind is None:
+                return None
+            self.mapper.feed(event)
+            if kind == "scan":
+                return None
+            span = self.mapper.span_for(event.scope_id)
+            if span is None:
+                return None
+            return otel_context.attach(trace.set_span_in_context(span))
+        except Exception:
+            logger.exception("tracing could not open the span of %s", event.type_name)
+            return None
+
+    def scope_closed(self, event: StreamEvent, token: object | None) -> None:
+        """Restore the context :meth:`scope_opened` replaced; call in the same context. Never raises."""
+        if token is None:
+            return
+        try:
+            otel_context.detach(token)  # type: ignore[arg-type]
+        except Exception:
+            logger.exception("tracing could not restore the context after %s", event.type_name)
+
+    def close(self) -> int:
+        """End every span still open as ``incomplete`` (observer shutdown); returns how many."""
+        return self.mapper.end_open_scopes(ended_by="tracer_closed")
+
+    # -- links across processes -------------------------------------------------------------------
+
+    def _resolve_from_store(self, event: StreamEvent, previous: str) -> SpanContext | None:
+        if self._store is None:
+            return None
+        try:
+            return find_stamped_root(self._store, event.run_id, previous)
+        except Exception:
+            logger.exception("could not look up the root span of invocation %r in the event log", previous)
+        return None

@@ -1,0 +1,472 @@
+"""The one mapping from :class:`StreamEvent` records to OpenTelemetry spans.
+
+:class:`SpanMapper` consumes the events of a run in order and starts and ends spans with the
+events' own timestamps. The live tracer feeds it while the graph runs; ``export_run`` feeds it a
+stored log after the fact. Because both paths go through this class, they produce the same tree.
+
+The contract:
+
+* Opening events (``scan_started``/``scan_resumed``, ``node_enter``, ``probe_start``,
+  ``agent_start``, ``plan_start``) start a span; the matching closing event ends it. Parentage
+  comes only from ``scope_id``/``parent_scope_id`` (never from the ambient OpenTelemetry context),
+  so parallel ``Send`` branches are siblings and subgraph nodes nest under their parent node. A
+  scan invocation is the root of its own trace; ``root_parent`` may put it under a caller's span.
+* Point events (``node_progress``, ``log``, ``heartbeat``, ``probe_result`` and unknown types) become
+  span events on the span of their scope, named after the event type.
+* Outcomes: ``error`` sets status ERROR with ``error.type`` and the message as description on every
+  scope that failed; the ``exception`` span event is recorded once, on the innermost span where the
+  error happened (an ancestor that fails with the same type and message gets none, as the semconv
+  recording-errors guidance asks). ``interrupted``, ``paused`` and ``cancelled`` are not errors:
+  status stays UNSET and ``swarm.outcome`` says what happened (a cancel is a requested stop, not a
+  crash). ``ok`` leaves the status UNSET, as instrumentation libraries should.
+* Closing a scope first ends its still-open descendants at the same time with
+  ``swarm.outcome=cancelled`` (if the scope was cancelled) or ``incomplete``, and
+  ``swarm.ended_by=<closing event type>``; so an abandoned stream or a crashed node leaves nothing
+  open. :meth:`SpanMapper.end_open_scopes` ends whatever is left (a crashed run) as ``incomplete``.
+* A ``scan_resumed`` with ``data.previous_invocation_id`` links its root span to the root of the
+  invocation it continues (``swarm.link.type=resumes``), found among the roots this mapper has seen
+  or through ``resolve_link`` (e.g. the trace ids stamped on the stored events).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode
+
+from ..events import EventType, Outcome, StreamEvent
+from . import semconv as sc
+from .ids import ScopeIdGenerator
+
+logger = logging.getLogger("swarm_observability.tracing")
+
+OPENING_TYPES: Mapping[str, str] = {
+    EventType.SCAN_STARTED: "scan",
+    EventType.SCAN_RESUMED: "scan",
+    EventType.NODE_ENTER: "node",
+    EventType.PROBE_START: "probe",
+    EventType.AGENT_START: "agent",
+    EventType.PLAN_START: "plan",
+}
+"""Event type -> scope kind, for the events that open a scope (and a span)."""
+
+CLOSING_TYPES: Mapping[str, str] = {
+    EventType.SCAN_COMPLETE: "scan",
+    EventType.SCAN_ERROR: "scan",
+    EventType.SCAN_CANCELLED: "scan",
+    EventType.SCAN_PAUSED: "scan",
+    EventType.NODE_EXIT: "node",
+    EventType.PROBE_COMPLETE: "probe",
+    EventType.AGENT_COMPLETE: "agent",
+    EventType.PLAN_COMPLETE: "plan",
+}
+"""Event type -> scope kind, for the events that close a scope."""
+
+_DEFAULT_OUTCOME: Mapping[str, Outcome] = {
+    EventType.SCAN_COMPLETE: Outcome.OK,
+    EventType.SCAN_ERROR: Outcome.ERROR,
+    EventType.SCAN_CANCELLED: Outcome.CANCELLED,
+}
+_RESERVED_DATA = frozenset({"outcome", "duration_ms", "error_type", "error_message"})
+_MAX_STR = 4096
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_MAX_DATA_KEYS = 32
+
+RootParent = Callable[[StreamEvent], Context]
+LinkResolver = Callable[[StreamEvent, str], SpanContext | None]
+
+
+@dataclass(slots=True)
+class _Scope:
+    span: Span
+    kind: str
+    scope_id: str
+    parent_id: str | None
+    invocation_id: str | None
+    children: dict[str, None] = field(default_factory=dict)
+    child_error: tuple[str, str] | None = None
+
+
+class SpanMapper:
+    """Turn an ordered stream of events into spans on ``tracer``. Thread-safe.
+
+    Args:
+        tracer: where spans are started.
+        root_parent: context a scan root is started in; by default an empty one (a new trace).
+        resolve_link: finds the root span of a previous invocation this mapper has not seen.
+        id_generator: when the tracer's provider uses a :class:`ScopeIdGenerator`, the mapper primes
+            it so ids are derived from ``invocation_id``/``scope_id`` (reproducible exports).
+        remember: how many finished roots and scopes are kept for links and late children.
+    """
+
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        *,
+        root_parent: RootParent | None = None,
+        resolve_link: LinkResolver | None = None,
+        id_generator: ScopeIdGenerator | None = None,
+        remember: int = 4096,
+    ) -> None:
+        self._tracer = tracer
+        self._root_parent = root_parent
+        self._resolve_link = resolve_link
+        self._ids = id_generator
+        self._remember = remember
+        self._lock = threading.RLock()
+        self._open: dict[str, _Scope] = {}
+        self._closed: OrderedDict[str, SpanContext] = OrderedDict()
+        self._roots: OrderedDict[str, SpanContext] = OrderedDict()
+        self._last_ns = 0
+        self._started = 0
+
+    # -- queries ----------------------------------------------------------------------------------
+
+    def span_for(self, scope_id: str | None) -> Span | None:
+        """The open span of a scope, or ``None``."""
+        scope = self._open.get(scope_id) if scope_id else None
+        return scope.span if scope else None
+
+    def root_context(self, invocation_id: str) -> SpanContext | None:
+        """The span context of an invocation's root span, if this mapper has started it."""
+        return self._roots.get(invocation_id)
+
+    @property
+    def spans_started(self) -> int:
+        """How many spans this mapper has started."""
+        return self._started
+
+    @property
+    def open_scope_count(self) -> int:
+        """How many scopes are open (spans started and not yet ended)."""
+        return len(self._open)
+
+    # -- feeding ----------------------------------------------------------------------------------
+
+    def feed(self, event: StreamEvent) -> None:
+        """Apply one event. Unknown scopes and repeated opening/closing events are ignored."""
+        kind_name = event.type_name
+        with self._lock:
+            self._last_ns = max(self._last_ns, _ns(event))
+            if kind_name in OPENING_TYPES:
+                self._start(event, OPENING_TYPES[kind_name])
+            elif kind_name in CLOSING_TYPES:
+                self._finish(event, CLOSING_TYPES[kind_name])
+            else:
+                self._point(event)
+
+    def end_open_scopes(self, end_time_ns: int | None = None, ended_by: str = "end_of_log") -> int:
+        """End every open span as ``swarm.outcome=incomplete`` (a crashed run); returns how many.
+
+        ``end_time_ns`` defaults to the timestamp of the last event fed.
+        """
+        with self._lock:
+            end_ns = end_time_ns if end_time_ns is not None else self._last_ns
+            count = len(self._open)
+            for scope in [s for s in self._open.values() if s.parent_id not in self._open]:
+                self._end_subtree(scope, end_ns, sc.OUTCOME_INCOMPLETE, ended_by)
+            return count
+
+    # -- opening ----------------------------------------------------------------------------------
+
+    def _start(self, event: StreamEvent, kind: str) -> None:
+        scope_id = event.scope_id or (event.invocation_id if kind == "scan" else None)
+        if scope_id is None:
+            logger.debug("%s without scope_id ignored by the span mapping", event.type_name)
+            return
+        if scope_id in self._open:
+            return
+        links: list[Link] = []
+        if kind == "scan":
+            parent_ctx = self._root_parent(event) if self._root_parent else Context()
+            previous = event.data.get("previous_invocation_id")
+            if isinstance(previous, str) and previous:
+                target = self._roots.get(previous)
+                if target is None and self._resolve_link is not None:
+                    target = self._resolve_link(event, previous)
+                if target is not None:
+                    link_attributes = {sc.SWARM_LINK_TYPE: sc.LINK_RESUMES, sc.SWARM_INVOCATION_ID: previous}
+                    links.append(Link(target, link_attributes))
+        else:
+            parent_ctx = self._parent_context(event)
+        name, attributes = _describe_start(event, kind)
+        attributes[sc.SWARM_SCOPE_ID] = scope_id
+        if self._ids is not None:
+            self._ids.prime(event.invocation_id or scope_id, scope_id)
+        try:
+            span = self._tracer.start_span(
+                name,
+                context=parent_ctx,
+                kind=SpanKind.INTERNAL,
+                attributes=attributes,
+                links=links,
+                start_time=_ns(event),
+                record_exception=False,
+                set_status_on_exception=False,
+            )
+        finally:
+            if self._ids is not None:
+                self._ids.prime(None, None)
+        self._started += 1
+        parent_id = None if kind == "scan" else event.parent_scope_id
+        self._open[scope_id] = _Scope(span, kind, scope_id, parent_id, event.invocation_id)
+        if parent_id in self._open:
+            self._open[parent_id].children[scope_id] = None
+        if kind == "scan":
+            _remember(self._roots, event.invocation_id or scope_id, span.get_span_context(), self._remember)
+
+    def _parent_context(self, event: StreamEvent) -> Context:
+        parent_id = event.parent_scope_id
+        candidates = (parent_id, event.invocation_id)
+        for candidate in candidates:
+            if candidate is None:
+                continue
+            scope = self._open.get(candidate)
+            if scope is not None:
+                return trace.set_span_in_context(scope.span, Context())
+            ended = self._closed.get(candidate) or self._roots.get(candidate)
+            if ended is not None:
+                return trace.set_span_in_context(NonRecordingSpan(ended), Context())
+        return Context()
+
+    # -- closing ----------------------------------------------------------------------------------
+
+    def _finish(self, event: StreamEvent, kind: str) -> None:
+        scope_id = event.scope_id or (event.invocation_id if kind == "scan" else None)
+        scope = self._open.get(scope_id) if scope_id else None
+        if scope is None:
+            logger.debug("%s for a scope that is not open (%s) ignored", event.type_name, scope_id)
+            return
+        end_ns = _ns(event)
+        outcome = _outcome(event)
+        inherited = Outcome.CANCELLED.value if outcome == Outcome.CANCELLED else sc.OUTCOME_INCOMPLETE
+        for child_id in list(scope.children):
+            child = self._open.get(child_id)
+            if child is not None:
+                self._end_subtree(child, end_ns, inherited, event.type_name)
+        span = scope.span
+        attributes: dict[str, Any] = {sc.SWARM_OUTCOME: outcome}
+        if event.seq is not None:
+            attributes[sc.SWARM_SEQ_LAST] = event.seq
+        if kind == "node" and event.checkpoint_id:
+            attributes[sc.SWARM_CHECKPOINT_ID] = event.checkpoint_id
+        if kind == "scan":
+            attributes.update(_scan_close_attributes(event))
+        elif kind in ("probe", "agent", "plan"):
+            attributes.update(_data_attributes(f"swarm.{kind}.", event.data))
+        if outcome == Outcome.ERROR:
+            error_type = str(event.data.get("error_type") or "_OTHER")
+            message = str(event.data.get("error_message") or event.message or "")
+            attributes[sc.ERROR_TYPE] = error_type
+            span.set_status(Status(StatusCode.ERROR, message or None))
+            if scope.child_error != (error_type, message):
+                span.add_event(
+                    sc.EXCEPTION_EVENT,
+                    {sc.EXCEPTION_TYPE: error_type, sc.EXCEPTION_MESSAGE: message},
+                    timestamp=end_ns,
+                )
+            parent = self._open.get(scope.parent_id) if scope.parent_id else None
+            if parent is not None:
+                parent.child_error = (error_type, message)
+        span.set_attributes(attributes)
+        self._release(scope)
+        span.end(end_time=max(end_ns, _start_ns(span)))
+
+    def _end_subtree(self, scope: _Scope, end_ns: int, outcome: str, ended_by: str) -> None:
+        for child_id in list(scope.children):
+            child = self._open.get(child_id)
+            if child is not None:
+                self._end_subtree(child, end_ns, outcome, ended_by)
+        scope.span.set_attributes({sc.SWARM_OUTCOME: outcome, sc.SWARM_ENDED_BY: ended_by})
+        self._release(scope)
+        scope.span.end(end_time=max(end_ns, _start_ns(scope.span)))
+
+    def _release(self, scope: _Scope) -> None:
+        self._open.pop(scope.scope_id, None)
+        parent = self._open.get(scope.parent_id) if scope.parent_id else None
+        if parent is not None:
+            parent.children.pop(scope.scope_id, None)
+        _remember(self._closed, scope.scope_id, scope.span.get_span_context(), self._remember)
+
+    # -- point events -----------------------------------------------------------------------------
+
+    def _point(self, event: StreamEvent) -> None:
+        scope = None
+        for candidate in (event.scope_id, event.parent_scope_id, event.invocation_id):
+            if candidate is not None and candidate in self._open:
+                scope = self._open[candidate]
+                break
+        if scope is None:
+            logger.debug("%s outside any open scope ignored by the span mapping", event.type_name)
+            return
+        attributes: dict[str, Any] = {}
+        if event.seq is not None:
+            attributes[sc.SWARM_SEQ] = event.seq
+        if event.message is not None:
+            attributes[sc.SWARM_MESSAGE] = _truncate(event.message)
+        if event.progress is not None:
+            attributes[sc.SWARM_PROGRESS] = event.progress
+        if event.data:
+            attributes[sc.SWARM_DATA] = _json(event.data)
+        scope.span.add_event(event.type_name, attributes, timestamp=_ns(event))
+
+
+# -- describing spans -------------------------------------------------------------------------------
+
+
+def _describe_start(event: StreamEvent, kind: str) -> tuple[str, dict[str, Any]]:
+    attributes: dict[str, Any] = {sc.SWARM_RUN_ID: event.run_id}
+    if event.thread_id:
+        attributes[sc.GEN_AI_CONVERSATION_ID] = event.thread_id
+    if event.invocation_id:
+        attributes[sc.SWARM_INVOCATION_ID] = event.invocation_id
+    if event.seq is not None:
+        attributes[sc.SWARM_SEQ_FIRST] = event.seq
+    if event.node and kind != "scan":
+        attributes[sc.SWARM_NODE] = event.node
+    if kind == "scan":
+        graph = event.data.get("graph")
+        attributes[sc.GEN_AI_OPERATION_NAME] = sc.OP_INVOKE_WORKFLOW
+        if isinstance(graph, str) and graph:
+            attributes[sc.GEN_AI_WORKFLOW_NAME] = graph
+        attributes[sc.SWARM_RESUMED] = event.type_name == EventType.SCAN_RESUMED
+        previous = event.data.get("previous_invocation_id")
+        if isinstance(previous, str) and previous:
+            attributes[sc.SWARM_PREVIOUS_INVOCATION_ID] = previous
+        if isinstance(graph, str) and graph:
+            return f"{sc.OP_INVOKE_WORKFLOW} {graph}", attributes
+        return sc.OP_INVOKE_WORKFLOW, attributes
+    if kind == "node":
+        for key, value in (
+            (sc.SWARM_STEP, event.step),
+            (sc.SWARM_TASK_ID, event.task_id),
+            (sc.SWARM_CHECKPOINT_ID, event.checkpoint_id),
+        ):
+            if value is not None:
+                attributes[key] = value
+        if event.namespace:
+            attributes[sc.SWARM_NAMESPACE] = list(event.namespace)
+        return f"node {event.node or 'unknown'}", attributes
+    attributes.update(_data_attributes(f"swarm.{kind}.", event.data))
+    if kind == "probe":
+        tool = event.probe or "unknown"
+        attributes[sc.GEN_AI_OPERATION_NAME] = sc.OP_EXECUTE_TOOL
+        attributes[sc.GEN_AI_TOOL_NAME] = tool
+        call_id = event.data.get("tool_call_id")
+        if isinstance(call_id, str):
+            attributes[sc.GEN_AI_TOOL_CALL_ID] = call_id
+        return f"{sc.OP_EXECUTE_TOOL} {tool}", attributes
+    if kind == "agent":
+        agent = event.agent or "unknown"
+        attributes[sc.GEN_AI_OPERATION_NAME] = sc.OP_INVOKE_AGENT
+        attributes[sc.GEN_AI_AGENT_NAME] = agent
+        for data_key, attr in (("provider", sc.GEN_AI_PROVIDER_NAME), ("model", sc.GEN_AI_REQUEST_MODEL),
+                               ("agent_id", sc.GEN_AI_AGENT_ID)):
+            value = event.data.get(data_key)
+            if isinstance(value, str) and value:
+                attributes[attr] = value
+        return f"{sc.OP_INVOKE_AGENT} {agent}", attributes
+    owner = event.agent or event.node
+    attributes[sc.GEN_AI_OPERATION_NAME] = sc.OP_PLAN
+    if event.agent:
+        attributes[sc.GEN_AI_AGENT_NAME] = event.agent
+    return (f"{sc.OP_PLAN} {owner}" if owner else sc.OP_PLAN), attributes
+
+
+def _scan_close_attributes(event: StreamEvent) -> dict[str, Any]:
+    attributes: dict[str, Any] = {}
+    data = event.data
+    if event.type_name == EventType.SCAN_PAUSED:
+        if isinstance(data.get("reason"), str):
+            attributes[sc.SWARM_PAUSE_REASON] = data["reason"]
+        if data.get("interrupts"):
+            attributes[sc.SWARM_INTERRUPTS] = _json(data["interrupts"])
+    elif event.type_name == EventType.SCAN_CANCELLED:
+        if isinstance(data.get("reason"), str):
+            attributes[sc.SWARM_CANCEL_REASON] = data["reason"]
+        if event.node:
+            attributes[sc.SWARM_CANCEL_NODE] = event.node
+    return attributes
+
+
+def _outcome(event: StreamEvent) -> str:
+    value = event.data.get("outcome")
+    if isinstance(value, str) and value:
+        return value
+    default = _DEFAULT_OUTCOME.get(event.type_name)
+    if default is not None:
+        return default.value
+    if event.type_name == EventType.SCAN_PAUSED:
+        return Outcome.INTERRUPTED.value if event.data.get("reason") == "interrupt" else Outcome.PAUSED.value
+    return Outcome.ERROR.value if event.data.get("error_type") else Outcome.OK.value
+
+
+def _data_attributes(prefix: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _RESERVED_DATA or not isinstance(key, str):
+            continue
+        if len(out) >= _MAX_DATA_KEYS:
+            break
+        out[prefix + key] = _attribute_value(value)
+    return out
+
+
+def _attribute_value(value: Any) -> Any:
+    if isinstance(value, bool | float) or (isinstance(value, int) and -(2**63) <= value < 2**63):
+        return value
+    if isinstance(value, str):
+        return _truncate(value)
+    if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+        return [_truncate(v) for v in value]
+    if isinstance(value, list | tuple) and value and all(isinstance(v, bool) for v in value):
+        return list(value)
+    return _json(value)
+
+
+def _json(value: Any) -> str:
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=repr)
+    return _truncate(text)
+
+
+def _truncate(text: str) -> str:
+    return text if len(text) <= _MAX_STR else text[: _MAX_STR - 3] + "..."
+
+
+def _ns(event: StreamEvent) -> int:
+    return (event.timestamp - _EPOCH) // _MICROSECOND * 1000
+
+
+def _start_ns(span: Span) -> int:
+    return getattr(span, "start_time", None) or 0
+
+
+def _remember(cache: OrderedDict[str, SpanContext], key: str, value: SpanContext, limit: int) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > limit:
+        cache.popitem(last=False)
+
+
+def tracer_for(provider: trace.TracerProvider | None) -> trace.Tracer:
+    """This package's tracer on ``provider`` (the global provider when ``None``)."""
+    provider = provider if provider is not None else trace.get_tracer_provider()
+    return provider.get_tracer(sc.INSTRUMENTATION_NAME, _version(), schema_url=sc.SCHEMA_URL)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("swarm-observability")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"

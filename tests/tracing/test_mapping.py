@@ -1,0 +1,314 @@
+"""The event -> span mapping, asserted as whole span trees built from realistic event sequences."""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from swarm_observability.events import EventType
+from swarm_observability.tracing.mapping import SpanMapper, tracer_for
+
+from .conftest import map_events
+from .scenario import T0, Scenario, tree
+
+NS_PER_MS = 1_000_000
+
+
+def _t0_ns() -> int:
+    return int(T0.timestamp()) * 1_000_000_000
+
+
+def test_parallel_probes_are_sibling_spans_with_their_results_as_events(provider, exporter):
+    """A node with two overlapping probes gives root > node > two execute_tool siblings, with point events."""
+    s = Scenario()
+    inv = s.start()
+    node = s.open("node", "scanner", step=1, task_id="t-1", checkpoint_id="ck-1")
+    p1 = s.open("probe", "port_scan", node, data={"host": "10.0.0.1", "ports": ["22", "80"]})
+    p2 = s.open("probe", "dns_lookup", node)
+    s.point(EventType.PROBE_RESULT, p2, data={"a": "1.2.3.4"})
+    s.point(EventType.NODE_PROGRESS, node, progress=0.5, message="half way")
+    s.close(p2)
+    s.point(EventType.PROBE_RESULT, p1, data={"open": [22]})
+    s.close(p1)
+    s.close(node)
+    s.end(EventType.SCAN_COMPLETE, "ok")
+
+    got = tree(map_events(provider, exporter, s.events))
+
+    assert set(got) == {inv, node, p1, p2}
+    assert got[inv]["name"] == "invoke_workflow swarm"
+    assert got[inv]["parent"] is None
+    assert got[node]["name"] == "node scanner" and got[node]["parent"] == inv
+    assert (got[p1]["name"], got[p1]["parent"]) == ("execute_tool port_scan", node)
+    assert (got[p2]["name"], got[p2]["parent"]) == ("execute_tool dns_lookup", node)
+    assert {e["kind"] for e in got.values()} == {"INTERNAL"}
+    assert {e["status"] for e in got.values()} == {("UNSET", None)}
+    root = got[inv]["attributes"]
+    assert root["gen_ai.operation.name"] == "invoke_workflow"
+    assert root["gen_ai.workflow.name"] == "swarm"
+    assert (root["swarm.seq.first"], root["swarm.seq.last"]) == (1, len(s.events))
+    assert root["swarm.outcome"] == "ok" and root["swarm.resumed"] is False
+    for entry in got.values():
+        assert entry["attributes"]["gen_ai.conversation.id"] == "thread-1"
+        assert entry["attributes"]["swarm.run_id"] == "run-1"
+        assert entry["attributes"]["swarm.invocation_id"] == inv
+    node_attrs = got[node]["attributes"]
+    assert (node_attrs["swarm.node"], node_attrs["swarm.step"]) == ("scanner", 1)
+    assert node_attrs["swarm.task_id"] == "t-1"
+    assert node_attrs["swarm.checkpoint_id"] == "ck-1"
+    probe_attrs = got[p1]["attributes"]
+    assert probe_attrs["gen_ai.operation.name"] == "execute_tool"
+    assert probe_attrs["gen_ai.tool.name"] == "port_scan"
+    assert probe_attrs["swarm.probe.host"] == "10.0.0.1"
+    assert probe_attrs["swarm.probe.ports"] == ("22", "80")
+    assert probe_attrs["swarm.node"] == "scanner"
+    assert got[p2]["events"] == [("probe_result", {"swarm.seq": 5, "swarm.data": '{"a":"1.2.3.4"}'})]
+    assert got[node]["events"] == [
+        ("node_progress", {"swarm.seq": 6, "swarm.message": "half way", "swarm.progress": 0.5})
+    ]
+    # timestamps come from the events (5 ms apart): p2 opens at event 4 and closes at event 7
+    assert got[p2]["times"] == (_t0_ns() + 20 * NS_PER_MS, _t0_ns() + 35 * NS_PER_MS)
+    assert got[p1]["times"][0] < got[p2]["times"][0] < got[p2]["times"][1] < got[p1]["times"][1]
+
+
+def test_subgraph_nodes_nest_under_their_parent_node_and_agents_under_agents(provider, exporter):
+    """Subgraph nodes nest via parent_scope_id; agents nest under the node or agent that opened them."""
+    s = Scenario()
+    inv = s.start()
+    outer = s.open("node", "research", step=1, task_id="t-r")
+    inner = s.open("node", "plan_step", outer, step=1, task_id="t-i", namespace=("research:t-r",))
+    agent = s.open("agent", "researcher", inner, data={"provider": "openai", "model": "gpt-4o"})
+    sub_agent = s.open("agent", "critic", agent)
+    plan = s.open("plan", "researcher", agent, data={"goal": "scan"})
+    s.close(plan, steps=3)
+    s.close(sub_agent)
+    s.close(agent)
+    s.close(inner)
+    s.close(outer)
+    s.end(EventType.SCAN_COMPLETE, "ok")
+
+    got = tree(map_events(provider, exporter, s.events))
+
+    assert {k: (v["name"], v["parent"]) for k, v in got.items()} == {
+        inv: ("invoke_workflow swarm", None),
+        outer: ("node research", inv),
+        inner: ("node plan_step", outer),
+        agent: ("invoke_agent researcher", inner),
+        sub_agent: ("invoke_agent critic", agent),
+        plan: ("plan researcher", agent),
+    }
+    assert got[inner]["attributes"]["swarm.namespace"] == ("research:t-r",)
+    agent_attrs = got[agent]["attributes"]
+    assert agent_attrs["gen_ai.operation.name"] == "invoke_agent"
+    assert agent_attrs["gen_ai.agent.name"] == "researcher"
+    assert agent_attrs["gen_ai.provider.name"] == "openai"
+    assert agent_attrs["gen_ai.request.model"] == "gpt-4o"
+    assert got[plan]["attributes"]["gen_ai.operation.name"] == "plan"
+    assert got[plan]["attributes"]["swarm.plan.steps"] == 3
+    assert all(v["same_trace_as_parent"] for v in got.values())
+
+
+def test_an_error_is_recorded_once_where_it_happened_and_flagged_on_every_failed_ancestor(provider, exporter):
+    """The probe that raised gets the exception event; the node and scan failing with it get ERROR only."""
+    s = Scenario()
+    inv = s.start()
+    node = s.open("node", "scanner")
+    probe = s.open("probe", "port_scan", node)
+    error = {"error_type": "ValueError", "error_message": "bad port"}
+    s.close(probe, "error", **error)
+    s.close(node, "error", **error)
+    s.end(EventType.SCAN_ERROR, "error", **error)
+
+    got = tree(map_events(provider, exporter, s.events))
+
+    for scope in (inv, node, probe):
+        assert got[scope]["status"] == ("ERROR", "bad port")
+        assert got[scope]["attributes"]["error.type"] == "ValueError"
+        assert got[scope]["attributes"]["swarm.outcome"] == "error"
+    exception = {"exception.type": "ValueError", "exception.message": "bad port"}
+    assert got[probe]["events"] == [("exception", exception)]
+    assert got[node]["events"] == []
+    assert got[inv]["events"] == []
+
+
+def test_a_different_error_in_the_parent_is_recorded_there_too(provider, exporter):
+    """A node that handles a probe's error and fails with another one records its own exception event."""
+    s = Scenario()
+    s.start()
+    node = s.open("node", "scanner")
+    probe = s.open("probe", "port_scan", node)
+    s.close(probe, "error", error_type="TimeoutError", error_message="slow host")
+    s.close(node, "error", error_type="RuntimeError", error_message="gave up")
+    s.end(EventType.SCAN_ERROR, "error", error_type="RuntimeError", error_message="gave up")
+
+    got = tree(map_events(provider, exporter, s.events))
+
+    assert [e[0] for e in got[probe]["events"]] == ["exception"]
+    exception = {"exception.type": "RuntimeError", "exception.message": "gave up"}
+    assert got[node]["events"] == [("exception", exception)]
+    assert got[node]["attributes"]["error.type"] == "RuntimeError"
+
+
+def test_interrupt_is_no_error_and_the_resumed_invocation_links_to_the_interrupted_one(provider, exporter):
+    """An interrupt leaves status UNSET; the resume is a new trace whose root links to the first root."""
+    s = Scenario()
+    first = s.start()
+    ask = s.open("node", "approve", task_id="t-a")
+    s.close(ask, "interrupted")
+    s.end(EventType.SCAN_PAUSED, "interrupted", reason="interrupt", interrupts=[{"value": "ok?", "id": "i1"}])
+    second = s.start(resumed_from=first)
+    ask2 = s.open("node", "approve", task_id="t-a")
+    s.close(ask2)
+    s.end(EventType.SCAN_COMPLETE, "ok")
+
+    spans = map_events(provider, exporter, s.events)
+    got = tree(spans)
+
+    assert got[first]["status"] == ("UNSET", None) and got[ask]["status"] == ("UNSET", None)
+    assert got[first]["attributes"]["swarm.outcome"] == "interrupted"
+    assert got[first]["attributes"]["swarm.pause.reason"] == "interrupt"
+    assert got[first]["attributes"]["swarm.interrupts"] == '[{"value":"ok?","id":"i1"}]'
+    assert "error.type" not in got[first]["attributes"]
+    assert got[ask]["attributes"]["swarm.outcome"] == "interrupted"
+    assert got[second]["parent"] is None
+    assert got[second]["links"] == [(first, {"swarm.link.type": "resumes", "swarm.invocation_id": first})]
+    assert got[second]["attributes"]["swarm.resumed"] is True
+    assert got[second]["attributes"]["swarm.previous_invocation_id"] == first
+    trace_ids = {s.attributes["swarm.scope_id"]: s.context.trace_id for s in spans}
+    assert trace_ids[first] != trace_ids[second]
+    assert trace_ids[ask2] == trace_ids[second]
+    conversation = {got[k]["attributes"]["gen_ai.conversation.id"] for k in (first, second)}
+    assert conversation == {"thread-1"}
+
+
+def test_cancellation_ends_open_descendants_as_cancelled_without_error(provider, exporter):
+    """scan_cancelled with a node and probe open ends both as cancelled, status UNSET, at that time."""
+    s = Scenario()
+    inv = s.start()
+    node = s.open("node", "scanner")
+    probe = s.open("probe", "port_scan", node)
+    end = s.end(EventType.SCAN_CANCELLED, "cancelled", reason="user stop", node="scanner")
+
+    got = tree(map_events(provider, exporter, s.events))
+
+    assert got[inv]["attributes"]["swarm.outcome"] == "cancelled"
+    assert got[inv]["attributes"]["swarm.cancel.reason"] == "user stop"
+    assert got[inv]["attributes"]["swarm.cancel.node"] == "scanner"
+    end_ns = int(end.timestamp.timestamp() * 1000) * NS_PER_MS
+    for scope in (inv, node, probe):
+        assert got[scope]["status"] == ("UNSET", None)
+        assert "error.type" not in got[scope]["attributes"]
+        assert got[scope]["times"][1] == end_ns
+    for scope in (node, probe):
+        assert got[scope]["attributes"]["swarm.outcome"] == "cancelled"
+        assert got[scope]["attributes"]["swarm.ended_by"] == "scan_cancelled"
+
+
+def test_abandoned_stream_leaves_nothing_open_and_late_events_of_its_scopes_are_ignored(provider, exporter):
+    """After the terminal scan_cancelled, a sync node finishing late adds no span and reopens nothing."""
+    s = Scenario()
+    inv = s.start()
+    node = s.open("node", "slow_sync")
+    s.end(EventType.SCAN_CANCELLED, "cancelled", reason="consumer closed the stream")
+    s.point(EventType.NODE_PROGRESS, node, progress=1.0)
+    s.close(node)
+
+    mapper = SpanMapper(tracer_for(provider))
+    for event in s.events:
+        mapper.feed(event)
+
+    assert mapper.open_scope_count == 0
+    got = tree(exporter.get_finished_spans())
+    assert set(got) == {inv, node}
+    assert got[node]["attributes"]["swarm.outcome"] == "cancelled"
+    assert got[node]["events"] == []
+
+
+def test_a_crashed_run_ends_open_scopes_as_incomplete_at_the_last_event(provider, exporter):
+    """end_open_scopes ends every span whose closing event never came at the last event's time."""
+    s = Scenario()
+    inv = s.start()
+    node = s.open("node", "scanner")
+    probe = s.open("probe", "port_scan", node)
+    last = s.point(EventType.HEARTBEAT, probe, data={"elapsed_s": 3})
+
+    mapper = SpanMapper(tracer_for(provider))
+    for event in s.events:
+        mapper.feed(event)
+    assert mapper.end_open_scopes() == 3
+
+    got = tree(exporter.get_finished_spans())
+    last_ns = int(last.timestamp.timestamp() * 1000) * NS_PER_MS
+    for scope in (inv, node, probe):
+        assert got[scope]["attributes"]["swarm.outcome"] == "incomplete"
+        assert got[scope]["attributes"]["swarm.ended_by"] == "end_of_log"
+        assert got[scope]["times"][1] == last_ns
+        assert got[scope]["status"] == ("UNSET", None)
+
+
+def test_repeated_and_unknown_events_are_harmless(provider, exporter):
+    """A repeated opening starts no second span; unknown types become span events; strays go to the root."""
+    s = Scenario()
+    inv = s.start()
+    node = s.open("node", "scanner")
+    s.events.append(s.events[-1])
+    s.point("custom_thing", node, message="future event type")
+    s.point(EventType.LOG, "no-such-scope", message="stray")
+
+    mapper = SpanMapper(tracer_for(provider))
+    for event in s.events:
+        mapper.feed(event)
+    s.close(node)
+    s.end(EventType.SCAN_COMPLETE, "ok")
+    for event in s.events[-2:]:
+        mapper.feed(event)
+
+    got = tree(exporter.get_finished_spans())
+    assert set(got) == {inv, node}
+    assert [name for name, _ in got[node]["events"]] == ["custom_thing"]
+    assert got[inv]["events"] == [("log", {"swarm.seq": 5, "swarm.message": "stray"})]
+
+
+def test_export_with_an_exporter_gives_reproducible_ids_derived_from_the_events():
+    """Two exports of the same stored run produce identical trace and span ids."""
+    from swarm_observability.stores import InMemoryEventStore
+    from swarm_observability.tracing import export_run
+
+    s = Scenario()
+    s.start()
+    node = s.open("node", "scanner")
+    s.close(node)
+    s.end(EventType.SCAN_COMPLETE, "ok")
+    store = InMemoryEventStore()
+    store.append_batch(s.events)
+
+    first, second = InMemorySpanExporter(), InMemorySpanExporter()
+    result = export_run(store, "run-1", first)
+    export_run(store, "run-1", second)
+
+    ids = [[(sp.context.trace_id, sp.context.span_id) for sp in e.get_finished_spans()]
+           for e in (first, second)]
+    assert ids[0] == ids[1]
+    assert result.spans == 2 and result.incomplete == 0
+    assert result.trace_ids == (f"{first.get_finished_spans()[0].context.trace_id:032x}",)
+
+
+def test_spans_on_a_sampled_out_provider_cost_nothing_and_break_nothing():
+    """With an always-off sampler the mapping still runs and closes every scope without exporting."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    exporter = InMemorySpanExporter()
+    tp = TracerProvider(sampler=ALWAYS_OFF, shutdown_on_exit=False)
+    tp.add_span_processor(SimpleSpanProcessor(exporter))
+    s = Scenario()
+    s.start()
+    s.close(s.open("node", "scanner"))
+    s.end(EventType.SCAN_COMPLETE, "ok")
+
+    mapper = SpanMapper(tracer_for(tp))
+    for event in s.events:
+        mapper.feed(event)
+
+    assert mapper.open_scope_count == 0
+    assert exporter.get_finished_spans() == ()
