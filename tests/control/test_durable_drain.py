@@ -82,7 +82,7 @@ def _drain_while_n1_runs(how: str, db: Path, thread: str) -> dict:
 @pytest.mark.parametrize(("how", "reason"), [("sigterm", "SIGTERM"), ("channel", "maintenance window")])
 @pytest.mark.timeout(120)
 def test_drained_scan_resumes_in_another_process(tmp_path: Path, how: str, reason: str) -> None:
-    """A scan drained during node 1 stops after it, checkpoint saved; another process resumes it to the end."""
+    """A scan drained in node 1 stops after it, checkpoint saved; another process resumes it to the end."""
     db, thread = tmp_path / "swarm.db", f"scan-{how}"
     first = _drain_while_n1_runs(how, db, thread)
     assert first == {"ran": ["n1"], "ended": "drained", "reason": reason}
