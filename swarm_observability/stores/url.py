@@ -117,7 +117,13 @@ def _backend_for_path(text: str) -> str:
 def _query_options(text: str, backend: str, query: str) -> dict[str, Any]:
     known = _OPTIONS[backend]
     options: dict[str, Any] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)):
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise ValueError(
+            f"store URL {text!r} has a malformed query {query!r} (expected key=value&...)"
+        ) from None
+    for key, value in pairs:
         kind = known.get(key)
         if kind is None:
             raise ValueError(f"{backend} store URL {text!r} has an unknown option {key!r}")

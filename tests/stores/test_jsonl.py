@@ -1,0 +1,206 @@
+"""JSONL backend: file format, recovery of a crashed writer's tail, refusal of mid-file damage, one writer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+from swarm_observability.exceptions import EventStoreError, StoreCorruptionError
+from swarm_observability.stores import JSONLEventStore
+
+from .conftest import as_bytes, ev, run_events
+
+
+def _write_store(folder: Path, *batches: list) -> Path:
+    return _write_batches(folder, *batches)[0]
+
+
+def _write_batches(folder: Path, *batches: list) -> tuple[Path, list[int]]:
+    """Append each batch; return the file and its size after each batch (the batch boundaries)."""
+    sizes = []
+    with JSONLEventStore(folder) as store:
+        for batch in batches:
+            store.append_batch(batch)
+            sizes.append(store.path.stat().st_size)
+        return store.path, sizes
+
+
+def test_lines_are_self_describing_json(tmp_path: Path) -> None:
+    """Each line is a JSON object holding the event's exact JSON plus seq, run, id, batch and a valid CRC."""
+    batch = [ev("a", 1), ev("b", 1), ev("a", 2)]
+    path = _write_store(tmp_path, batch)
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 3
+    for index, (line, event) in enumerate(zip(lines, batch, strict=True)):
+        record = json.loads(line)
+        assert list(record) == ["seq", "run_id", "id", "batch", "event", "crc"]
+        assert (record["seq"], record["run_id"], record["id"]) == (event.seq, event.run_id, event.id)
+        assert record["batch"] == [index, 3]
+        assert event.to_json_bytes() in line
+        body = line[: line.rindex(b',"crc":')]
+        assert record["crc"] == f"{zlib.crc32(body):08x}"
+
+
+def test_file_path_forms(tmp_path: Path) -> None:
+    """A folder gets events.jsonl inside (created); a path ending in .jsonl is used as the file."""
+    with JSONLEventStore(tmp_path / "deep" / "folder") as store:
+        assert store.path == tmp_path / "deep" / "folder" / "events.jsonl"
+    with JSONLEventStore(tmp_path / "custom.jsonl") as store:
+        assert store.path == tmp_path / "custom.jsonl"
+        assert store.path.exists()
+
+
+def test_torn_final_line_is_cut_on_reopen(tmp_path: Path) -> None:
+    """A write torn inside its line (as SIGKILL leaves it) is cut back; earlier batches stay intact."""
+    first, second = run_events("r", 2), run_events("r", 3, 3)
+    path, sizes = _write_batches(tmp_path, first, second, [ev("r", 6, data={"big": "y" * 500})])
+    intact = path.read_bytes()[: sizes[1]]
+    path.write_bytes(path.read_bytes()[:-37])
+    with JSONLEventStore(tmp_path) as store:
+        assert path.read_bytes() == intact
+        assert as_bytes(store.load("r")) == as_bytes(first + second)
+        store.append(ev("r", 6))
+    with JSONLEventStore(tmp_path) as store:
+        assert [e.seq for e in store.load("r")] == list(range(1, 7))
+
+
+def test_partial_final_batch_is_removed_whole(tmp_path: Path) -> None:
+    """Complete lines of an unfinished batch at the end are removed together, never half a batch kept."""
+    kept = run_events("r", 3)
+    path, sizes = _write_batches(tmp_path, kept, [ev("r", 4), ev("other", 1), ev("r", 5), ev("r", 6)])
+    intact = path.read_bytes()[: sizes[0]]
+    lines = path.read_bytes()[sizes[0] :].splitlines(keepends=True)
+    path.write_bytes(intact + b"".join(lines[:3]))
+    with JSONLEventStore(tmp_path) as store:
+        assert path.read_bytes() == intact
+        assert store.last_sequence("other") == 0
+        assert as_bytes(store.load("r")) == as_bytes(kept)
+
+
+def test_damaged_final_record_is_cut(tmp_path: Path) -> None:
+    """A complete last line failing its CRC, with nothing valid after it, is cut like a torn write."""
+    kept = run_events("r", 2)
+    path = _write_store(tmp_path, kept, [ev("r", 3)])
+    data = bytearray(path.read_bytes())
+    data[-40] ^= 0x01
+    path.write_bytes(bytes(data))
+    with JSONLEventStore(tmp_path) as store:
+        assert as_bytes(store.load("r")) == as_bytes(kept)
+
+
+def test_flipped_byte_mid_file_is_refused(tmp_path: Path) -> None:
+    """One flipped byte before valid records makes open fail, naming file and offset, and changes nothing."""
+    path = _write_store(tmp_path, run_events("r", 3), run_events("r", 3, 4))
+    data = bytearray(path.read_bytes())
+    second_line = data.index(b"\n") + 1
+    data[second_line + 60] ^= 0x20
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreCorruptionError) as info:
+        JSONLEventStore(tmp_path)
+    assert str(path) in str(info.value)
+    assert f"byte {second_line}" in str(info.value)
+    assert info.value.location == f"{path}:{second_line}"
+    assert path.read_bytes() == bytes(data)
+
+
+@pytest.mark.parametrize("damage", ["replayed batch", "lost newline"])
+def test_structural_damage_is_refused(tmp_path: Path, damage: str) -> None:
+    """A batch written twice (CRC-valid, seq repeats) or two lines glued together is refused, not cut."""
+    path = _write_store(tmp_path, run_events("r", 2), run_events("r", 2, 3))
+    data = path.read_bytes()
+    lines = data.splitlines(keepends=True)
+    if damage == "replayed batch":
+        damaged = data + b"".join(lines[2:])
+    else:
+        damaged = lines[0] + lines[1][:-1] + b"".join(lines[2:])
+    path.write_bytes(damaged)
+    with pytest.raises(StoreCorruptionError, match=str(path)):
+        JSONLEventStore(tmp_path)
+    assert path.read_bytes() == damaged
+
+
+def test_second_writer_in_process_is_refused(tmp_path: Path) -> None:
+    """A second store object on the same file cannot write while the first is open, and can after close."""
+    first = JSONLEventStore(tmp_path)
+    with pytest.raises(EventStoreError, match="already open for writing"):
+        JSONLEventStore(tmp_path)
+    first.close()
+    JSONLEventStore(tmp_path).close()
+
+
+@pytest.mark.timeout(60)
+def test_second_writer_process_is_refused(tmp_path: Path) -> None:
+    """Another process opening the file for writing gets a clear error while this process holds it."""
+    code = (
+        "import sys\n"
+        "from swarm_observability.stores import JSONLEventStore\n"
+        "from swarm_observability.exceptions import EventStoreError\n"
+        "try:\n"
+        "    JSONLEventStore(sys.argv[1])\n"
+        "except EventStoreError as exc:\n"
+        "    print('refused:', exc)\n"
+        "    sys.exit(3)\n"
+    )
+    root = str(Path(__file__).resolve().parents[2])
+    with JSONLEventStore(tmp_path) as store:
+        store.append(ev("r", 1))
+        result = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=50,
+            env={"PYTHONPATH": root, "PATH": "/usr/bin:/bin"},
+        )
+    assert result.returncode == 3, result.stderr
+    assert "already open for writing" in result.stdout
+
+
+def test_read_only_follows_a_live_writer_without_repairing(tmp_path: Path) -> None:
+    """A read-only store sees batches appended after it opened, leaves a torn tail alone, refuses appends."""
+    writer = JSONLEventStore(tmp_path)
+    writer.append_batch(run_events("r", 2))
+    reader = JSONLEventStore(tmp_path, read_only=True)
+    assert reader.last_sequence("r") == 2
+    writer.append_batch(run_events("r", 2, 3))
+    assert [e.seq for e in reader.load("r")] == [1, 2, 3, 4]
+    writer.close()
+    torn = writer.path.read_bytes().splitlines(keepends=True)[-1][:50]
+    with writer.path.open("ab") as handle:
+        handle.write(torn)
+    assert reader.last_sequence("r") == 4
+    assert writer.path.read_bytes().endswith(torn)
+    with pytest.raises(EventStoreError, match="read-only"):
+        reader.append(ev("r", 5))
+    reader.close()
+
+
+def test_read_only_needs_an_existing_file(tmp_path: Path) -> None:
+    """Opening a missing file read-only is a clear error, and creates nothing."""
+    with pytest.raises(EventStoreError, match="no event store"):
+        JSONLEventStore(tmp_path / "missing", read_only=True)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_fsync_batch_mode_appends(tmp_path: Path) -> None:
+    """fsync="batch" stores and reloads like the default; an unknown fsync value is a ValueError."""
+    with JSONLEventStore(tmp_path, fsync="batch") as store:
+        store.append_batch(run_events("r", 3))
+    with JSONLEventStore(tmp_path) as store:
+        assert store.last_sequence("r") == 3
+    with pytest.raises(ValueError, match="fsync"):
+        JSONLEventStore(tmp_path, fsync="always")  # type: ignore[arg-type]
+
+
+def test_file_cut_behind_the_index_is_reported(tmp_path: Path) -> None:
+    """A file cut under an open reader makes reads raise StoreCorruptionError, not return fewer events."""
+    path = _write_store(tmp_path, run_events("r", 4))
+    reader = JSONLEventStore(tmp_path, read_only=True)
+    path.write_bytes(path.read_bytes().splitlines(keepends=True)[0])
+    with pytest.raises(StoreCorruptionError):
+        reader.load("r")
+    reader.close()

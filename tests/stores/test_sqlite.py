@@ -1,0 +1,140 @@
+"""SQLite backend: durability pragmas, several writers on one file, read-only use, refusing bad files."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from swarm_observability.exceptions import EventStoreError, SequenceConflictError, StoreCorruptionError
+from swarm_observability.stores import SQLiteEventStore
+
+from .conftest import as_bytes, ev, run_events
+
+
+@pytest.mark.parametrize(("durability", "synchronous"), [("full", 2), ("normal", 1)])
+def test_durability_sets_synchronous_and_wal(tmp_path: Path, durability: str, synchronous: int) -> None:
+    """durability maps to PRAGMA synchronous (FULL=2, NORMAL=1) on the store's connection, in WAL mode."""
+    with SQLiteEventStore(tmp_path / "e.db", durability=durability) as store:  # type: ignore[arg-type]
+        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == synchronous
+        assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store._conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+
+
+def test_default_durability_is_full(tmp_path: Path) -> None:
+    """Without arguments the store survives power loss: synchronous=FULL."""
+    with SQLiteEventStore(tmp_path / "e.db") as store:
+        assert store.durability == "full"
+        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
+def test_bad_durability_is_a_value_error(tmp_path: Path) -> None:
+    """An unknown durability names the accepted values and creates no file."""
+    with pytest.raises(ValueError, match="'full' or 'normal'"):
+        SQLiteEventStore(tmp_path / "e.db", durability="paranoid")  # type: ignore[arg-type]
+    assert not (tmp_path / "e.db").exists()
+
+
+def test_creates_parent_folders_and_reports_path(tmp_path: Path) -> None:
+    """Missing parent folders are created; .path and stats().location name the file."""
+    target = tmp_path / "a" / "b" / "events.db"
+    with SQLiteEventStore(target) as store:
+        store.append(ev("r", 1))
+        assert store.path == target
+        assert store.stats().location == str(target)
+    assert target.is_file()
+
+
+def test_in_memory_database(tmp_path: Path) -> None:
+    """ ":memory:" is a private database with no path and a page-based size."""
+    with SQLiteEventStore(":memory:") as store:
+        store.append_batch(run_events("r", 3))
+        assert store.path is None
+        stats = store.stats()
+        assert (stats.location, stats.events) == (":memory:", 3)
+        assert stats.size_bytes is not None and stats.size_bytes > 0
+
+
+def test_two_store_objects_share_one_file_gaplessly(tmp_path: Path) -> None:
+    """Two connections (as two processes would) see each other's commits; a stale seq is a conflict."""
+    one = SQLiteEventStore(tmp_path / "e.db", durability="normal")
+    two = SQLiteEventStore(tmp_path / "e.db", durability="normal")
+    one.append(ev("r", 1))
+    with pytest.raises(SequenceConflictError) as info:
+        two.append(ev("r", 1))
+    assert info.value.expected == 2
+    two.append(ev("r", 2))
+    one.append(ev("r", 3))
+    assert [e.seq for e in one.load("r")] == [1, 2, 3]
+    assert [r.event_count for r in two.runs()] == [3]
+    one.close()
+    two.close()
+
+
+def test_read_only_reads_a_live_database_and_refuses_writes(tmp_path: Path) -> None:
+    """A read-only store reads what a writer commits later and raises EventStoreError on append."""
+    writer = SQLiteEventStore(tmp_path / "e.db", durability="normal")
+    writer.append(ev("r", 1))
+    reader = SQLiteEventStore(tmp_path / "e.db", read_only=True)
+    writer.append(ev("r", 2))
+    assert reader.last_sequence("r") == 2
+    assert as_bytes(reader.load("r")) == as_bytes(writer.load("r"))
+    with pytest.raises(EventStoreError, match="read-only"):
+        reader.append(ev("r", 3))
+    reader.close()
+    writer.close()
+
+
+def test_read_only_needs_an_existing_file(tmp_path: Path) -> None:
+    """Opening a missing database read-only is a clear error and creates nothing."""
+    with pytest.raises(EventStoreError, match="no event store"):
+        SQLiteEventStore(tmp_path / "missing.db", read_only=True)
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_a_row_missing_by_hand_is_reported_not_skipped(tmp_path: Path) -> None:
+    """If a row disappears from the table, reads raise StoreCorruptionError naming the missing seq."""
+    with SQLiteEventStore(tmp_path / "e.db") as store:
+        store.append_batch(run_events("r", 5))
+    with sqlite3.connect(tmp_path / "e.db") as conn:
+        conn.execute("DELETE FROM swarm_events WHERE run_id = 'r' AND seq = 3")
+    conn.close()
+    with SQLiteEventStore(tmp_path / "e.db") as store:
+        assert [e.seq for e in store.load_since("r", 3)] == [4, 5]
+        with pytest.raises(StoreCorruptionError, match="seq 3 is missing"):
+            store.load("r")
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    """A database written by a newer schema version is refused rather than misread."""
+    SQLiteEventStore(tmp_path / "e.db").close()
+    with sqlite3.connect(tmp_path / "e.db") as conn:
+        conn.execute("UPDATE swarm_meta SET value = '99' WHERE key = 'schema_version'")
+    conn.close()
+    with pytest.raises(EventStoreError, match="version 99"):
+        SQLiteEventStore(tmp_path / "e.db")
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    """Pointing the store at a non-SQLite file raises StoreCorruptionError and leaves the file as it was."""
+    bogus = tmp_path / "notes.db"
+    bogus.write_bytes(b"these are my notes, not a database\n" * 200)
+    before = bogus.read_bytes()
+    with pytest.raises(StoreCorruptionError, match="cannot use"):
+        SQLiteEventStore(bogus)
+    assert bogus.read_bytes() == before
+
+
+def test_shares_a_file_with_other_tables(tmp_path: Path) -> None:
+    """The store's prefixed tables live beside other tables (e.g. a checkpointer) without touching them."""
+    with sqlite3.connect(tmp_path / "e.db") as conn:
+        conn.execute("CREATE TABLE events (x)")
+        conn.execute("INSERT INTO events VALUES (42)")
+    conn.close()
+    with SQLiteEventStore(tmp_path / "e.db") as store:
+        store.append(ev("r", 1))
+        assert store.last_sequence("r") == 1
+    with sqlite3.connect(tmp_path / "e.db") as conn:
+        assert conn.execute("SELECT x FROM events").fetchall() == [(42,)]
+    conn.close()
