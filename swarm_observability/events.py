@@ -10,8 +10,14 @@ Contract:
   ``2026-11-22T19:24:18.123Z``. Naive datetimes are refused, so local time can never be stored
   by accident. Because the value is truncated to milliseconds on creation, ``to_json`` ->
   ``from_json`` is lossless.
+* ``data`` holds JSON only. It is normalized when the event is built: tuples and sets become lists,
+  NaN and infinities become ``null``, and values JSON cannot hold are stored as their ``repr()``. So an
+  event reads the same from the in-memory store as from a file, ``from_dict(e.to_dict()) == e``, and a
+  caller mutating its dict after ``emit`` cannot change what was recorded.
 * Forward compatibility: an event read from storage with an unknown ``type`` keeps it as a plain
-  string, and unknown fields are kept as extra fields; writing the event back reproduces them.
+  string, a newer ``version`` is accepted as-is, and unknown fields are kept as extra fields in their
+  order. Writing such an event back reproduces its JSON byte for byte, provided newer releases only
+  ever *append* fields to :class:`StreamEvent` (the rule this module follows).
 * ``seq`` is ``None`` until the emitter (or the caller) assigns it; stores require it.
 * Scopes: ``scope_id`` names the scan invocation, node execution, probe, plan or agent that an event
   opens, closes or happens in, and ``parent_scope_id`` the enclosing one. That tree is what the
@@ -20,13 +26,23 @@ Contract:
 
 from __future__ import annotations
 
-import json
-import uuid
-from datetime import UTC, datetime
+import os
+import re
+import time
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic_core import to_json, to_jsonable_python
 
 from .exceptions import EventValidationError, InvalidRunIdError
 
@@ -34,6 +50,8 @@ SCHEMA_VERSION = 1
 """Version of the event schema written by this release; readers accept newer versions as-is."""
 
 _MAX_RUN_ID_LENGTH = 256
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class EventType(StrEnum):
@@ -76,15 +94,52 @@ class Outcome(StrEnum):
 
 
 def _utc_now_ms() -> datetime:
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond - now.microsecond % 1000)
+    return _EPOCH + timedelta(milliseconds=time.time_ns() // 1_000_000)
+
+
+def _new_event_id() -> str:
+    # uuid.uuid4() spends most of its time in UUID.__init__; this is the same RFC 4122 version 4 value.
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _format_timestamp(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-Timestamp = Annotated[datetime, PlainSerializer(_format_timestamp, return_type=str, when_used="json")]
+_TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
+
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(_format_timestamp, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {"type": "string", "format": "date-time", "pattern": _TIMESTAMP_PATTERN}, mode="serialization"
+    ),
+]
+
+
+def _jsonable_data(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` as plain JSON types (a new dict); what JSON cannot hold becomes its ``repr()``."""
+    try:
+        return to_jsonable_python(value, fallback=repr, inf_nan_mode="null")  # type: ignore[no-any-return]
+    except Exception:  # undecodable bytes, circular references: fall back key by key
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            try:
+                out[key] = to_jsonable_python(item, fallback=repr, inf_nan_mode="null")
+            except Exception:
+                out[key] = _safe_repr(item)
+        return out
+
+
+def _safe_repr(value: object) -> str:
+    try:
+        return repr(value)
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
 
 
 def validate_run_id(run_id: object, *, for_filename: bool = False) -> str:
@@ -100,7 +155,7 @@ def validate_run_id(run_id: object, *, for_filename: bool = False) -> str:
         raise InvalidRunIdError(run_id, "must not be empty")
     if len(run_id) > _MAX_RUN_ID_LENGTH:
         raise InvalidRunIdError(run_id, f"longer than {_MAX_RUN_ID_LENGTH} characters")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in run_id):
+    if _CONTROL_CHARS.search(run_id):
         raise InvalidRunIdError(run_id, "contains control characters")
     if for_filename and ("/" in run_id or "\\" in run_id or run_id.startswith(".") or ".." in run_id):
         raise InvalidRunIdError(run_id, "not usable as a file name (path separators or dots)")
@@ -108,13 +163,21 @@ def validate_run_id(run_id: object, *, for_filename: bool = False) -> str:
 
 
 class StreamEvent(BaseModel):
-    """One observable fact about a scan. Immutable: derive changed copies with ``model_copy``."""
+    """One observable fact about a scan. Immutable: derive changed copies with ``model_copy``.
+
+    Build events with :func:`make_event` (or :meth:`EventEmitter.emit`), which raise
+    :class:`EventValidationError` naming the offending field; the bare constructor raises pydantic's
+    ``ValidationError`` (also a ``ValueError``), as pydantic models do. New fields are only ever
+    appended at the end of this class, so that older readers write newer events back unchanged.
+    """
 
     model_config = ConfigDict(extra="allow", frozen=True, validate_default=False)
 
-    type: EventType | str = Field(description="What happened; an EventType value, or an unknown string kept as-is.")
+    type: EventType | str = Field(
+        description="What happened; an EventType value, or an unknown string kept as-is."
+    )
     run_id: str = Field(description="The scan this event belongs to; defaults to the LangGraph thread id.")
-    id: str = Field(default_factory=lambda: str(uuid.uuid4()), description="Unique event id (UUID4).")
+    id: str = Field(default_factory=_new_event_id, description="Unique event id (UUID4).")
     seq: int | None = Field(default=None, ge=1, description="Per-run sequence number, gapless from 1.")
     timestamp: Timestamp = Field(default_factory=_utc_now_ms, description="UTC, millisecond precision.")
     version: int = Field(default=SCHEMA_VERSION, ge=1, description="Schema version of the writer.")
@@ -125,9 +188,11 @@ class StreamEvent(BaseModel):
     message: str | None = Field(default=None, description="Human-readable text.")
     data: dict[str, Any] = Field(
         default_factory=dict,
-        description="JSON payload (outcome, duration_ms, ...); values that are not JSON are stored as repr().",
+        description="JSON payload (outcome, duration_ms, ...); non-JSON values are stored as repr().",
     )
-    progress: float | None = Field(default=None, ge=0.0, le=1.0, description="Fraction done, 0..1.")
+    progress: float | None = Field(
+        default=None, ge=0.0, le=1.0, allow_inf_nan=False, description="Fraction done, 0..1."
+    )
     step: int | None = Field(default=None, description="LangGraph superstep of the node execution.")
     task_id: str | None = Field(default=None, description="LangGraph task id of the node execution.")
     namespace: tuple[str, ...] = Field(
@@ -135,9 +200,13 @@ class StreamEvent(BaseModel):
     )
     checkpoint_id: str | None = Field(default=None, description="Checkpoint the event was emitted under.")
     invocation_id: str | None = Field(default=None, description="The scan invocation (one graph call).")
-    scope_id: str | None = Field(default=None, description="Scope (invocation/node/probe/agent/plan) of the event.")
+    scope_id: str | None = Field(
+        default=None, description="Scope (invocation/node/probe/agent/plan) of the event."
+    )
     parent_scope_id: str | None = Field(default=None, description="Enclosing scope.")
-    trace_id: str | None = Field(default=None, description="OpenTelemetry trace id (32 hex) when traced live.")
+    trace_id: str | None = Field(
+        default=None, description="OpenTelemetry trace id (32 hex) when traced live."
+    )
     span_id: str | None = Field(default=None, description="OpenTelemetry span id (16 hex) when traced live.")
 
     @field_validator("timestamp")
@@ -156,6 +225,11 @@ class StreamEvent(BaseModel):
         except InvalidRunIdError as exc:
             raise ValueError(exc.reason) from None
 
+    @field_validator("data")
+    @classmethod
+    def _json_data(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _jsonable_data(value) if value else value
+
     @property
     def type_name(self) -> str:
         """The type as a plain string, known or not."""
@@ -167,10 +241,15 @@ class StreamEvent(BaseModel):
         return dict(self.__pydantic_extra__ or {})
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-compatible dict (timestamps as ISO strings); ``None`` and empty fields left out, extras kept."""
-        out = self.model_dump(mode="json", exclude_none=True, fallback=repr, exclude=_EMPTY[bool(self.data), bool(self.namespace)])
-        if self.__pydantic_extra__:
-            out.update(self.__pydantic_extra__)
+        """JSON-compatible dict (ISO timestamps); ``None`` and empty fields left out, extras kept."""
+        extra = self.__pydantic_extra__
+        exclude = _EMPTY[bool(self.data), bool(self.namespace)]
+        if not extra:
+            return self.model_dump(mode="json", exclude_none=True, fallback=repr, exclude=exclude)
+        out = self.model_dump(
+            mode="json", exclude_none=True, fallback=repr, exclude=set(extra) | (exclude or set())
+        )
+        out.update(to_jsonable_python(extra, fallback=repr, inf_nan_mode="null"))
         return out
 
     def to_json(self) -> str:
@@ -179,11 +258,12 @@ class StreamEvent(BaseModel):
 
     def to_json_bytes(self) -> bytes:
         """UTF-8 JSON of :meth:`to_dict`; the hot path of the persistent stores."""
-        if not self.__pydantic_extra__:
+        extra = self.__pydantic_extra__
+        if not extra or None not in extra.values():
             return self.__pydantic_serializer__.to_json(
                 self, exclude_none=True, fallback=repr, exclude=_EMPTY[bool(self.data), bool(self.namespace)]
             )
-        return _json_dumps(self.to_dict())
+        return to_json(self.to_dict(), fallback=repr)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StreamEvent:
@@ -210,29 +290,40 @@ _EMPTY: dict[tuple[bool, bool], set[str] | None] = {
 }
 
 
-def _json_dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def _describe(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
         where = ".".join(str(p) for p in error["loc"]) or "event"
-        parts.append(f"{where}: {error['msg']}")
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message} (got {_short_repr(error.get('input'))})")
     return "invalid StreamEvent: " + "; ".join(parts)
 
 
+def _short_repr(value: object) -> str:
+    text = _safe_repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def make_event(type: EventType | str, run_id: str, **fields: Any) -> StreamEvent:
-    """Build a validated event, turning pydantic's error into :class:`EventValidationError`."""
+    """Build a validated event; invalid input raises :class:`EventValidationError` naming the field."""
     try:
         return StreamEvent(type=type, run_id=run_id, **fields)
     except ValidationError as exc:
         raise EventValidationError(_describe(exc)) from exc
 
 
+_ALWAYS_SERIALIZED = ("type", "run_id", "id", "timestamp", "version")
+
+
 def event_json_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of a serialized :class:`StreamEvent`."""
+    """The JSON Schema (draft 2020-12) of a serialized :class:`StreamEvent`.
+
+    The same document ships as ``swarm_observability/schema/stream_event.schema.json`` for readers in
+    other languages. Unknown properties are allowed (forward compatibility); ``seq`` is present on
+    every stored event.
+    """
     schema = StreamEvent.model_json_schema(mode="serialization")
+    schema["required"] = list(_ALWAYS_SERIALIZED)
     schema["$id"] = f"https://swarm-observability.dev/schema/stream-event-v{SCHEMA_VERSION}.json"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema

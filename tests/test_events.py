@@ -1,0 +1,403 @@
+"""StreamEvent: contract fields, timestamps, lossless round trips, forward compatibility, schema."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from importlib import resources
+from typing import Any
+
+import pytest
+from pydantic import Field
+
+from swarm_observability import (
+    SCHEMA_VERSION,
+    EventType,
+    EventValidationError,
+    InvalidRunIdError,
+    Outcome,
+    event_json_schema,
+    validate_run_id,
+)
+from swarm_observability.events import StreamEvent, make_event
+
+CONTRACT_TYPES = {
+    "scan_started", "scan_paused", "scan_resumed", "scan_cancelled", "scan_complete", "scan_error",
+    "node_enter", "node_progress", "node_exit", "plan_start", "plan_complete", "probe_start",
+    "probe_result", "probe_complete", "agent_start", "agent_complete", "log", "heartbeat",
+}  # fmt: skip
+
+TS = datetime(2026, 3, 4, 5, 6, 7, 123000, tzinfo=UTC)
+
+ROUND_TRIP_CASES: dict[str, dict[str, Any]] = {
+    "minimal": {"type": EventType.LOG},
+    "unicode": {
+        "type": EventType.LOG,
+        "message": 'Überprüfung läuft ☃ 🚀 \u2028 "quoted" \\ slash',
+        "node": "nœud",
+    },
+    "nested data": {
+        "type": EventType.PROBE_RESULT,
+        "probe": "dns",
+        "data": {"hosts": [{"name": "a", "ips": ["10.0.0.1"]}], "depth": {"x": {"y": [1, 2.5, None, True]}}},
+    },
+    "namespace tuple": {
+        "type": EventType.NODE_ENTER,
+        "node": "inner",
+        "step": 4,
+        "task_id": "t-1",
+        "namespace": ("outer:abc", "middle:def"),
+        "checkpoint_id": "1ef-2",
+    },
+    "progress zero": {"type": EventType.NODE_PROGRESS, "progress": 0.0, "message": "start"},
+    "progress one": {"type": EventType.NODE_PROGRESS, "progress": 1.0},
+    "every field": {
+        "type": EventType.NODE_EXIT,
+        "seq": 7,
+        "thread_id": "thread-1",
+        "node": "planner",
+        "agent": "lead",
+        "probe": "http",
+        "message": "done",
+        "data": {"outcome": Outcome.OK.value, "duration_ms": 12.5},
+        "progress": 0.5,
+        "step": 3,
+        "task_id": "task",
+        "namespace": ("sub:1",),
+        "checkpoint_id": "ckpt",
+        "invocation_id": "a" * 32,
+        "scope_id": "b" * 32,
+        "parent_scope_id": "c" * 32,
+        "trace_id": "d" * 32,
+        "span_id": "e" * 16,
+    },
+    "unknown type": {"type": "probe_retried", "data": {"attempt": 2}},
+    "extra fields": {"type": EventType.LOG, "cost_usd": 0.25, "tags": ["a", "b"]},
+    "floats": {"type": EventType.HEARTBEAT, "data": {"elapsed_s": 1e-7, "big": 1.5e300, "neg": -0.0}},
+}
+
+
+@pytest.fixture(params=list(ROUND_TRIP_CASES), ids=list(ROUND_TRIP_CASES))
+def varied_event(request: pytest.FixtureRequest) -> StreamEvent:
+    return make_event(run_id="run-1", timestamp=TS, **ROUND_TRIP_CASES[request.param])
+
+
+def test_event_types_cover_the_contract() -> None:
+    """Every event type of the product contract is an EventType value."""
+    assert {t.value for t in EventType} >= CONTRACT_TYPES
+    assert all(isinstance(t, str) for t in EventType)
+
+
+def test_new_event_has_uuid4_id_utc_millisecond_timestamp_and_version() -> None:
+    """A new event gets a unique UUID4 id, an aware UTC timestamp truncated to ms and the schema version."""
+    events = [make_event(EventType.LOG, "r") for _ in range(200)]
+    assert len({e.id for e in events}) == 200
+    for event in events:
+        parsed = uuid.UUID(event.id)
+        assert parsed.version == 4 and str(parsed) == event.id
+        assert event.timestamp.utcoffset() == timedelta(0)
+        assert event.timestamp.microsecond % 1000 == 0
+        assert event.version == SCHEMA_VERSION and event.seq is None
+    assert abs(events[0].timestamp - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+def test_timestamp_is_converted_to_utc_and_serialized_with_milliseconds_and_z() -> None:
+    """An aware non-UTC timestamp becomes UTC, loses sub-millisecond digits and serializes as ISO ...Z."""
+    local = datetime(2026, 3, 4, 7, 6, 7, 123456, tzinfo=timezone(timedelta(hours=2)))
+    event = make_event(EventType.LOG, "r", timestamp=local)
+    assert event.timestamp == datetime(2026, 3, 4, 5, 6, 7, 123000, tzinfo=UTC)
+    assert event.to_dict()["timestamp"] == "2026-03-04T05:06:07.123Z"
+    assert b'"timestamp":"2026-03-04T05:06:07.123Z"' in event.to_json_bytes()
+
+
+@pytest.mark.parametrize(
+    "value", [datetime(2026, 1, 1), "2026-01-01T00:00:00"], ids=["datetime", "iso-string"]
+)
+def test_naive_timestamp_is_refused(value: object) -> None:
+    """A naive timestamp (object or string) raises EventValidationError naming the field."""
+    with pytest.raises(EventValidationError, match=r"timestamp: .*naive"):
+        make_event(EventType.LOG, "r", timestamp=value)
+
+
+def test_round_trip_through_dict_and_json_is_lossless(varied_event: StreamEvent) -> None:
+    """to_dict/from_dict and to_json/from_json both reproduce an equal event with the same JSON."""
+    assert StreamEvent.from_dict(varied_event.to_dict()) == varied_event
+    assert StreamEvent.from_json(varied_event.to_json()) == varied_event
+    again = StreamEvent.from_json(varied_event.to_json_bytes())
+    assert again == varied_event
+    assert again.to_json_bytes() == varied_event.to_json_bytes()
+    assert json.loads(varied_event.to_json_bytes()) == varied_event.to_dict()
+
+
+def test_to_dict_leaves_out_none_and_empty_fields() -> None:
+    """Unset optional fields, empty data and an empty namespace are not serialized."""
+    event = make_event(EventType.LOG, "r", timestamp=TS)
+    assert set(event.to_dict()) == {"type", "run_id", "id", "timestamp", "version"}
+
+
+def test_data_is_normalized_to_json_and_detached_from_the_caller() -> None:
+    """Tuples, sets, NaN and non-JSON objects become JSON values; later caller mutation changes nothing."""
+
+    class Opaque:
+        def __repr__(self) -> str:
+            return "<Opaque>"
+
+    payload: dict[str, Any] = {
+        "pair": (1, 2),
+        "set": {3},
+        "nan": float("nan"),
+        "inf": [float("inf")],
+        "obj": Opaque(),
+        "when": datetime(2026, 1, 2, tzinfo=UTC),
+        "bytes": b"\xff\xfe",
+        "nested": {"list": [1]},
+    }
+    event = make_event(EventType.LOG, "r", data=payload)
+    payload["nested"]["list"].append(2)
+    payload["added"] = True
+    assert event.data == {
+        "pair": [1, 2],
+        "set": [3],
+        "nan": None,
+        "inf": [None],
+        "obj": "<Opaque>",
+        "when": "2026-01-02T00:00:00Z",
+        "bytes": repr(b"\xff\xfe"),
+        "nested": {"list": [1]},
+    }
+    assert StreamEvent.from_json(event.to_json_bytes()) == event
+
+
+def test_event_is_immutable() -> None:
+    """Assigning a field of a stored event raises instead of changing it."""
+    event = make_event(EventType.LOG, "r")
+    with pytest.raises(ValueError, match="frozen"):
+        event.node = "x"  # type: ignore[misc]
+
+
+class _FutureStreamEvent(StreamEvent):
+    """What a newer release looks like: fields appended at the end, a newer version, new types."""
+
+    cost_usd: float | None = Field(default=None)
+    retries: list[int] = Field(default_factory=list)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"type": "probe_retried", "version": SCHEMA_VERSION + 1, "cost_usd": 0.5, "retries": [1, 2]},
+        {"type": EventType.NODE_EXIT, "version": 99, "cost_usd": 1e-9, "node": "ñ", "data": {"x": [1.5]}},
+        {"type": "totally_new", "retries": [3], "namespace": ("a:1",), "progress": 0.25},
+    ],
+    ids=["new-type", "newer-version", "new-type-and-fields"],
+)
+def test_newer_writer_event_is_kept_and_written_back_byte_identical(fields: dict[str, Any]) -> None:
+    """An event from a newer release (unknown type, fields, version) reads and re-serializes byte for byte."""
+    written = _FutureStreamEvent(run_id="r", seq=3, timestamp=TS, **fields).to_json_bytes()
+    event = StreamEvent.from_json(written)
+    assert event.to_json_bytes() == written
+    assert event.type_name == str(fields["type"])
+    assert event.version == fields.get("version", SCHEMA_VERSION)
+    stored = json.loads(written)
+    assert event.extra_fields == {k: v for k, v in stored.items() if k in ("cost_usd", "retries")}
+    assert "retries" in event.extra_fields
+    assert StreamEvent.from_dict(event.to_dict()).to_json_bytes() == written
+
+
+def test_foreign_extra_fields_keep_order_and_null_values() -> None:
+    """Unknown fields, including null ones, survive a read/write cycle in their original order."""
+    written = (
+        '{"type":"x_custom","run_id":"r","id":"i-1","timestamp":"2026-03-04T05:06:07.123Z","version":4,'
+        '"data":{"k":"v"},"zeta":null,"alpha":{"n":[1,"é"]},"mid":false}'
+    ).encode()
+    event = StreamEvent.from_json(written)
+    assert list(event.extra_fields) == ["zeta", "alpha", "mid"]
+    assert event.to_json_bytes() == written
+    assert list(event.to_dict())[-3:] == ["zeta", "alpha", "mid"]
+
+
+INVALID_FIELDS: dict[str, tuple[dict[str, Any], str]] = {
+    "progress above 1": ({"progress": 1.5}, "progress"),
+    "progress below 0": ({"progress": -0.01}, "progress"),
+    "progress nan": ({"progress": float("nan")}, "progress"),
+    "progress text": ({"progress": "half"}, "progress"),
+    "step text": ({"step": "third"}, "step"),
+    "node number": ({"node": 5}, "node"),
+    "data list": ({"data": [1, 2]}, "data"),
+    "namespace string": ({"namespace": "a:1"}, "namespace"),
+    "seq zero": ({"seq": 0}, "seq"),
+    "version zero": ({"version": 0}, "version"),
+    "empty run id": ({"run_id": ""}, "run_id"),
+    "run id not a string": ({"run_id": 12}, "run_id"),
+    "run id control char": ({"run_id": "a\nb"}, "run_id"),
+    "run id too long": ({"run_id": "r" * 257}, "run_id"),
+}
+
+
+@pytest.mark.parametrize("how", ["make_event", "from_dict", "from_json"])
+@pytest.mark.parametrize(("fields", "field"), list(INVALID_FIELDS.values()), ids=list(INVALID_FIELDS))
+def test_invalid_field_raises_event_validation_error_naming_it(
+    fields: dict[str, Any], field: str, how: str
+) -> None:
+    """Bad values raise EventValidationError whose message starts the problem with the field's name."""
+    values: dict[str, Any] = {"type": "log", "run_id": "r", **fields}
+    with pytest.raises(EventValidationError, match=rf"(^|; | ){field}: "):
+        if how == "make_event":
+            make_event(**values)
+        elif how == "from_dict":
+            StreamEvent.from_dict(values)
+        else:
+            StreamEvent.from_json(json.dumps(values, allow_nan=True))
+
+
+@pytest.mark.parametrize("how", ["from_dict", "from_json"])
+def test_missing_run_id_is_named(how: str) -> None:
+    """A stored event without a run id is refused with the field named."""
+    with pytest.raises(EventValidationError, match="run_id: Field required"):
+        if how == "from_dict":
+            StreamEvent.from_dict({"type": "log"})
+        else:
+            StreamEvent.from_json('{"type":"log"}')
+
+
+@pytest.mark.parametrize("text", ["", "not json", "[1, 2]", '{"type": "log", "run_id": "r"'])
+def test_malformed_json_raises_event_validation_error(text: str) -> None:
+    """Input that is not a JSON object raises EventValidationError, not a parser error."""
+    with pytest.raises(EventValidationError):
+        StreamEvent.from_json(text)
+
+
+@pytest.mark.parametrize(
+    ("run_id", "for_filename", "ok"),
+    [
+        ("thread-1", True, True),
+        ("scan 2026/03", False, True),
+        ("scan 2026/03", True, False),
+        ("..", True, False),
+        (".hidden", True, False),
+        ("a\\b", True, False),
+        ("", False, False),
+        ("x" * 256, False, True),
+        ("x" * 257, False, False),
+        ("tab\there", False, False),
+        ("del\x7f", False, False),
+    ],
+)
+def test_validate_run_id(run_id: str, for_filename: bool, ok: bool) -> None:
+    """validate_run_id accepts storable ids and refuses the rest with InvalidRunIdError."""
+    if ok:
+        assert validate_run_id(run_id, for_filename=for_filename) == run_id
+    else:
+        with pytest.raises(InvalidRunIdError) as info:
+            validate_run_id(run_id, for_filename=for_filename)
+        assert info.value.run_id == run_id and info.value.reason
+
+
+# -- JSON Schema -------------------------------------------------------------------------------------
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "null": (type(None),),
+}
+
+
+def _schema_errors(value: Any, schema: dict[str, Any], root: dict[str, Any], at: str = "$") -> list[str]:
+    """The keywords pydantic emits for StreamEvent, checked as draft 2020-12 defines them."""
+    known = {
+        "$ref", "anyOf", "type", "enum", "minimum", "maximum", "pattern", "items", "properties", "required",
+        "additionalProperties", "title", "description", "default", "format", "$id", "$schema", "$defs",
+    }  # fmt: skip
+    assert set(schema) <= known, f"unexpected schema keywords {set(schema) - known} at {at}"
+    if "$ref" in schema:
+        name = schema["$ref"].removeprefix("#/$defs/")
+        return _schema_errors(value, root["$defs"][name], root, at)
+    if "anyOf" in schema:
+        branches = [_schema_errors(value, sub, root, at) for sub in schema["anyOf"]]
+        return [] if any(not b for b in branches) else [f"{at}: no anyOf branch matches {value!r}"]
+    errors: list[str] = []
+    if "type" in schema:
+        wanted = _JSON_TYPES[schema["type"]]
+        if not isinstance(value, wanted) or (isinstance(value, bool) and bool not in wanted):
+            return [f"{at}: {value!r} is not {schema['type']}"]
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{at}: {value!r} not in enum")
+    if "minimum" in schema and value < schema["minimum"]:
+        errors.append(f"{at}: {value!r} < minimum")
+    if "maximum" in schema and value > schema["maximum"]:
+        errors.append(f"{at}: {value!r} > maximum")
+    if "pattern" in schema and not re.search(schema["pattern"], value):
+        errors.append(f"{at}: {value!r} does not match pattern")
+    if "items" in schema:
+        for i, item in enumerate(value):
+            errors += _schema_errors(item, schema["items"], root, f"{at}[{i}]")
+    if isinstance(value, dict):
+        errors += [f"{at}: missing {key}" for key in schema.get("required", []) if key not in value]
+        for key, item in value.items():
+            if key in schema.get("properties", {}):
+                errors += _schema_errors(item, schema["properties"][key], root, f"{at}.{key}")
+            elif schema.get("additionalProperties") is False:
+                errors.append(f"{at}: unexpected property {key}")
+    return errors
+
+
+def test_json_schema_describes_every_field() -> None:
+    """The schema is a draft 2020-12 object schema listing every field, the enum and the required keys."""
+    schema = event_json_schema()
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"].endswith(f"stream-event-v{SCHEMA_VERSION}.json")
+    assert schema["type"] == "object" and schema["additionalProperties"] is True
+    assert set(schema["properties"]) == set(StreamEvent.model_fields)
+    assert schema["required"] == ["type", "run_id", "id", "timestamp", "version"]
+    assert set(schema["$defs"]["EventType"]["enum"]) == {t.value for t in EventType}
+    assert schema["properties"]["progress"]["anyOf"][0] == {"type": "number", "minimum": 0.0, "maximum": 1.0}
+    assert schema["properties"]["timestamp"]["format"] == "date-time"
+    json.dumps(schema)
+
+
+def test_json_schema_accepts_serialized_events(varied_event: StreamEvent) -> None:
+    """Every serialized event of the round-trip table validates against the schema."""
+    schema = event_json_schema()
+    assert _schema_errors(json.loads(varied_event.to_json_bytes()), schema, schema) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "problem", "model_rejects"),
+    [
+        ({"progress": 2}, "progress", True),
+        ({"run_id": None}, "run_id", True),
+        ({"namespace": "a:1"}, "namespace", True),
+        ({"seq": 0}, "seq", True),
+        ({"type": 3}, "type", True),
+        # The model also reads other aware ISO forms; the schema pins down the form it writes.
+        ({"timestamp": "2026-03-04T05:06:07+00:00"}, "pattern", False),
+    ],
+)
+def test_json_schema_rejects_invalid_events(
+    change: dict[str, Any], problem: str, model_rejects: bool
+) -> None:
+    """The schema rejects malformed events (out-of-range progress, wrong types, non-Z timestamp)."""
+    schema = event_json_schema()
+    document = json.loads(make_event(EventType.LOG, "r", timestamp=TS).to_json_bytes()) | change
+    errors = _schema_errors(document, schema, schema)
+    assert errors and problem in " ".join(errors)
+    if model_rejects:
+        with pytest.raises(EventValidationError):
+            StreamEvent.from_dict(document)
+
+
+def test_json_schema_file_matches_the_model() -> None:
+    """The shipped schema/stream_event.schema.json equals event_json_schema()."""
+    shipped = resources.files("swarm_observability") / "schema" / "stream_event.schema.json"
+    regenerate = (
+        'regenerate with: python -c "import json; from swarm_observability import event_json_schema as s; '
+        "open('swarm_observability/schema/stream_event.schema.json', 'w').write(json.dumps(s(), indent=2, "
+        "ensure_ascii=False) + '\\n')\""
+    )
+    assert json.loads(shipped.read_text(encoding="utf-8")) == event_json_schema(), regenerate
