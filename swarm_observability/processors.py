@@ -6,13 +6,18 @@ the log stays gapless. The default pipeline is ``[SecretRedactor(), PayloadLimit
 
 * :class:`SecretRedactor` replaces the values of secret-looking keys (``api_key``, ``token``,
   ``password``, ``Authorization`` ...) and secret-looking strings (``Bearer ...``, ``sk-...``, AWS and
-  GitHub keys, JWTs) in ``data`` and ``message`` with ``"[REDACTED]"``. Extend it with
-  ``SecretRedactor(extra_keys=..., extra_patterns=...)``, or pass ``processors=[]`` to turn it off.
+  GitHub keys, JWTs, ``password=...`` in text) in ``data`` and ``message`` with ``"[REDACTED]"``.
+  Token *counts* (``max_tokens``, ``prompt_tokens``, ``token_count``) are not secrets and are kept.
+  Extend it with ``SecretRedactor(extra_keys=..., extra_patterns=...)``, or pass ``processors=[]``
+  to turn it off.
 * :class:`PayloadLimit` caps the serialized ``data`` (default 256 KiB) and ``message`` (default
-  16 KiB). Over the cap it **truncates** by default: ``data`` is replaced by
-  ``{"_truncated": true, "_original_bytes": N, "_preview": "<first bytes of the JSON>"}`` and a long
+  16 KiB). Over the cap it **truncates** by default: ``data`` keeps its small top-level scalars (so
+  ``outcome``, ``duration_ms``, ``error_type`` survive) and gains
+  ``{"_truncated": true, "_original_bytes": N, "_preview": "<first bytes of the JSON>"}``; a long
   message is cut and ends with ``"...[truncated N bytes]"``. With ``on_oversize="reject"`` it raises
   :class:`PayloadTooLargeError` instead, and nothing is stored.
+
+Redaction runs first, so a truncation preview never shows a secret.
 """
 
 from __future__ import annotations
@@ -30,30 +35,56 @@ Processor = Callable[[StreamEvent], StreamEvent | None]
 """A processor: returns the event (possibly a changed copy) or ``None`` to drop it."""
 
 REDACTED = "[REDACTED]"
+"""What a redacted value is replaced with."""
 
 _SECRET_KEY = (
-    r"api[-_ ]?key|apikey|secret|token|passw(or)?d|passphrase|authorization|auth[-_]?header|cookie"
-    r"|credential|private[-_]?key|client[-_]?secret|session[-_]?id|x[-_]api[-_]key"
+    r"api[-_ ]?key|apikey|secret|token(?!s|iz|_?(?:count|limit|usage|type))|passw(?:or)?d|passphrase"
+    r"|authorization|auth[-_]?header|cookie|credential|private[-_]?key|session[-_]?id"
 )
 _SECRET_VALUE = (
     r"\bBearer\s+[A-Za-z0-9._~+/=-]{8,}"
     r"|\bBasic\s+[A-Za-z0-9+/=]{8,}"
     r"|\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{16,}"
-    r"|\bAKIA[0-9A-Z]{16}\b"
+    r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"
     r"|\bgh[pousr]_[A-Za-z0-9]{30,}"
     r"|\bxox[abpr]-[A-Za-z0-9-]{10,}"
     r"|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
 )
+# The shortest text a built-in pattern can match ("token=x"); shorter strings are skipped unscanned.
+_MIN_BUILTIN_MATCH = 7
+_KEY_CACHE_LIMIT = 4096
+_KEEP_ITEM_BYTES = 256
+
+
+def _compile(patterns: Iterable[str], flags: int, what: str) -> re.Pattern[str]:
+    patterns = list(patterns)
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"invalid {what} regular expression {pattern!r}: {exc}") from None
+    return re.compile("|".join(f"(?:{p})" for p in patterns), flags)
 
 
 class SecretRedactor:
     """Redact secret-looking keys and values in ``data`` (recursively) and ``message``.
 
+    Keys are matched case-insensitively anywhere in the key (``X-Api-Key``, ``db_password``); the
+    whole value under such a key is replaced, unless it is empty, ``None`` or a boolean (a flag such
+    as ``has_api_key`` says nothing secret). ``[name, value]`` pairs in lists (header lists) are
+    treated like dict items. In strings, token-like values and ``key=value`` / ``key: value``
+    assignments of secret keys are replaced.
+
     Args:
-        extra_keys: more regular expressions matched (case-insensitively, anywhere) against dict keys.
-        extra_patterns: more regular expressions matched against string values.
+        extra_keys: more regular expressions matched (case-insensitively, anywhere) against dict keys
+            and against the key of ``key=value`` text.
+        extra_patterns: more regular expressions matched against string values; every match is
+            replaced.
         redact_values: also scan string values for token-like secrets (on by default).
+
+    Raises:
+        ValueError: an extra pattern is not a valid regular expression.
     """
 
     def __init__(
@@ -63,50 +94,111 @@ class SecretRedactor:
         *,
         redact_values: bool = True,
     ) -> None:
-        self._key = re.compile("|".join([_SECRET_KEY, *extra_keys]), re.IGNORECASE)
-        self._value = re.compile("|".join([_SECRET_VALUE, *extra_patterns])) if redact_values else None
+        extra_keys = [extra_keys] if isinstance(extra_keys, str) else list(extra_keys)
+        extra_patterns = [extra_patterns] if isinstance(extra_patterns, str) else list(extra_patterns)
+        keys = _compile([_SECRET_KEY, *extra_keys], re.IGNORECASE, "secret key")
+        self._key = keys
+        self._key_cache: dict[str, bool] = {}
+        self._value: re.Pattern[str] | None = None
+        self._assignment: re.Pattern[str] | None = None
+        if redact_values:
+            self._value = _compile([_SECRET_VALUE, *extra_patterns], 0, "secret value")
+            self._assignment = re.compile(
+                rf"(?P<key>(?:{keys.pattern})[\w.-]*)(?P<sep>\s*[=:]\s*)(?P<value>[^\s,;&\"']+)",
+                re.IGNORECASE,
+            )
+        self._min_len = 1 if extra_keys or extra_patterns else _MIN_BUILTIN_MATCH
 
     def __call__(self, event: StreamEvent) -> StreamEvent:
         update: dict[str, Any] = {}
         if event.data:
-            data, changed = self._scrub(event.data)
-            if changed:
+            data = self._scrub_dict(event.data)
+            if data is not None:
                 update["data"] = data
-        if event.message and self._value is not None and self._value.search(event.message):
-            update["message"] = self._value.sub(REDACTED, event.message)
+        if event.message:
+            message = self._scrub_text(event.message)
+            if message is not None:
+                update["message"] = message
         return event.model_copy(update=update) if update else event
 
-    def _scrub(self, value: Any) -> tuple[Any, bool]:
-        if isinstance(value, dict):
-            out: dict[Any, Any] = {}
-            changed = False
-            for key, item in value.items():
-                if isinstance(key, str) and self._key.search(key) and item not in (None, "", REDACTED):
-                    out[key] = REDACTED
-                    changed = True
-                else:
-                    out[key], sub = self._scrub(item)
-                    changed = changed or sub
-            return (out, True) if changed else (value, False)
-        if isinstance(value, list | tuple):
-            items = [self._scrub(item) for item in value]
-            if any(sub for _, sub in items):
-                return [item for item, _ in items], True
-            return value, False
-        if isinstance(value, str) and self._value is not None and self._value.search(value):
-            return self._value.sub(REDACTED, value), True
-        return value, False
+    def is_secret_key(self, key: str) -> bool:
+        """Whether values under ``key`` are redacted."""
+        hit = self._key_cache.get(key)
+        if hit is None:
+            hit = self._key.search(key) is not None
+            if len(self._key_cache) < _KEY_CACHE_LIMIT:
+                self._key_cache[key] = hit
+        return hit
+
+    # The _scrub_* helpers return the redacted copy, or None when nothing changed (the common case,
+    # which then allocates nothing).
+
+    def _scrub_text(self, text: str) -> str | None:
+        if self._value is None or self._assignment is None or len(text) < self._min_len:
+            return None
+        out = self._value.sub(REDACTED, text)
+        out = self._assignment.sub(rf"\g<key>\g<sep>{REDACTED}", out)
+        return None if out == text else out
+
+    def _redacts(self, key: object, item: Any) -> bool:
+        return (
+            isinstance(key, str)
+            and self.is_secret_key(key)
+            and item is not None
+            and not isinstance(item, bool)
+            and item != ""
+            and item != REDACTED
+        )
+
+    def _scrub_any(self, item: Any) -> Any | None:
+        if isinstance(item, str):
+            return self._scrub_text(item)
+        if isinstance(item, dict):
+            return self._scrub_dict(item)
+        if isinstance(item, list | tuple):
+            return self._scrub_list(item)
+        return None
+
+    def _scrub_dict(self, value: dict[Any, Any]) -> dict[Any, Any] | None:
+        out: dict[Any, Any] | None = None
+        for key, item in value.items():
+            new = REDACTED if self._redacts(key, item) else self._scrub_any(item)
+            if new is not None:
+                if out is None:
+                    out = dict(value)
+                out[key] = new
+        return out
+
+    def _scrub_list(self, value: list[Any] | tuple[Any, ...]) -> list[Any] | None:
+        if len(value) == 2 and self._redacts(value[0], value[1]):
+            return [value[0], REDACTED]
+        out: list[Any] | None = None
+        for index, item in enumerate(value):
+            new = self._scrub_any(item)
+            if new is not None:
+                if out is None:
+                    out = list(value)
+                out[index] = new
+        return out
 
 
 class PayloadLimit:
     """Cap the serialized size of ``data`` and ``message``; truncate (default) or reject.
+
+    A truncated ``data`` keeps its top-level scalars of at most 256 bytes each while they fit, so the
+    contract fields (``outcome``, ``duration_ms``, ``error_type`` ...) survive, and gains the markers
+    ``_truncated``, ``_original_bytes`` and ``_preview`` (as much of the original JSON as still fits,
+    up to ``preview_bytes``). The result is never over the cap.
 
     Args:
         max_data_bytes: cap on the JSON of ``data``.
         max_message_bytes: cap on the UTF-8 of ``message``.
         on_oversize: ``"truncate"`` (keep the event, with an explicit marker) or ``"reject"``
             (raise :class:`PayloadTooLargeError`).
-        preview_bytes: how much of the original JSON a truncated ``data`` keeps.
+        preview_bytes: how much of the original JSON a truncated ``data`` keeps (at most half the cap).
+
+    Raises:
+        ValueError: a limit under 64 bytes, a negative preview or an unknown ``on_oversize``.
     """
 
     def __init__(
@@ -121,6 +213,8 @@ class PayloadLimit:
             raise ValueError(f"on_oversize must be 'truncate' or 'reject', not {on_oversize!r}")
         if max_data_bytes < 64 or max_message_bytes < 64:
             raise ValueError("payload limits must be at least 64 bytes")
+        if preview_bytes < 0:
+            raise ValueError(f"preview_bytes must not be negative, not {preview_bytes}")
         self.max_data_bytes = max_data_bytes
         self.max_message_bytes = max_message_bytes
         self.on_oversize = on_oversize
@@ -131,20 +225,42 @@ class PayloadLimit:
         if event.data:
             raw = to_json(event.data, fallback=repr)
             if len(raw) > self.max_data_bytes:
-                self._refuse(len(raw), self.max_data_bytes)
-                preview = raw[: self.preview_bytes].decode("utf-8", "ignore")
-                update["data"] = {"_truncated": True, "_original_bytes": len(raw), "_preview": preview}
+                self._refuse("data", len(raw), self.max_data_bytes)
+                update["data"] = self._truncate_data(event.data, raw)
+        # A str of n characters is at most 4n UTF-8 bytes: only long messages need encoding.
         if event.message and len(event.message) * 4 > self.max_message_bytes:
             encoded = event.message.encode()
             if len(encoded) > self.max_message_bytes:
-                self._refuse(len(encoded), self.max_message_bytes)
+                self._refuse("message", len(encoded), self.max_message_bytes)
                 kept = encoded[: self.max_message_bytes - 64].decode("utf-8", "ignore")
                 update["message"] = f"{kept}...[truncated {len(encoded) - len(kept.encode())} bytes]"
         return event.model_copy(update=update) if update else event
 
-    def _refuse(self, size: int, limit: int) -> None:
+    def _truncate_data(self, data: dict[str, Any], raw: bytes) -> dict[str, Any]:
+        markers: dict[str, Any] = {"_truncated": True, "_original_bytes": len(raw), "_preview": ""}
+        budget = self.max_data_bytes - len(to_json(markers))
+        kept: dict[str, Any] = {}
+        for key, value in data.items():
+            if isinstance(value, dict | list) or key in markers:
+                continue
+            size = len(to_json(key)) + len(to_json(value, fallback=repr)) + 2
+            if size <= _KEEP_ITEM_BYTES and size <= budget:
+                kept[key] = value
+                budget -= size
+        take = min(self.preview_bytes, budget)
+        while take > 0:
+            preview = raw[:take].decode("utf-8", "ignore")
+            if len(to_json(preview)) - 2 <= budget:
+                markers["_preview"] = preview
+                break
+            take //= 2  # JSON escaping made the preview longer than its byte count
+        return {**kept, **markers}
+
+    def _refuse(self, what: str, size: int, limit: int) -> None:
         if self.on_oversize == "reject":
-            raise PayloadTooLargeError(size, limit)
+            exc = PayloadTooLargeError(size, limit)
+            exc.add_note(f"the oversized field is the event's {what!r}")
+            raise exc
 
 
 def default_processors() -> list[Processor]:

@@ -1,0 +1,239 @@
+"""Processors: secret redaction (keys, values, extensible, off), payload caps (truncate or reject), drops."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic_core import to_json
+
+from swarm_observability import (
+    EventEmitter,
+    EventType,
+    InMemoryEventStore,
+    PayloadLimit,
+    PayloadTooLargeError,
+    SecretRedactor,
+    default_processors,
+)
+from swarm_observability.events import StreamEvent, make_event
+from swarm_observability.processors import REDACTED
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+
+
+def _event(**fields: Any) -> StreamEvent:
+    return make_event(EventType.LOG, "run-1", **fields)
+
+
+SECRET_KEYS = [
+    "api_key",
+    "apiKey",
+    "X-Api-Key",
+    "token",
+    "access_token",
+    "password",
+    "db_passwd",
+    "Authorization",
+    "client_secret",
+    "Cookie",
+    "private_key",
+    "session_id",
+    "credentials",
+]
+
+
+@pytest.mark.parametrize("key", SECRET_KEYS)
+def test_secret_keys_are_redacted(key: str) -> None:
+    """The value of a secret-looking key is replaced, whatever its type."""
+    for value in ["hunter2", 123456, {"nested": "x"}, ["a"]]:
+        assert SecretRedactor()(_event(data={key: value})).data == {key: REDACTED}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"usage": {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42}},
+        {"max_tokens": 256, "token_count": 3, "tokenizer": "cl100k"},
+        {"has_api_key": True, "password": None, "token": ""},
+        {"outcome": "ok", "duration_ms": 1.5, "error_type": "ValueError"},
+    ],
+    ids=["token-usage", "token-settings", "flags-and-empties", "contract-fields"],
+)
+def test_non_secrets_are_kept_and_the_event_is_not_copied(data: dict[str, Any]) -> None:
+    """Token counts, flags and empty values are kept, and an unchanged event is returned as is."""
+    event = _event(data=data, message="all fine")
+    assert SecretRedactor()(event) is event
+
+
+def test_nested_dicts_lists_and_header_pairs_are_redacted() -> None:
+    """Secrets deep in dicts and lists, and [name, value] header pairs, are replaced; the rest is kept."""
+    data = {
+        "request": {"headers": [["Authorization", "opaque-value"], ["Accept", "json"]], "url": "/x"},
+        "attempts": [{"auth": {"password": "p", "user": "bob"}}, {"note": "ok"}],
+        "tuples": [("X-Api-Key", "k1")],
+    }
+    out = SecretRedactor()(_event(data=data)).data
+    assert out == {
+        "request": {"headers": [["Authorization", REDACTED], ["Accept", "json"]], "url": "/x"},
+        "attempts": [{"auth": {"password": REDACTED, "user": "bob"}}, {"note": "ok"}],
+        "tuples": [["X-Api-Key", REDACTED]],
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("header Bearer abc.def-ghi_123456", f"header {REDACTED}"),
+        ("Basic dXNlcjpwYXNz", REDACTED),
+        ("key sk-proj-ABCDEFGHIJKLMNOPqrstuv done", f"key {REDACTED} done"),
+        ("sk-ant-api03-abcdefghijklmnop", REDACTED),
+        ("aws AKIAIOSFODNN7EXAMPLE", f"aws {REDACTED}"),
+        ("gh token ghp_abcdefghijklmnopqrstuvwxyz0123456789", f"gh token {REDACTED}"),
+        (f"jwt={JWT}", f"jwt={REDACTED}"),
+        ("login with password=hunter2 now", f"login with password={REDACTED} now"),
+        ("api_key: abc123, user=bob", f"api_key: {REDACTED}, user=bob"),
+        ("Authorization: Bearer abcdefghijkl", f"Authorization: {REDACTED}"),
+    ],
+)
+def test_secret_values_are_redacted_in_data_and_message(text: str, expected: str) -> None:
+    """Token-like strings and secret assignments are replaced in messages and nested data values."""
+    out = SecretRedactor()(_event(message=text, data={"deep": [{"text": text}]}))
+    assert out.message == expected
+    assert out.data == {"deep": [{"text": expected}]}
+
+
+def test_ordinary_text_is_not_redacted() -> None:
+    """Prose that mentions tokens or keys without a secret stays as written."""
+    text = "used 42 tokens; max_tokens=512; the key insight is skipping; sky-high; AKIA"
+    event = _event(message=text, data={"text": text})
+    assert SecretRedactor()(event) is event
+
+
+def test_redactor_can_be_extended() -> None:
+    """extra_keys and extra_patterns add redactions on top of the built-in ones."""
+    redactor = SecretRedactor(extra_keys=[r"\bssn\b"], extra_patterns=[r"\bACME-[0-9]{4}\b"])
+    out = redactor(
+        _event(message="id ACME-1234, ssn=123", data={"ssn": "1", "api_key": "k", "x": "ACME-9999"})
+    )
+    assert out.message == f"id {REDACTED}, ssn={REDACTED}"
+    assert out.data == {"ssn": REDACTED, "api_key": REDACTED, "x": REDACTED}
+
+
+def test_redactor_without_value_scanning_still_redacts_keys() -> None:
+    """redact_values=False keeps token-like strings but still hides secret keys."""
+    out = SecretRedactor(redact_values=False)(_event(message=f"t {JWT}", data={"token": "x", "note": JWT}))
+    assert out.message == f"t {JWT}"
+    assert out.data == {"token": REDACTED, "note": JWT}
+
+
+@pytest.mark.parametrize("argument", ["extra_keys", "extra_patterns"])
+def test_invalid_extra_regex_is_refused(argument: str) -> None:
+    """A broken extra regular expression raises ValueError naming it."""
+    with pytest.raises(ValueError, match=r"invalid .* regular expression '\(unclosed'"):
+        SecretRedactor(**{argument: ["(unclosed"]})
+
+
+@pytest.mark.parametrize("processors", [None, []], ids=["default", "off"])
+def test_redaction_is_on_by_default_and_can_be_turned_off(processors: list[Any] | None) -> None:
+    """The emitter redacts by default; processors=[] stores secrets as given."""
+    store = InMemoryEventStore()
+    emitter = EventEmitter(store, processors=processors)
+    emitter.emit(EventType.LOG, "r", message="password=hunter2", data={"api_key": "k"})
+    (stored,) = store.load("r")
+    redacted = processors is None
+    assert stored.message == (f"password={REDACTED}" if redacted else "password=hunter2")
+    assert stored.data == {"api_key": REDACTED if redacted else "k"}
+
+
+# -- payload limits ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cap", [64, 200, 1000, 4096])
+@pytest.mark.parametrize(
+    "blob", ["x" * 20_000, '"\\\x01' * 5_000, "é☃🚀" * 3_000], ids=["ascii", "escapes", "multibyte"]
+)
+def test_oversized_data_is_truncated_with_a_marker_under_the_cap(cap: int, blob: str) -> None:
+    """Over-cap data becomes markers plus the small contract scalars, and its JSON fits the cap."""
+    data = {"outcome": "error", "duration_ms": 12.5, "blob": blob, "error_type": "TimeoutError"}
+    original = len(to_json(data))
+    out = PayloadLimit(max_data_bytes=cap)(_event(data=data)).data
+    assert len(to_json(out)) <= cap
+    assert out["_truncated"] is True and out["_original_bytes"] == original
+    assert to_json(data).decode().startswith(out["_preview"])
+    assert "blob" not in out
+    if cap >= 200:
+        assert {k: out[k] for k in ("outcome", "duration_ms", "error_type")} == {
+            "outcome": "error", "duration_ms": 12.5, "error_type": "TimeoutError",
+        }  # fmt: skip
+
+
+def test_data_under_the_cap_is_untouched() -> None:
+    """Data whose JSON fits the cap passes through as the same event."""
+    event = _event(data={"blob": "x" * 900})
+    assert PayloadLimit(max_data_bytes=1000)(event) is event
+
+
+@pytest.mark.parametrize(
+    "text", ["a" * 10_000, "ü" * 10_000, "🚀" * 10_000], ids=["ascii", "2-byte", "4-byte"]
+)
+def test_oversized_message_is_cut_with_a_marker_under_the_cap(text: str) -> None:
+    """A long message keeps its start, ends with the truncation marker and fits the cap as UTF-8."""
+    out = PayloadLimit(max_message_bytes=1024)(_event(message=text)).message
+    assert out is not None
+    kept, _, marker = out.rpartition("...[truncated ")
+    assert text.startswith(kept) and kept
+    assert marker == f"{len(text.encode()) - len(kept.encode())} bytes]"
+    assert len(out.encode()) <= 1024
+
+
+@pytest.mark.parametrize(
+    ("fields", "size"),
+    [({"data": {"blob": "x" * 2000}}, len(to_json({"blob": "x" * 2000}))), ({"message": "é" * 1000}, 2000)],
+    ids=["data", "message"],
+)
+def test_reject_mode_raises_and_stores_nothing(fields: dict[str, Any], size: int) -> None:
+    """on_oversize='reject' raises PayloadTooLargeError with size and limit; no event and no seq is used."""
+    store = InMemoryEventStore()
+    limit = PayloadLimit(max_data_bytes=1024, max_message_bytes=1024, on_oversize="reject")
+    emitter = EventEmitter(store, processors=[limit])
+    with pytest.raises(PayloadTooLargeError) as info:
+        emitter.emit(EventType.LOG, "r", **fields)
+    assert (info.value.size, info.value.limit) == (size, 1024)
+    assert any(next(iter(fields)) in note for note in info.value.__notes__)
+    assert store.load("r") == []
+    assert emitter.emit(EventType.LOG, "r").seq == 1  # type: ignore[union-attr]
+
+
+def test_redaction_runs_before_truncation() -> None:
+    """The truncation preview of the default pipeline never shows a secret."""
+    data = {"api_key": "sk-live-secret-value", "note": "Bearer abcdefghijklmnop", "blob": "x" * 400_000}
+    event = _event(data=data)
+    for processor in default_processors():
+        event = processor(event)  # type: ignore[assignment]
+    assert event.data["_truncated"] is True
+    assert "sk-live" not in event.data["_preview"] and "abcdefghijklmnop" not in event.data["_preview"]
+    assert REDACTED in event.data["_preview"]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"max_data_bytes": 63}, {"max_message_bytes": 10}, {"on_oversize": "drop"}, {"preview_bytes": -1}],
+)
+def test_payload_limit_refuses_bad_settings(kwargs: dict[str, Any]) -> None:
+    """Limits under 64 bytes, a negative preview or an unknown mode raise ValueError."""
+    with pytest.raises(ValueError):
+        PayloadLimit(**kwargs)
+
+
+def test_processor_returning_none_drops_without_using_a_seq() -> None:
+    """A dropped event is neither stored nor delivered, and the next event takes the seq it would have had."""
+    store = InMemoryEventStore()
+    emitter = EventEmitter(store, processors=[lambda e: None if e.type_name == "heartbeat" else e])
+    seen: list[StreamEvent] = []
+    emitter.subscribe(seen.append)
+    assert emitter.emit(EventType.LOG, "r") is not None
+    assert emitter.emit(EventType.HEARTBEAT, "r") is None
+    assert emitter.emit(EventType.LOG, "r") is not None
+    assert [e.seq for e in store.load("r")] == [1, 2]
+    assert [e.type_name for e in seen] == ["log", "log"]
