@@ -91,7 +91,9 @@ class OtlpSink:
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._http.daemon_threads = True
         self.http_port = self._http.server_address[1]
-        threading.Thread(target=self._http.serve_forever, name="otlp-sink-http", daemon=True).start()
+        threading.Thread(
+            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, name="otlp-sink", daemon=True
+        ).start()
 
         class Servicer(trace_service_pb2_grpc.TraceServiceServicer):
             def Export(self, request: Any, context: Any) -> Any:
