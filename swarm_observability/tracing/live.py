@@ -69,13 +69,12 @@ class LiveTracer:
     def install(self, emitter: Any) -> Callable[[], None]:
         """Subscribe to ``emitter`` and add the id-stamping processor; returns an uninstaller."""
         if self.stamp not in emitter.processors:
-            emitter.processors.append(self.stamp)
+            emitter.processors = [*emitter.processors, self.stamp]
         unsubscribe = emitter.subscribe(self.on_event)
 
         def uninstall() -> None:
             unsubscribe()
-            if self.stamp in emitter.processors:
-                emitter.processors.remove(self.stamp)
+            emitter.processors = [p for p in emitter.processors if p != self.stamp]
 
         return uninstall
 
@@ -93,13 +92,18 @@ class LiveTracer:
         """Emitter processor: put the ids of the event's open span on it (if it has none)."""
         if event.trace_id is not None or event.scope_id is None:
             return event
-        span = self.mapper.span_for(event.scope_id)
-        if span is None:
+        try:
+            span = self.mapper.span_for(event.scope_id)
+            if span is None:
+                return event
+            ctx = span.get_span_context()
+            if not ctx.is_valid:
+                return event
+            ids = {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"}
+            return event.model_copy(update=ids)
+        except Exception:
+            logger.exception("could not stamp span ids on %s", event.type_name)
             return event
-        ctx = span.get_span_context()
-        if not ctx.is_valid:
-            return event
-        return event.model_copy(update={"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"})
 
     def scope_opened(self, event: StreamEvent) -> object | None:
         """Make the span of a just-opened scope current here; returns the token for :meth:`scope_closed`.

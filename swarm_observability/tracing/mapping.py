@@ -10,7 +10,8 @@ The contract:
   ``agent_start``, ``plan_start``) start a span; the matching closing event ends it. Parentage
   comes only from ``scope_id``/``parent_scope_id`` (never from the ambient OpenTelemetry context),
   so parallel ``Send`` branches are siblings and subgraph nodes nest under their parent node. A
-  scan invocation is the root of its own trace; ``root_parent`` may put it under a caller's span.
+  scan invocation is the root of its own trace, unless its ``parent_scope_id`` names a scope this
+  mapper knows (a graph invoked inside a node); ``root_parent`` may put it under a caller's span.
 * Point events (``node_progress``, ``log``, ``heartbeat``, ``probe_result`` and unknown types) become
   span events on the span of their scope, named after the event type.
 * Outcomes: ``error`` sets status ERROR with ``error.type`` and the message as description on every
@@ -189,7 +190,11 @@ class SpanMapper:
             return
         links: list[Link] = []
         if kind == "scan":
-            parent_ctx = self._root_parent(event) if self._root_parent else Context()
+            enclosing = self._known_context(event.parent_scope_id)
+            if enclosing is not None:
+                parent_ctx = enclosing
+            else:
+                parent_ctx = self._root_parent(event) if self._root_parent else Context()
             previous = event.data.get("previous_invocation_id")
             if isinstance(previous, str) and previous:
                 target = self._roots.get(previous)
@@ -219,7 +224,7 @@ class SpanMapper:
             if self._ids is not None:
                 self._ids.prime(None, None)
         self._started += 1
-        parent_id = None if kind == "scan" else event.parent_scope_id
+        parent_id = event.parent_scope_id
         self._open[scope_id] = _Scope(span, kind, scope_id, parent_id, event.invocation_id)
         if parent_id in self._open:
             self._open[parent_id].children[scope_id] = None
@@ -227,18 +232,23 @@ class SpanMapper:
             _remember(self._roots, event.invocation_id or scope_id, span.get_span_context(), self._remember)
 
     def _parent_context(self, event: StreamEvent) -> Context:
-        parent_id = event.parent_scope_id
-        candidates = (parent_id, event.invocation_id)
-        for candidate in candidates:
-            if candidate is None:
-                continue
-            scope = self._open.get(candidate)
-            if scope is not None:
-                return trace.set_span_in_context(scope.span, Context())
-            ended = self._closed.get(candidate) or self._roots.get(candidate)
-            if ended is not None:
-                return trace.set_span_in_context(NonRecordingSpan(ended), Context())
+        for candidate in (event.parent_scope_id, event.invocation_id):
+            found = self._known_context(candidate)
+            if found is not None:
+                return found
         return Context()
+
+    def _known_context(self, scope_id: str | None) -> Context | None:
+        """A context holding the span of ``scope_id``, open or recently ended; ``None`` if unknown."""
+        if scope_id is None:
+            return None
+        scope = self._open.get(scope_id)
+        if scope is not None:
+            return trace.set_span_in_context(scope.span, Context())
+        ended = self._closed.get(scope_id) or self._roots.get(scope_id)
+        if ended is not None:
+            return trace.set_span_in_context(NonRecordingSpan(ended), Context())
+        return None
 
     # -- closing ----------------------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -106,6 +108,24 @@ def test_subgraph_nodes_nest_under_their_parent_node_and_agents_under_agents(pro
     assert got[plan]["attributes"]["gen_ai.operation.name"] == "plan"
     assert got[plan]["attributes"]["swarm.plan.steps"] == 3
     assert all(v["same_trace_as_parent"] for v in got.values())
+
+
+def test_a_graph_invoked_inside_a_node_nests_its_invocation_under_that_node(provider, exporter):
+    """A scan_started whose parent_scope_id names an open node starts its root under that node's span."""
+    s = Scenario()
+    outer = s.start()
+    node = s.open("node", "delegate")
+    s.invocation = nested = uuid.uuid4().hex
+    s._emit(EventType.SCAN_STARTED, scope_id=nested, parent_scope_id=node, data={"graph": "child"})
+    s._emit(EventType.SCAN_COMPLETE, scope_id=nested, data={"outcome": "ok"})
+    s.invocation = outer
+    s.close(node)
+    s.end(EventType.SCAN_COMPLETE, "ok")
+
+    got = tree(map_events(provider, exporter, s.events))
+
+    assert (got[nested]["name"], got[nested]["parent"]) == ("invoke_workflow child", node)
+    assert got[node]["parent"] == outer and got[nested]["same_trace_as_parent"]
 
 
 def test_an_error_is_recorded_once_where_it_happened_and_flagged_on_every_failed_ancestor(provider, exporter):
