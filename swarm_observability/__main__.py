@@ -1,0 +1,8 @@
+"""``python -m swarm_observability``: the ``swarm-obs`` command line."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""What every ``swarm-obs`` command shares: exit codes, errors, store selection, run lookup."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..stores.base import EventStore
+
+EXIT_OK = 0
+"""Success."""
+EXIT_PROBLEMS = 1
+"""Problems found (``verify``), the scan failed or was refused (``demo``, ``resume``, ``cancel``)."""
+EXIT_USAGE = 2
+"""Bad arguments, unknown run or thread, missing store, bad input (a folder that does not exist)."""
+EXIT_CANCELLED = 130
+"""A scan run by this process was cancelled (Ctrl-C or ``swarm-obs cancel``); it can be resumed."""
+
+STORE_ENV = "SWARM_OBS_STORE"
+"""Environment variable naming the event store (a URL or a path), like ``--store``."""
+
+
+class CliError(Exception):
+    """A failure reported as one line on stderr and an exit code, never as a traceback."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def add_store_option(parser: argparse.ArgumentParser) -> None:
+    """``--store URL`` on a sub-command."""
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help=f"event store: sqlite:///path.db, jsonl:///dir, a .db path or a folder "
+        f"(default: ${STORE_ENV} or .swarm/events.db)",
+    )
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    """``--json`` on a read command."""
+    parser.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+    )
+
+
+def store_url(args: argparse.Namespace) -> str:
+    """The store the user asked for: ``--store``, else ``$SWARM_OBS_STORE``, else ``.swarm/events.db``."""
+    from ..stores.url import default_store_path
+
+    explicit = getattr(args, "store", None) or os.environ.get(STORE_ENV)
+    return explicit if explicit else str(default_store_path())
+
+
+@contextmanager
+def open_cli_store(args: argparse.Namespace, *, write: bool = False) -> Iterator[EventStore]:
+    """Open the selected store, read-only unless ``write``; a missing store is a usage error."""
+    from ..exceptions import EventStoreError, StoreCorruptionError
+    from ..stores.url import open_store
+
+    url = store_url(args)
+    options = {} if write or url.startswith("memory:") else {"read_only": True}
+    try:
+        store = open_store(url, **options)
+    except StoreCorruptionError as exc:
+        raise CliError(f"the event store {url} is damaged: {exc}", EXIT_PROBLEMS) from exc
+    except EventStoreError as exc:
+        raise CliError(f"{exc} (run a scan first, e.g. `swarm-obs demo`, or pass --store)") from exc
+    except (ValueError, OSError) as exc:
+        raise CliError(f"cannot open event store {url}: {exc}") from exc
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def store_folder(store: EventStore) -> Path | None:
+    """The folder of an on-disk store (where the control channel and checkpoints live by default)."""
+    path = getattr(store, "path", None)
+    return Path(path).parent if path else None
+
+
+def control_path(store: EventStore) -> Path:
+    """The SQLite file of the control channel for ``store``: the store's own file when it is SQLite,
+    else ``control.db`` beside it. In-memory stores have none (a :class:`CliError`)."""
+    path = getattr(store, "path", None)
+    if not path:
+        raise CliError("scan control needs an on-disk event store (sqlite or jsonl), not an in-memory one")
+    path = Path(path)
+    return path if getattr(store, "backend", "") == "sqlite" else path.parent / "control.db"
+
+
+def resolve_run(store: EventStore, run_id: str) -> str:
+    """The stored run named ``run_id``, or the only one starting with it; else a :class:`CliError`."""
+    if store.last_sequence(run_id) > 0:
+        return run_id
+    candidates = sorted(info.run_id for info in store.runs() if info.run_id.startswith(run_id))
+    if len(candidates) == 1:
+        return candidates[0]
+    if len(candidates) > 1:
+        shown = ", ".join(candidates[:5]) + (" ..." if len(candidates) > 5 else "")
+        raise CliError(f"run {run_id!r} is ambiguous: {shown}")
+    raise CliError(f"unknown run {run_id!r} in {_describe(store)} (list runs with `swarm-obs runs`)")
+
+
+def _describe(store: Any) -> str:
+    try:
+        stats = store.stats()
+    except Exception:
+        return "the event store"
+    return stats.location or f"the {stats.backend} store"

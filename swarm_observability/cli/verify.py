@@ -1,0 +1,187 @@
+"""``swarm-obs verify``: check that a run's log is whole and self-consistent.
+
+Errors (exit code 1):
+
+* the store refuses to open or read the log (damage, a torn record in the middle, a seq gap);
+* seqs are not exactly 1..n, or n differs from the store's ``last_sequence`` / ``runs()`` count;
+* an event id appears twice, or an event carries another run's id;
+* a closing event (``node_exit``, ``probe_complete``, ``agent_complete``, ``plan_complete``, a
+  terminal scan event) has no opening event with the same ``scope_id`` before it;
+* an invocation has more than one terminal event, or events before its ``scan_started``/``scan_resumed``;
+* the derived run state (:func:`rebuild_run_state`) does not end at the log's last seq.
+
+Warnings (reported, exit code 0): an invocation without a terminal event (running, or the process
+died), scopes never closed, events after an invocation's terminal event (a sync node finishing in its
+thread after a cancel).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..exceptions import StoreCorruptionError
+from ..state import rebuild_run_state
+from ._common import EXIT_OK, EXIT_PROBLEMS, CliError, open_cli_store, resolve_run
+from ._format import Output
+
+_OPENERS = {"node_enter", "probe_start", "agent_start", "plan_start"}
+_CLOSERS = {
+    "node_exit": "node_enter",
+    "probe_complete": "probe_start",
+    "agent_complete": "agent_start",
+    "plan_complete": "plan_start",
+}
+_TERMINAL = {"scan_complete", "scan_error", "scan_cancelled"}
+
+
+@dataclass
+class RunReport:
+    """What ``verify`` found in one run."""
+
+    run_id: str
+    events: int = 0
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """No errors (warnings allowed)."""
+        return not self.errors
+
+
+def register(sub: Any) -> None:
+    """Add ``verify`` to the parser."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "verify",
+        help="check log integrity (exit 1 on problems)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run", nargs="?", metavar="RUN", help="run id (a unique prefix is enough)")
+    parser.add_argument("--all", action="store_true", help="verify every run in the store")
+    parser.set_defaults(func=_cmd_verify)
+    parser._swarm_read = True  # type: ignore[attr-defined]
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    out = Output(json_mode=bool(getattr(args, "json", False)))
+    if bool(args.run) == bool(args.all):
+        raise CliError("verify: give one RUN or --all")
+    try:
+        with open_cli_store(args) as store:
+            run_ids = [info.run_id for info in store.runs()] if args.all else [resolve_run(store, args.run)]
+            reports = [verify_run(store, run_id) for run_id in run_ids]
+    except CliError as exc:
+        if exc.code != EXIT_PROBLEMS:
+            raise
+        reports = [RunReport(args.run or "*", errors=[exc.message])]
+    ok = all(report.ok for report in reports)
+    if out.json_mode:
+        out.json({"ok": ok, "runs": [{**report.__dict__, "ok": report.ok} for report in reports]})
+    else:
+        if not reports:
+            out.line("no runs in the store")
+        for report in reports:
+            status = "ok" if report.ok else "PROBLEMS"
+            out.line(
+                f"{report.run_id}: {status} ({report.events} events)", "green" if report.ok else "bold red"
+            )
+            for error in report.errors:
+                out.line(f"  error: {error}", "red")
+            for warning in report.warnings:
+                out.line(f"  warning: {warning}", "yellow")
+    return EXIT_OK if ok else EXIT_PROBLEMS
+
+
+def verify_run(store: Any, run_id: str) -> RunReport:
+    """Check one run; every problem found is listed, reading stops only at damage."""
+    report = RunReport(run_id)
+    expected = 1
+    ids: set[str] = set()
+    opened: dict[str, str] = {}
+    closed: set[str] = set()
+    invocations: dict[str, dict[str, Any]] = {}
+    try:
+        for event in store.iter_events(run_id):
+            report.events += 1
+            if event.seq != expected:
+                report.errors.append(f"seq {event.seq} where {expected} was expected")
+            expected = (event.seq or expected) + 1
+            if event.id in ids:
+                report.errors.append(f"event id {event.id} repeated (seq {event.seq})")
+            ids.add(event.id)
+            if event.run_id != run_id:
+                report.errors.append(f"seq {event.seq} belongs to run {event.run_id!r}")
+            _check_scopes(event, report, opened, closed, invocations)
+    except StoreCorruptionError as exc:
+        report.errors.append(f"damaged log: {exc}")
+        return report
+    last = store.last_sequence(run_id)
+    if last != report.events:
+        report.errors.append(f"store reports last seq {last} but {report.events} events were read")
+    counted = next((info.event_count for info in store.runs() if info.run_id == run_id), None)
+    if counted is not None and counted != report.events:
+        report.errors.append(f"runs() counts {counted} events but {report.events} were read")
+    for inv_id, info in invocations.items():
+        if not info["terminal"]:
+            report.warnings.append(
+                f"invocation {inv_id[:12]} has no terminal event (still running, or it died)"
+            )
+        if info.get("late"):
+            report.warnings.append(
+                f"invocation {inv_id[:12]}: {info['late']} event(s) after its {info['terminal']} "
+                "(threads that finished late)"
+            )
+    never_closed = [name for sid, name in opened.items() if sid not in closed]
+    if never_closed:
+        shown = ", ".join(sorted(set(never_closed))[:6])
+        report.warnings.append(f"{len(never_closed)} scope(s) never closed: {shown}")
+    try:
+        state = rebuild_run_state(store, run_id)
+    except StoreCorruptionError as exc:
+        report.errors.append(f"run state cannot be rebuilt: {exc}")
+    else:
+        if state.last_seq != report.events:
+            report.errors.append(f"run state ends at seq {state.last_seq}, the log at {report.events}")
+    return report
+
+
+def _check_scopes(
+    event: Any,
+    report: RunReport,
+    opened: dict[str, str],
+    closed: set[str],
+    invocations: dict[str, dict[str, Any]],
+) -> None:
+    kind = event.type_name
+    sid = event.scope_id
+    inv = event.invocation_id
+    if kind in ("scan_started", "scan_resumed") and inv and inv not in invocations:
+        invocations[inv] = {"terminal": None}
+    elif inv and inv not in invocations and kind.startswith(("scan_", "node_", "probe_", "agent_", "plan_")):
+        report.errors.append(f"seq {event.seq} ({kind}) before its invocation {inv[:12]} started")
+        invocations[inv] = {"terminal": None}
+    info = invocations.get(inv or "")
+    if info is not None and info["terminal"] is not None and kind not in ("heartbeat", "log"):
+        info["late"] = info.get("late", 0) + 1
+    if kind in _OPENERS and sid:
+        if sid in opened:
+            report.errors.append(f"scope {sid[:12]} opened twice (seq {event.seq})")
+        opened[sid] = event.node if kind == "node_enter" else (event.probe or event.agent or kind)
+    elif kind in _CLOSERS:
+        if not sid or sid not in opened:
+            report.errors.append(f"seq {event.seq} ({kind}) closes a scope that was never opened")
+        elif sid in closed:
+            report.errors.append(f"seq {event.seq} ({kind}) closes scope {sid[:12]} a second time")
+        else:
+            closed.add(sid)
+    terminal = kind in _TERMINAL or (kind == "scan_paused" and event.data.get("reason") != "pause")
+    if terminal and info is not None:
+        if info["terminal"] is not None:
+            report.errors.append(
+                f"invocation {inv[:12]} has a second terminal event at seq {event.seq} ({kind})"
+            )
+        else:
+            info["terminal"] = kind
