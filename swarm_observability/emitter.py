@@ -1,9 +1,11 @@
 """``EventEmitter``: gives events their id, timestamp and seq, runs processors, persists, notifies.
 
-Order of work in :meth:`EventEmitter.emit`, under one lock so seqs are handed out in the order events
-reach the store: build the event -> run the processors (a processor may drop it, before a seq is
-used) -> assign ``seq = last + 1`` -> hand it to the store. Then, outside the lock, every subscriber
-is called synchronously in subscription order; a subscriber that raises is logged and skipped.
+Order of work in :meth:`EventEmitter.emit`: build and validate the event -> run the processors (a
+processor may drop it, before a seq is used) -> under one lock, so seqs reach the store in order,
+assign ``seq = last + 1`` and hand the event to the store. Then, outside the lock, every subscriber is
+called synchronously in subscription order; a subscriber that raises is logged and skipped. Events of
+one thread reach subscribers in seq order; events emitted concurrently by several threads may reach
+them in a different order than their seqs (the store always has seq order; :meth:`replay` uses it).
 
 What is durable when ``emit`` returns:
 
@@ -12,10 +14,13 @@ What is durable when ``emit`` returns:
   that group-commits everything pending in one ``append_batch``, so neither sync nor async callers
   wait on disk I/O. :meth:`flush` (or ``await`` :meth:`aflush`) returns once every event emitted
   before it is durable, and raises :class:`EventStoreError` if a background write failed.
-  :meth:`close` flushes; an ``atexit`` hook flushes emitters still open at interpreter exit.
+  :meth:`close` flushes; an ``atexit`` hook flushes emitters still open at interpreter exit. The
+  writer thread exits after a few idle seconds and restarts on the next emit, so an emitter that is
+  dropped without ``close()`` does not keep a thread (or itself) alive.
 
 Async subscribers (``async def`` callbacks) are scheduled as tasks on the event loop they were
-subscribed from (or the running loop), so a slow one never blocks ``emit``.
+subscribed from (or else the loop running ``emit``), so a slow one never blocks ``emit``; an emit
+from another thread hands the coroutine to that loop thread-safely.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Future
+from functools import partial
 from typing import Any, Literal
 
 from .events import EventType, StreamEvent, make_event
@@ -45,6 +51,7 @@ Subscriber = Callable[[StreamEvent], Any]
 
 _FIELDS = frozenset(StreamEvent.model_fields) - {"type", "run_id", "seq"}
 _STOP = object()
+_IDLE_EXIT_S = 5.0
 _live_emitters: weakref.WeakSet[EventEmitter] = weakref.WeakSet()
 
 
@@ -57,6 +64,9 @@ class EventEmitter:
         write: ``"sync"`` or ``"background"``; by default sync for the in-memory store and
             background for the others.
         max_batch: the most events one background commit takes.
+
+    Raises:
+        ValueError: an unknown ``write`` mode or a ``max_batch`` under 1.
     """
 
     def __init__(
@@ -73,12 +83,15 @@ class EventEmitter:
             write = "sync" if getattr(self.store, "backend", None) == "memory" else "background"
         if write not in ("sync", "background"):
             raise ValueError(f"write must be 'sync' or 'background', not {write!r}")
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, not {max_batch}")
         self.write = write
         self._max_batch = max_batch
+        self._idle_timeout = _IDLE_EXIT_S
         self._lock = threading.Lock()
         self._last: dict[str, int] = {}
         self._subscribers: list[tuple[Subscriber, asyncio.AbstractEventLoop | None]] = []
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks: set[asyncio.Future[Any] | Future[Any]] = set()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._errors: list[BaseException] = []
         self._writer: threading.Thread | None = None
@@ -90,28 +103,47 @@ class EventEmitter:
     def emit(self, type: EventType | str, run_id: str, **fields: Any) -> StreamEvent | None:
         """Create, persist and deliver one event; returns it, or ``None`` if a processor dropped it.
 
-        ``fields`` are :class:`StreamEvent` fields (``node``, ``message``, ``data``, ``progress`` ...);
-        an unknown name raises :class:`EventValidationError` rather than being stored as an extra.
+        ``fields`` are :class:`StreamEvent` fields (``node``, ``message``, ``data``, ``progress`` ...).
+
+        Raises:
+            EventValidationError: an invalid value, or an unknown field name (rather than storing it
+                as an extra); ``seq`` is refused too, as the emitter assigns it.
+            PayloadTooLargeError: a payload over the cap of a rejecting :class:`PayloadLimit`.
+            EventStoreError: the emitter is closed, or a synchronous store append failed.
         """
-        unknown = fields.keys() - _FIELDS
-        if unknown:
-            raise EventValidationError(f"unknown StreamEvent field(s): {', '.join(sorted(unknown))}")
-        return self.emit_event(make_event(type, run_id, **fields))
+        if not _FIELDS.issuperset(fields):
+            unknown = fields.keys() - _FIELDS
+            hint = " (seq is assigned by the emitter)" if "seq" in unknown else ""
+            raise EventValidationError(f"unknown StreamEvent field(s): {', '.join(sorted(unknown))}{hint}")
+        return self._publish(make_event(type, run_id, **fields), owned=True)
 
     def emit_event(self, event: StreamEvent) -> StreamEvent | None:
-        """Like :meth:`emit` for an event built by the caller; its ``seq`` is (re)assigned."""
+        """Like :meth:`emit` for an event built by the caller; its ``seq`` is (re)assigned.
+
+        The caller's object is never changed: the stored event is a copy carrying the new seq.
+        """
+        if not isinstance(event, StreamEvent):
+            raise TypeError(f"emit_event expects a StreamEvent, got {type(event).__name__}")
+        return self._publish(event, owned=False)
+
+    def _publish(self, event: StreamEvent, *, owned: bool) -> StreamEvent | None:
         if self._closed:
             raise EventStoreError("the emitter is closed")
+        original = event
+        for processor in self.processors:
+            processed = processor(event)
+            if processed is None:
+                return None
+            event = processed
+        owned = owned or event is not original
         with self._lock:
-            for processor in self.processors:
-                event = processor(event)  # type: ignore[assignment]
-                if event is None:
-                    return None
+            if self._closed:
+                raise EventStoreError("the emitter is closed")
             run_id = event.run_id
             last = self._last.get(run_id)
             if last is None:
                 last = self._sync_last(run_id)
-            event = event.model_copy(update={"seq": last + 1})
+            event = _with_seq(event, last + 1, owned)
             if self.write == "sync":
                 self.store.append(event)
             else:
@@ -154,8 +186,8 @@ class EventEmitter:
         return lambda: self.unsubscribe(callback)
 
     def unsubscribe(self, callback: Subscriber) -> None:
-        """Stop delivering to ``callback``; unknown callbacks are ignored."""
-        self._subscribers = [(cb, loop) for cb, loop in self._subscribers if cb is not callback]
+        """Stop delivering to ``callback`` (compared with ``==``, so bound methods match); unknown: no-op."""
+        self._subscribers = [(cb, loop) for cb, loop in self._subscribers if cb != callback]
 
     def _notify(self, event: StreamEvent) -> None:
         for callback, loop in self._subscribers:
@@ -164,9 +196,13 @@ class EventEmitter:
                 if inspect.isawaitable(result):
                     self._schedule(result, loop, callback)
             except Exception:
-                logger.exception("event subscriber %r failed on %s; it was skipped", callback, event.type_name)
+                logger.exception(
+                    "event subscriber %r failed on %s; it was skipped", callback, event.type_name
+                )
 
-    def _schedule(self, awaitable: Awaitable[Any], loop: asyncio.AbstractEventLoop | None, cb: Subscriber) -> None:
+    def _schedule(
+        self, awaitable: Awaitable[Any], loop: asyncio.AbstractEventLoop | None, cb: Subscriber
+    ) -> None:
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -177,59 +213,90 @@ class EventEmitter:
                 awaitable.close()
             logger.warning("async subscriber %r skipped: no event loop to run it on", cb)
             return
+        fut: asyncio.Future[Any] | Future[Any]
         if target is running:
-            fut: asyncio.Future[Any] = asyncio.ensure_future(awaitable)
+            fut = asyncio.ensure_future(awaitable)
         else:
-            fut = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_as_coro(awaitable), target), loop=target)
+            fut = asyncio.run_coroutine_threadsafe(_as_coro(awaitable), target)
         self._tasks.add(fut)
-        fut.add_done_callback(self._task_done)
+        fut.add_done_callback(partial(self._task_done, cb))
 
-    def _task_done(self, fut: asyncio.Future[Any]) -> None:
+    def _task_done(self, cb: Subscriber, fut: asyncio.Future[Any] | Future[Any]) -> None:
         self._tasks.discard(fut)
         if not fut.cancelled() and fut.exception() is not None:
-            logger.error("async event subscriber failed", exc_info=fut.exception())
+            logger.error("async event subscriber %r failed", cb, exc_info=fut.exception())
 
     # -- replay -----------------------------------------------------------------------------------
 
     def replay(self, run_id: str, callback: Subscriber, *, after_seq: int = 0) -> int:
-        """Re-deliver the stored events of a run to ``callback`` in seq order; returns the count."""
+        """Re-deliver the stored events of a run to ``callback`` in seq order; returns the count.
+
+        Flushes first, so every event emitted before the call is included. Unlike a live subscriber,
+        an exception from ``callback`` propagates and stops the replay.
+
+        Raises:
+            TypeError: ``callback`` is async; use :meth:`areplay`.
+        """
+        if _is_async(callback):
+            raise TypeError(f"replay() needs a sync callback; await areplay() for {callback!r}")
         self.flush()
         count = 0
         for event in self.store.iter_events(run_id, after_seq):
-            callback(event)
+            result = callback(event)
+            if inspect.isawaitable(result):
+                if inspect.iscoroutine(result):
+                    result.close()
+                raise TypeError(f"replay() callback {callback!r} returned an awaitable; use areplay()")
+            count += 1
+        return count
+
+    async def areplay(self, run_id: str, callback: Subscriber, *, after_seq: int = 0) -> int:
+        """:meth:`replay` for async code: awaits ``callback`` (sync or async) for each event in turn."""
+        await self.aflush()
+        count = 0
+        for event in self.store.iter_events(run_id, after_seq):
+            result = callback(event)
+            if inspect.isawaitable(result):
+                await result
             count += 1
         return count
 
     # -- durability -------------------------------------------------------------------------------
 
     def flush(self, timeout: float | None = None) -> None:
-        """Block until every event emitted so far is durable; raise if a background write failed."""
-        if self.write == "background" and self._writer is not None:
-            done: Future[None] = Future()
-            self._queue.put(done)
+        """Block until every event emitted so far is durable.
+
+        Raises:
+            EventStoreError: a background write failed since the last flush (the error is also logged;
+                the events of that batch are lost, later events of the run continue from the store).
+            TimeoutError: ``timeout`` seconds passed first.
+        """
+        done = self._enqueue_waiter()
+        if done is not None:
             done.result(timeout)
         self._raise_errors()
 
     async def aflush(self) -> None:
         """:meth:`flush` for async code: waits without blocking the event loop."""
-        if self.write == "background" and self._writer is not None:
-            done: Future[None] = Future()
-            self._queue.put(done)
+        done = self._enqueue_waiter()
+        if done is not None:
             await asyncio.wrap_future(done)
         self._raise_errors()
 
     def close(self) -> None:
-        """Flush, stop the writer thread and close nothing else (the store is the caller's)."""
+        """Flush, stop the writer thread and close nothing else (the store is the caller's). Idempotent."""
         if self._closed:
             return
         try:
             self.flush()
         finally:
-            self._closed = True
-            if self._writer is not None:
-                self._queue.put(_STOP)
-                self._writer.join()
-                self._writer = None
+            with self._lock:
+                self._closed = True
+                writer, self._writer = self._writer, None
+                if writer is not None:
+                    self._queue.put(_STOP)
+            if writer is not None and writer is not threading.current_thread():
+                writer.join()
             _live_emitters.discard(self)
 
     def __enter__(self) -> EventEmitter:
@@ -241,7 +308,17 @@ class EventEmitter:
     def _raise_errors(self) -> None:
         if self._errors:
             errors, self._errors = self._errors, []
-            raise EventStoreError(f"{len(errors)} background write(s) failed; first: {errors[0]!r}") from errors[0]
+            raise EventStoreError(
+                f"{len(errors)} background write(s) failed; first: {errors[0]!r}"
+            ) from errors[0]
+
+    def _enqueue_waiter(self) -> Future[None] | None:
+        with self._lock:
+            if self._writer is None:
+                return None
+            done: Future[None] = Future()
+            self._queue.put(done)
+            return done
 
     def _ensure_writer(self) -> None:
         if self._writer is None:
@@ -257,7 +334,12 @@ class EventEmitter:
     def _write_loop(self) -> None:
         pending: list[StreamEvent] = []
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=self._idle_timeout)
+            except queue.Empty:
+                if self._idle_exit():
+                    return
+                continue
             waiters: list[Future[None]] = []
             stop = False
             while True:
@@ -281,6 +363,19 @@ class EventEmitter:
             if stop:
                 return
 
+    def _idle_exit(self) -> bool:
+        # Non-blocking: an emit holding the lock may be waiting for this thread to drain the queue.
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if not self._queue.empty():
+                return False
+            if self._writer is threading.current_thread():
+                self._writer = None
+            return True
+        finally:
+            self._lock.release()
+
     def _commit(self, events: Sequence[StreamEvent]) -> None:
         try:
             self.store.append_batch(events)
@@ -303,6 +398,16 @@ class EventEmitter:
         logger.error("could not store %d event(s) of run %r: %s", len(events), events[0].run_id, exc)
         self._errors.append(exc)
         self._last.pop(events[0].run_id, None)
+
+
+def _with_seq(event: StreamEvent, seq: int, owned: bool) -> StreamEvent:
+    if not owned:
+        return event.model_copy(update={"seq": seq})
+    # The emitter built this event and nobody has seen it yet: assigning seq in place is part of its
+    # construction and saves a copy on the hot path.
+    event.__dict__["seq"] = seq
+    event.__pydantic_fields_set__.add("seq")
+    return event
 
 
 def _is_async(callback: Subscriber) -> bool:
