@@ -1,0 +1,303 @@
+"""Node wrappers: the runnables that put every node execution into a ``node_enter``/``node_exit`` scope.
+
+A wrapper delegates to the node's original runnable with the *same* config, so LangGraph's own
+parameter injection (``config``, ``writer``, ``store``, ``runtime``), ``Command`` returns, ``Send``
+fan-out, ``interrupt()``, retry policies and subgraphs behave exactly as without it. Two classes keep
+LangGraph's view of the node intact:
+
+* :class:`ObservedNode` overrides only ``invoke``. It wraps sync-only nodes: under ``astream``
+  LangGraph's default ``ainvoke`` runs the whole wrapper in an executor thread, so the node body runs
+  in the context where the scope was opened, and the node still counts as sync (a ``timeout=`` is
+  still refused, as LangGraph refuses it for sync nodes).
+* :class:`AsyncObservedNode` also overrides ``ainvoke``, for async nodes and other runnables
+  (subgraphs). Its ``invoke`` on an async-only node defers to the node, which raises LangGraph's own
+  ``TypeError``.
+
+Outcomes: ``GraphInterrupt`` -> ``interrupted`` (and the interrupts are recorded on the invocation),
+``GraphDrained`` -> ``paused``, ``ParentCommand`` -> ``ok``; all three are re-raised as LangGraph needs.
+``ScanCancelled`` and ``asyncio.CancelledError`` -> ``cancelled``; anything else -> ``error``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import uuid
+from collections.abc import Callable
+from contextvars import Token
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import run_in_executor, var_child_runnable_config
+from langgraph.errors import GraphInterrupt
+
+from .context import RunState, Scope, _current, outcome_of
+from .events import EventType, validate_run_id
+from .exceptions import NoActiveRunError
+
+if TYPE_CHECKING:
+    from langgraph.pregel import Pregel
+
+    from .observer import SwarmObserver
+
+logger = logging.getLogger("swarm_observability")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_RUNTIME_KEY = "__pregel_runtime"
+START = "__start__"
+
+
+def _node_fields(name: str, config: RunnableConfig) -> tuple[dict[str, Any], Any, Any]:
+    """Event fields of a node execution from its config; plus the runtime and the attempt number."""
+    conf = config.get("configurable") or {}
+    metadata = config.get("metadata") or {}
+    runtime = conf.get(_RUNTIME_KEY)
+    info = getattr(runtime, "execution_info", None)
+    ns = metadata.get("langgraph_checkpoint_ns") or conf.get("checkpoint_ns") or ""
+    parts = ns.split("|") if ns else []
+    task_id = getattr(info, "task_id", None) or (parts[-1].partition(":")[2] if parts else None) or None
+    fields = {
+        "node": name,
+        "agent": None,
+        "probe": None,
+        "step": metadata.get("langgraph_step"),
+        "task_id": task_id,
+        "namespace": tuple(parts[:-1]),
+        "checkpoint_id": getattr(info, "checkpoint_id", None) or conf.get("checkpoint_id"),
+    }
+    return fields, runtime, getattr(info, "node_attempt", None)
+
+
+def open_node(parent: Scope, name: str, config: RunnableConfig) -> tuple[Scope, Token[Scope | None]]:
+    """Open a node scope under ``parent``, make it current and emit ``node_enter``."""
+    fields, runtime, attempt = _node_fields(name, config)
+    base = dict(parent.fields)
+    base.update(fields)
+    scope = Scope(
+        "node", name, parent.run, parent, base, config=config, writer=getattr(runtime, "stream_writer", None)
+    )
+    if parent.kind == "scan" and parent.run.root is None:
+        scope.fields.pop("parent_scope_id", None)
+    token = _current.set(scope)
+    scope.run.observer._open_scope(scope, EventType.NODE_ENTER, {"attempt": attempt} if attempt else {})
+    return scope, token
+
+
+def close_node(scope: Scope, token: Token[Scope | None], exc: BaseException | None) -> None:
+    """Emit ``node_exit`` with the outcome of ``exc`` and restore the previous scope."""
+    try:
+        if isinstance(exc, GraphInterrupt):
+            scope.run.interrupts.extend(exc.args[0] if exc.args else ())
+        outcome, data = outcome_of(exc)
+        runtime = (scope.config.get("configurable") or {}).get(_RUNTIME_KEY)
+        attempt = getattr(getattr(runtime, "execution_info", None), "node_attempt", None)
+        if attempt:
+            data["attempt"] = attempt
+        scope.run.observer._close_scope(scope, EventType.NODE_EXIT, outcome, data)
+    finally:
+        _current.reset(token)
+
+
+class ObservedNode(Runnable[Any, Any]):
+    """Wraps a sync node's runnable; see the module docstring. ``inner`` is the original runnable."""
+
+    def __init__(self, observer: SwarmObserver, name: str, inner: Runnable[Any, Any]) -> None:
+        self.observer = observer
+        self.name = name
+        self.inner = inner
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, {self.inner!r})"
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        parent = _current.get()
+        if parent is None or config is None:
+            return self.inner.invoke(input, config, **kwargs)
+        observer = parent.run.observer
+        observer._safe_point_sync(parent, self.name)
+        scope, token = open_node(parent, self.name, config)
+        try:
+            out = self.inner.invoke(input, config, **kwargs)
+            observer._safe_point_sync(scope)
+        except BaseException as exc:
+            close_node(scope, token, exc)
+            raise
+        close_node(scope, token, None)
+        return out
+
+
+class AsyncObservedNode(ObservedNode):
+    """Wraps an async node (or any runnable with a native ``ainvoke``, such as a subgraph)."""
+
+    def __init__(self, observer: SwarmObserver, name: str, inner: Runnable[Any, Any]) -> None:
+        super().__init__(observer, name, inner)
+        self._sync_missing = getattr(inner, "func", True) is None and hasattr(inner, "afunc")
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        if self._sync_missing:
+            return self.inner.invoke(input, config, **kwargs)
+        return super().invoke(input, config, **kwargs)
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        parent = _current.get()
+        if parent is None or config is None:
+            return await self.inner.ainvoke(input, config, **kwargs)
+        observer = parent.run.observer
+        await observer._safe_point(parent, self.name)
+        scope, token = open_node(parent, self.name, config)
+        try:
+            manager = parent.run.manager
+            if manager is not None:
+                with manager.cancel_scope(self.name):
+                    out = await self.inner.ainvoke(input, config, **kwargs)
+            else:
+                out = await self.inner.ainvoke(input, config, **kwargs)
+            await observer._safe_point(scope)
+        except BaseException as exc:
+            close_node(scope, token, exc)
+            raise
+        close_node(scope, token, None)
+        return out
+
+
+def _is_sync_only(runnable: Runnable[Any, Any]) -> bool:
+    """A ``RunnableCallable`` built from a plain function: its async path is LangGraph's executor hop."""
+    func, afunc = getattr(runnable, "func", None), getattr(runnable, "afunc", None)
+    if func is None or not hasattr(runnable, "func_accepts"):
+        return False
+    return afunc is None or (isinstance(afunc, functools.partial) and afunc.func is run_in_executor)
+
+
+def wrap_node(observer: SwarmObserver, name: str, runnable: Runnable[Any, Any]) -> ObservedNode:
+    """The right wrapper class for ``runnable``."""
+    cls = ObservedNode if _is_sync_only(runnable) else AsyncObservedNode
+    return cls(observer, name, runnable)
+
+
+def wrap_nodes(observer: SwarmObserver, graph: Pregel) -> list[Pregel]:
+    """Wrap every node of a compiled graph in place (not ``__start__``); returns its subgraphs.
+
+    Already-wrapped nodes are left alone, so calling this twice does not double-wrap. The node's
+    ``subgraphs`` list is carried over, because LangGraph cannot see a subgraph through the wrapper
+    and ``get_state(subgraphs=True)`` needs it.
+    """
+    subgraphs: list[Pregel] = []
+    for name, node in list(graph.nodes.items()):
+        subgraphs.extend(node.subgraphs)  # type: ignore[arg-type]
+        if name == START or isinstance(node.bound, ObservedNode) or node.bound is None:
+            continue
+        graph.nodes[name] = node.copy(
+            {"bound": wrap_node(observer, name, node.bound), "subgraphs": list(node.subgraphs)}
+        )
+    return subgraphs
+
+
+def unwrap_nodes(graph: Pregel) -> list[Pregel]:
+    """Put the original runnables back; returns the graph's subgraphs."""
+    subgraphs: list[Pregel] = []
+    for name, node in list(graph.nodes.items()):
+        subgraphs.extend(node.subgraphs)  # type: ignore[arg-type]
+        if isinstance(node.bound, ObservedNode):
+            graph.nodes[name] = node.copy({"bound": node.bound.inner, "subgraphs": list(node.subgraphs)})
+    return subgraphs
+
+
+# -- @observe_node ----------------------------------------------------------------------------------
+
+
+def _standalone_parent(observer: SwarmObserver, config: RunnableConfig) -> Scope:
+    """A parent scope for a decorated node in a graph that is not instrumented (no invocation)."""
+    conf = config.get("configurable") or {}
+    thread_id = conf.get("thread_id")
+    thread = str(thread_id) if thread_id is not None else None
+    run_id = validate_run_id(str(conf.get("scan_id") or thread or uuid.uuid4().hex))
+    run = RunState(observer, run_id, thread, None, observer._manager_for(run_id))
+    scope = Scope("scan", None, run, None, {"thread_id": thread})
+    del scope.fields["scope_id"]
+    return scope
+
+
+def _decorated_parent(observer: SwarmObserver | None, name: str) -> tuple[Scope, RunnableConfig] | None:
+    config = var_child_runnable_config.get()
+    if config is None:
+        return None
+    parent = _current.get()
+    if parent is not None:
+        if parent.config is not None:
+            task = (parent.config.get("metadata") or {}).get("langgraph_checkpoint_ns")
+            if task == (config.get("metadata") or {}).get("langgraph_checkpoint_ns"):
+                return None  # the same node execution: already reported by the node wrapper
+        return parent, config
+    if observer is None:
+        raise NoActiveRunError(
+            f"@observe_node on {name!r} found no instrumented run: instrument the graph with "
+            "SwarmObserver.instrument(graph) or pass @observe_node(observer=...)"
+        )
+    return _standalone_parent(observer, config), config
+
+
+@overload
+def observe_node(fn: F, /) -> F: ...
+@overload
+def observe_node(*, name: str | None = None, observer: SwarmObserver | None = None) -> Callable[[F], F]: ...
+
+
+def observe_node(
+    fn: F | None = None, /, *, name: str | None = None, observer: SwarmObserver | None = None
+) -> F | Callable[[F], F]:
+    """Decorate one node function so its executions emit ``node_enter``/``node_exit``.
+
+    For graphs you do not instrument as a whole. Works on sync and async functions and keeps their
+    signature (``functools.wraps``), so LangGraph still injects ``config``, ``writer``, ``store`` and
+    ``runtime``. The observer is the current run's (inside an instrumented graph) or ``observer=``;
+    in an instrumented graph the wrapper already reports the node, and the decorator adds nothing.
+    Called outside any LangGraph run (a plain function call, a unit test), the function just runs.
+
+    Raises:
+        NoActiveRunError: called inside a LangGraph run, but no observer is active and none was given.
+    """
+
+    def decorate(func: F) -> F:
+        node_name = name or func.__name__
+
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def awrapper(*args: Any, **kwargs: Any) -> Any:
+                found = _decorated_parent(observer, node_name)
+                if found is None:
+                    return await func(*args, **kwargs)
+                parent, config = found
+                await parent.run.observer._safe_point(parent, node_name)
+                scope, token = open_node(parent, node_name, config)
+                try:
+                    out = await func(*args, **kwargs)
+                except BaseException as exc:
+                    close_node(scope, token, exc)
+                    raise
+                close_node(scope, token, None)
+                return out
+
+            return awrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            found = _decorated_parent(observer, node_name)
+            if found is None:
+                return func(*args, **kwargs)
+            parent, config = found
+            parent.run.observer._safe_point_sync(parent, node_name)
+            scope, token = open_node(parent, node_name, config)
+            try:
+                out = func(*args, **kwargs)
+            except BaseException as exc:
+                close_node(scope, token, exc)
+                raise
+            close_node(scope, token, None)
+            return out
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate(fn) if fn is not None else decorate

@@ -1,0 +1,441 @@
+"""``SwarmObserver``: instruments LangGraph graphs and turns their execution into ``StreamEvent``s.
+
+One observer per graph (or per application) rather than global patching::
+
+    observer = SwarmObserver()                      # in-memory store, default processors
+    graph = observer.instrument(builder.compile(checkpointer=InMemorySaver()))
+    graph.invoke({"targets": [...]}, {"configurable": {"thread_id": "scan-1"}})
+    observer.store.load("scan-1")                   # scan_started, node_enter, ..., scan_complete
+
+``instrument`` wraps every node (see :mod:`swarm_observability._wrappers`) and gives the compiled graph
+a scan lifecycle (see :mod:`swarm_observability.streaming`). Every event goes ``emitter.emit`` (seq,
+processors, store, subscribers) and then, inside nodes, into LangGraph's custom stream, all under one
+lock so the stream and the store see the same order.
+
+Seams for the other parts of the product:
+
+* Control: at every safe point (node entry and exit, probe entry and exit) the wrappers call
+  :meth:`SwarmObserver._safe_point` / :meth:`_safe_point_sync`, which run the scan's
+  ``CancellationManager.checkpoint`` (from :mod:`swarm_observability.control.cancellation`, when
+  installed). A pause emits ``scan_paused`` (``data.reason="pause"``) and, when it ends,
+  ``scan_resumed`` (``data.reason="pause"``), both on the invocation scope; neither ends the invocation.
+* OpenTelemetry: :meth:`_scope_opened` runs right after a scope's opening event is emitted and
+  :meth:`_scope_closed` right before its closing event is emitted, with the scope current
+  (:func:`swarm_observability.context.current_scope`) and in the context its body runs in; what
+  ``_scope_opened`` returns is kept in ``scope.token`` and passed to ``_scope_closed``. Both do
+  nothing here; a tracer overrides them. A failing hook is logged, never raised into the graph.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, TypeVar
+
+from langchain_core.runnables.config import var_child_runnable_config
+from langgraph.config import get_stream_writer
+from langgraph.graph import StateGraph
+from langgraph.pregel import Pregel
+
+from ._wrappers import unwrap_nodes, wrap_nodes
+from .context import Scope
+from .emitter import EventEmitter
+from .events import EventType, Outcome, StreamEvent, make_event
+from .exceptions import EventValidationError, InstrumentationError
+from .processors import Processor
+from .stores.base import EventStore
+
+logger = logging.getLogger("swarm_observability")
+
+G = TypeVar("G")
+
+DEFAULT_HEARTBEAT_INTERVAL = 15.0
+"""Seconds between heartbeats of a node or probe that is still running."""
+
+_HEARTBEAT_KINDS = frozenset({"node", "probe"})
+
+
+def _load_get_manager() -> Any:
+    try:
+        from .control.cancellation import get_manager
+    except ImportError:  # control is an optional part of the product
+        return None
+    return get_manager
+
+
+class SwarmObserver:
+    """Instrument LangGraph graphs; persist and stream their events.
+
+    Args:
+        store: where events are kept; an in-memory store when omitted (ignored if ``emitter`` is given).
+        emitter: the :class:`EventEmitter` to emit through; one on ``store`` when omitted.
+        tracer_provider: an OpenTelemetry ``TracerProvider`` for the tracing integration; kept as
+            :attr:`tracer_provider`.
+        heartbeat_interval: seconds between ``heartbeat`` events of nodes and probes that are still
+            running (default 15 s), from one shared timer thread; ``None`` or ``0`` turns them off.
+        processors: the emitter's processor pipeline (default redaction + size cap); only without
+            ``emitter``.
+
+    Raises:
+        ValueError: ``emitter`` together with a different ``store`` or with ``processors``, or a
+            negative ``heartbeat_interval``.
+    """
+
+    def __init__(
+        self,
+        store: EventStore | None = None,
+        emitter: EventEmitter | None = None,
+        *,
+        tracer_provider: Any = None,
+        heartbeat_interval: float | None = DEFAULT_HEARTBEAT_INTERVAL,
+        processors: Iterable[Processor] | None = None,
+    ) -> None:
+        if emitter is not None:
+            if store is not None and store is not emitter.store:
+                raise ValueError("pass either store or emitter (the emitter already has a store), not both")
+            if processors is not None:
+                raise ValueError("processors belong to the emitter; pass them to EventEmitter instead")
+        if heartbeat_interval is not None and heartbeat_interval < 0:
+            raise ValueError(f"heartbeat_interval must be >= 0 seconds, got {heartbeat_interval!r}")
+        self.emitter = emitter if emitter is not None else EventEmitter(store, processors=processors)
+        self.tracer_provider = tracer_provider
+        self.heartbeat_interval = heartbeat_interval or None
+        self._lock = threading.RLock()
+        self._heartbeats = _HeartbeatTimer(self, self.heartbeat_interval) if self.heartbeat_interval else None
+        self._classes: dict[type, type] = {}
+        self._get_manager = _load_get_manager()
+
+    @property
+    def store(self) -> EventStore:
+        """The event store the emitter writes to."""
+        return self.emitter.store
+
+    # -- instrumenting ----------------------------------------------------------------------------
+
+    def instrument(self, graph: G) -> G:
+        """Wrap every node of ``graph`` and give it a scan lifecycle; returns ``graph`` itself.
+
+        Accepts a ``StateGraph`` (every graph it compiles is instrumented) or a compiled graph
+        (changed in place; its subgraphs too). Idempotent: instrumenting again changes nothing.
+
+        Raises:
+            InstrumentationError: not a LangGraph graph, or already instrumented by another observer.
+        """
+        if isinstance(graph, StateGraph):
+            self._instrument_builder(graph)
+        elif isinstance(graph, Pregel):
+            self._instrument_compiled(graph)
+        else:
+            raise InstrumentationError(
+                f"cannot instrument {type(graph).__name__}: expected a StateGraph or a compiled graph"
+            )
+        return graph
+
+    def uninstrument(self, graph: G) -> G:
+        """Restore the original nodes and methods of a graph this observer instrumented.
+
+        Subgraphs are restored too. A graph that is not instrumented is returned unchanged.
+
+        Raises:
+            InstrumentationError: the graph is instrumented by another observer.
+        """
+        if isinstance(graph, StateGraph):
+            hook = graph.__dict__.get("compile")
+            if hook is not None:
+                self._check_owner(getattr(hook, "_swarm_observer", None), graph)
+                del graph.compile  # type: ignore[method-assign]
+        elif isinstance(graph, Pregel):
+            owner = getattr(type(graph), "_swarm_observer", None)
+            if owner is not None:
+                self._check_owner(owner, graph)
+                graph.__class__ = type(graph)._swarm_original_class  # type: ignore[attr-defined]
+                for sub in unwrap_nodes(graph):
+                    if isinstance(sub, Pregel) and getattr(type(sub), "_swarm_observer", None) is self:
+                        self.uninstrument(sub)
+        return graph
+
+    def is_instrumented(self, graph: Any) -> bool:
+        """Whether this observer instruments ``graph``."""
+        if isinstance(graph, StateGraph):
+            return getattr(graph.__dict__.get("compile"), "_swarm_observer", None) is self
+        return getattr(type(graph), "_swarm_observer", None) is self
+
+    def events(
+        self, graph: Pregel, input: Any, config: Any = None, **kwargs: Any
+    ) -> AsyncIterator[StreamEvent]:
+        """Run ``graph`` (instrumenting it if needed) and yield only its :class:`StreamEvent`s, live.
+
+        See :func:`swarm_observability.streaming.stream_events`.
+        """
+        from .streaming import stream_events
+
+        if not isinstance(graph, Pregel):
+            raise InstrumentationError(f"events() needs a compiled graph, got {type(graph).__name__}")
+        return stream_events(self.instrument(graph), input, config, **kwargs)
+
+    def close(self) -> None:
+        """Stop the heartbeat thread and flush the emitter (the store stays open)."""
+        if self._heartbeats is not None:
+            self._heartbeats.close()
+        self.emitter.flush()
+
+    def _check_owner(self, owner: Any, graph: Any) -> None:
+        if owner is not None and owner is not self:
+            raise InstrumentationError(
+                f"{type(graph).__name__} {getattr(graph, 'name', '')!r} is instrumented by another "
+                "SwarmObserver; uninstrument it with that observer first"
+            )
+
+    def _instrument_builder(self, builder: StateGraph) -> None:
+        hook = builder.__dict__.get("compile")
+        if hook is not None:
+            self._check_owner(getattr(hook, "_swarm_observer", None), builder)
+            return
+        original = builder.compile
+
+        @functools.wraps(original)
+        def compile(*args: Any, **kwargs: Any) -> Any:
+            return self.instrument(original(*args, **kwargs))
+
+        compile._swarm_observer = self  # type: ignore[attr-defined]
+        builder.compile = compile  # type: ignore[method-assign]
+
+    def _instrument_compiled(self, graph: Pregel) -> None:
+        from .streaming import observed_class
+
+        owner = getattr(type(graph), "_swarm_observer", None)
+        self._check_owner(owner, graph)
+        if owner is self:
+            return
+        subgraphs = wrap_nodes(self, graph)
+        graph.__class__ = observed_class(self, type(graph))
+        for sub in subgraphs:
+            if isinstance(sub, Pregel):
+                self._instrument_compiled(sub)
+
+    # -- the OpenTelemetry seam -------------------------------------------------------------------
+
+    def _scope_opened(self, event: StreamEvent) -> Any:
+        """Called right after a scope's opening event was emitted; a tracer starts a span here.
+
+        Runs in the context the scope's body runs in, with the scope current. The return value (for
+        example the token of an attached OpenTelemetry context) is kept in ``scope.token`` and handed
+        back to :meth:`_scope_closed`.
+        """
+        return None
+
+    def _scope_closed(self, event: StreamEvent, token: Any) -> None:
+        """Called right before a scope's closing event is emitted, in the context of :meth:`_scope_opened`."""
+
+    # -- emitting ---------------------------------------------------------------------------------
+
+    def _emit(
+        self,
+        scope: Scope,
+        type: EventType,
+        *,
+        strict: bool = False,
+        fields: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> StreamEvent | None:
+        """Emit one event in ``scope``; ``strict`` lets validation errors reach the (user) caller."""
+        base = scope.fields if fields is None else fields
+        try:
+            event = make_event(type, scope.run.run_id, **({**base, **extra} if extra else base))
+        except EventValidationError:
+            if strict:
+                raise
+            logger.exception("swarm_observability: could not build a %s event; it was skipped", type)
+            return None
+        return self._deliver(event, scope, strict=strict)
+
+    def _deliver(self, event: StreamEvent, scope: Scope, *, strict: bool = False) -> StreamEvent | None:
+        with self._lock:
+            try:
+                stored = self.emitter.emit_event(event)
+            except EventValidationError:
+                if strict:
+                    raise
+                logger.exception("swarm_observability: %s event refused; it was skipped", event.type_name)
+                return None
+            except Exception:
+                logger.exception("swarm_observability: could not emit a %s event", event.type_name)
+                return None
+            if stored is not None and scope.kind != "scan":
+                self._write(stored, scope)
+        return stored
+
+    def _write(self, event: StreamEvent, scope: Scope) -> None:
+        """Put ``event`` into LangGraph's custom stream of the node the scope runs in."""
+        try:
+            try:
+                writer = get_stream_writer()
+            except RuntimeError:  # no runnable context here (the heartbeat thread)
+                writer = None
+            if writer is not None:
+                writer(event)
+            elif scope.writer is not None and scope.config is not None:
+                token = var_child_runnable_config.set(scope.config)
+                try:
+                    scope.writer(event)
+                finally:
+                    var_child_runnable_config.reset(token)
+        except Exception:  # the stream is gone (consumer finished, loop closed)
+            logger.debug("swarm_observability: %s not written to the stream", event.type_name, exc_info=True)
+
+    def _open_scope(self, scope: Scope, type: EventType, data: dict[str, Any]) -> StreamEvent | None:
+        event = self._emit(scope, type, data=data) if data else self._emit(scope, type)
+        if event is not None:
+            scope.token = self._call_hook(self._scope_opened, event)
+        if self._heartbeats is not None and scope.kind in _HEARTBEAT_KINDS:
+            self._heartbeats.register(scope)
+        return event
+
+    def _close_scope(
+        self, scope: Scope, type: EventType, outcome: Outcome, data: dict[str, Any], **fields: Any
+    ) -> StreamEvent | None:
+        if self._heartbeats is not None and scope.kind in _HEARTBEAT_KINDS:
+            self._heartbeats.unregister(scope)
+        payload = {"outcome": outcome.value, "duration_ms": scope.elapsed_ms(), **data}
+        try:
+            event = make_event(type, scope.run.run_id, **{**scope.fields, **fields, "data": payload})
+        except EventValidationError:
+            logger.exception("swarm_observability: could not build a %s event", type)
+            scope.closed = True
+            return None
+        self._call_hook(self._scope_closed, event, scope.token)
+        with self._lock:
+            scope.closed = True
+            return self._deliver(event, scope)
+
+    def _call_hook(self, hook: Any, event: StreamEvent, *args: Any) -> Any:
+        try:
+            return hook(event, *args)
+        except Exception:
+            logger.exception(
+                "swarm_observability: scope hook %s failed on %s", hook.__name__, event.type_name
+            )
+            return None
+
+    def _beat(self, scope: Scope, now: float) -> None:
+        with self._lock:
+            if scope.closed:
+                return
+            self._emit(scope, EventType.HEARTBEAT, data={"elapsed_s": round(now - scope.started, 3)})
+
+    # -- the control seam -------------------------------------------------------------------------
+
+    def _manager_for(self, run_id: str) -> Any:
+        if self._get_manager is None:
+            return None
+        try:
+            return self._get_manager(run_id)
+        except Exception:
+            logger.exception("swarm_observability: no cancellation manager for %r; control is off", run_id)
+            return None
+
+    def _pause_callbacks(self, scope: Scope, node: str | None) -> tuple[Any, Any]:
+        run = scope.run
+        fields = dict(run.root.fields) if run.root is not None else {"thread_id": run.thread_id}
+        if node is not None:
+            fields["node"] = node
+
+        def on_pause() -> None:
+            self._emit(
+                scope, EventType.SCAN_PAUSED, fields=fields, data={"reason": "pause", "outcome": "paused"}
+            )
+
+        def on_resume() -> None:
+            self._emit(scope, EventType.SCAN_RESUMED, fields=fields, data={"reason": "pause"})
+
+        return on_pause, on_resume
+
+    def _safe_point_sync(self, scope: Scope, node: str | None = None) -> None:
+        """A safe point in sync code: raises ``ScanCancelled`` if cancelled, blocks while paused."""
+        manager = scope.run.manager
+        if manager is None:
+            return
+        node = node or scope.fields.get("node")
+        on_pause, on_resume = self._pause_callbacks(scope, node)
+        try:
+            manager.checkpoint_sync(node=node, on_pause=on_pause, on_resume=on_resume)
+        except InstrumentationError:
+            # Paused, but this thread runs an event loop (a sync ``with probe()`` in an async node):
+            # blocking would freeze the loop, so the pause takes effect at the next async safe point.
+            logger.debug("swarm_observability: pause deferred at a sync safe point on an event loop")
+
+    async def _safe_point(self, scope: Scope, node: str | None = None) -> None:
+        """A safe point in async code: raises ``ScanCancelled`` if cancelled, waits while paused."""
+        manager = scope.run.manager
+        if manager is None:
+            return
+        node = node or scope.fields.get("node")
+        on_pause, on_resume = self._pause_callbacks(scope, node)
+        await manager.checkpoint(node=node, on_pause=on_pause, on_resume=on_resume)
+
+
+class _HeartbeatTimer:
+    """One daemon thread per observer that beats for every open node and probe past its interval."""
+
+    def __init__(self, observer: SwarmObserver, interval: float) -> None:
+        self._observer = observer
+        self._interval = interval
+        self._due: dict[Scope, float] = {}
+        self._cond = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def register(self, scope: Scope) -> None:
+        with self._cond:
+            self._due[scope] = scope.started + self._interval
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(target=self._loop, name="swarm-obs-heartbeat", daemon=True)
+                self._thread.start()
+            elif len(self._due) == 1:
+                self._cond.notify()
+
+    def unregister(self, scope: Scope) -> None:
+        with self._cond:
+            self._due.pop(scope, None)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._due and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                now = time.perf_counter()
+                due = [scope for scope, at in self._due.items() if at <= now]
+                for scope in due:
+                    self._due[scope] = now + self._interval
+                wait = min(self._due.values()) - now if self._due else None
+            for scope in due:
+                with contextlib.suppress(Exception):
+                    self._observer._beat(scope, now)
+            if wait is not None and wait > 0:
+                with self._cond:
+                    if not self._closed:
+                        self._cond.wait(wait)
+
+
+def instrument(graph: G, **observer_kwargs: Any) -> SwarmObserver:
+    """Instrument ``graph`` with a new :class:`SwarmObserver` (``observer_kwargs`` go to it); return it.
+
+    The graph is changed in place, as with :meth:`SwarmObserver.instrument`; keep the returned
+    observer to reach its :attr:`~SwarmObserver.store`.
+    """
+    observer = SwarmObserver(**observer_kwargs)
+    observer.instrument(graph)
+    return observer

@@ -1,0 +1,385 @@
+"""The scan lifecycle of an instrumented graph, and the one-call live event stream.
+
+An instrumented compiled graph gets a subclass of its own class (same name, swapped on the instance,
+so ``with_config()`` copies stay instrumented) whose ``stream`` and ``astream`` wrap LangGraph's;
+``invoke``/``ainvoke``/``batch``/``astream_events`` all go through them. The outermost call is one
+*scan invocation*:
+
+* it emits ``scan_started``, or ``scan_resumed`` when the input is ``None`` or a ``Command`` and the
+  thread already has a checkpoint (``data.previous_invocation_id`` names the last invocation of the
+  run in the event log);
+* it ends with exactly one of ``scan_complete``; ``scan_paused`` (``reason`` ``"interrupt"`` when a
+  node called ``interrupt()`` or a static ``interrupt_before/after`` stopped it, ``"drain"`` on
+  ``GraphDrained``, which is re-raised); ``scan_cancelled`` (``ScanCancelled``, ``CancelledError``,
+  ``KeyboardInterrupt``, or ``reason="abandoned"`` when the consumer closes the stream early);
+  ``scan_error`` (the exception is re-raised).
+
+Graph calls inside a running invocation (a subgraph node, ``graph.invoke()`` inside a node) pass
+straight through: their nodes report into the enclosing invocation.
+
+Events emitted inside nodes reach ``stream_mode="custom"`` through LangGraph's stream writer. The
+invocation's own events are yielded here, shaped like LangGraph's custom items for the requested
+``stream_mode``/``subgraphs``/``version``, and only when ``"custom"`` is requested. The terminal event
+of a failed invocation is yielded before the exception is raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.errors import GraphDrained, GraphInterrupt
+from langgraph.types import Command
+
+from .context import RunState, Scope, _current, new_scope_id
+from .events import EventType, Outcome, StreamEvent
+from .exceptions import InstrumentationError, ScanCancelled
+
+if TYPE_CHECKING:
+    from langgraph.pregel import Pregel
+
+    from .observer import SwarmObserver
+
+import logging
+
+logger = logging.getLogger("swarm_observability")
+
+_Shape = Callable[[StreamEvent], Any]
+
+
+def observed_class(observer: SwarmObserver, cls: type) -> type:
+    """The instrumented subclass of a compiled graph class for ``observer`` (cached)."""
+    sub = observer._classes.get(cls)
+    if sub is None:
+        namespace = {
+            "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__,
+            "__doc__": cls.__doc__,
+            "_swarm_observer": observer,
+            "_swarm_original_class": cls,
+            "stream": _stream,
+            "astream": _astream,
+        }
+        sub = observer._classes[cls] = type(cls.__name__, (cls,), namespace)
+    return sub
+
+
+def _stream(self: Pregel, input: Any, config: Any = None, **kwargs: Any) -> Iterator[Any]:
+    original = type(self)._swarm_original_class.stream  # type: ignore[attr-defined]
+    if _current.get() is not None:
+        return original(self, input, config, **kwargs)  # type: ignore[no-any-return]
+    invocation = _Invocation(type(self)._swarm_observer, self, input, config, kwargs)  # type: ignore[attr-defined]
+    return _run_sync(invocation, original, input, config, kwargs)
+
+
+def _astream(self: Pregel, input: Any, config: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
+    original = type(self)._swarm_original_class.astream  # type: ignore[attr-defined]
+    if _current.get() is not None:
+        return original(self, input, config, **kwargs)  # type: ignore[no-any-return]
+    invocation = _Invocation(type(self)._swarm_observer, self, input, config, kwargs)  # type: ignore[attr-defined]
+    return _run_async(invocation, original, input, config, kwargs)
+
+
+def _shape_for(graph: Pregel, kwargs: dict[str, Any]) -> _Shape | None:
+    """How LangGraph would yield a custom item at the root for these stream arguments (None: not at all)."""
+    mode = kwargs.get("stream_mode")
+    if mode is None:
+        mode = graph.stream_mode
+    modes = [mode] if isinstance(mode, str) else list(mode)
+    if "custom" not in modes:
+        return None
+    if kwargs.get("version", "v1") == "v2":
+        return lambda event: {"type": "custom", "ns": (), "data": event}
+    subgraphs = bool(kwargs.get("subgraphs"))
+    if isinstance(mode, str):
+        return (lambda event: ((), event)) if subgraphs else (lambda event: event)
+    return (lambda event: ((), "custom", event)) if subgraphs else (lambda event: ("custom", event))
+
+
+class _Invocation:
+    """Start and end of one scan invocation; shared by the sync and the async stream."""
+
+    def __init__(
+        self, observer: SwarmObserver, graph: Pregel, input: Any, config: Any, kwargs: dict[str, Any]
+    ) -> None:
+        from .events import validate_run_id
+
+        conf = {
+            **((graph.config or {}).get("configurable") or {}),
+            **((config or {}).get("configurable") or {}),
+        }
+        thread = conf.get("thread_id")
+        thread_id = str(thread) if thread is not None else None
+        scan_id = conf.get("scan_id")
+        run_id = validate_run_id(str(scan_id) if scan_id is not None else thread_id or new_scope_id())
+        self.observer = observer
+        self.graph = graph
+        self.invocation_id = new_scope_id()
+        self.run = RunState(observer, run_id, thread_id, self.invocation_id, observer._manager_for(run_id))
+        self.shape = _shape_for(graph, kwargs)
+        saver = graph.checkpointer if isinstance(graph.checkpointer, BaseCheckpointSaver) else None
+        self.saver = saver or conf.get("__pregel_checkpointer")
+        self.lookup = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
+        self.may_resume = (input is None or isinstance(input, Command)) and thread is not None
+        self.static_interrupts = bool(
+            kwargs.get("interrupt_before")
+            or kwargs.get("interrupt_after")
+            or graph.interrupt_before_nodes
+            or graph.interrupt_after_nodes
+        )
+        self.ended = False
+
+    # -- start ------------------------------------------------------------------------------------
+
+    def resumed(self) -> bool:
+        if not self.may_resume or self.saver is None:
+            return False
+        try:
+            return self.saver.get_tuple(self.lookup) is not None
+        except Exception:
+            logger.debug("swarm_observability: checkpoint lookup failed", exc_info=True)
+            return False
+
+    async def aresumed(self) -> bool:
+        if not self.may_resume or self.saver is None:
+            return False
+        try:
+            return await self.saver.aget_tuple(self.lookup) is not None
+        except Exception:
+            logger.debug("swarm_observability: checkpoint lookup failed", exc_info=True)
+            return False
+
+    def start(self, resumed: bool) -> StreamEvent | None:
+        """Emit ``scan_started``/``scan_resumed`` and open the invocation scope."""
+        observer, run = self.observer, self.run
+        observer.emitter.forget_run(run.run_id)
+        data: dict[str, Any] = {"graph": self.graph.name}
+        if resumed:
+            data["previous_invocation_id"] = self._previous_invocation()
+        root = Scope(
+            "scan",
+            self.graph.name,
+            run,
+            None,
+            {"thread_id": run.thread_id, "invocation_id": self.invocation_id},
+            scope_id=self.invocation_id,
+        )
+        run.root = root
+        return observer._open_scope(root, EventType.SCAN_RESUMED if resumed else EventType.SCAN_STARTED, data)
+
+    def _previous_invocation(self) -> str | None:
+        try:
+            self.observer.emitter.flush()
+            last = self.observer.store.query(
+                self.run.run_id, types=[EventType.SCAN_STARTED, EventType.SCAN_RESUMED], limit=1
+            )
+        except Exception:
+            logger.exception(
+                "swarm_observability: could not read the previous invocation of %r", self.run.run_id
+            )
+            return None
+        return last[0].invocation_id if last else None
+
+    # -- end --------------------------------------------------------------------------------------
+
+    def needs_state(self) -> bool:
+        """Only a static interrupt can pause a run without a node raising; then ask the checkpointer."""
+        return self.static_interrupts and not self.run.interrupts and self.saver is not None
+
+    def finish(self, exc: BaseException | None, next_nodes: tuple[str, ...] = ()) -> StreamEvent | None:
+        """Emit the invocation's one terminal event for how it ended."""
+        if self.ended:
+            return None
+        self.ended = True
+        interrupts = _unique(self.run.interrupts)
+        data: dict[str, Any] = {}
+        fields: dict[str, Any] = {}
+        if exc is None or (isinstance(exc, GeneratorExit) and interrupts) or isinstance(exc, GraphInterrupt):
+            if interrupts or next_nodes or isinstance(exc, GraphInterrupt):
+                kind, outcome = EventType.SCAN_PAUSED, Outcome.INTERRUPTED
+                data = {
+                    "reason": "interrupt",
+                    "interrupts": [{"id": i.id, "value": i.value} for i in interrupts],
+                }
+                if next_nodes:
+                    data["next"] = list(next_nodes)
+            else:
+                kind, outcome = EventType.SCAN_COMPLETE, Outcome.OK
+        elif isinstance(exc, GraphDrained):
+            kind, outcome = EventType.SCAN_PAUSED, Outcome.PAUSED
+            data = {"reason": "drain", "drain_reason": exc.reason}
+        elif isinstance(exc, ScanCancelled):
+            kind, outcome = EventType.SCAN_CANCELLED, Outcome.CANCELLED
+            data = {"reason": exc.reason or "cancelled"}
+            fields = {"node": exc.node} if exc.node else {}
+        elif isinstance(exc, GeneratorExit):
+            kind, outcome, data = EventType.SCAN_CANCELLED, Outcome.CANCELLED, {"reason": "abandoned"}
+        elif isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
+            kind, outcome = EventType.SCAN_CANCELLED, Outcome.CANCELLED
+            data = {"reason": "cancelled" if isinstance(exc, asyncio.CancelledError) else "KeyboardInterrupt"}
+        else:
+            kind, outcome = EventType.SCAN_ERROR, Outcome.ERROR
+            data = {"error_type": type(exc).__name__, "error_message": str(exc)}
+        root = self.run.root
+        assert root is not None
+        return self.observer._close_scope(root, kind, outcome, data, **fields)
+
+
+def _unique(interrupts: list[Any]) -> list[Any]:
+    seen: dict[Any, Any] = {}
+    for interrupt in interrupts:
+        seen.setdefault(getattr(interrupt, "id", id(interrupt)), interrupt)
+    return list(seen.values())
+
+
+def _run_sync(
+    inv: _Invocation, original: Callable[..., Iterator[Any]], input: Any, config: Any, kwargs: dict[str, Any]
+) -> Iterator[Any]:
+    root_event = inv.start(inv.resumed())
+    root = inv.run.root
+    inner: Iterator[Any] | None = None
+    try:
+        if inv.shape is not None and root_event is not None:
+            yield inv.shape(root_event)
+        token = _current.set(root)
+        try:
+            inner = original(inv.graph, input, config, **kwargs)
+        finally:
+            _current.reset(token)
+        while True:
+            token = _current.set(root)
+            try:
+                chunk = next(inner)
+            except StopIteration:
+                break
+            finally:
+                _current.reset(token)
+            yield chunk
+    except GeneratorExit as exc:
+        if inner is not None:
+            token = _current.set(root)
+            try:
+                inner.close()  # type: ignore[attr-defined]
+            finally:
+                _current.reset(token)
+        inv.finish(exc)
+        raise
+    except BaseException as exc:
+        event = inv.finish(exc)
+        if inv.shape is not None and event is not None and isinstance(exc, Exception):
+            yield inv.shape(event)
+        raise
+    next_nodes: tuple[str, ...] = ()
+    if inv.needs_state():
+        try:
+            next_nodes = tuple(inv.graph.get_state(inv.lookup).next)
+        except Exception:
+            logger.debug("swarm_observability: get_state failed", exc_info=True)
+    event = inv.finish(None, next_nodes)
+    if inv.shape is not None and event is not None:
+        yield inv.shape(event)
+
+
+async def _run_async(
+    inv: _Invocation,
+    original: Callable[..., AsyncIterator[Any]],
+    input: Any,
+    config: Any,
+    kwargs: dict[str, Any],
+) -> AsyncIterator[Any]:
+    root_event = inv.start(await inv.aresumed())
+    root = inv.run.root
+    inner: AsyncIterator[Any] | None = None
+    try:
+        if inv.shape is not None and root_event is not None:
+            yield inv.shape(root_event)
+        token = _current.set(root)
+        try:
+            inner = original(inv.graph, input, config, **kwargs)
+        finally:
+            _current.reset(token)
+        while True:
+            token = _current.set(root)
+            try:
+                chunk = await inner.__anext__()
+            except StopAsyncIteration:
+                break
+            finally:
+                _current.reset(token)
+            yield chunk
+    except GeneratorExit as exc:
+        if inner is not None:
+            token = _current.set(root)
+            try:
+                await inner.aclose()  # type: ignore[attr-defined]
+            finally:
+                _current.reset(token)
+        inv.finish(exc)
+        raise
+    except BaseException as exc:
+        event = inv.finish(exc)
+        if inv.shape is not None and event is not None and isinstance(exc, Exception):
+            yield inv.shape(event)
+        raise
+    next_nodes: tuple[str, ...] = ()
+    if inv.needs_state():
+        try:
+            next_nodes = tuple((await inv.graph.aget_state(inv.lookup)).next)
+        except Exception:
+            logger.debug("swarm_observability: aget_state failed", exc_info=True)
+    event = inv.finish(None, next_nodes)
+    if inv.shape is not None and event is not None:
+        yield inv.shape(event)
+
+
+# -- the one-call live stream -----------------------------------------------------------------------
+
+_SET_BY_US = ("stream_mode", "subgraphs", "version")
+
+
+def _check_stream_args(graph: Any, kwargs: dict[str, Any]) -> None:
+    if getattr(type(graph), "_swarm_observer", None) is None:
+        raise InstrumentationError(
+            f"{type(graph).__name__} is not instrumented: call SwarmObserver().instrument(graph) first"
+        )
+    given = [key for key in _SET_BY_US if key in kwargs]
+    if given:
+        raise TypeError(f"stream_events() sets {', '.join(given)} itself; do not pass them")
+
+
+async def stream_events(
+    graph: Pregel, input: Any, config: Any = None, **kwargs: Any
+) -> AsyncIterator[StreamEvent]:
+    """Run an instrumented graph with ``astream`` and yield only its :class:`StreamEvent`s, as they happen.
+
+    Requests ``stream_mode="custom"`` and ``subgraphs=True`` itself (so events of subgraphs and of
+    parallel branches are included) and unpacks LangGraph's tuples; other ``astream`` keyword arguments
+    (``context``, ``durability``, ``control`` ...) are passed on. Leaving the loop early closes the run
+    (``scan_cancelled``, ``reason="abandoned"``).
+
+    Raises:
+        InstrumentationError: ``graph`` is not instrumented.
+        TypeError: ``stream_mode``, ``subgraphs`` or ``version`` was passed.
+    """
+    _check_stream_args(graph, kwargs)
+    items = graph.astream(input, config, stream_mode="custom", subgraphs=True, **kwargs)
+    try:
+        async for _ns, payload in items:
+            if isinstance(payload, StreamEvent):
+                yield payload
+    finally:
+        await items.aclose()  # type: ignore[attr-defined]
+
+
+def iter_events(graph: Pregel, input: Any, config: Any = None, **kwargs: Any) -> Iterator[StreamEvent]:
+    """The sync twin of :func:`stream_events` (runs ``graph.stream``)."""
+    _check_stream_args(graph, kwargs)
+    items = graph.stream(input, config, stream_mode="custom", subgraphs=True, **kwargs)
+    try:
+        for _ns, payload in items:
+            if isinstance(payload, StreamEvent):
+                yield payload
+    finally:
+        items.close()  # type: ignore[attr-defined]

@@ -1,0 +1,1 @@
+"""Tests of the LangGraph instrumentation (node wrappers, scan lifecycle, helpers, live stream)."""
