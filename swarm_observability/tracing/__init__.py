@@ -13,7 +13,7 @@ Both paths share :class:`SpanMapper`; :mod:`.semconv` lists every name written.
 from .config import PROTOCOLS, TracingStats, configure_tracing, provider_stats
 from .export import ExportedRun, export_run
 from .jaeger import export_jaeger_json, jaeger_traces
-from .live import LiveTracer
+from .live import LiveTracer, trace_observer
 from .mapping import SpanMapper
 
 __all__ = [
@@ -27,4 +27,5 @@ __all__ = [
     "export_run",
     "jaeger_traces",
     "provider_stats",
+    "trace_observer",
 ]
