@@ -23,6 +23,7 @@ _CLOSERS = {"node_exit", "probe_complete", "agent_complete", "plan_complete"}
 class _Open:
     kind: str
     name: str
+    parent: str | None = None
     progress: float | None = None
     message: str | None = None
     results: int = 0
@@ -67,7 +68,7 @@ class LiveView:
         sid = event.scope_id or ""
         if kind in _OPENERS:
             name = {"node": event.node, "probe": event.probe, "agent": event.agent}.get(_OPENERS[kind])
-            self.open[sid] = _Open(_OPENERS[kind], name or _OPENERS[kind])
+            self.open[sid] = _Open(_OPENERS[kind], name or _OPENERS[kind], event.parent_scope_id)
             steps = event.data.get("steps")
             if kind == "plan_start" and isinstance(steps, list):
                 self.planned = len(steps)
@@ -146,7 +147,9 @@ class LiveView:
     def print_line(self, text: str, style: str | None = None) -> None:
         """Print a line (above the live display while it is shown)."""
         if self._live is not None:
-            self._live.console.print(text, style=style, markup=False, highlight=False)
+            from rich.text import Text
+
+            self._live.console.print(Text(text, style=style or ""), highlight=False)
         else:
             self.out.line(text, style)
 
@@ -169,7 +172,9 @@ class LiveView:
                 Text(f"{self.scopes_done} scopes done  {self.findings} results"),
             )
         rows = Table.grid(padding=(0, 2))
-        for scope in list(self.open.values())[-12:]:
+        parents = {scope.parent for scope in self.open.values()}
+        innermost = [scope for sid, scope in self.open.items() if sid not in parents]
+        for scope in innermost[-12:]:
             bar: Any = Text("")
             if scope.progress is not None:
                 bar = ProgressBar(total=1.0, completed=scope.progress, width=20)

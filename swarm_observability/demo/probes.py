@@ -198,6 +198,7 @@ def _mask(value: str) -> str:
 
 
 def _check_secrets(entry: FileEntry, text: str | None) -> list[Finding]:
+    in_tests = _is_test_path(entry["path"])
     found: list[Finding] = []
     for number, line in enumerate((text or "").splitlines(), start=1):
         for kind, severity, pattern in _SECRET_PATTERNS:
@@ -205,16 +206,10 @@ def _check_secrets(entry: FileEntry, text: str | None) -> list[Finding]:
                 value = match.group(2) if match.lastindex else match.group(0)
                 if kind == "password-assignment" and _PLACEHOLDERS.match(value):
                     continue
-                found.append(
-                    Finding(
-                        "secrets",
-                        severity,
-                        kind,
-                        entry["path"],
-                        f"possible {kind.replace('-', ' ')}: {_mask(value)}",
-                        number,
-                    )
-                )
+                message = f"possible {kind.replace('-', ' ')}: {_mask(value)}"
+                if in_tests:
+                    severity, message = "low", f"{message} in a test file (a fixture?)"
+                found.append(Finding("secrets", severity, kind, entry["path"], message, number))
     return found
 
 
@@ -360,7 +355,7 @@ _NOT_MODULES = frozenset({"__init__", "__main__", "conftest", "setup", "_version
 
 def _is_test_path(path: str) -> bool:
     parts = path.split("/")
-    stem = parts[-1][:-3]
+    stem = parts[-1].rsplit(".", 1)[0]
     return (
         any(p in ("tests", "test", "testing") for p in parts[:-1])
         or stem.startswith("test_")
