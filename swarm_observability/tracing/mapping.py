@@ -13,7 +13,9 @@ The contract:
   scan invocation is the root of its own trace, unless its ``parent_scope_id`` names a scope this
   mapper knows (a graph invoked inside a node); ``root_parent`` may put it under a caller's span.
 * Point events (``node_progress``, ``log``, ``heartbeat``, ``probe_result`` and unknown types) become
-  span events on the span of their scope, named after the event type.
+  span events on the span of their scope, named after the event type. So do a pause in place
+  (``scan_paused`` with ``reason="pause"``: the invocation waits at a safe point, it does not end)
+  and the ``scan_resumed`` that ends it: both are span events on the invocation's root span.
 * Outcomes: ``error`` sets status ERROR with ``error.type`` and the message as description on every
   scope that failed; the ``exception`` span event is recorded once, on the innermost span where the
   error happened (an ancestor that fails with the same type and message gets none, as the semconv
@@ -95,6 +97,7 @@ class _Scope:
     scope_id: str
     parent_id: str | None
     invocation_id: str | None
+    opened_by: str
     children: dict[str, None] = field(default_factory=dict)
     child_error: tuple[str, str] | None = None
 
@@ -162,7 +165,7 @@ class SpanMapper:
             self._last_ns = max(self._last_ns, _ns(event))
             if kind_name in OPENING_TYPES:
                 self._start(event, OPENING_TYPES[kind_name])
-            elif kind_name in CLOSING_TYPES:
+            elif kind_name in CLOSING_TYPES and not _is_pause_in_place(event):
                 self._finish(event, CLOSING_TYPES[kind_name])
             else:
                 self._point(event)
@@ -187,6 +190,8 @@ class SpanMapper:
             logger.debug("%s without scope_id ignored by the span mapping", event.type_name)
             return
         if scope_id in self._open:
+            if self._open[scope_id].opened_by != event.id:
+                self._point(event)  # e.g. scan_resumed after a pause in place: the scope goes on
             return
         links: list[Link] = []
         if kind == "scan":
@@ -225,7 +230,7 @@ class SpanMapper:
                 self._ids.prime(None, None)
         self._started += 1
         parent_id = event.parent_scope_id
-        self._open[scope_id] = _Scope(span, kind, scope_id, parent_id, event.invocation_id)
+        self._open[scope_id] = _Scope(span, kind, scope_id, parent_id, event.invocation_id, event.id)
         if parent_id in self._open:
             self._open[parent_id].children[scope_id] = None
         if kind == "scan":
@@ -392,6 +397,11 @@ def _describe_start(event: StreamEvent, kind: str) -> tuple[str, dict[str, Any]]
     if event.agent:
         attributes[sc.GEN_AI_AGENT_NAME] = event.agent
     return (f"{sc.OP_PLAN} {owner}" if owner else sc.OP_PLAN), attributes
+
+
+def _is_pause_in_place(event: StreamEvent) -> bool:
+    """A pause at a safe point (``reason="pause"``) holds the invocation; it does not end it."""
+    return event.type_name == EventType.SCAN_PAUSED and event.data.get("reason") == "pause"
 
 
 def _scan_close_attributes(event: StreamEvent) -> dict[str, Any]:

@@ -141,3 +141,29 @@ async def test_an_abandoned_stream_leaves_no_open_span_and_the_callers_context_i
     probes = [s for s in spans if s.name == "execute_tool port_scan"]
     assert probes and {s.attributes["swarm.outcome"] for s in probes} == {"cancelled"}
     assert all(s.end_time is not None for s in spans)
+
+
+@pytest.mark.timeout(60)
+async def test_a_pause_in_place_keeps_one_root_span_live_and_replayed(traced):
+    """A pause at a safe point (control pause/resume) is two span events on one root, live and replayed."""
+    from swarm_observability.control.cancellation import get_manager, remove_manager
+
+    observer, _, live = traced
+    graph = observer.instrument(compile_swarm(node_mode="async"))
+    config = {"configurable": {"thread_id": "scan-paused-in-place"}}
+    manager = get_manager("scan-paused-in-place")
+    manager.pause()
+    try:
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.05, manager.resume)
+        await graph.ainvoke(swarm_input(), config)
+    finally:
+        remove_manager("scan-paused-in-place")
+
+    replayed = InMemorySpanExporter()
+    export_run(observer.store, "scan-paused-in-place", replayed)
+    live_tree = tree(live.get_finished_spans())
+    assert live_tree == tree(replayed.get_finished_spans())
+    (root,) = [v for v in live_tree.values() if v["parent"] is None]
+    assert [name for name, _ in root["events"] if name.startswith("scan_")] == ["scan_paused", "scan_resumed"]
+    assert root["attributes"]["swarm.outcome"] == "interrupted"

@@ -128,6 +128,26 @@ def test_a_graph_invoked_inside_a_node_nests_its_invocation_under_that_node(prov
     assert got[node]["parent"] == outer and got[nested]["same_trace_as_parent"]
 
 
+def test_a_pause_in_place_is_a_pair_of_span_events_on_the_root_not_a_new_root(provider, exporter):
+    """scan_paused(reason=pause) then scan_resumed on the same invocation keep one root span going."""
+    s = Scenario()
+    inv = s.start()
+    node = s.open("node", "scanner")
+    paused = {"reason": "pause", "outcome": "paused"}
+    s._emit(EventType.SCAN_PAUSED, scope_id=inv, node="scanner", data=paused)
+    s._emit(EventType.SCAN_RESUMED, scope_id=inv, node="scanner", data={"reason": "pause"})
+    s.close(node)
+    s.end(EventType.SCAN_COMPLETE, "ok")
+
+    got = tree(map_events(provider, exporter, s.events))
+
+    assert set(got) == {inv, node}
+    assert [name for name, _ in got[inv]["events"]] == ["scan_paused", "scan_resumed"]
+    assert got[inv]["attributes"]["swarm.outcome"] == "ok"
+    assert got[node]["attributes"]["swarm.outcome"] == "ok"
+    assert "swarm.ended_by" not in got[node]["attributes"]
+
+
 def test_an_error_is_recorded_once_where_it_happened_and_flagged_on_every_failed_ancestor(provider, exporter):
     """The probe that raised gets the exception event; the node and scan failing with it get ERROR only."""
     s = Scenario()
