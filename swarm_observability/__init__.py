@@ -11,6 +11,7 @@ from .events import (
     Outcome,
     StreamEvent,
     event_json_schema,
+    make_event,
     validate_run_id,
 )
 from .exceptions import (
@@ -57,10 +58,12 @@ __all__ = [
     "StoreClosedError",
     "StoreCorruptionError",
     "StoreStats",
+    "StreamEvent",
     "SwarmObservabilityError",
     "TracingConfigError",
     "__version__",
     "default_processors",
     "event_json_schema",
+    "make_event",
     "validate_run_id",
 ]
