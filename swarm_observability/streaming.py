@@ -258,13 +258,13 @@ def _run_sync(
                 _current.reset(token)
             yield chunk
     except GeneratorExit as exc:
-        if inner is not None:
-            token = _current.set(root)
-            try:
+        token = _current.set(root)
+        try:
+            if inner is not None:
                 inner.close()  # type: ignore[attr-defined]
-            finally:
-                _current.reset(token)
-        inv.finish(exc)
+        finally:
+            _current.reset(token)
+            inv.finish(exc)
         raise
     except BaseException as exc:
         event = inv.finish(exc)
@@ -310,13 +310,13 @@ async def _run_async(
                 _current.reset(token)
             yield chunk
     except GeneratorExit as exc:
-        if inner is not None:
-            token = _current.set(root)
-            try:
+        token = _current.set(root)
+        try:
+            if inner is not None:
                 await inner.aclose()  # type: ignore[attr-defined]
-            finally:
-                _current.reset(token)
-        inv.finish(exc)
+        finally:
+            _current.reset(token)
+            inv.finish(exc)
         raise
     except BaseException as exc:
         event = inv.finish(exc)
