@@ -1,0 +1,115 @@
+"""`swarm-obs` across processes: cancel a demo running elsewhere, follow its events with `tail -f`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from swarm_observability.stores.sqlite import SQLiteEventStore
+
+
+def _swarm_obs(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "swarm_observability", *argv]
+
+
+def _start_demo(folder: Path, db: Path, thread: str, delay: float) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_OBS_", "OTEL_"))}
+    env["SWARM_OBS_DEMO_DELAY"] = str(delay)
+    return subprocess.Popen(
+        _swarm_obs("demo", str(folder), "--store", str(db), "--thread", thread, "--no-progress"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=folder.parent,
+        env=env,
+    )
+
+
+def _wait_for(db: Path, run_id: str, event_type: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if db.exists():
+            with SQLiteEventStore(db, read_only=True) as store:
+                if any(e.type_name == event_type for e in store.load(run_id)):
+                    return
+        time.sleep(0.05)
+    raise AssertionError(f"no {event_type} in run {run_id} after {timeout} s")
+
+
+def _finish(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    try:
+        return process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.timeout(120)
+def test_cancel_from_another_process_stops_the_scan_and_resume_finishes_it(
+    cli: Any, planted: Path, tmp_path: Path
+) -> None:
+    """`swarm-obs cancel RUN` in a second process stops a demo scan at a safe point (exit 130)."""
+    db = tmp_path / "events.db"
+    demo = _start_demo(planted, db, "xp-cancel", delay=0.2)
+    try:
+        _wait_for(db, "xp-cancel", "probe_start", timeout=60)
+        cancel = subprocess.run(
+            _swarm_obs("cancel", "xp-cancel", "--reason", "operator", "--store", str(db)),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert cancel.returncode == 0, cancel.stderr
+    finally:
+        out, err = _finish(demo, timeout=60)
+    assert demo.returncode == 130, err
+    assert "status:       cancelled (operator)" in out
+    assert "resume:       swarm-obs demo --resume xp-cancel" in out
+    resumed = cli("demo", "--resume", "xp-cancel", "--store", str(db), "--no-progress")
+    assert resumed.code == 0, resumed.err
+    with SQLiteEventStore(db, read_only=True) as store:
+        events = store.load("xp-cancel")
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    cancelled = next(e for e in events if e.type_name == "scan_cancelled")
+    assert cancelled.data["reason"] == "operator"
+    assert events[-1].type_name == "scan_complete"
+
+
+@pytest.mark.timeout(120)
+def test_tail_follow_prints_a_scan_running_in_another_process(
+    cli: Any, planted: Path, tmp_path: Path
+) -> None:
+    """`tail --follow` waits for the run, prints its events as they arrive and stops when it ends."""
+    db = tmp_path / "events.db"
+    demo = _start_demo(planted, db, "xp-tail", delay=0.05)
+    try:
+        followed = cli(
+            "tail",
+            "xp-tail",
+            "--follow",
+            "--json",
+            "-n",
+            "0",
+            "--interval",
+            "0.05",
+            "--timeout",
+            "90",
+            "--store",
+            str(db),
+        )
+    finally:
+        _finish(demo, timeout=60)
+    assert followed.code == 0, followed.err
+    assert demo.returncode == 0
+    lines = followed.json_lines()
+    with SQLiteEventStore(db, read_only=True) as store:
+        stored = store.load("xp-tail")
+    assert [line["id"] for line in lines] == [e.id for e in stored]
+    assert lines[-1]["type"] == "scan_complete"
