@@ -29,6 +29,8 @@ import cProfile
 import io
 import pstats
 import tempfile
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,6 +158,73 @@ def _cell(config: str, spec: GraphSpec, mode: str, pairs: int, warmup: int) -> d
     return out
 
 
+def _per_call_us(fn: Callable[[], Any], calls: int, repeats: int = 5) -> float:
+    for _ in range(min(calls, 500)):
+        fn()
+    best = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best.append((time.perf_counter() - t0) / calls * 1e6)
+    return round(min(best), 2)
+
+
+def components(smoke: bool = False) -> dict[str, float]:
+    """What the per-node work costs in isolation (one thread, tight loop, best of 5), in us per call.
+
+    A node execution costs two events (``node_enter``/``node_exit``) and, with tracing, one span; so
+    these figures are the floor under the per-node overhead measured on the graphs, and show how much
+    of that is the work itself rather than thread hand-offs or contention.
+    """
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from swarm_observability.emitter import EventEmitter
+    from swarm_observability.events import EventType, make_event
+    from swarm_observability.stores.memory import InMemoryEventStore
+
+    calls = 200 if smoke else 20_000
+    fields: dict[str, Any] = {
+        "thread_id": "thread",
+        "node": "n3",
+        "step": 3,
+        "task_id": uuid.uuid4().hex,
+        "checkpoint_id": "1f0" + uuid.uuid4().hex,
+        "invocation_id": uuid.uuid4().hex,
+        "scope_id": uuid.uuid4().hex,
+        "parent_scope_id": uuid.uuid4().hex,
+        "data": {"outcome": "ok", "duration_ms": 0.12},
+    }
+    bare = EventEmitter(InMemoryEventStore(), processors=[])
+    default = EventEmitter(InMemoryEventStore())
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    tracer = provider.get_tracer("benchmarks")
+    attributes = {"a": 1, "b": "x", "c": 2.0, "d": "y", "e": "z", "f": 1, "g": 2}
+
+    def span() -> None:
+        tracer.start_span("node", attributes=attributes).end()
+
+    try:
+        return {
+            "make_event": _per_call_us(lambda: make_event(EventType.NODE_EXIT, "run", **fields), calls),
+            "emit_no_processors_memory": _per_call_us(
+                lambda: bare.emit(EventType.NODE_EXIT, "run", **fields), calls
+            ),
+            "emit_default_processors_memory": _per_call_us(
+                lambda: default.emit(EventType.NODE_EXIT, "run", **fields), calls
+            ),
+            "otel_span_start_end_7_attributes": _per_call_us(span, calls),
+        }
+    finally:
+        bare.close()
+        default.close()
+        provider.shutdown()
+
+
 def run(smoke: bool = False, configs: tuple[str, ...] = CONFIG_NAMES) -> dict[str, Any]:
     """Measure every configuration on both graphs with ``invoke`` and ``astream``."""
     pairs, warmup = (2, 1) if smoke else (30, 3)
@@ -180,6 +249,7 @@ def run(smoke: bool = False, configs: tuple[str, ...] = CONFIG_NAMES) -> dict[st
         "warmup_pairs": warmup,
         "cells": cells,
         "unavailable": unavailable,
+        "components_us": components(smoke),
     }
 
 

@@ -161,6 +161,9 @@ def render(results: dict[str, Any]) -> str:
         lines += _overhead_table(sec["cells"])
         for name, why in sec.get("unavailable", {}).items():
             lines.append(f"\n- `{name}` not measured: {why}")
+        if sec.get("components_us"):
+            parts = ", ".join(f"{k} {v:g}" for k, v in sec["components_us"].items())
+            lines += ["", f"Component costs in isolation (us per call, best of 5): {parts}."]
         lines.append("")
     if "peers" in sections:
         sec = sections["peers"]

@@ -75,6 +75,8 @@ def test_overhead_smoke_measures_every_configuration() -> None:
             assert cell["spans_per_run"] == nodes + 1, cell
         else:
             assert "spans_per_run" not in cell
+    assert set(result["components_us"]) >= {"make_event", "emit_default_processors_memory"}
+    assert all(math.isfinite(v) and v > 0 for v in result["components_us"].values())
 
 
 @pytest.mark.timeout(120)
