@@ -227,7 +227,7 @@ def components(smoke: bool = False) -> dict[str, float]:
 
 def run(smoke: bool = False, configs: tuple[str, ...] = CONFIG_NAMES) -> dict[str, Any]:
     """Measure every configuration on both graphs with ``invoke`` and ``astream``."""
-    pairs, warmup = (2, 1) if smoke else (30, 3)
+    pairs, warmup = (2, 1) if smoke else (40, 3)
     cells: list[dict[str, Any]] = []
     unavailable: dict[str, str] = {}
     for config in configs:

@@ -189,7 +189,7 @@ def _peer_cell(
 
 def run(smoke: bool = False) -> dict[str, Any]:
     """Measure each importable peer, and ours again in this process, on both graphs and modes."""
-    pairs, warmup = (2, 1) if smoke else (30, 3)
+    pairs, warmup = (2, 1) if smoke else (40, 3)
     result: dict[str, Any] = {
         "method": "paired A/B in one process per peer, ABBA, peer toggled by swapping its patches",
         "astream_stream_mode": STREAM_MODES,

@@ -242,9 +242,10 @@ def render(results: dict[str, Any]) -> str:
         ]
         for v in sec["variants"]:
             s = v["latency_us"]
+            p99 = _n(s["p99"]) if "p99" in s else "-"
             lines.append(
                 f"| {v['node']} | {v['store']} | {v['events']} | {_n(s['median'])} "
-                f"| {_n(s['p25'])} to {_n(s['p75'])} | {s.get('p99', '-')} | {_n(s['max'])} |"
+                f"| {_n(s['p25'])} to {_n(s['p75'])} | {p99} | {_n(s['max'])} |"
             )
         lines.append("")
     targets = results.get("targets", [])
