@@ -49,38 +49,49 @@ _RUNTIME_KEY = "__pregel_runtime"
 START = "__start__"
 
 
-def _node_fields(name: str, config: RunnableConfig) -> tuple[dict[str, Any], Any, Any]:
-    """Event fields of a node execution from its config; plus the runtime and the attempt number."""
+def open_node(parent: Scope, name: str, config: RunnableConfig) -> tuple[Scope, Token[Scope | None]]:
+    """Open a node scope under ``parent``, make it current and emit ``node_enter``.
+
+    Fields come from the node's config: ``langgraph_step``, the task id and checkpoint id of
+    ``runtime.execution_info`` (falling back to the checkpoint namespace and config), and the
+    namespace: the ``|``-separated checkpoint namespace without the node's own last element, which is
+    also the namespace LangGraph streams the node's custom items under.
+    """
     conf = config.get("configurable") or {}
     metadata = config.get("metadata") or {}
     runtime = conf.get(_RUNTIME_KEY)
     info = getattr(runtime, "execution_info", None)
     ns = metadata.get("langgraph_checkpoint_ns") or conf.get("checkpoint_ns") or ""
-    parts = ns.split("|") if ns else []
-    task_id = getattr(info, "task_id", None) or (parts[-1].partition(":")[2] if parts else None) or None
-    fields = {
-        "node": name,
-        "agent": None,
-        "probe": None,
-        "step": metadata.get("langgraph_step"),
-        "task_id": task_id,
-        "namespace": tuple(parts[:-1]),
-        "checkpoint_id": getattr(info, "checkpoint_id", None) or conf.get("checkpoint_id"),
-    }
-    return fields, runtime, getattr(info, "node_attempt", None)
-
-
-def open_node(parent: Scope, name: str, config: RunnableConfig) -> tuple[Scope, Token[Scope | None]]:
-    """Open a node scope under ``parent``, make it current and emit ``node_enter``."""
-    fields, runtime, attempt = _node_fields(name, config)
-    base = dict(parent.fields)
-    base.update(fields)
+    parts = ns.split("|") if ns else ()
+    fields = dict(parent.fields)
+    fields.pop("agent", None)
+    fields.pop("probe", None)
+    fields["node"] = name
+    step = metadata.get("langgraph_step")
+    task_id = getattr(info, "task_id", None) or (parts[-1].partition(":")[2] if parts else None)
+    checkpoint_id = getattr(info, "checkpoint_id", None) or conf.get("checkpoint_id")
+    for key, value in (("step", step), ("task_id", task_id), ("checkpoint_id", checkpoint_id)):
+        if value is not None:
+            fields[key] = value
+        else:
+            fields.pop(key, None)
+    if len(parts) > 1:
+        fields["namespace"] = tuple(parts[:-1])
+    else:
+        fields.pop("namespace", None)
     scope = Scope(
-        "node", name, parent.run, parent, base, config=config, writer=getattr(runtime, "stream_writer", None)
+        "node",
+        name,
+        parent.run,
+        parent,
+        fields,
+        config=config,
+        writer=getattr(runtime, "stream_writer", None),
     )
     if parent.kind == "scan" and parent.run.root is None:
-        scope.fields.pop("parent_scope_id", None)
+        del scope.fields["parent_scope_id"]
     token = _current.set(scope)
+    attempt = getattr(info, "node_attempt", None)
     scope.run.observer._open_scope(scope, EventType.NODE_ENTER, {"attempt": attempt} if attempt else {})
     return scope, token
 
@@ -214,7 +225,7 @@ def _standalone_parent(observer: SwarmObserver, config: RunnableConfig) -> Scope
     thread = str(thread_id) if thread_id is not None else None
     run_id = validate_run_id(str(conf.get("scan_id") or thread or uuid.uuid4().hex))
     run = RunState(observer, run_id, thread, None, observer._manager_for(run_id))
-    scope = Scope("scan", None, run, None, {"thread_id": thread})
+    scope = Scope("scan", None, run, None, {"thread_id": thread} if thread else {})
     del scope.fields["scope_id"]
     return scope
 

@@ -37,7 +37,6 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any, TypeVar
 
 from langchain_core.runnables.config import var_child_runnable_config
-from langgraph.config import get_stream_writer
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 
@@ -244,46 +243,51 @@ class SwarmObserver:
     ) -> StreamEvent | None:
         """Emit one event in ``scope``; ``strict`` lets validation errors reach the (user) caller."""
         base = scope.fields if fields is None else fields
-        try:
-            event = make_event(type, scope.run.run_id, **({**base, **extra} if extra else base))
-        except EventValidationError:
-            if strict:
-                raise
-            logger.exception("swarm_observability: could not build a %s event; it was skipped", type)
-            return None
-        return self._deliver(event, scope, strict=strict)
-
-    def _deliver(self, event: StreamEvent, scope: Scope, *, strict: bool = False) -> StreamEvent | None:
         with self._lock:
             try:
-                stored = self.emitter.emit_event(event)
-            except EventValidationError:
-                if strict:
-                    raise
-                logger.exception("swarm_observability: %s event refused; it was skipped", event.type_name)
-                return None
-            except Exception:
-                logger.exception("swarm_observability: could not emit a %s event", event.type_name)
-                return None
+                stored = self.emitter.emit(type, scope.run.run_id, **({**base, **extra} if extra else base))
+            except Exception as exc:
+                return self._emit_failed(exc, type, strict)
             if stored is not None and scope.kind != "scan":
                 self._write(stored, scope)
         return stored
 
-    def _write(self, event: StreamEvent, scope: Scope) -> None:
-        """Put ``event`` into LangGraph's custom stream of the node the scope runs in."""
-        try:
+    def _emit_built(self, event: StreamEvent, scope: Scope) -> StreamEvent | None:
+        with self._lock:
             try:
-                writer = get_stream_writer()
-            except RuntimeError:  # no runnable context here (the heartbeat thread)
-                writer = None
-            if writer is not None:
+                stored = self.emitter.emit_event(event)
+            except Exception as exc:
+                return self._emit_failed(exc, event.type, False)
+            if stored is not None and scope.kind != "scan":
+                self._write(stored, scope)
+        return stored
+
+    def _emit_failed(self, exc: Exception, type: EventType | str, strict: bool) -> None:
+        """Telemetry never breaks the graph: log; only a caller's own invalid input is raised (strict)."""
+        if strict and isinstance(exc, EventValidationError):
+            raise exc
+        logger.error("swarm_observability: a %s event was not recorded: %r", type, exc, exc_info=exc)
+        return None
+
+    def _write(self, event: StreamEvent, scope: Scope) -> None:
+        """Put ``event`` into LangGraph's custom stream of the node the scope runs in.
+
+        The writer is the node's ``runtime.stream_writer`` (what ``get_stream_writer()`` returns in
+        the node); it reads the namespace from the current runnable config, which a thread without one
+        (the heartbeat timer) borrows from the scope for the call.
+        """
+        writer = scope.writer
+        if writer is None:
+            return
+        try:
+            if var_child_runnable_config.get() is not None or scope.config is None:
                 writer(event)
-            elif scope.writer is not None and scope.config is not None:
-                token = var_child_runnable_config.set(scope.config)
-                try:
-                    scope.writer(event)
-                finally:
-                    var_child_runnable_config.reset(token)
+                return
+            token = var_child_runnable_config.set(scope.config)
+            try:
+                writer(event)
+            finally:
+                var_child_runnable_config.reset(token)
         except Exception:  # the stream is gone (consumer finished, loop closed)
             logger.debug("swarm_observability: %s not written to the stream", event.type_name, exc_info=True)
 
@@ -301,6 +305,10 @@ class SwarmObserver:
         if self._heartbeats is not None and scope.kind in _HEARTBEAT_KINDS:
             self._heartbeats.unregister(scope)
         payload = {"outcome": outcome.value, "duration_ms": scope.elapsed_ms(), **data}
+        if getattr(self._scope_closed, "__func__", None) is SwarmObserver._scope_closed:
+            with self._lock:  # no hook to show the event to first: let the emitter build it
+                scope.closed = True
+                return self._emit(scope, type, data=payload, **fields)
         try:
             event = make_event(type, scope.run.run_id, **{**scope.fields, **fields, "data": payload})
         except EventValidationError:
@@ -310,7 +318,7 @@ class SwarmObserver:
         self._call_hook(self._scope_closed, event, scope.token)
         with self._lock:
             scope.closed = True
-            return self._deliver(event, scope)
+            return self._emit_built(event, scope)
 
     def _call_hook(self, hook: Any, event: StreamEvent, *args: Any) -> Any:
         try:
@@ -357,7 +365,7 @@ class SwarmObserver:
     def _safe_point_sync(self, scope: Scope, node: str | None = None) -> None:
         """A safe point in sync code: raises ``ScanCancelled`` if cancelled, blocks while paused."""
         manager = scope.run.manager
-        if manager is None:
+        if manager is None or not (manager.is_cancelled or manager.is_paused):
             return
         node = node or scope.fields.get("node")
         on_pause, on_resume = self._pause_callbacks(scope, node)
@@ -371,7 +379,7 @@ class SwarmObserver:
     async def _safe_point(self, scope: Scope, node: str | None = None) -> None:
         """A safe point in async code: raises ``ScanCancelled`` if cancelled, waits while paused."""
         manager = scope.run.manager
-        if manager is None:
+        if manager is None or not (manager.is_cancelled or manager.is_paused):
             return
         node = node or scope.fields.get("node")
         on_pause, on_resume = self._pause_callbacks(scope, node)
@@ -388,6 +396,7 @@ class _HeartbeatTimer:
         self._cond = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._idle = False
 
     def register(self, scope: Scope) -> None:
         with self._cond:
@@ -395,7 +404,8 @@ class _HeartbeatTimer:
             if self._thread is None and not self._closed:
                 self._thread = threading.Thread(target=self._loop, name="swarm-obs-heartbeat", daemon=True)
                 self._thread.start()
-            elif len(self._due) == 1:
+            elif self._idle:  # wake the timer only from its untimed wait, not on every node
+                self._idle = False
                 self._cond.notify()
 
     def unregister(self, scope: Scope) -> None:
@@ -413,7 +423,9 @@ class _HeartbeatTimer:
         while True:
             with self._cond:
                 while not self._due and not self._closed:
+                    self._idle = True
                     self._cond.wait()
+                self._idle = False
                 if self._closed:
                     return
                 now = time.perf_counter()

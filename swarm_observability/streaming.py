@@ -163,7 +163,9 @@ class _Invocation:
             self.graph.name,
             run,
             None,
-            {"thread_id": run.thread_id, "invocation_id": self.invocation_id},
+            {"thread_id": run.thread_id, "invocation_id": self.invocation_id}
+            if run.thread_id is not None
+            else {"invocation_id": self.invocation_id},
             scope_id=self.invocation_id,
         )
         run.root = root
