@@ -99,11 +99,11 @@ class RunState:
 class Scope:
     """One open scope: the scan invocation, a node execution, an agent, a plan or a probe.
 
-    Seams for the OpenTelemetry mapping: ``span`` and ``token`` are free slots that
-    ``SwarmObserver._scope_opened`` / ``_scope_closed`` may fill (a span and the token of an attached
-    context). Both hooks run in the context the scope's body runs in, with this scope current
-    (:func:`current_scope`), except for the ``"scan"`` scope, whose hooks run in the consumer's
-    context between stream items: never attach a context there, parent child spans explicitly.
+    Seams for the OpenTelemetry mapping: ``token`` holds what ``SwarmObserver._scope_opened``
+    returned (for example the token of an attached context) until ``_scope_closed`` gets it back, and
+    ``span`` is a free slot. Both hooks run in the context the scope's body runs in, with this scope
+    current (:func:`current_scope`), except for the ``"scan"`` scope, whose hooks run in the
+    consumer's context between stream items: never attach a context there.
 
     Attributes:
         kind: ``"scan"``, ``"node"``, ``"agent"``, ``"plan"`` or ``"probe"``.

@@ -72,8 +72,9 @@ class SwarmObserver:
     Args:
         store: where events are kept; an in-memory store when omitted (ignored if ``emitter`` is given).
         emitter: the :class:`EventEmitter` to emit through; one on ``store`` when omitted.
-        tracer_provider: an OpenTelemetry ``TracerProvider`` for the tracing integration; kept as
-            :attr:`tracer_provider`.
+        tracer_provider: an OpenTelemetry ``TracerProvider``: node, agent, probe and scan spans go
+            there live (:func:`swarm_observability.tracing.trace_observer` is wired in); kept as
+            :attr:`tracer_provider`. Without it no spans are made.
         heartbeat_interval: seconds between ``heartbeat`` events of nodes and probes that are still
             running (default 15 s), from one shared timer thread; ``None`` or ``0`` turns them off.
         processors: the emitter's processor pipeline (default redaction + size cap); only without
@@ -107,6 +108,10 @@ class SwarmObserver:
         self._heartbeats = _HeartbeatTimer(self, self.heartbeat_interval) if self.heartbeat_interval else None
         self._classes: dict[type, type] = {}
         self._get_manager = _load_get_manager()
+        if tracer_provider is not None:
+            from .tracing.live import trace_observer
+
+            trace_observer(self, tracer_provider)
 
     @property
     def store(self) -> EventStore:

@@ -1,8 +1,9 @@
 """A realistic swarm graph for the instrumentation, tracing and control tests.
 
-Import it from any test (pytest puts ``tests/`` on ``sys.path``; ``tests/instrumentation`` is a package)::
+Import it from any test::
 
-    from instrumentation.swarm_graph import compile_swarm, swarm_input, thread_config
+    from tests.instrumentation.swarm_graph import compile_swarm, swarm_input, thread_config
+    from tests.instrumentation.helpers import run_api   # one invocation with invoke/stream/ainvoke/astream
 
 Topology (graph name ``"swarm"``)::
 

@@ -308,3 +308,23 @@ def test_retry_policy_attempts_are_separate_node_executions(observer: SwarmObser
     assert [(e.data["outcome"], e.data["attempt"]) for e in exits] == [("error", 1), ("error", 2), ("ok", 3)]
     assert exits[0].data["error_type"] == "ConnectionError"
     assert len({e.scope_id for e in enters}) == 3
+
+
+def test_tracer_provider_gets_live_spans() -> None:
+    """SwarmObserver(tracer_provider=...) wires the live tracer: node spans nest under the scan span."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    observer = SwarmObserver(tracer_provider=provider, heartbeat_interval=None)
+    graph = observer.instrument(_chain("a", "b").compile())
+    graph.invoke({"x": []}, {"configurable": {"thread_id": "t"}})
+    spans = exporter.get_finished_spans()
+    root = next(s for s in spans if s.parent is None)
+    nodes = [s for s in spans if s.parent is not None]
+    assert observer.tracer_provider is provider and len(nodes) == 2
+    assert {s.parent.span_id for s in nodes} == {root.context.span_id}
+    provider.shutdown()
