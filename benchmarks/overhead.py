@@ -95,11 +95,6 @@ def make_instrumented(config: str, folder: Path) -> Instrumented:
     if provider is not None:
         kwargs["tracer_provider"] = provider
     observer = SwarmObserver(**kwargs)
-    if provider is not None:
-        from swarm_observability.tracing.live import trace_observer
-
-        # Idempotent: a no-op when the observer already wired its tracer from tracer_provider.
-        trace_observer(observer, provider)
 
     def flush() -> None:
         observer.emitter.flush()
