@@ -36,7 +36,7 @@ from random import getrandbits
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .events import EventType, Outcome, StreamEvent
-from .exceptions import EventValidationError, NoActiveRunError
+from .exceptions import EventValidationError, InstrumentationError, NoActiveRunError
 
 if TYPE_CHECKING:
     from .observer import SwarmObserver
@@ -287,7 +287,7 @@ class _Block:
 
     def _open(self) -> None:
         if self._scope is not None:
-            raise EventValidationError(f"{self.kind} {self.name!r} was already entered; create a new one")
+            raise InstrumentationError(f"{self.kind} {self.name!r} was already entered; create a new one")
         parent = _require(self.kind)
         scope = parent.child(self.kind, self.name, **({self.field: self.name} if self.field else {}))
         self._scope = scope

@@ -187,6 +187,12 @@ class SwarmObserver:
             self._heartbeats.close()
         self.emitter.flush()
 
+    def __enter__(self) -> SwarmObserver:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def _check_owner(self, owner: Any, graph: Any) -> None:
         if owner is not None and owner is not self:
             raise InstrumentationError(

@@ -246,3 +246,22 @@ def test_observe_node_without_observer(observer: SwarmObserver) -> None:
     assert watched({}) == {"x": ["w"]}
     with pytest.raises(NoActiveRunError, match="observe_node"):
         _single(watched).compile().invoke({"x": []})
+
+
+def test_a_probe_object_is_entered_once(observer: SwarmObserver) -> None:
+    """Re-entering a finished probe is refused; results after the block raise NoActiveRunError."""
+    outcomes: list[str] = []
+
+    def node(state: S) -> dict:
+        p = probe("once")
+        with p:
+            pass
+        for action in (lambda: p.__enter__(), lambda: p.result(late=True)):
+            try:
+                action()
+            except Exception as exc:
+                outcomes.append(type(exc).__name__)
+        return {}
+
+    observer.instrument(_single(node).compile()).invoke({"x": []})
+    assert outcomes == ["InstrumentationError", "NoActiveRunError"]

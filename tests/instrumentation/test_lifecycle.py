@@ -15,7 +15,7 @@ from langgraph.errors import GraphDrained
 from langgraph.graph import START, StateGraph
 from langgraph.runtime import RunControl
 
-from swarm_observability.context import current_scope, probe
+from swarm_observability.context import probe
 from swarm_observability.control.cancellation import get_manager, remove_manager
 from swarm_observability.events import StreamEvent
 from swarm_observability.exceptions import ScanCancelled
@@ -272,22 +272,25 @@ def test_lifecycle_items_follow_the_stream_shape(observer: SwarmObserver, kwargs
 
 
 @pytest.mark.timeout(30)
-def test_heartbeats_for_long_nodes_and_probes() -> None:
+@pytest.mark.parametrize("api", ["stream", "astream"])
+def test_heartbeats_for_long_nodes_and_probes(api: str) -> None:
     """A node and a probe running past the interval emit heartbeats in their scope, also to the stream."""
     observer = SwarmObserver(heartbeat_interval=0.02)
 
     def slow(state: S) -> dict:
         with probe("long"):
             time.sleep(0.15)
-        current_scope()
         return {"x": ["slow"]}
 
-    graph = observer.instrument(_chain(("slow", slow)).compile())
-    seen = [
-        payload
-        for _, payload in graph.stream({"x": []}, thread_config("t"), stream_mode="custom", subgraphs=True)
-    ]
+    async def aslow(state: S) -> dict:
+        async with probe("long"):
+            await asyncio.sleep(0.15)
+        return {"x": ["slow"]}
+
+    graph = observer.instrument(_chain(("slow", slow if api == "stream" else aslow)).compile())
+    seen, exc = run_api(graph, api, {"x": []}, thread_config("t"))
     observer.close()
+    assert exc is None
     events = observer.store.load("t")
     node_scope = next(e.scope_id for e in events if e.type_name == "node_enter")
     probe_scope = next(e.scope_id for e in events if e.type_name == "probe_start")
@@ -296,7 +299,15 @@ def test_heartbeats_for_long_nodes_and_probes() -> None:
     assert all(e.data["elapsed_s"] > 0 and e.node == "slow" for e in beats)
     closes = {e.scope_id: e.seq for e in events if e.type_name in ("node_exit", "probe_complete")}
     assert all(e.seq < closes[e.scope_id] for e in beats)
-    assert [e.id for e in seen] == [e.id for e in events]
+    assert [e.id for _, e in seen] == [e.id for e in events]
+
+
+def test_default_heartbeat_interval() -> None:
+    """Heartbeats are on by default every 15 s; 0 or None turns them off."""
+    assert SwarmObserver().heartbeat_interval == 15.0
+    assert SwarmObserver(heartbeat_interval=0).heartbeat_interval is None
+    with pytest.raises(ValueError, match="heartbeat_interval"):
+        SwarmObserver(heartbeat_interval=-1)
 
 
 def test_observer_events_helper_closes_early(observer: SwarmObserver) -> None:
