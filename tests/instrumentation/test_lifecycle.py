@@ -21,7 +21,7 @@ from swarm_observability.events import StreamEvent
 from swarm_observability.exceptions import ScanCancelled
 from swarm_observability.observer import SwarmObserver
 
-from .helpers import run_api
+from .helpers import run_api, types
 from .swarm_graph import compile_swarm, swarm_input, thread_config
 
 
@@ -332,3 +332,20 @@ def test_observer_events_helper_closes_early(observer: SwarmObserver) -> None:
         "node_exit",
     ]
     assert observer.store.load("t")[-1].data["reason"] == "abandoned"
+
+
+@pytest.mark.timeout(30)
+def test_concurrent_scans_keep_separate_logs(observer: SwarmObserver) -> None:
+    """Two scans of one graph running at once on one loop each get their own complete, gapless log."""
+    graph = observer.instrument(compile_swarm(probe_delay=0.01))
+
+    async def main() -> None:
+        await asyncio.gather(*(graph.ainvoke(swarm_input(), thread_config(t)) for t in ("a", "b")))
+
+    asyncio.run(main())
+    logs = {t: observer.store.load(t) for t in ("a", "b")}
+    assert [len(v) for v in logs.values()] == [50, 50]
+    for thread, events in logs.items():
+        assert [e.seq for e in events] == list(range(1, 51))
+        assert {e.run_id for e in events} == {thread} and len({e.invocation_id for e in events}) == 1
+        assert types(events)[0] == "scan_started" and types(events)[-1] == "scan_paused"
