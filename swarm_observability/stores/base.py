@@ -15,7 +15,10 @@ The rules (checked by the one conformance suite in ``tests/stores``):
 
 from __future__ import annotations
 
+import gc
+import threading
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -152,3 +155,33 @@ def type_names(types: Iterable[EventType | str] | None) -> frozenset[str] | None
     if isinstance(types, str):
         types = [types]
     return frozenset(t.value if isinstance(t, EventType) else str(t) for t in types)
+
+
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a store materializes many events.
+
+    Each parsed event is several container objects, and CPython's collector re-traverses everything
+    still alive as a list of them grows: about half the time of loading 100k events. Nothing of ours
+    is cyclic garbage, so the pause only postpones collection. Nested and concurrent pauses (several
+    threads loading) are counted; the collector is re-enabled when the last one ends, and only if it
+    was enabled when the first one began.
+    """
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()

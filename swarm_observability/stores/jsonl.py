@@ -23,7 +23,8 @@ followed by valid records cannot come from a crash; the store refuses to open wi
 :class:`StoreCorruptionError` naming the file and byte offset, and cuts nothing.
 
 The scan leaves an in-memory index, per run the byte offset and length of each seq's line (12 bytes per
-event) plus a 64-bit hash per event id for the duplicate check (about 70 bytes per event in total).
+event), plus for a writer a set of 64-bit event-id hashes for the duplicate check (about 60 bytes per
+event more; a million-event file costs a writer ~70 MB, use SQLite beyond that).
 Reads ``pread`` the lines they need, so ``load_since`` and ``last_sequence`` near the end of a long run
 cost the same as at its start; ``query`` and ``runs`` parse events and are a scan.
 """
@@ -34,17 +35,18 @@ import heapq
 import json
 import logging
 import os
+import re
 import threading
 import zlib
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NoReturn
 
 from ..events import EventType, StreamEvent
 from ..exceptions import DuplicateEventError, EventStoreError, StoreClosedError, StoreCorruptionError
-from .base import RunInfo, StoreStats, check_batch, check_since, query_order_key, type_names
+from .base import RunInfo, StoreStats, check_batch, check_since, gc_paused, query_order_key, type_names
 
 try:
     import fcntl
@@ -55,6 +57,10 @@ logger = logging.getLogger("swarm_observability")
 
 FILE_NAME = "events.jsonl"
 _EVENT_KEY = b',"event":'
+_STRING = rb'("(?:[^"\\]|\\.)*")'
+_HEADER = re.compile(
+    rb'\{"seq":(\d+),"run_id":' + _STRING + rb',"id":' + _STRING + rb',"batch":\[(\d+),(\d+)\],"event":'
+)
 _CRC_KEY = b',"crc":"'
 _SUFFIX = 19  # len(b',"crc":"01234567"}\n')
 _SCAN_CHUNK = 4 << 20
@@ -196,7 +202,8 @@ class JSONLEventStore:
             index = self._runs[run_id] = _RunIndex()
         index.offsets.append(offset)
         index.lengths.append(length)
-        self._id_hashes.add(hash(event_id))
+        if not self.read_only:
+            self._id_hashes.add(hash(event_id))
 
     def _last_seq(self, run_id: str) -> int:
         index = self._runs.get(run_id)
@@ -207,36 +214,49 @@ class JSONLEventStore:
     def _scan(self) -> None:
         """Index the complete batches after ``self._indexed``; repair a torn tail or refuse damage."""
         batch_start = self._indexed
-        pending: list[tuple[str, int, str, int, int, int]] = []
-        pending_ids: set[str] = set()
+        pending: list[tuple[str, str, int, int]] = []
+        pending_last: dict[str, int] = {}
+        pending_hashes: set[int] = set()
+        run_names: dict[bytes, str] = {}
+        count = 0
         lines = _file_lines(self._fd, batch_start)
         damage: int | None = None
         for offset, line in lines:
-            frame = _decode_frame(line)
+            frame = _frame(line)
             if frame is None:
                 damage = offset
                 break
-            seq, run_id, event_id, index, count, _ = frame
-            where = f"{self.path}:{offset}"
-            expected_index = len(pending)
-            if index != expected_index or (pending and count != pending[0][5]) or index >= count:
-                raise StoreCorruptionError(f"batch framing broken: line {index} of {count} found", where)
-            last = self._pending_last(pending, run_id)
-            if seq != last + 1:
-                raise StoreCorruptionError(f"run {run_id!r} expects seq {last + 1}, found seq {seq}", where)
-            if event_id in pending_ids or (hash(event_id) in self._id_hashes and self._stored_id(event_id)):
-                raise StoreCorruptionError(f"event id {event_id!r} is stored twice", where)
-            pending.append((run_id, seq, event_id, offset, len(line), count))
-            pending_ids.add(event_id)
+            seq_text, run_text, id_text, index_text, count_text = frame.groups()
+            run_id = run_names.get(run_text) or run_names.setdefault(run_text, _json_text(run_text))
+            event_id = _json_text(id_text)
+            index = int(index_text)
+            if index == 0:
+                count = int(count_text)
+            if index != len(pending) or index >= count or int(count_text) != count:
+                self._refuse(offset, f"batch framing broken: line {index} of {count_text.decode()} found")
+            last = pending_last.get(run_id)
+            if last is None:
+                last = self._last_seq(run_id)
+            if int(seq_text) != last + 1:
+                self._refuse(offset, f"run {run_id!r} expects seq {last + 1}, found seq {seq_text.decode()}")
+            id_hash = hash(event_id)
+            if (id_hash in pending_hashes and any(event_id == p[1] for p in pending)) or (
+                not self.read_only and id_hash in self._id_hashes and self._stored_id(event_id)
+            ):
+                self._refuse(offset, f"event id {event_id!r} is stored twice")
+            pending.append((run_id, event_id, offset, len(line)))
+            pending_last[run_id] = last + 1
+            pending_hashes.add(id_hash)
             if index == count - 1:
-                for run, _seq, eid, off, length, _count in pending:
+                for run, eid, off, length in pending:
                     self._add(run, eid, off, length)
                 batch_start = self._indexed = offset + len(line)
                 pending.clear()
-                pending_ids.clear()
+                pending_last.clear()
+                pending_hashes.clear()
         if damage is not None:
             for later, line in lines:
-                if _decode_frame(line) is not None:
+                if _frame(line) is not None:
                     raise StoreCorruptionError(
                         f"damaged record in {self.path} at byte {damage} is followed by a valid record "
                         f"at byte {later}; refusing to open rather than drop acknowledged events",
@@ -254,17 +274,14 @@ class JSONLEventStore:
             os.ftruncate(self._fd, batch_start)
             os.fsync(self._fd)
 
-    def _pending_last(self, pending: list[tuple[str, int, str, int, int, int]], run_id: str) -> int:
-        for run, seq, *_ in reversed(pending):
-            if run == run_id:
-                return seq
-        return self._last_seq(run_id)
+    def _refuse(self, offset: int, problem: str) -> NoReturn:
+        raise StoreCorruptionError(f"{self.path} at byte {offset}: {problem}", f"{self.path}:{offset}")
 
     def _stored_id(self, event_id: str) -> bool:
         """Whether ``event_id`` is in the indexed part of the file (the slow check behind a hash hit)."""
         for _offset, line in _file_lines(self._fd, 0, self._indexed):
-            frame = _decode_frame(line)
-            if frame is not None and frame[2] == event_id:
+            frame = _frame(line)
+            if frame is not None and _json_text(frame.group(3)) == event_id:
                 return True
         return False
 
@@ -276,11 +293,15 @@ class JSONLEventStore:
 
     def load(self, run_id: str) -> list[StreamEvent]:
         """All events of a run in seq order (empty for an unknown run)."""
-        return list(self.iter_events(run_id))
+        return self.load_since(run_id, 0)
 
     def load_since(self, run_id: str, after_seq: int) -> list[StreamEvent]:
         """Events of a run with ``seq > after_seq``, in seq order."""
-        return list(self.iter_events(run_id, after_seq))
+        events: list[StreamEvent] = []
+        with gc_paused():
+            for page in self._pages(run_id, after_seq):
+                events += page
+        return events
 
     def iter_events(self, run_id: str, after_seq: int = 0) -> Iterator[StreamEvent]:
         """Stream a run's events with ``seq > after_seq``, reading at most ~8 MB of lines at a time.
@@ -288,6 +309,10 @@ class JSONLEventStore:
         Raises:
             StoreCorruptionError: a line read back no longer matches its CRC or its index entry.
         """
+        for page in self._pages(run_id, after_seq):
+            yield from page
+
+    def _pages(self, run_id: str, after_seq: int) -> Iterator[list[StreamEvent]]:
         seq = max(int(after_seq), 0) + 1
         while True:
             with self._lock:
@@ -303,23 +328,24 @@ class JSONLEventStore:
                     stop += 1
                 offsets = index.offsets[first:stop]
                 lines = _read_lines(self._fd, offsets, index.lengths[first:stop], self.path)
-            for offset, line in zip(offsets, lines, strict=True):
-                yield self._parse(line, run_id, seq, offset)
-                seq += 1
+            events = [self._parse(line, offset) for line, offset in zip(lines, offsets, strict=True)]
+            for expected, (event, offset) in enumerate(zip(events, offsets, strict=True), seq):
+                if event.seq != expected or event.run_id != run_id:
+                    found = f"run {event.run_id!r} seq {event.seq}"
+                    self._refuse(offset, f"expected run {run_id!r} seq {expected}, found {found}")
+            yield events
+            seq += len(events)
 
-    def _parse(self, line: bytes, run_id: str, seq: int, offset: int) -> StreamEvent:
-        where = f"{self.path}:{offset}"
-        frame = _decode_frame(line)
-        if frame is None:
-            raise StoreCorruptionError(f"record of run {run_id!r} seq {seq} fails its CRC or framing", where)
+    def _parse(self, line: bytes, offset: int) -> StreamEvent:
+        start = _event_start(line)
+        if start < 0:
+            self._refuse(offset, "record fails its CRC or framing")
         try:
-            event = StreamEvent.model_validate_json(line[frame[5] : -_SUFFIX])
+            return StreamEvent.model_validate_json(line[start:-_SUFFIX])
         except ValueError as exc:
-            raise StoreCorruptionError(f"stored event does not parse: {exc}", where) from exc
-        if event.seq != seq or event.run_id != run_id:
-            found = f"run {event.run_id!r} seq {event.seq}"
-            raise StoreCorruptionError(f"expected run {run_id!r} seq {seq}, found {found}", where)
-        return event
+            raise StoreCorruptionError(
+                f"stored event does not parse: {exc}", f"{self.path}:{offset}"
+            ) from exc
 
     def last_sequence(self, run_id: str) -> int:
         """The last seq of a run, 0 for an unknown run (from the index: no file access)."""
@@ -361,8 +387,8 @@ class JSONLEventStore:
                 count = len(index.offsets)
                 offsets = [index.offsets[0], index.offsets[-1]]
                 lines = _read_lines(self._fd, offsets, [index.lengths[0], index.lengths[-1]], self.path)
-            first = self._parse(lines[0], run_id, 1, offsets[0])
-            last = self._parse(lines[1], run_id, count, offsets[1])
+            first = self._parse(lines[0], offsets[0])
+            last = self._parse(lines[1], offsets[1])
             infos.append(RunInfo(run_id, count, first.timestamp, last.timestamp, last.type_name))
         return sorted(infos, key=lambda info: (info.first_timestamp, info.run_id))
 
@@ -432,24 +458,30 @@ def _frame_batch(events: Sequence[StreamEvent]) -> list[bytes]:
     return lines
 
 
-def _decode_frame(line: bytes) -> tuple[int, str, str, int, int, int] | None:
-    """``(seq, run_id, id, index, count, event_start)`` of a complete, CRC-valid line, else ``None``."""
-    if len(line) < _SUFFIX + 2 or line[-_SUFFIX : -_SUFFIX + 8] != _CRC_KEY or line[-3:] != b'"}\n':
-        return None
-    body = line[:-_SUFFIX]
-    if b"%08x" % zlib.crc32(body) != line[-11:-3]:
-        return None
-    split = body.find(_EVENT_KEY)
-    try:
-        header = json.loads(body[:split] + b"}") if split > 0 else None
-        seq, run_id, event_id, (index, count) = header["seq"], header["run_id"], header["id"], header["batch"]
-    except (ValueError, TypeError, KeyError):
-        return None
-    if not (isinstance(seq, int) and isinstance(run_id, str) and isinstance(event_id, str)):
-        return None
-    if not (isinstance(index, int) and isinstance(count, int)):
-        return None
-    return seq, run_id, event_id, index, count, split + len(_EVENT_KEY)
+def _crc_ok(line: bytes) -> bool:
+    """Whether ``line`` is complete (ends in ``"}\\n``) and its CRC field matches the bytes before it."""
+    return (
+        line[-3:] == b'"}\n'
+        and line[-_SUFFIX : -_SUFFIX + 8] == _CRC_KEY
+        and b"%08x" % zlib.crc32(line[:-_SUFFIX]) == line[-11:-3]
+    )
+
+
+def _event_start(line: bytes) -> int:
+    """Where the event JSON starts in a complete, CRC-valid line; -1 for anything else."""
+    if not _crc_ok(line):
+        return -1
+    split = line.find(_EVENT_KEY)
+    return -1 if split < 0 else split + len(_EVENT_KEY)
+
+
+def _frame(line: bytes) -> re.Match[bytes] | None:
+    """The header match (seq, run_id, id, index, count as JSON text) of a CRC-valid line, else ``None``."""
+    return _HEADER.match(line) if _crc_ok(line) else None
+
+
+def _json_text(quoted: bytes) -> str:
+    return quoted[1:-1].decode() if b"\\" not in quoted else json.loads(quoted)
 
 
 def _file_lines(fd: int, start: int, end: int | None = None) -> Iterator[tuple[int, bytes]]:

@@ -29,7 +29,7 @@ from typing import Literal
 
 from ..events import EventType, StreamEvent
 from ..exceptions import DuplicateEventError, EventStoreError, StoreClosedError, StoreCorruptionError
-from .base import RunInfo, StoreStats, check_batch, check_since, type_names
+from .base import RunInfo, StoreStats, check_batch, check_since, gc_paused, type_names
 
 logger = logging.getLogger("swarm_observability")
 
@@ -207,11 +207,15 @@ class SQLiteEventStore:
 
     def load(self, run_id: str) -> list[StreamEvent]:
         """All events of a run in seq order (empty for an unknown run)."""
-        return list(self.iter_events(run_id))
+        return self.load_since(run_id, 0)
 
     def load_since(self, run_id: str, after_seq: int) -> list[StreamEvent]:
         """Events of a run with ``seq > after_seq``, in seq order."""
-        return list(self.iter_events(run_id, after_seq))
+        events: list[StreamEvent] = []
+        with gc_paused():
+            for page in self._pages(run_id, after_seq):
+                events += page
+        return events
 
     def iter_events(self, run_id: str, after_seq: int = 0) -> Iterator[StreamEvent]:
         """Stream a run's events with ``seq > after_seq``, fetching pages of 1000 rows.
@@ -219,27 +223,38 @@ class SQLiteEventStore:
         Raises:
             StoreCorruptionError: a seq is missing or a stored record does not parse.
         """
+        for page in self._pages(run_id, after_seq):
+            yield from page
+
+    def _pages(self, run_id: str, after_seq: int) -> Iterator[list[StreamEvent]]:
         expected = max(int(after_seq), 0) + 1
         while True:
             with self._lock:
                 rows = self._open_conn().execute(_PAGE_SQL, (run_id, expected, _PAGE)).fetchall()
-            for seq, data in rows:
-                yield self._parse(run_id, seq, data, expected)
-                expected += 1
+            if rows:
+                if rows[0][0] != expected or rows[-1][0] != expected + len(rows) - 1:
+                    missing = next(seq for seq, (found, _) in enumerate(rows, expected) if found != seq)
+                    raise self._damage(f"run {run_id!r} has a gap: seq {missing} is missing", run_id, missing)
+                try:
+                    events = [StreamEvent.model_validate_json(data) for _, data in rows]
+                except ValueError:
+                    events = [self._parse(run_id, seq, data) for seq, data in rows]
+                for event, (seq, _) in zip(events, rows, strict=True):
+                    if event.seq != seq or event.run_id != run_id:
+                        raise self._damage("stored event does not match its row (run id or seq)", run_id, seq)
+                yield events
+                expected += len(rows)
             if len(rows) < _PAGE:
                 return
 
-    def _parse(self, run_id: str, seq: int, data: bytes, expected: int) -> StreamEvent:
-        where = f"{self.location} run {run_id!r} seq {seq}"
-        if seq != expected:
-            raise StoreCorruptionError(f"run {run_id!r} has a gap: seq {expected} is missing", where)
+    def _parse(self, run_id: str, seq: int, data: bytes) -> StreamEvent:
         try:
-            event = StreamEvent.model_validate_json(data)
+            return StreamEvent.model_validate_json(data)
         except ValueError as exc:
-            raise StoreCorruptionError(f"stored event does not parse: {exc}", where) from exc
-        if event.seq != seq or event.run_id != run_id:
-            raise StoreCorruptionError("stored event does not match its row (run id or seq differ)", where)
-        return event
+            raise self._damage(f"stored event does not parse: {exc}", run_id, seq) from exc
+
+    def _damage(self, message: str, run_id: str, seq: int) -> StoreCorruptionError:
+        return StoreCorruptionError(message, f"{self.location} run {run_id!r} seq {seq}")
 
     def last_sequence(self, run_id: str) -> int:
         """The last seq of a run, 0 for an unknown run."""
@@ -278,7 +293,7 @@ class SQLiteEventStore:
             params.append(max(int(limit), 0))
         with self._lock:
             rows = self._open_conn().execute(sql, params).fetchall()
-        return [self._parse(run, seq, data, seq) for run, seq, data in rows]
+        return [self._parse(run, seq, data) for run, seq, data in rows]
 
     def runs(self) -> list[RunInfo]:
         """Every run with its event count and first/last timestamps, oldest first."""

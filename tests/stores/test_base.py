@@ -1,0 +1,56 @@
+"""Shared store helpers: the garbage-collector pause used by bulk loads."""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from swarm_observability.stores.base import gc_paused
+
+
+@pytest.fixture(autouse=True)
+def _restore_gc() -> Iterator[None]:
+    was = gc.isenabled()
+    yield
+    if was:
+        gc.enable()
+    else:
+        gc.disable()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_gc_pause_restores_the_previous_state_even_on_error(enabled: bool) -> None:
+    """The collector is off inside, and back to exactly its previous state after, also after an exception."""
+    if enabled:
+        gc.enable()
+    else:
+        gc.disable()
+    with pytest.raises(RuntimeError), gc_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("boom")
+    assert gc.isenabled() is enabled
+
+
+@pytest.mark.timeout(30)
+def test_overlapping_pauses_reenable_only_when_the_last_ends() -> None:
+    """Two threads pausing at once: the collector stays off until both are done, then is on again."""
+    gc.enable()
+    inside, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with gc_paused():
+            inside.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    inside.wait(10)
+    with gc_paused():
+        pass
+    assert not gc.isenabled()
+    release.set()
+    thread.join(10)
+    assert gc.isenabled()
