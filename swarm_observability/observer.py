@@ -149,9 +149,14 @@ class SwarmObserver:
         """
         if isinstance(graph, StateGraph):
             hook = graph.__dict__.get("compile")
-            if hook is not None:
-                self._check_owner(getattr(hook, "_swarm_observer", None), graph)
-                del graph.compile  # type: ignore[method-assign]
+            owner = getattr(hook, "_swarm_observer", None)
+            self._check_owner(owner, graph)
+            if owner is self:
+                previous = hook._swarm_previous  # type: ignore[union-attr]
+                if previous is None:
+                    del graph.compile  # type: ignore[method-assign]
+                else:
+                    graph.compile = previous  # type: ignore[method-assign]
         elif isinstance(graph, Pregel):
             owner = getattr(type(graph), "_swarm_observer", None)
             if owner is not None:
@@ -182,9 +187,15 @@ class SwarmObserver:
         return stream_events(self.instrument(graph), input, config, **kwargs)
 
     def close(self) -> None:
-        """Stop the heartbeat thread and flush the emitter (the store stays open)."""
+        """Stop the heartbeat thread, end spans still open (if tracing), flush the emitter.
+
+        The store stays open: it is the caller's.
+        """
         if self._heartbeats is not None:
             self._heartbeats.close()
+        tracer = getattr(self, "_swarm_live_tracer", None)
+        if tracer is not None:
+            tracer.close()
         self.emitter.flush()
 
     def __enter__(self) -> SwarmObserver:
@@ -202,8 +213,9 @@ class SwarmObserver:
 
     def _instrument_builder(self, builder: StateGraph) -> None:
         hook = builder.__dict__.get("compile")
-        if hook is not None:
-            self._check_owner(getattr(hook, "_swarm_observer", None), builder)
+        owner = getattr(hook, "_swarm_observer", None)
+        self._check_owner(owner, builder)
+        if owner is self:
             return
         original = builder.compile
 
@@ -212,6 +224,7 @@ class SwarmObserver:
             return self.instrument(original(*args, **kwargs))
 
         compile._swarm_observer = self  # type: ignore[attr-defined]
+        compile._swarm_previous = hook  # type: ignore[attr-defined]
         builder.compile = compile  # type: ignore[method-assign]
 
     def _instrument_compiled(self, graph: Pregel) -> None:
