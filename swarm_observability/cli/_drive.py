@@ -86,7 +86,7 @@ async def drive(
                 if probes_done == pause_after:
                     view.print_line(f"pausing after {pause_after} probe(s) for {pause_seconds:g} s", "cyan")
                     manager.pause()
-                    loop.call_later(pause_seconds, manager.resume)
+                    loop.call_later(pause_seconds, _resume, manager, view, pause_seconds)
     except (ScanCancelled, GraphDrained, asyncio.CancelledError) as exc:
         error = exc
     except Exception as exc:
@@ -105,6 +105,11 @@ async def drive(
     if isinstance(error, asyncio.CancelledError) and presses < 2:
         raise error
     return DriveResult(rebuild_run_state(observer.emitter.store, run_id), error)
+
+
+def _resume(manager: Any, view: LiveView, seconds: float) -> None:
+    view.print_line(f"resuming after {seconds:g} s", "cyan")
+    manager.resume()
 
 
 def _install_sigint(loop: asyncio.AbstractEventLoop, handler: Any) -> bool:

@@ -28,6 +28,7 @@ OUTCOME_STYLES = {
     "running": "blue",
     "open": "magenta",
     "incomplete": "magenta",
+    "damaged": "bold red",
 }
 SEVERITY_STYLES = {"high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 from typing import Any
 
 from ._common import CliError
@@ -44,7 +45,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     model = None
     if args.model:
         model = import_object(args.model, "--model")
-        if callable(model) and not hasattr(model, "invoke"):
+        if inspect.isclass(model) or (callable(model) and not hasattr(model, "invoke")):
             model = model()
         if not hasattr(model, "invoke"):
             raise CliError(f"--model {args.model}: not a chat model ({type(model).__name__})")

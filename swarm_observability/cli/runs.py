@@ -17,6 +17,7 @@ from ._timeline import build_timeline, to_tree
 from .verify import register as register_verify
 
 _FOLLOW_END = {"completed", "failed", "cancelled"}
+_STORE_SETTLE_S = 5.0
 
 
 def register(sub: Any) -> None:
@@ -85,7 +86,11 @@ def _cmd_runs(args: argparse.Namespace) -> int:
             infos = infos[-max(args.limit, 0) :] if args.limit else []
         rows = []
         for info in infos:
-            state = _state(store, info.run_id)
+            try:
+                state = rebuild_run_state(store, info.run_id)
+            except StoreCorruptionError as exc:
+                rows.append(_damaged_row(info, exc))
+                continue
             rows.append(
                 {
                     "run_id": info.run_id,
@@ -100,9 +105,10 @@ def _cmd_runs(args: argparse.Namespace) -> int:
                     "last_type": info.last_type,
                 }
             )
+    code = EXIT_PROBLEMS if any(r["status"] == "damaged" for r in rows) else EXIT_OK
     if out.json_mode:
         out.json({"runs": rows})
-        return EXIT_OK
+        return code
     if not rows:
         out.line("no runs in the store")
         return EXIT_OK
@@ -122,7 +128,29 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         ],
         styles={1: OUTCOME_STYLES},
     )
-    return EXIT_OK
+    for row in rows:
+        if row["status"] == "damaged":
+            out.line(
+                f"run {row['run_id']} is damaged: {row['error']} (see `swarm-obs verify {row['run_id']}`)",
+                "red",
+            )
+    return code
+
+
+def _damaged_row(info: Any, exc: Exception) -> dict[str, Any]:
+    return {
+        "run_id": info.run_id,
+        "status": "damaged",
+        "graph": None,
+        "thread_id": None,
+        "started_at": info.first_timestamp,
+        "duration_s": (info.last_timestamp - info.first_timestamp).total_seconds(),
+        "invocations": 0,
+        "events": info.event_count,
+        "errors": 0,
+        "last_type": info.last_type,
+        "error": str(exc),
+    }
 
 
 # -- show -----------------------------------------------------------------------------------------
@@ -185,13 +213,20 @@ def _cmd_tail(args: argparse.Namespace) -> int:
 
 
 def _open_for_tail(args: argparse.Namespace, deadline: float | None) -> tuple[Any, Any]:
-    """Open the store; with ``--follow`` wait for it to be created (a scan about to start)."""
+    """Open the store; with ``--follow`` wait for it to be created (a scan about to start).
+
+    A database file that exists but has no tables yet (its writer is creating it right now) cannot be
+    told from a damaged one when opened read-only, so that is retried for a few seconds too.
+    """
+    settle = time.monotonic() + _STORE_SETTLE_S
     while True:
         manager = open_cli_store(args)
         try:
             return manager, manager.__enter__()
         except CliError as exc:
-            if not args.follow or exc.code != EXIT_USAGE or "no event store" not in exc.message:
+            missing = exc.code == EXIT_USAGE and "no event store" in exc.message
+            settling = exc.code == EXIT_PROBLEMS and time.monotonic() < settle
+            if not args.follow or not (missing or settling):
                 raise
             if deadline is not None and time.monotonic() >= deadline:
                 raise

@@ -32,6 +32,13 @@ def _second(state: FlakyState) -> dict[str, Any]:
     return {"steps": ["second"]}
 
 
+def review_model() -> Any:
+    """A stand-in for a real chat model passed with ``swarm-obs demo --model cli._graphs:review_model``."""
+    from langchain_core.language_models import FakeListChatModel
+
+    return FakeListChatModel(responses=["Verdict: reviewed by the model given with --model"])
+
+
 def build(checkpointer: Any = None) -> Any:
     """The compiled two-node graph ``flaky`` (no checkpointer unless given)."""
     builder = StateGraph(FlakyState)

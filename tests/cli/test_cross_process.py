@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from swarm_observability.exceptions import EventStoreError
 from swarm_observability.stores.sqlite import SQLiteEventStore
 
 
@@ -34,10 +36,12 @@ def _start_demo(folder: Path, db: Path, thread: str, delay: float) -> subprocess
 def _wait_for(db: Path, run_id: str, event_type: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if db.exists():
+        try:
             with SQLiteEventStore(db, read_only=True) as store:
                 if any(e.type_name == event_type for e in store.load(run_id)):
                     return
+        except EventStoreError:  # not created yet, or its writer is creating the tables right now
+            pass
         time.sleep(0.05)
     raise AssertionError(f"no {event_type} in run {run_id} after {timeout} s")
 
@@ -52,25 +56,31 @@ def _finish(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
 
 
 @pytest.mark.timeout(120)
-def test_cancel_from_another_process_stops_the_scan_and_resume_finishes_it(
-    cli: Any, planted: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("how", "reason"), [("cancel-command", "operator"), ("ctrl-c", "interrupted (Ctrl-C)")]
+)
+def test_cancel_from_outside_stops_the_scan_and_resume_finishes_it(
+    cli: Any, planted: Path, tmp_path: Path, how: str, reason: str
 ) -> None:
-    """`swarm-obs cancel RUN` in a second process stops a demo scan at a safe point (exit 130)."""
+    """`swarm-obs cancel RUN` from another process, or Ctrl-C, stops a demo at a safe point (exit 130)."""
     db = tmp_path / "events.db"
     demo = _start_demo(planted, db, "xp-cancel", delay=0.2)
     try:
         _wait_for(db, "xp-cancel", "probe_start", timeout=60)
-        cancel = subprocess.run(
-            _swarm_obs("cancel", "xp-cancel", "--reason", "operator", "--store", str(db)),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert cancel.returncode == 0, cancel.stderr
+        if how == "ctrl-c":
+            demo.send_signal(signal.SIGINT)
+        else:
+            cancel = subprocess.run(
+                _swarm_obs("cancel", "xp-cancel", "--reason", reason, "--store", str(db)),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert cancel.returncode == 0, cancel.stderr
     finally:
         out, err = _finish(demo, timeout=60)
     assert demo.returncode == 130, err
-    assert "status:       cancelled (operator)" in out
+    assert f"status:       cancelled ({reason})" in out
     assert "resume:       swarm-obs demo --resume xp-cancel" in out
     resumed = cli("demo", "--resume", "xp-cancel", "--store", str(db), "--no-progress")
     assert resumed.code == 0, resumed.err
@@ -78,7 +88,7 @@ def test_cancel_from_another_process_stops_the_scan_and_resume_finishes_it(
         events = store.load("xp-cancel")
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     cancelled = next(e for e in events if e.type_name == "scan_cancelled")
-    assert cancelled.data["reason"] == "operator"
+    assert cancelled.data["reason"] == reason
     assert events[-1].type_name == "scan_complete"
 
 

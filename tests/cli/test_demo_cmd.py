@@ -45,6 +45,43 @@ def test_demo_prints_progress_lines_when_not_a_terminal(cli: Any, planted: Path,
     assert "ok        probe secrets" in result.out and "scan complete in" in result.out
 
 
+def test_demo_uses_the_chat_model_given_with_model(cli: Any, planted: Path, tmp_path: Path) -> None:
+    """--model MODULE:ATTR puts any LangChain chat model (or a factory of one) behind the reviewer."""
+    result = cli(
+        "demo",
+        str(planted),
+        "--store",
+        str(tmp_path / "e.db"),
+        "--model",
+        "cli._graphs:review_model",
+        "--no-progress",
+    )
+    assert result.code == 0, result.err
+    assert "Verdict: reviewed by the model given with --model" in result.out
+    assert "verdict: fail" in result.out
+
+
+@pytest.mark.timeout(60)
+def test_demo_exports_over_otlp_when_the_endpoint_is_set(
+    cli: Any, planted: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With OTEL_EXPORTER_OTLP_ENDPOINT set, the scan's spans reach the collector while it runs."""
+    from tracing.otlp_sink import OtlpSink
+
+    with OtlpSink() as sink:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", sink.http_endpoint)
+        result = cli(
+            "demo", str(planted), "--store", str(tmp_path / "e.db"), "--thread", "scan-o", "--no-progress"
+        )
+        assert result.code == 0, result.err
+        exported = int(result.out.split("otlp:")[1].split()[0])
+        spans = sink.wait_for(exported)
+    assert exported > 0 and "0 failed, 0 dropped" in result.out
+    names = {s.name for s in spans}
+    assert {"invoke_workflow demo_swarm", "execute_tool secrets", "invoke_agent reviewer"} <= names
+    assert {s.attributes.get("gen_ai.conversation.id") for s in spans} == {"scan-o"}
+
+
 def test_demo_on_a_missing_folder_exits_2(cli: Any, tmp_path: Path) -> None:
     """A folder that does not exist is one clear line and exit 2; nothing is recorded."""
     result = cli("demo", str(tmp_path / "nope"), "--store", str(tmp_path / "e.db"))
@@ -115,7 +152,7 @@ def test_pause_after_pauses_and_resumes_the_scan(
         "0.3",
     )
     assert result.code == 0, result.err
-    assert "pausing after 1 probe(s)" in result.out and "scan paused (pause)" in result.out
+    assert "pausing after 1 probe(s) for 0.3 s" in result.out and "resuming after 0.3 s" in result.out
     events = _events(db, "scan-z")
     lifecycle = [(e.type_name, e.data.get("reason")) for e in events if e.type_name.startswith("scan_")]
     assert lifecycle[0][0] == "scan_started" and lifecycle[-1][0] == "scan_complete"

@@ -51,7 +51,10 @@ def test_verify_reports_a_gap_in_a_sqlite_log(cli: Any, recorded: Path, tmp_path
         conn.execute("DELETE FROM swarm_events WHERE run_id = 'run-gap' AND seq = 7")
     result = cli("verify", "run-gap", "--store", str(db))
     assert result.code == 1
-    assert "run-gap: PROBLEMS" in result.out and "error:" in result.out
+    assert "run-gap: PROBLEMS" in result.out and "seq 7 is missing" in result.out
+    listed = cli("runs", "--json", "--store", str(db))
+    assert listed.code == 1
+    assert [(r["run_id"], r["status"]) for r in listed.json()["runs"]] == [("run-gap", "damaged")]
 
 
 def test_verify_reports_a_closing_event_without_its_opening(cli: Any, recorded: Path, tmp_path: Path) -> None:
