@@ -105,6 +105,8 @@ class SQLiteEventStore:
         self.durability = durability
         self.read_only = read_only
         in_memory = str(path) == ":memory:"
+        if in_memory and read_only:
+            raise ValueError("read_only=True needs a database file; ':memory:' starts empty")
         self.path: Path | None = None if in_memory else Path(path).expanduser().absolute()
         """The database file, ``None`` for ``:memory:``."""
         self._lock = threading.Lock()
@@ -146,6 +148,9 @@ class SQLiteEventStore:
                     conn.execute("ROLLBACK")
                     raise
             row = conn.execute("SELECT value FROM swarm_meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            raise EventStoreError(f"cannot open event store {target}: {exc}") from exc
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise StoreCorruptionError(f"cannot use {target} as an event store: {exc}", str(target)) from exc

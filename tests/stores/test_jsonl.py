@@ -204,3 +204,10 @@ def test_file_cut_behind_the_index_is_reported(tmp_path: Path) -> None:
     with pytest.raises(StoreCorruptionError):
         reader.load("r")
     reader.close()
+
+
+def test_unusable_location_is_a_store_error(tmp_path: Path) -> None:
+    """A folder path that is really a file gives EventStoreError naming it, not a bare OSError."""
+    (tmp_path / "plain-file").write_text("x")
+    with pytest.raises(EventStoreError, match="plain-file"):
+        JSONLEventStore(tmp_path / "plain-file" / "sub")

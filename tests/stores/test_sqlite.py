@@ -138,3 +138,9 @@ def test_shares_a_file_with_other_tables(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "e.db") as conn:
         assert conn.execute("SELECT x FROM events").fetchall() == [(42,)]
     conn.close()
+
+
+def test_read_only_in_memory_is_refused() -> None:
+    """read_only with ":memory:" cannot work (it would be an empty database) and says so."""
+    with pytest.raises(ValueError, match="memory"):
+        SQLiteEventStore(":memory:", read_only=True)
