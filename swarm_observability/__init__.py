@@ -2,8 +2,52 @@
 
 Typed events (:class:`StreamEvent`) flow one way: node wrapper or helper -> :class:`EventEmitter`
 (id, seq, processors) -> event store, LangGraph's custom stream, OpenTelemetry spans, subscribers.
+
+A complete example::
+
+    from langgraph.graph import END, START, StateGraph
+    from typing_extensions import TypedDict
+
+    from swarm_observability import SwarmObserver, probe, progress
+
+    class State(TypedDict):
+        target: str
+
+    def scan(state: State) -> State:
+        with probe("ping", target=state["target"]) as p:
+            p.result(reachable=True)
+        progress(1.0, "done")
+        return state
+
+    builder = StateGraph(State)
+    builder.add_node("scan", scan)
+    builder.add_edge(START, "scan")
+    builder.add_edge("scan", END)
+
+    observer = SwarmObserver()                      # in-memory store; pass store=open_store(...) to persist
+    graph = observer.instrument(builder.compile())
+    graph.invoke({"target": "db"}, {"configurable": {"thread_id": "scan-1"}})
+    print([e.type_name for e in observer.store.load("scan-1")])
 """
 
+from ._wrappers import observe_node
+from .checkpointers import (
+    ThreadedSqliteSaver,
+    TimelineEntry,
+    aget_checkpointer,
+    get_checkpointer,
+    timeline,
+)
+from .context import agent, log, plan, probe, progress
+from .control import (
+    CancellationManager,
+    ControlAction,
+    ControlChannel,
+    ControlRequest,
+    ControlWatcher,
+    get_manager,
+    remove_manager,
+)
 from .emitter import EventEmitter
 from .events import (
     SCHEMA_VERSION,
@@ -30,28 +74,61 @@ from .exceptions import (
     SwarmObservabilityError,
     TracingConfigError,
 )
+from .observer import SwarmObserver, instrument
 from .processors import PayloadLimit, SecretRedactor, default_processors
-from .stores import EventStore, InMemoryEventStore, RunInfo, StoreStats
+from .state import RunState, RunStateBuilder, RunStatus, rebuild_run_state
+from .stores import (
+    EventStore,
+    InMemoryEventStore,
+    JSONLEventStore,
+    RunInfo,
+    SQLiteEventStore,
+    StoreStats,
+    default_store_path,
+    open_store,
+)
+from .streaming import iter_events, stream_events
+from .tracing import (
+    ExportedRun,
+    LiveTracer,
+    TracingStats,
+    configure_tracing,
+    export_jaeger_json,
+    export_run,
+    provider_stats,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SCHEMA_VERSION",
+    "CancellationManager",
     "CheckpointerError",
+    "ControlAction",
+    "ControlChannel",
+    "ControlRequest",
+    "ControlWatcher",
     "DuplicateEventError",
     "EventEmitter",
     "EventStore",
     "EventStoreError",
     "EventType",
     "EventValidationError",
+    "ExportedRun",
     "InMemoryEventStore",
     "InstrumentationError",
     "InvalidRunIdError",
+    "JSONLEventStore",
+    "LiveTracer",
     "NoActiveRunError",
     "Outcome",
     "PayloadLimit",
     "PayloadTooLargeError",
     "RunInfo",
+    "RunState",
+    "RunStateBuilder",
+    "RunStatus",
+    "SQLiteEventStore",
     "ScanCancelled",
     "SecretRedactor",
     "SequenceConflictError",
@@ -60,10 +137,35 @@ __all__ = [
     "StoreStats",
     "StreamEvent",
     "SwarmObservabilityError",
+    "SwarmObserver",
+    "ThreadedSqliteSaver",
+    "TimelineEntry",
     "TracingConfigError",
+    "TracingStats",
     "__version__",
+    "agent",
+    "aget_checkpointer",
+    "configure_tracing",
     "default_processors",
+    "default_store_path",
     "event_json_schema",
+    "export_jaeger_json",
+    "export_run",
+    "get_checkpointer",
+    "get_manager",
+    "instrument",
+    "iter_events",
+    "log",
     "make_event",
+    "observe_node",
+    "open_store",
+    "plan",
+    "probe",
+    "progress",
+    "provider_stats",
+    "rebuild_run_state",
+    "remove_manager",
+    "stream_events",
+    "timeline",
     "validate_run_id",
 ]
