@@ -9,7 +9,8 @@ Commands (``swarm-obs <command> --help`` for each)::
     verify RUN | --all      log integrity: gaps, damage, scope and seq/state consistency
     rebuild-state RUN       fold the run state from scratch and check it against the incremental fold
     export RUN              --jaeger FILE | --otlp URL | --jsonl FILE
-    cancel|pause|resume RUN control a running scan through the store's control channel
+    cancel|pause|resume|drain RUN
+                            control a running scan through the store's control channel
     resume THREAD --graph module:attr
                             continue a thread from its checkpoint with an importable graph
     schema                  the JSON schema of an event
@@ -18,9 +19,14 @@ Commands (``swarm-obs <command> --help`` for each)::
 The store is chosen with ``--store URL``, else ``$SWARM_OBS_STORE``, else ``.swarm/events.db`` in the
 current folder. Every read command takes ``--json``.
 
-Exit codes: 0 ok; 1 problems found (``verify``), scan failed, or request refused; 2 bad arguments,
-unknown run or thread, missing store or bad input; 130 a scan run here was cancelled (resumable).
-Errors are one line on stderr, never a traceback.
+Exit codes: 0 ok; 1 problems found (``verify``, damaged runs in ``runs``), scan failed, or request
+refused; 2 bad arguments, unknown run or thread, missing store or bad input; 130 a scan run here
+was cancelled (resumable). Errors are one line on stderr, never a traceback.
+
+Output: human text by default. With rich installed (the ``cli`` extra) and stdout a terminal you
+get tables, colours and a live progress display; otherwise (pipes, CI, no rich) the same content is
+plain aligned text, so rich is optional and nothing fails without it. ``SWARM_OBS_PLAIN=1`` forces
+plain text on a terminal.
 """
 
 from __future__ import annotations

@@ -55,41 +55,57 @@ def _finish(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
             process.wait()
 
 
+STOPS = [
+    # how the scan is stopped, reason sent, reason recorded, exit code, terminal event, status line
+    ("cancel-command", "operator", "operator", 130, "scan_cancelled", "cancelled (operator)"),
+    ("ctrl-c", None, "interrupted (Ctrl-C)", 130, "scan_cancelled", "cancelled (interrupted (Ctrl-C))"),
+    ("drain-command", "maintenance", "drain", 0, "scan_paused", "paused (drain)"),
+]
+
+
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize(
-    ("how", "reason"), [("cancel-command", "operator"), ("ctrl-c", "interrupted (Ctrl-C)")]
-)
-def test_cancel_from_outside_stops_the_scan_and_resume_finishes_it(
-    cli: Any, planted: Path, tmp_path: Path, how: str, reason: str
+@pytest.mark.parametrize(("how", "sent", "reason", "code", "terminal", "status"), STOPS)
+def test_scan_stopped_from_outside_is_resumed_to_completion(
+    cli: Any,
+    planted: Path,
+    tmp_path: Path,
+    how: str,
+    sent: Any,
+    reason: str,
+    code: int,
+    terminal: str,
+    status: str,
 ) -> None:
-    """`swarm-obs cancel RUN` from another process, or Ctrl-C, stops a demo at a safe point (exit 130)."""
+    """`swarm-obs cancel|drain RUN` from another process, or Ctrl-C, stops a demo; --resume completes it."""
     db = tmp_path / "events.db"
-    demo = _start_demo(planted, db, "xp-cancel", delay=0.2)
+    demo = _start_demo(planted, db, "xp-stop", delay=0.2)
     try:
-        _wait_for(db, "xp-cancel", "probe_start", timeout=60)
+        _wait_for(db, "xp-stop", "probe_start", timeout=60)
         if how == "ctrl-c":
             demo.send_signal(signal.SIGINT)
         else:
-            cancel = subprocess.run(
-                _swarm_obs("cancel", "xp-cancel", "--reason", reason, "--store", str(db)),
+            action = how.split("-")[0]
+            request = subprocess.run(
+                _swarm_obs(action, "xp-stop", "--reason", sent, "--store", str(db)),
                 capture_output=True,
                 text=True,
                 timeout=60,
             )
-            assert cancel.returncode == 0, cancel.stderr
+            assert request.returncode == 0, request.stderr
     finally:
         out, err = _finish(demo, timeout=60)
-    assert demo.returncode == 130, err
-    assert f"status:       cancelled ({reason})" in out
-    assert "resume:       swarm-obs demo --resume xp-cancel" in out
-    resumed = cli("demo", "--resume", "xp-cancel", "--store", str(db), "--no-progress")
+    assert demo.returncode == code, err
+    assert f"status:       {status}" in out
+    assert "resume:       swarm-obs demo --resume xp-stop" in out
+    resumed = cli("demo", "--resume", "xp-stop", "--store", str(db), "--no-progress")
     assert resumed.code == 0, resumed.err
     with SQLiteEventStore(db, read_only=True) as store:
-        events = store.load("xp-cancel")
+        events = store.load("xp-stop")
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
-    cancelled = next(e for e in events if e.type_name == "scan_cancelled")
-    assert cancelled.data["reason"] == reason
-    assert events[-1].type_name == "scan_complete"
+    stopped = next(e for e in events if e.type_name == terminal)
+    assert stopped.data["reason"] == reason
+    lifecycle = [e.type_name for e in events if e.type_name.startswith("scan_")]
+    assert lifecycle == ["scan_started", terminal, "scan_resumed", "scan_complete"]
 
 
 @pytest.mark.timeout(120)
