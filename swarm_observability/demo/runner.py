@@ -129,10 +129,6 @@ def _run(options: DemoOptions, out: Output, store: Any, thread_id: str, graph_in
                 _summary(out, store, thread_id, graph.get_state(config).values)
                 return EXIT_OK
         observer = SwarmObserver(store=store, tracer_provider=provider)
-        if provider is not None:
-            from ..tracing.live import trace_observer
-
-            trace_observer(observer, provider)
         instrumented = observer.instrument(graph)
         view = LiveView(out, live=options.progress, quiet=not options.progress)
         try:
