@@ -35,8 +35,10 @@ from contextvars import ContextVar, Token
 from random import getrandbits
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from langgraph.errors import GraphDrained, GraphInterrupt, ParentCommand
+
 from .events import EventType, Outcome, StreamEvent
-from .exceptions import EventValidationError, InstrumentationError, NoActiveRunError
+from .exceptions import EventValidationError, InstrumentationError, NoActiveRunError, ScanCancelled
 
 if TYPE_CHECKING:
     from .observer import SwarmObserver
@@ -181,10 +183,7 @@ def current_scope() -> Scope:
     Raises:
         NoActiveRunError: outside an instrumented run.
     """
-    scope = _current.get()
-    if scope is None:
-        raise NoActiveRunError(_NO_RUN_HINT.format(what="current_scope"))
-    return scope
+    return _require("current_scope")
 
 
 def _require(what: str) -> Scope:
@@ -198,10 +197,6 @@ def outcome_of(exc: BaseException | None) -> tuple[Outcome, dict[str, Any]]:
     """The outcome a scope ends with when its body raised ``exc`` (``None``: it returned)."""
     if exc is None:
         return Outcome.OK, {}
-    from langgraph.errors import GraphDrained, GraphInterrupt, ParentCommand
-
-    from .exceptions import ScanCancelled
-
     if isinstance(exc, GraphInterrupt):
         return Outcome.INTERRUPTED, {}
     if isinstance(exc, GraphDrained):
