@@ -349,3 +349,18 @@ def test_concurrent_scans_keep_separate_logs(observer: SwarmObserver) -> None:
         assert [e.seq for e in events] == list(range(1, 51))
         assert {e.run_id for e in events} == {thread} and len({e.invocation_id for e in events}) == 1
         assert types(events)[0] == "scan_started" and types(events)[-1] == "scan_paused"
+
+
+def test_log_appended_elsewhere_between_invocations_is_respected(observer: SwarmObserver) -> None:
+    """An event another process appended to the run between invocations is continued, not overwritten."""
+    from swarm_observability.events import make_event
+
+    graph = observer.instrument(_chain(("a", lambda s: {"x": ["a"]})).compile(checkpointer=InMemorySaver()))
+    graph.invoke({"x": []}, thread_config("t"))
+    last = observer.store.last_sequence("t")
+    foreign = make_event("log", "t", seq=last + 1, message="appended by another process")
+    observer.store.append(foreign)
+    graph.invoke({"x": []}, thread_config("t"))
+    events = observer.store.load("t")
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert events[last].id == foreign.id and events[last + 1].type_name == "scan_started"
