@@ -83,20 +83,16 @@ class ForkServer:
         assert self.proc.stdin is not None
         self.proc.stdin.write(f"life {life} {location}\n".encode())
         self.proc.stdin.flush()
-        kind, pid = self.next_line().split()
-        assert kind == "pid"
+        acks: list[dict] = []
+        while not (line := self.next_line()).startswith("pid "):
+            acks.append(_ack(line))  # the worker may run before the fork server reports its pid
         threading.Event().wait(delay)
-        os.kill(int(pid), signal.SIGKILL)
-        acks = []
-        while True:
-            line = self.next_line()
-            if line.startswith("dead "):
-                status = int(line.split()[2])
-                assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, line
-                return acks
-            if line.startswith("error "):
-                raise AssertionError("chaos worker failed:\n" + json.loads(line[6:]))
-            acks.append(json.loads(line))
+        os.kill(int(line.split()[1]), signal.SIGKILL)
+        while not (line := self.next_line()).startswith("dead "):
+            acks.append(_ack(line))
+        status = int(line.split()[2])
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, line
+        return acks
 
     def close(self) -> None:
         assert self.proc.stdin is not None
@@ -110,6 +106,12 @@ class ForkServer:
             for stream in (self.proc.stdout, self.proc.stderr):
                 if stream is not None:
                     stream.close()
+
+
+def _ack(line: str) -> dict:
+    if line.startswith("error "):
+        raise AssertionError("chaos worker failed:\n" + json.loads(line[6:]))
+    return json.loads(line)
 
 
 def _check_file(backend: str, location: Path) -> str | None:
