@@ -19,6 +19,9 @@ Seams for the other parts of the product:
   ``CancellationManager.checkpoint`` (from :mod:`swarm_observability.control.cancellation`, when
   installed). A pause emits ``scan_paused`` (``data.reason="pause"``) and, when it ends,
   ``scan_resumed`` (``data.reason="pause"``), both on the invocation scope; neither ends the invocation.
+  When an invocation ends, :meth:`SwarmObserver._end_control` resets the manager (so the scan can be
+  resumed in this process) and :meth:`SwarmObserver._release_managers` drops managers the observer
+  created that nobody uses any more.
 * OpenTelemetry: :meth:`_scope_opened` runs right after a scope's opening event is emitted and
   :meth:`_scope_closed` right before its closing event is emitted, with the scope current
   (:func:`swarm_observability.context.current_scope`) and in the context its body runs in; what
@@ -31,22 +34,27 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable
-from typing import Any, TypeVar
+import weakref
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.runnables.config import var_child_runnable_config
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 
 from ._wrappers import unwrap_nodes, wrap_nodes
-from .context import Scope
+from .context import RunState, Scope
 from .emitter import EventEmitter
 from .events import EventType, Outcome, StreamEvent, make_event
 from .exceptions import EventValidationError, InstrumentationError
 from .processors import Processor
 from .stores.base import EventStore
+
+if TYPE_CHECKING:
+    from .streaming import EventStream
 
 logger = logging.getLogger("swarm_observability")
 
@@ -56,14 +64,22 @@ DEFAULT_HEARTBEAT_INTERVAL = 15.0
 """Seconds between heartbeats of a node or probe that is still running."""
 
 _HEARTBEAT_KINDS = frozenset({"node", "probe"})
+_RUNTIME_KEY = "__pregel_runtime"
 
 
-def _load_get_manager() -> Any:
+def _load_control() -> Any:
     try:
-        from .control.cancellation import get_manager
+        from .control import cancellation
     except ImportError:  # control is an optional part of the product
         return None
-    return get_manager
+    return cancellation
+
+
+def _context_writer() -> Any:
+    """The stream writer of the LangGraph node the current context runs in, if any."""
+    config = var_child_runnable_config.get()
+    runtime = ((config or {}).get("configurable") or {}).get(_RUNTIME_KEY)
+    return getattr(runtime, "stream_writer", None)
 
 
 class SwarmObserver:
@@ -107,7 +123,8 @@ class SwarmObserver:
         self._lock = threading.RLock()
         self._heartbeats = _HeartbeatTimer(self, self.heartbeat_interval) if self.heartbeat_interval else None
         self._classes: dict[type, type] = {}
-        self._get_manager = _load_get_manager()
+        self._control = _load_control()
+        self._created: dict[str, weakref.ref[Any]] = {}
         if tracer_provider is not None:
             from .tracing.live import trace_observer
 
@@ -173,12 +190,11 @@ class SwarmObserver:
             return getattr(graph.__dict__.get("compile"), "_swarm_observer", None) is self
         return getattr(type(graph), "_swarm_observer", None) is self
 
-    def events(
-        self, graph: Pregel, input: Any, config: Any = None, **kwargs: Any
-    ) -> AsyncIterator[StreamEvent]:
+    def events(self, graph: Pregel, input: Any, config: Any = None, **kwargs: Any) -> EventStream:
         """Run ``graph`` (instrumenting it if needed) and yield only its :class:`StreamEvent`s, live.
 
-        See :func:`swarm_observability.streaming.stream_events`.
+        See :func:`swarm_observability.streaming.stream_events`; use the result as an async context
+        manager (``async with observer.events(...) as events:``) to end the run when you stop early.
         """
         from .streaming import stream_events
 
@@ -273,7 +289,7 @@ class SwarmObserver:
             except Exception as exc:
                 return self._emit_failed(exc, type, strict)
             if stored is not None and scope.kind != "scan":
-                self._write(stored, scope)
+                self._write(stored, scope.writer, scope.config)
         return stored
 
     def _emit_built(self, event: StreamEvent, scope: Scope) -> StreamEvent | None:
@@ -283,7 +299,7 @@ class SwarmObserver:
             except Exception as exc:
                 return self._emit_failed(exc, event.type, False)
             if stored is not None and scope.kind != "scan":
-                self._write(stored, scope)
+                self._write(stored, scope.writer, scope.config)
         return stored
 
     def _emit_failed(self, exc: Exception, type: EventType | str, strict: bool) -> None:
@@ -293,21 +309,20 @@ class SwarmObserver:
         logger.error("swarm_observability: a %s event was not recorded: %r", type, exc, exc_info=exc)
         return None
 
-    def _write(self, event: StreamEvent, scope: Scope) -> None:
-        """Put ``event`` into LangGraph's custom stream of the node the scope runs in.
+    def _write(self, event: StreamEvent, writer: Any, config: Any) -> None:
+        """Put ``event`` into LangGraph's custom stream of a node through its ``writer``.
 
         The writer is the node's ``runtime.stream_writer`` (what ``get_stream_writer()`` returns in
         the node); it reads the namespace from the current runnable config, which a thread without one
-        (the heartbeat timer) borrows from the scope for the call.
+        (the heartbeat timer) borrows from the scope (``config``) for the call.
         """
-        writer = scope.writer
         if writer is None:
             return
         try:
-            if var_child_runnable_config.get() is not None or scope.config is None:
+            if var_child_runnable_config.get() is not None or config is None:
                 writer(event)
                 return
-            token = var_child_runnable_config.set(scope.config)
+            token = var_child_runnable_config.set(config)
             try:
                 writer(event)
             finally:
@@ -362,13 +377,70 @@ class SwarmObserver:
     # -- the control seam -------------------------------------------------------------------------
 
     def _manager_for(self, run_id: str) -> Any:
-        if self._get_manager is None:
+        """The run's ``CancellationManager``; remembered if this call created it (see _release_managers)."""
+        control = self._control
+        if control is None:
             return None
         try:
-            return self._get_manager(run_id)
+            created = run_id not in control._registry
+            manager = control.get_manager(run_id)
         except Exception:
             logger.exception("swarm_observability: no cancellation manager for %r; control is off", run_id)
             return None
+        if created:
+            self._created[run_id] = weakref.ref(manager)
+        return manager
+
+    def _end_control(self, run: RunState) -> None:
+        """An invocation is ending (right before its terminal event): reset its manager for the next one.
+
+        Reset before the terminal event, so a request made by anyone who has seen that event (a
+        subscriber, a stream consumer, a reader of the store) applies to the next invocation. Branches
+        of this invocation still running (sync node bodies cannot be interrupted) lose their link to
+        the manager; if it was cancelled or paused they get a private cancelled one instead, so they
+        stop at their next safe point as they would have without the reset.
+        """
+        manager = run.manager
+        if manager is None or self._control is None:
+            return
+        if manager.is_cancelled or manager.is_paused:
+            stopped = self._control.CancellationManager(run.run_id)
+            stopped.cancel(manager.cancel_reason)
+            run.manager = stopped
+        else:
+            run.manager = None
+        manager.reset()
+
+    def _release_managers(self) -> None:
+        """Drop from the control registry the managers this observer created that nobody uses any more.
+
+        Called when an invocation has ended. A manager stays while it has a request pending for the
+        next invocation (cancel, pause, drain), a snapshot, or any reference besides the registry's: a
+        running invocation, a caller or a ``ControlWatcher`` holding it. The check and the removal
+        happen under the registry's lock, so a concurrent ``get_manager`` either gets the manager
+        before (and holds it, so it stays) or a fresh one after.
+        """
+        control = self._control
+        if control is None or not self._created:
+            return
+        with control._registry_lock:
+            registry = control._registry
+            for run_id, ref in list(self._created.items()):
+                manager = registry.get(run_id)
+                if manager is None or manager is not ref():
+                    self._created.pop(run_id, None)
+                    continue
+                if (
+                    manager.is_cancelled
+                    or manager.is_paused
+                    or manager.is_drain_requested
+                    or manager.get_snapshot() is not None
+                ):
+                    continue
+                # the registry's reference, ``manager`` and getrefcount's argument: nobody else's
+                if sys.getrefcount(manager) <= 3:
+                    del registry[run_id]
+                    self._created.pop(run_id, None)
 
     def _pause_callbacks(self, scope: Scope, node: str | None) -> tuple[Any, Any]:
         run = scope.run
@@ -376,13 +448,18 @@ class SwarmObserver:
         if node is not None:
             fields["node"] = node
 
+        def emit(type: EventType, data: dict[str, Any]) -> None:
+            with self._lock:
+                event = self._emit(scope, type, fields=fields, data=data)
+                if event is not None and scope.kind == "scan":
+                    # at a node's entry, before its scope opens: the node's own writer streams it
+                    self._write(event, _context_writer(), None)
+
         def on_pause() -> None:
-            self._emit(
-                scope, EventType.SCAN_PAUSED, fields=fields, data={"reason": "pause", "outcome": "paused"}
-            )
+            emit(EventType.SCAN_PAUSED, {"reason": "pause", "outcome": "paused"})
 
         def on_resume() -> None:
-            self._emit(scope, EventType.SCAN_RESUMED, fields=fields, data={"reason": "pause"})
+            emit(EventType.SCAN_RESUMED, {"reason": "pause"})
 
         return on_pause, on_resume
 

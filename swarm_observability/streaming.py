@@ -21,14 +21,27 @@ Events emitted inside nodes reach ``stream_mode="custom"`` through LangGraph's s
 invocation's own events are yielded here, shaped like LangGraph's custom items for the requested
 ``stream_mode``/``subgraphs``/``version``, and only when ``"custom"`` is requested. The terminal event
 of a failed invocation is yielded before the exception is raised.
+
+Control: unless the caller passes ``control=`` (or an enclosing LangGraph run provides one), each
+invocation runs with a fresh ``RunControl`` from the scan's ``CancellationManager``, so
+``manager.drain()`` works without extra wiring. The manager is reset as the invocation ends (just
+before its terminal event), so a cancelled or drained scan can be resumed in the same process, while a
+request made after that applies to the next invocation.
+
+Durability: the outermost invocation waits, after its terminal event, until the emitter has stored
+every event (a background writer may still hold some), so ``store.load()`` right after ``invoke``,
+``ainvoke`` or the end of ``astream`` sees the whole invocation. A failed write is logged there and
+raised by the next explicit ``emitter.flush()``, never into the graph's caller.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
+from langgraph._internal._config import ensure_config as _langgraph_config
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.errors import GraphDrained, GraphInterrupt
 from langgraph.types import Command
@@ -40,6 +53,7 @@ from .exceptions import InstrumentationError, ScanCancelled
 if TYPE_CHECKING:
     from langgraph.pregel import Pregel
 
+    from .emitter import EventEmitter
     from .observer import SwarmObserver
 
 import logging
@@ -96,6 +110,24 @@ def _shape_for(graph: Pregel, kwargs: dict[str, Any]) -> _Shape | None:
     if isinstance(mode, str):
         return (lambda event: ((), event)) if subgraphs else (lambda event: event)
     return (lambda event: ((), "custom", event)) if subgraphs else (lambda event: ("custom", event))
+
+
+def _enclosing_control(graph: Pregel, config: Any) -> Any:
+    """The ``RunControl`` LangGraph would share from an enclosing run, if any.
+
+    LangGraph shares it with a graph called inside a node when the call's config inherits the node's
+    (its own ``ensure_config`` decides, so it is asked here too).
+    """
+    merged = _langgraph_config(graph.config, config)
+    return getattr(merged["configurable"].get("__pregel_runtime"), "control", None)
+
+
+def _stored(emitter: EventEmitter) -> Future[None] | None:
+    """A future done once every event emitted so far is stored; ``None`` when nothing is queued.
+
+    Unlike ``emitter.flush()`` it leaves a failed background write for the next explicit flush to raise.
+    """
+    return emitter._enqueue_waiter()
 
 
 class _Invocation:
@@ -173,7 +205,9 @@ class _Invocation:
 
     def _previous_invocation(self) -> str | None:
         try:
-            self.observer.emitter.flush()
+            done = _stored(self.observer.emitter)
+            if done is not None:
+                done.result()
             last = self.observer.store.query(
                 self.run.run_id, types=[EventType.SCAN_STARTED, EventType.SCAN_RESUMED], limit=1
             )
@@ -183,6 +217,13 @@ class _Invocation:
             )
             return None
         return last[0].invocation_id if last else None
+
+    def stream_kwargs(self, config: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``kwargs`` for LangGraph's stream, with the manager's ``RunControl`` unless one is given."""
+        manager = self.run.manager
+        if manager is None or kwargs.get("control") is not None or _enclosing_control(self.graph, config):
+            return kwargs
+        return {**kwargs, "control": manager.run_control()}
 
     # -- end --------------------------------------------------------------------------------------
 
@@ -226,7 +267,30 @@ class _Invocation:
             data = {"error_type": type(exc).__name__, "error_message": str(exc)}
         root = self.run.root
         assert root is not None
-        return self.observer._close_scope(root, kind, outcome, data, **fields)
+        observer = self.observer
+        observer._end_control(self.run)
+        try:
+            return observer._close_scope(root, kind, outcome, data, **fields)
+        finally:
+            observer._release_managers()
+
+    def settle(self) -> None:
+        """Wait until the invocation's events are stored; a failed write is logged, not raised."""
+        try:
+            done = _stored(self.observer.emitter)
+            if done is not None:
+                done.result()
+        except Exception:
+            logger.exception("swarm_observability: could not wait for the events of %r", self.run.run_id)
+
+    async def asettle(self) -> None:
+        """:meth:`settle` without blocking the event loop."""
+        try:
+            done = _stored(self.observer.emitter)
+            if done is not None:
+                await asyncio.shield(asyncio.wrap_future(done))
+        except Exception:
+            logger.exception("swarm_observability: could not wait for the events of %r", self.run.run_id)
 
 
 def _unique(interrupts: list[Any]) -> list[Any]:
@@ -247,7 +311,7 @@ def _run_sync(
             yield inv.shape(root_event)
         token = _current.set(root)
         try:
-            inner = original(inv.graph, input, config, **kwargs)
+            inner = original(inv.graph, input, config, **inv.stream_kwargs(config, kwargs))
         finally:
             _current.reset(token)
         while True:
@@ -267,9 +331,11 @@ def _run_sync(
         finally:
             _current.reset(token)
             inv.finish(exc)
+            inv.settle()
         raise
     except BaseException as exc:
         event = inv.finish(exc)
+        inv.settle()
         if inv.shape is not None and event is not None and isinstance(exc, Exception):
             yield inv.shape(event)
         raise
@@ -280,6 +346,7 @@ def _run_sync(
         except Exception:
             logger.debug("swarm_observability: get_state failed", exc_info=True)
     event = inv.finish(None, next_nodes)
+    inv.settle()
     if inv.shape is not None and event is not None:
         yield inv.shape(event)
 
@@ -299,7 +366,7 @@ async def _run_async(
             yield inv.shape(root_event)
         token = _current.set(root)
         try:
-            inner = original(inv.graph, input, config, **kwargs)
+            inner = original(inv.graph, input, config, **inv.stream_kwargs(config, kwargs))
         finally:
             _current.reset(token)
         while True:
@@ -319,9 +386,11 @@ async def _run_async(
         finally:
             _current.reset(token)
             inv.finish(exc)
+        await inv.asettle()
         raise
     except BaseException as exc:
         event = inv.finish(exc)
+        await inv.asettle()
         if inv.shape is not None and event is not None and isinstance(exc, Exception):
             yield inv.shape(event)
         raise
@@ -332,6 +401,7 @@ async def _run_async(
         except Exception:
             logger.debug("swarm_observability: aget_state failed", exc_info=True)
     event = inv.finish(None, next_nodes)
+    await inv.asettle()
     if inv.shape is not None and event is not None:
         yield inv.shape(event)
 
@@ -351,15 +421,52 @@ def _check_stream_args(graph: Any, kwargs: dict[str, Any]) -> None:
         raise TypeError(f"stream_events() sets {', '.join(given)} itself; do not pass them")
 
 
-async def stream_events(
-    graph: Pregel, input: Any, config: Any = None, **kwargs: Any
-) -> AsyncIterator[StreamEvent]:
+class EventStream(AsyncIterator[StreamEvent]):
+    """The live events of one run (from :func:`stream_events`): an async iterator and context manager.
+
+    ``async with stream_events(...) as events:`` (or ``contextlib.aclosing``) closes the run when the
+    block is left, whether the loop finished, broke early or raised.
+    """
+
+    __slots__ = ("_events",)
+
+    def __init__(self, events: AsyncGenerator[StreamEvent, None]) -> None:
+        self._events = events
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        return await self._events.__anext__()
+
+    async def aclose(self) -> None:
+        """End the run now if it is still going (``scan_cancelled``, ``reason="abandoned"``)."""
+        await self._events.aclose()
+
+    async def __aenter__(self) -> EventStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+def stream_events(graph: Pregel, input: Any, config: Any = None, **kwargs: Any) -> EventStream:
     """Run an instrumented graph with ``astream`` and yield only its :class:`StreamEvent`s, as they happen.
 
     Requests ``stream_mode="custom"`` and ``subgraphs=True`` itself (so events of subgraphs and of
     parallel branches are included) and unpacks LangGraph's tuples; other ``astream`` keyword arguments
-    (``context``, ``durability``, ``control`` ...) are passed on. Leaving the loop early closes the run
-    (``scan_cancelled``, ``reason="abandoned"``).
+    (``context``, ``durability``, ``control`` ...) are passed on.
+
+    Leaving the loop early: ``break`` alone does *not* end the run. The graph stops being driven, but
+    the invocation stays open (no terminal event, checkpoints and control as they were) until the
+    stream is garbage collected, when the event loop closes it in the background. To end it at once,
+    use the stream as an async context manager or wrap it in ``contextlib.aclosing``: leaving the
+    block closes the run with ``scan_cancelled`` (``reason="abandoned"``)::
+
+        async with stream_events(graph, inputs, config) as events:
+            async for event in events:
+                if event.type_name == "probe_result":
+                    break          # scan_cancelled(abandoned) is stored as the block exits
 
     Raises:
         InstrumentationError: ``graph`` is not instrumented.
@@ -367,6 +474,10 @@ async def stream_events(
     """
     _check_stream_args(graph, kwargs)
     items = graph.astream(input, config, stream_mode="custom", subgraphs=True, **kwargs)
+    return EventStream(_only_events(items))
+
+
+async def _only_events(items: AsyncIterator[Any]) -> AsyncGenerator[StreamEvent, None]:
     try:
         async for _ns, payload in items:
             if isinstance(payload, StreamEvent):
