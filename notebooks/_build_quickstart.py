@@ -180,14 +180,12 @@ except so.ScanCancelled as exc:
     print("stopped:", exc)
 
 checkpointer.close()  # "the process ends"
-manager.reset()  # ... and a new process starts with a clean control state
 checkpointer = so.get_checkpointer(path=workdir / "checkpoints.db")
 graph = observer.instrument(build(checkpointer))
 result = await graph.ainvoke(None, config)  # resume the thread
 print(result["report"])
 
-await observer.emitter.aflush()  # the SQLite store is written in the background; wait for it
-events = store.load(run_id)
+events = store.load(run_id)  # ainvoke returns once its events are stored
 assert [e.seq for e in events] == list(range(1, len(events) + 1)), "the log is gapless"
 print([e.type_name for e in events if e.type_name.startswith("scan_")])
 resumed_at = next(i for i, e in enumerate(events) if e.type_name == "scan_resumed")
