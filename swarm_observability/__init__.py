@@ -87,7 +87,7 @@ from .stores import (
     default_store_path,
     open_store,
 )
-from .streaming import iter_events, stream_events
+from .streaming import EventStream, iter_events, stream_events
 from .tracing import (
     ExportedRun,
     LiveTracer,
@@ -112,6 +112,7 @@ __all__ = [
     "EventEmitter",
     "EventStore",
     "EventStoreError",
+    "EventStream",
     "EventType",
     "EventValidationError",
     "ExportedRun",

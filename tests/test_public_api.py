@@ -23,6 +23,7 @@ EXPECTED_ALL = [
     "EventEmitter",
     "EventStore",
     "EventStoreError",
+    "EventStream",
     "EventType",
     "EventValidationError",
     "ExportedRun",
