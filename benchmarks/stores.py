@@ -33,8 +33,12 @@ BACKENDS = ("memory", "sqlite", "sqlite-normal", "jsonl")
 PERSISTENT = ("sqlite", "jsonl")
 
 
-def open_backend(kind: str, folder: Path) -> Any:
-    """A fresh store of ``kind`` in ``folder`` (``sqlite`` = default durability, ``sqlite-normal``)."""
+def open_backend(kind: str, folder: Path, *, read_only: bool = False) -> Any:
+    """A store of ``kind`` in ``folder`` (``sqlite`` = default durability, ``sqlite-normal``).
+
+    ``read_only`` opens an existing persistent store the way a reader process (the CLI) does.
+    """
+    ro: dict[str, Any] = {"read_only": True} if read_only else {}
     if kind == "memory":
         from swarm_observability.stores.memory import InMemoryEventStore
 
@@ -42,7 +46,7 @@ def open_backend(kind: str, folder: Path) -> Any:
     if kind == "sqlite":
         from swarm_observability.stores.sqlite import SQLiteEventStore
 
-        return SQLiteEventStore(folder / "events.db")
+        return SQLiteEventStore(folder / "events.db", **ro)
     if kind == "sqlite-normal":
         from swarm_observability.stores.sqlite import SQLiteEventStore
 
@@ -50,7 +54,7 @@ def open_backend(kind: str, folder: Path) -> Any:
     if kind == "jsonl":
         from swarm_observability.stores.jsonl import JSONLEventStore
 
-        return JSONLEventStore(folder / "jsonl")
+        return JSONLEventStore(folder / "jsonl", **ro)
     raise ValueError(f"unknown backend {kind!r}")
 
 
@@ -188,7 +192,7 @@ def _peak_rss_mb() -> float:
 
 
 def _child(argv: list[str]) -> None:
-    """Subprocess entry: ``write KIND DIR N`` fills a store; ``read KIND DIR`` streams it and reports."""
+    """Subprocess entry: ``write KIND DIR N`` fills a store; ``read KIND DIR ro|rw`` streams and reports."""
     action, kind, folder = argv[0], argv[1], Path(argv[2])
     if action == "write":
         total = int(argv[3])
@@ -204,7 +208,7 @@ def _child(argv: list[str]) -> None:
 
     rss_import = _rss_mb()
     t0 = time.perf_counter()
-    store = open_backend(kind, folder)
+    store = open_backend(kind, folder, read_only=argv[3] == "ro")
     count = 0
     last = 0
     for event in store.iter_events("stream"):
@@ -228,24 +232,34 @@ def _child(argv: list[str]) -> None:
     )
 
 
-def _stream(kind: str, total: int) -> dict[str, Any]:
+def _stream(kind: str, total: int) -> dict[str, dict[str, Any]]:
+    """Write ``total`` events in one subprocess, then stream them in fresh ones: read-only (as the
+    CLI opens a store) and opened for writing (as the observer's process holds it)."""
     cmd = [sys.executable, "-m", "benchmarks.stores"]
     cwd = Path(__file__).resolve().parent.parent
+    results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="swarm-obs-stream-") as tmp:
         t0 = time.perf_counter()
         subprocess.run([*cmd, "write", kind, tmp, str(total)], cwd=cwd, check=True, timeout=900)
         write_s = time.perf_counter() - t0
         size = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file())
-        proc = subprocess.run(
-            [*cmd, "read", kind, tmp], cwd=cwd, check=True, timeout=900, capture_output=True, text=True
-        )
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    if out["events"] != total or out["last_seq"] != total:
-        raise AssertionError(f"{kind}: streamed {out['events']} events of {total}")
-    out["events_per_s"] = round(total / out["seconds"]) if out["seconds"] else None
-    out["write_s_batches_of_2000"] = round(write_s, 2)
-    out["bytes_on_disk"] = size
-    return out
+        for mode, label in (("ro", kind), ("rw", f"{kind} (writer open)")):
+            proc = subprocess.run(
+                [*cmd, "read", kind, tmp, mode],
+                cwd=cwd,
+                check=True,
+                timeout=900,
+                capture_output=True,
+                text=True,
+            )
+            out = json.loads(proc.stdout.strip().splitlines()[-1])
+            if out["events"] != total or out["last_seq"] != total:
+                raise AssertionError(f"{label}: streamed {out['events']} events of {total}")
+            out["events_per_s"] = round(total / out["seconds"]) if out["seconds"] else None
+            out["write_s_batches_of_2000"] = round(write_s, 2)
+            out["bytes_on_disk"] = size
+            results[label] = out
+    return results
 
 
 def run(smoke: bool = False) -> dict[str, Any]:
@@ -282,7 +296,7 @@ def run(smoke: bool = False) -> dict[str, Any]:
         if kind != "sqlite-normal":
             result["reads"][kind] = _reads(kind, read_n, other_n, repeats)
         if kind in PERSISTENT:
-            result["stream"][kind] = _stream(kind, stream_n)
+            result["stream"].update(_stream(kind, stream_n))
     return result
 
 

@@ -93,7 +93,9 @@ def test_stores_smoke_measures_every_backend() -> None:
         _check_summary(reads["load_since_last100_ms"], 50)
         _check_summary(reads["last_sequence_us"], 1000)
         assert ("reopen_and_last_sequence_s" in reads) == (kind != "memory")
-    assert set(result["stream"]) == set(stores.PERSISTENT)
+    assert set(result["stream"]) == {
+        f"{k}{mode}" for k in stores.PERSISTENT for mode in ("", " (writer open)")
+    }
     for stream in result["stream"].values():
         assert stream["events"] == stream["last_seq"] == 2000
         assert stream["peak_rss_mb"] >= stream["rss_after_imports_mb"] > 0
