@@ -160,9 +160,28 @@ class SecretRedactor:
         return None
 
     def _scrub_dict(self, value: dict[Any, Any]) -> dict[Any, Any] | None:
+        # Called for every event with data: the common cases (cached key verdicts, plain scalars,
+        # short strings) are inlined; anything else takes the general path.
         out: dict[Any, Any] | None = None
+        cache = self._key_cache
         for key, item in value.items():
-            new = REDACTED if self._redacts(key, item) else self._scrub_any(item)
+            if key.__class__ is str:
+                secret = cache.get(key)
+                if secret is None:
+                    secret = self.is_secret_key(key)
+            else:
+                secret = isinstance(key, str) and self.is_secret_key(key)
+            kind = item.__class__
+            if secret and self._redacts(key, item):
+                new: Any = REDACTED
+            elif kind is int or kind is float or kind is bool or item is None:
+                continue
+            elif kind is str:
+                if len(item) < self._min_len:
+                    continue
+                new = self._scrub_text(item)
+            else:
+                new = self._scrub_any(item)
             if new is not None:
                 if out is None:
                     out = dict(value)
@@ -222,11 +241,12 @@ class PayloadLimit:
 
     def __call__(self, event: StreamEvent) -> StreamEvent:
         update: dict[str, Any] = {}
-        if event.data:
-            raw = to_json(event.data, fallback=repr)
+        data = event.data
+        if data:
+            raw = to_json(data, fallback=repr)
             if len(raw) > self.max_data_bytes:
                 self._refuse("data", len(raw), self.max_data_bytes)
-                update["data"] = self._truncate_data(event.data, raw)
+                update["data"] = self._truncate_data(data, raw)
         # A str of n characters is at most 4n UTF-8 bytes: only long messages need encoding.
         if event.message and len(event.message) * 4 > self.max_message_bytes:
             encoded = event.message.encode()

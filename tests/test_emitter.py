@@ -454,3 +454,31 @@ def test_emitter_settings_are_validated() -> None:
     with pytest.raises(ValueError, match="max_batch"):
         EventEmitter(max_batch=0)
     assert EventEmitter().write == "sync"
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("flush", ["flush", "aflush", "close"])
+async def test_writer_lingers_to_commit_a_burst_at_once_but_flush_does_not_wait(flush: str) -> None:
+    """A burst of emits lands in one commit; flush, aflush and close end the linger, not wait it out."""
+    store = ControlledStore()
+    emitter = EventEmitter(store, write="background", linger=600)
+    emitter.emit(EventType.LOG, "r", message="first")
+    await asyncio.sleep(0.2)  # time for a writer that did not linger to commit the first event alone
+    for i in range(19):
+        emitter.emit(EventType.LOG, "r", message=str(i))
+    if flush == "flush":
+        emitter.flush()
+    elif flush == "aflush":
+        await emitter.aflush()
+    else:
+        emitter.close()
+    assert store.batches == [20]
+    assert _seqs(store, "r") == list(range(1, 21))
+    emitter.close()
+
+
+def test_linger_must_not_be_negative() -> None:
+    """A negative or NaN linger raises ValueError naming it."""
+    for bad in (-0.001, float("nan")):
+        with pytest.raises(ValueError, match="linger"):
+            EventEmitter(linger=bad)

@@ -6,6 +6,7 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from enum import StrEnum
 from importlib import resources
 from typing import Any
 
@@ -21,7 +22,7 @@ from swarm_observability import (
     event_json_schema,
     validate_run_id,
 )
-from swarm_observability.events import StreamEvent, make_event
+from swarm_observability.events import StreamEvent, _plain_event, copy_event, make_event
 
 CONTRACT_TYPES = {
     "scan_started", "scan_paused", "scan_resumed", "scan_cancelled", "scan_complete", "scan_error",
@@ -293,6 +294,82 @@ def test_validate_run_id(run_id: str, for_filename: bool, ok: bool) -> None:
         with pytest.raises(InvalidRunIdError) as info:
             validate_run_id(run_id, for_filename=for_filename)
         assert info.value.run_id == run_id and info.value.reason
+
+
+# -- the fast path ---------------------------------------------------------------------------------
+
+PLAIN_CASES: dict[str, dict[str, Any]] = {
+    "no fields": {},
+    "node scope": {
+        "thread_id": "t-1", "node": "scanner", "step": 3, "task_id": "task", "checkpoint_id": "1ef-2",
+        "invocation_id": "a" * 32, "scope_id": "b" * 32, "parent_scope_id": "c" * 32,
+        "namespace": ("outer:abc",), "data": {"attempt": 1},
+    },
+    "node exit": {"node": "n", "data": {"outcome": "ok", "duration_ms": 0.125, "error_message": None}},
+    "every field": {k: v for k, v in ROUND_TRIP_CASES["every field"].items() if k != "type"},
+    "None for optional fields": {"node": None, "progress": None, "step": None, "seq": None},
+    "data to convert": {"data": {"pair": (1, 2), "nan": float("nan"), "big": 10**40, "nested": {"x": [1]}}},
+    "given id": {"id": "my-own-id", "version": 2},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("fields", list(PLAIN_CASES.values()), ids=list(PLAIN_CASES))
+def test_fast_built_event_is_the_event_validation_builds(fields: dict[str, Any]) -> None:
+    """make_event's shortcut for plain values builds exactly what pydantic builds: fields, JSON, repr."""
+    fast = _plain_event(EventType.NODE_EXIT, "run-1", dict(fields))
+    assert fast is not None, "these values are meant to take the fast path"
+    checked = StreamEvent(
+        type=EventType.NODE_EXIT, run_id="run-1", **{"id": fast.id, **fields}, timestamp=fast.timestamp
+    )
+    assert fast == checked and repr(fast) == repr(checked)
+    assert list(fast.__dict__) == list(checked.__dict__)
+    assert fast.to_json_bytes() == checked.to_json_bytes() and fast.to_dict() == checked.to_dict()
+    assert fast.model_fields_set | {"id", "timestamp"} == checked.model_fields_set | {"id"}
+    assert fast.__pydantic_extra__ == checked.__pydantic_extra__ == {}
+    assert StreamEvent.from_json(fast.to_json_bytes()) == fast
+
+
+def test_values_that_need_conversion_still_go_through_validation() -> None:
+    """Lists, ints for floats, str subclasses and plain-string types are converted as pydantic does."""
+
+    class Key(StrEnum):
+        API = "api"
+
+    event = make_event(
+        EventType.LOG, "r", namespace=["a:1"], progress=1, node=Key.API, data={Key.API: Key.API}
+    )
+    assert event.namespace == ("a:1",) and type(event.progress) is float and event.progress == 1.0
+    assert (
+        type(event.node) is str and [type(k) for k in event.data] == [str] and type(event.data["api"]) is str
+    )
+    assert make_event("log", "r").type == "log"
+    with pytest.raises(EventValidationError, match="data"):
+        make_event(EventType.LOG, "r", data={1: "int key"})
+
+
+def test_copy_event_is_model_copy() -> None:
+    """copy_event gives what model_copy(update=...) gives, and leaves the original unchanged."""
+    event = make_event(EventType.NODE_EXIT, "r", node="n", data={"outcome": "ok"}, scope_id="s" * 32)
+    changes = {"seq": 4, "trace_id": "d" * 32, "span_id": "e" * 16}
+    copied, expected = copy_event(event, **changes), event.model_copy(update=changes)
+    assert copied == expected and repr(copied) == repr(expected)
+    assert copied.model_fields_set == expected.model_fields_set
+    assert copied.to_json_bytes() == expected.to_json_bytes()
+    assert event.seq is None and event.trace_id is None
+
+
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (datetime(2026, 2, 28, 23, 59, 59, 999000, tzinfo=UTC), "2026-02-28T23:59:59.999Z"),
+        (datetime(2028, 2, 29, 0, 0, 0, 0, tzinfo=UTC), "2028-02-29T00:00:00.000Z"),
+        (datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=UTC), "1970-01-01T00:00:00.001Z"),
+    ],
+)
+def test_timestamps_of_events_sharing_a_millisecond_serialize_alike(moment: datetime, text: str) -> None:
+    """Events built with one datetime object (as in one millisecond) all serialize its exact ISO form."""
+    events = [make_event(EventType.LOG, "r", timestamp=moment) for _ in range(3)]
+    assert {json.loads(e.to_json_bytes())["timestamp"] for e in events} == {text}
 
 
 # -- JSON Schema -------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 import pytest
@@ -79,6 +80,19 @@ def test_nested_dicts_lists_and_header_pairs_are_redacted() -> None:
         "attempts": [{"auth": {"password": REDACTED, "user": "bob"}}, {"note": "ok"}],
         "tuples": [["X-Api-Key", REDACTED]],
     }
+
+
+def test_unnormalized_data_is_redacted_like_plain_data() -> None:
+    """Data not normalized by the emitter (str-subclass keys, tuples, odd scalars) is still redacted."""
+
+    class Key(StrEnum):
+        SECRET = "client_secret"
+
+    data = {Key.SECRET: "s3cret", 7: "sk-proj-ABCDEFGHIJKLMNOPqrstuv", "pair": ("token", "t0k3n"), "n": 1.5}
+    event = StreamEvent.model_construct(type=EventType.LOG, run_id="run-1", data=data)
+    out = SecretRedactor()(event).data
+    assert out == {Key.SECRET: REDACTED, 7: REDACTED, "pair": ["token", REDACTED], "n": 1.5}
+    assert event.data["pair"] == ("token", "t0k3n")
 
 
 @pytest.mark.parametrize(

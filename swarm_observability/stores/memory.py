@@ -6,8 +6,8 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
-from ..events import EventType, StreamEvent
-from ..exceptions import DuplicateEventError, StoreClosedError
+from ..events import EventType, StreamEvent, validate_run_id
+from ..exceptions import DuplicateEventError, SequenceConflictError, StoreClosedError
 from .base import RunInfo, StoreStats, check_batch, check_since, query_order_key, type_names
 
 
@@ -26,7 +26,25 @@ class InMemoryEventStore:
         self._closed = False
 
     def append(self, event: StreamEvent) -> None:
-        self.append_batch((event,))
+        # The emitter's synchronous hot path: the checks of append_batch for a batch of one.
+        if event.__class__ is not StreamEvent:
+            self.append_batch((event,))
+            return
+        run_id = event.run_id
+        with self._lock:
+            self._check_open()
+            events = self._runs.get(run_id)
+            if events is None:
+                validate_run_id(run_id)
+                events = []
+            if event.seq != len(events) + 1:
+                raise SequenceConflictError(run_id, len(events) + 1, event.seq)
+            if event.id in self._ids:
+                raise DuplicateEventError(event.id)
+            if not events:
+                self._runs[run_id] = events
+            events.append(event)
+            self._ids.add(event.id)
 
     def append_batch(self, events: Sequence[StreamEvent]) -> None:
         events = tuple(events)

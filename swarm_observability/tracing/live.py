@@ -29,7 +29,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanContext
 
-from ..events import StreamEvent
+from ..events import StreamEvent, copy_event
 from ..stores.base import EventStore
 from .ids import find_stamped_root
 from .mapping import OPENING_TYPES, SpanMapper, tracer_for
@@ -85,22 +85,19 @@ class LiveTracer:
         try:
             self.mapper.feed(event)
         except Exception:
-            logger.exception("tracing failed on %s; the span tree of run %r may be incomplete",
-                             event.type_name, event.run_id)
+            logger.exception(
+                "tracing failed on %s; the span tree of run %r may be incomplete",
+                event.type_name,
+                event.run_id,
+            )
 
     def stamp(self, event: StreamEvent) -> StreamEvent:
         """Emitter processor: put the ids of the event's open span on it (if it has none)."""
         if event.trace_id is not None or event.scope_id is None:
             return event
         try:
-            span = self.mapper.span_for(event.scope_id)
-            if span is None:
-                return event
-            ctx = span.get_span_context()
-            if not ctx.is_valid:
-                return event
-            ids = {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"}
-            return event.model_copy(update=ids)
+            ids = self.mapper.ids_for(event.scope_id)
+            return event if ids is None else copy_event(event, **ids)
         except Exception:
             logger.exception("could not stamp span ids on %s", event.type_name)
             return event
@@ -111,10 +108,11 @@ class LiveTracer:
         Returns ``None`` (nothing attached) for scan roots and for events that open no scope.
         """
         try:
-            kind = OPENING_TYPES.get(event.type_name)
+            kind = OPENING_TYPES.get(event.type)
             if kind is None:
                 return None
-            self.mapper.feed(event)
+            if not self.mapper.is_open(event.scope_id):
+                self.mapper.feed(event)  # not fed by the subscriber (e.g. an emitter without it)
             if kind == "scan":
                 return None
             span = self.mapper.span_for(event.scope_id)

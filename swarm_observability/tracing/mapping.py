@@ -100,6 +100,11 @@ class _Scope:
     opened_by: str
     children: dict[str, None] = field(default_factory=dict)
     child_error: tuple[str, str] | None = None
+    context: Context | None = None
+    """A context holding only this span, built once for all of its children."""
+    checkpoint_id: str | None = None
+    ids: dict[str, str] | None = None
+    """The span's ``trace_id``/``span_id`` as hex, built once for stamping events."""
 
 
 class SpanMapper:
@@ -142,6 +147,23 @@ class SpanMapper:
         scope = self._open.get(scope_id) if scope_id else None
         return scope.span if scope else None
 
+    def ids_for(self, scope_id: str | None) -> dict[str, str] | None:
+        """``{"trace_id": <32 hex>, "span_id": <16 hex>}`` of a scope's open, valid span, or ``None``."""
+        scope = self._open.get(scope_id) if scope_id else None
+        if scope is None:
+            return None
+        ids = scope.ids
+        if ids is None:
+            ctx = scope.span.get_span_context()
+            if not ctx.is_valid:
+                return None
+            ids = scope.ids = {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"}
+        return ids
+
+    def is_open(self, scope_id: str | None) -> bool:
+        """Whether the span of ``scope_id`` has been started and not yet ended."""
+        return scope_id in self._open
+
     def root_context(self, invocation_id: str) -> SpanContext | None:
         """The span context of an invocation's root span, if this mapper has started it."""
         return self._roots.get(invocation_id)
@@ -160,13 +182,18 @@ class SpanMapper:
 
     def feed(self, event: StreamEvent) -> None:
         """Apply one event. Unknown scopes and repeated opening/closing events are ignored."""
-        kind_name = event.type_name
+        type_ = event.type  # an EventType or a plain str: both look up the same entries
         with self._lock:
-            self._last_ns = max(self._last_ns, _ns(event))
-            if kind_name in OPENING_TYPES:
-                self._start(event, OPENING_TYPES[kind_name])
-            elif kind_name in CLOSING_TYPES and not _is_pause_in_place(event):
-                self._finish(event, CLOSING_TYPES[kind_name])
+            ns = _ns(event)
+            if ns > self._last_ns:
+                self._last_ns = ns
+            opening = OPENING_TYPES.get(type_)
+            if opening is not None:
+                self._start(event, opening)
+                return
+            closing = CLOSING_TYPES.get(type_)
+            if closing is not None and not _is_pause_in_place(event):
+                self._finish(event, closing)
             else:
                 self._point(event)
 
@@ -230,7 +257,9 @@ class SpanMapper:
                 self._ids.prime(None, None)
         self._started += 1
         parent_id = event.parent_scope_id
-        self._open[scope_id] = _Scope(span, kind, scope_id, parent_id, event.invocation_id, event.id)
+        self._open[scope_id] = _Scope(
+            span, kind, scope_id, parent_id, event.invocation_id, event.id, checkpoint_id=event.checkpoint_id
+        )
         if parent_id in self._open:
             self._open[parent_id].children[scope_id] = None
         if kind == "scan":
@@ -249,7 +278,9 @@ class SpanMapper:
             return None
         scope = self._open.get(scope_id)
         if scope is not None:
-            return trace.set_span_in_context(scope.span, Context())
+            if scope.context is None:
+                scope.context = trace.set_span_in_context(scope.span, Context())
+            return scope.context
         ended = self._closed.get(scope_id) or self._roots.get(scope_id)
         if ended is not None:
             return trace.set_span_in_context(NonRecordingSpan(ended), Context())
@@ -274,7 +305,7 @@ class SpanMapper:
         attributes: dict[str, Any] = {sc.SWARM_OUTCOME: outcome}
         if event.seq is not None:
             attributes[sc.SWARM_SEQ_LAST] = event.seq
-        if kind == "node" and event.checkpoint_id:
+        if kind == "node" and event.checkpoint_id and event.checkpoint_id != scope.checkpoint_id:
             attributes[sc.SWARM_CHECKPOINT_ID] = event.checkpoint_id
         if kind == "scan":
             attributes.update(_scan_close_attributes(event))
@@ -386,8 +417,11 @@ def _describe_start(event: StreamEvent, kind: str) -> tuple[str, dict[str, Any]]
         agent = event.agent or "unknown"
         attributes[sc.GEN_AI_OPERATION_NAME] = sc.OP_INVOKE_AGENT
         attributes[sc.GEN_AI_AGENT_NAME] = agent
-        for data_key, attr in (("provider", sc.GEN_AI_PROVIDER_NAME), ("model", sc.GEN_AI_REQUEST_MODEL),
-                               ("agent_id", sc.GEN_AI_AGENT_ID)):
+        for data_key, attr in (
+            ("provider", sc.GEN_AI_PROVIDER_NAME),
+            ("model", sc.GEN_AI_REQUEST_MODEL),
+            ("agent_id", sc.GEN_AI_AGENT_ID),
+        ):
             value = event.data.get(data_key)
             if isinstance(value, str) and value:
                 attributes[attr] = value
@@ -464,8 +498,19 @@ def _truncate(text: str) -> str:
     return text if len(text) <= _MAX_STR else text[: _MAX_STR - 3] + "..."
 
 
+_last_ns_of: tuple[datetime, int] = (_EPOCH, 0)
+
+
 def _ns(event: StreamEvent) -> int:
-    return (event.timestamp - _EPOCH) // _MICROSECOND * 1000
+    # Events of the same millisecond share one datetime object: remember the last conversion.
+    global _last_ns_of
+    timestamp = event.timestamp
+    last = _last_ns_of
+    if last[0] is timestamp:
+        return last[1]
+    ns = (timestamp - _EPOCH) // _MICROSECOND * 1000
+    _last_ns_of = (timestamp, ns)
+    return ns
 
 
 def _start_ns(span: Span) -> int:

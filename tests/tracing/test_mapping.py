@@ -352,3 +352,20 @@ def test_spans_on_a_sampled_out_provider_cost_nothing_and_break_nothing():
 
     assert mapper.open_scope_count == 0
     assert exporter.get_finished_spans() == ()
+
+
+def test_a_node_exit_under_a_new_checkpoint_updates_the_span(provider, exporter):
+    """The node span's swarm.checkpoint_id is the one of node_exit when it differs from node_enter's."""
+    s = Scenario()
+    s.start()
+    same = s.open("node", "a", checkpoint_id="ck-1")
+    s.close(same)
+    moved = s.open("node", "b", checkpoint_id="ck-1")
+    s._scopes[moved]["checkpoint_id"] = "ck-2"
+    s.close(moved)
+    s.end(EventType.SCAN_COMPLETE, "ok")
+
+    got = tree(map_events(provider, exporter, s.events))
+
+    assert got[same]["attributes"]["swarm.checkpoint_id"] == "ck-1"
+    assert got[moved]["attributes"]["swarm.checkpoint_id"] == "ck-2"
