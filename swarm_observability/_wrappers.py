@@ -47,6 +47,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _RUNTIME_KEY = "__pregel_runtime"
 START = "__start__"
+_NOTHING: dict[str, Any] = {}
 
 
 def open_node(parent: Scope, name: str, config: RunnableConfig) -> tuple[Scope, Token[Scope | None]]:
@@ -57,28 +58,24 @@ def open_node(parent: Scope, name: str, config: RunnableConfig) -> tuple[Scope, 
     namespace: the ``|``-separated checkpoint namespace without the node's own last element, which is
     also the namespace LangGraph streams the node's custom items under.
     """
-    conf = config.get("configurable") or {}
-    metadata = config.get("metadata") or {}
+    conf = config.get("configurable") or _NOTHING
+    metadata = config.get("metadata") or _NOTHING
     runtime = conf.get(_RUNTIME_KEY)
     info = getattr(runtime, "execution_info", None)
     ns = metadata.get("langgraph_checkpoint_ns") or conf.get("checkpoint_ns") or ""
-    parts = ns.split("|") if ns else ()
-    fields = dict(parent.fields)
-    fields.pop("agent", None)
-    fields.pop("probe", None)
+    fields = parent.node_fields()
     fields["node"] = name
     step = metadata.get("langgraph_step")
-    task_id = getattr(info, "task_id", None) or (parts[-1].partition(":")[2] if parts else None)
+    if step is not None:
+        fields["step"] = step
+    task_id = getattr(info, "task_id", None) or (ns.rpartition("|")[2].partition(":")[2] if ns else None)
+    if task_id is not None:
+        fields["task_id"] = task_id
     checkpoint_id = getattr(info, "checkpoint_id", None) or conf.get("checkpoint_id")
-    for key, value in (("step", step), ("task_id", task_id), ("checkpoint_id", checkpoint_id)):
-        if value is not None:
-            fields[key] = value
-        else:
-            fields.pop(key, None)
-    if len(parts) > 1:
-        fields["namespace"] = tuple(parts[:-1])
-    else:
-        fields.pop("namespace", None)
+    if checkpoint_id is not None:
+        fields["checkpoint_id"] = checkpoint_id
+    if "|" in ns:
+        fields["namespace"] = tuple(ns.split("|")[:-1])
     scope = Scope(
         "node",
         name,

@@ -54,6 +54,8 @@ _NO_RUN_HINT = (
 )
 
 
+_NODE_OWN_FIELDS = frozenset({"agent", "probe", "step", "task_id", "checkpoint_id", "namespace"})
+
 _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
 _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 
@@ -119,6 +121,7 @@ class Scope:
     """
 
     __slots__ = (
+        "_node_base",
         "closed",
         "config",
         "fields",
@@ -162,6 +165,19 @@ class Scope:
         self.closed = False
         self.span: Any = None
         self.token: Any = None
+        self._node_base: dict[str, Any] | None = None
+
+    def node_fields(self) -> dict[str, Any]:
+        """A new dict of the fields a node scope opened in this one starts from (before its own).
+
+        Everything but what belongs to one node execution or to an agent or probe around it: a node
+        inside an agent or probe (a subgraph) is not in that agent. Computed once per scope, as every
+        node of an invocation starts from the same fields.
+        """
+        base = self._node_base
+        if base is None:
+            base = self._node_base = {k: v for k, v in self.fields.items() if k not in _NODE_OWN_FIELDS}
+        return base.copy()
 
     def child(self, kind: str, name: str, **overrides: Any) -> Scope:
         """A new scope nested in this one; it inherits node/agent/probe fields unless overridden."""

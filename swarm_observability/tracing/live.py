@@ -111,12 +111,11 @@ class LiveTracer:
             kind = OPENING_TYPES.get(event.type)
             if kind is None:
                 return None
-            if not self.mapper.is_open(event.scope_id):
-                self.mapper.feed(event)  # not fed by the subscriber (e.g. an emitter without it)
-            if kind == "scan":
-                return None
             span = self.mapper.span_for(event.scope_id)
-            if span is None:
+            if span is None:  # not fed by the subscriber (an emitter without it)
+                self.mapper.feed(event)
+                span = self.mapper.span_for(event.scope_id)
+            if kind == "scan" or span is None:
                 return None
             return otel_context.attach(trace.set_span_in_context(span))
         except Exception:

@@ -160,10 +160,6 @@ class SpanMapper:
             ids = scope.ids = {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"}
         return ids
 
-    def is_open(self, scope_id: str | None) -> bool:
-        """Whether the span of ``scope_id`` has been started and not yet ended."""
-        return scope_id in self._open
-
     def root_context(self, invocation_id: str) -> SpanContext | None:
         """The span context of an invocation's root span, if this mapper has started it."""
         return self._roots.get(invocation_id)
