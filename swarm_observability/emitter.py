@@ -295,6 +295,16 @@ class EventEmitter:
             await asyncio.wrap_future(done)
         self._raise_errors()
 
+    def wait_stored(self) -> Future[None] | None:
+        """A future done once every event emitted so far is stored; ``None`` if nothing is pending.
+
+        A non-blocking, non-raising :meth:`flush`: wait with ``future.result()`` in sync code or
+        ``await asyncio.shield(asyncio.wrap_future(future))`` in async code. A failed background write
+        also completes the future; the error is logged and left for the next :meth:`flush` to raise.
+        A sync emitter (and a background one whose writer is idle) has nothing pending: ``None``.
+        """
+        return self._enqueue_waiter()
+
     def close(self) -> None:
         """Flush, stop the writer thread and close nothing else (the store is the caller's). Idempotent."""
         if self._closed:
@@ -377,7 +387,8 @@ class EventEmitter:
                 self._commit(pending)
                 pending = []
             for waiter in waiters:
-                waiter.set_result(None)
+                if not waiter.done():  # a cancelled aflush() cancels its waiter
+                    waiter.set_result(None)
             if stop:
                 return
 

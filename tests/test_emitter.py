@@ -318,6 +318,66 @@ async def test_failed_background_write_surfaces_and_the_run_recovers(
 
 
 @pytest.mark.timeout(20)
+async def test_cancelled_aflush_leaves_the_writer_working() -> None:
+    """Cancelling an aflush() waiting on a stuck store does not kill the writer: later emits are stored."""
+    store = ControlledStore()
+    emitter = EventEmitter(store)
+    store.gate.clear()
+    emitter.emit(EventType.LOG, "r")
+    assert await asyncio.to_thread(store.entered.wait, 5)
+    waiting = asyncio.create_task(emitter.aflush())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    store.gate.set()
+    emitter.emit(EventType.LOG, "r")
+    await asyncio.to_thread(emitter.flush, 5)
+    assert _seqs(store, "r") == [1, 2]
+    emitter.close()
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("write", ["sync", "background"])
+def test_wait_stored_is_done_once_earlier_events_are_stored(write: str) -> None:
+    """wait_stored() is None with nothing pending, else a future done once the store has the events."""
+    store = ControlledStore()
+    emitter = EventEmitter(store, write=write)  # type: ignore[arg-type]
+    assert emitter.wait_stored() is None
+    if write == "background":
+        store.gate.clear()
+    emitter.emit(EventType.LOG, "r")
+    done = emitter.wait_stored()
+    if write == "sync":
+        assert done is None and _seqs(store, "r") == [1]
+        return
+    assert done is not None
+    assert store.entered.wait(5)
+    assert not done.done() and _seqs(store, "r") == []
+    store.gate.set()
+    done.result(5)
+    assert _seqs(store, "r") == [1]
+    emitter.close()
+
+
+@pytest.mark.timeout(20)
+async def test_wait_stored_does_not_raise_a_failed_write(caplog: pytest.LogCaptureFixture) -> None:
+    """A failed background write completes wait_stored()'s future normally; the next flush raises it."""
+    store = ControlledStore()
+    emitter = EventEmitter(store)
+    store.fail_with = OSError("disk full")
+    with caplog.at_level(logging.CRITICAL, logger="swarm_observability"):
+        emitter.emit(EventType.LOG, "r")
+        done = emitter.wait_stored()
+        assert done is not None
+        await asyncio.shield(asyncio.wrap_future(done))
+    assert done.exception() is None
+    with pytest.raises(EventStoreError, match="disk full"):
+        emitter.flush()
+    emitter.close()
+
+
+@pytest.mark.timeout(20)
 def test_close_flushes_then_refuses_new_events() -> None:
     """close waits for every pending event to be stored, is idempotent, and later emits raise."""
     store = ControlledStore()
