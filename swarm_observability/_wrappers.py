@@ -16,10 +16,15 @@ LangGraph's view of the node intact:
 Outcomes: ``GraphInterrupt`` -> ``interrupted`` (and the interrupts are recorded on the invocation),
 ``GraphDrained`` -> ``paused``, ``ParentCommand`` -> ``ok``; all three are re-raised as LangGraph needs.
 ``ScanCancelled`` and ``asyncio.CancelledError`` -> ``cancelled``; anything else -> ``error``.
+
+With ``SwarmObserver(durable_node_exit=True)`` a wrapper returns (or raises) only once the node's
+``node_exit`` is stored (:func:`node_exit_durable` / :func:`anode_exit_durable`), because LangGraph
+checkpoints the node's writes right after that.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -48,6 +53,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _RUNTIME_KEY = "__pregel_runtime"
 START = "__start__"
 _NOTHING: dict[str, Any] = {}
+_STOPPING = (KeyboardInterrupt, asyncio.CancelledError)
 
 
 def open_node(parent: Scope, name: str, config: RunnableConfig) -> tuple[Scope, Token[Scope | None]]:
@@ -108,6 +114,36 @@ def close_node(scope: Scope, token: Token[Scope | None], exc: BaseException | No
         _current.reset(token)
 
 
+def node_exit_durable(observer: SwarmObserver, exc: BaseException | None = None) -> None:
+    """With ``durable_node_exit``, block until the ``node_exit`` just emitted is stored.
+
+    Not for a cancelled node (``KeyboardInterrupt``, ``CancelledError``): stopping must not wait on disk.
+    """
+    if not observer.durable_node_exit or isinstance(exc, _STOPPING):
+        return
+    done = observer._node_exit_stored()
+    if done is not None:
+        done.result()
+
+
+async def anode_exit_durable(observer: SwarmObserver, exc: BaseException | None = None) -> None:
+    """:func:`node_exit_durable` for async nodes: awaits the store without blocking the event loop.
+
+    A cancellation during the wait propagates after a successful node (LangGraph then keeps none of its
+    writes) and is dropped after a failed one, whose own exception must reach LangGraph.
+    """
+    if not observer.durable_node_exit or isinstance(exc, _STOPPING):
+        return
+    done = observer._node_exit_stored()
+    if done is None:
+        return
+    try:
+        await asyncio.shield(asyncio.wrap_future(done))
+    except asyncio.CancelledError:
+        if exc is None:
+            raise
+
+
 class ObservedNode(Runnable[Any, Any]):
     """Wraps a sync node's runnable; see the module docstring. ``inner`` is the original runnable."""
 
@@ -131,8 +167,10 @@ class ObservedNode(Runnable[Any, Any]):
             observer._safe_point_sync(scope)
         except BaseException as exc:
             close_node(scope, token, exc)
+            node_exit_durable(observer, exc)
             raise
         close_node(scope, token, None)
+        node_exit_durable(observer)
         return out
 
 
@@ -165,8 +203,10 @@ class AsyncObservedNode(ObservedNode):
             await observer._safe_point(scope)
         except BaseException as exc:
             close_node(scope, token, exc)
+            await anode_exit_durable(observer, exc)
             raise
         close_node(scope, token, None)
+        await anode_exit_durable(observer)
         return out
 
 
@@ -278,14 +318,17 @@ def observe_node(
                 if found is None:
                     return await func(*args, **kwargs)
                 parent, config = found
-                await parent.run.observer._safe_point(parent, node_name)
+                node_observer = parent.run.observer
+                await node_observer._safe_point(parent, node_name)
                 scope, token = open_node(parent, node_name, config)
                 try:
                     out = await func(*args, **kwargs)
                 except BaseException as exc:
                     close_node(scope, token, exc)
+                    await anode_exit_durable(node_observer, exc)
                     raise
                 close_node(scope, token, None)
+                await anode_exit_durable(node_observer)
                 return out
 
             return awrapper  # type: ignore[return-value]
@@ -296,14 +339,17 @@ def observe_node(
             if found is None:
                 return func(*args, **kwargs)
             parent, config = found
-            parent.run.observer._safe_point_sync(parent, node_name)
+            node_observer = parent.run.observer
+            node_observer._safe_point_sync(parent, node_name)
             scope, token = open_node(parent, node_name, config)
             try:
                 out = func(*args, **kwargs)
             except BaseException as exc:
                 close_node(scope, token, exc)
+                node_exit_durable(node_observer, exc)
                 raise
             close_node(scope, token, None)
+            node_exit_durable(node_observer)
             return out
 
         return wrapper  # type: ignore[return-value]

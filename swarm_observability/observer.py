@@ -39,6 +39,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.runnables.config import var_child_runnable_config
@@ -95,6 +96,17 @@ class SwarmObserver:
             running (default 15 s), from one shared timer thread; ``None`` or ``0`` turns them off.
         processors: the emitter's processor pipeline (default redaction + size cap); only without
             ``emitter``.
+        durable_node_exit: make every node wait, before it returns to LangGraph, until its
+            ``node_exit`` is stored (kept as :attr:`durable_node_exit`). LangGraph checkpoints a
+            node's writes only after the node returns, so the event log never lags behind the
+            checkpoint: after a crash (SIGKILL, an OOM kill) every node the checkpoint records as
+            finished has its ``node_exit`` in the log. The price is one store commit per node
+            (parallel nodes share a group commit) that the node's thread waits for (an async node
+            awaits it without blocking the event loop). Off by default: the background writer then
+            commits without holding nodes up, and a crash may lose the last events of nodes the
+            checkpoint already has (the log stays gapless; a resumed scan continues it and re-runs
+            nothing on their account). Cancelled nodes never wait; a synchronous emitter (the
+            in-memory store) has stored every event when ``emit`` returns, so there is nothing to wait for.
 
     Raises:
         ValueError: ``emitter`` together with a different ``store`` or with ``processors``, or a
@@ -109,6 +121,7 @@ class SwarmObserver:
         tracer_provider: Any = None,
         heartbeat_interval: float | None = DEFAULT_HEARTBEAT_INTERVAL,
         processors: Iterable[Processor] | None = None,
+        durable_node_exit: bool = False,
     ) -> None:
         if emitter is not None:
             if store is not None and store is not emitter.store:
@@ -120,6 +133,7 @@ class SwarmObserver:
         self.emitter = emitter if emitter is not None else EventEmitter(store, processors=processors)
         self.tracer_provider = tracer_provider
         self.heartbeat_interval = heartbeat_interval or None
+        self.durable_node_exit = durable_node_exit
         self._lock = threading.RLock()
         self._heartbeats = _HeartbeatTimer(self, self.heartbeat_interval) if self.heartbeat_interval else None
         self._classes: dict[type, type] = {}
@@ -367,6 +381,16 @@ class SwarmObserver:
                 "swarm_observability: scope hook %s failed on %s", hook.__name__, event.type_name
             )
             return None
+
+    def _node_exit_stored(self) -> Future[None] | None:
+        """With :attr:`durable_node_exit`, a future done once the ``node_exit`` just emitted is stored.
+
+        ``None`` when the node need not wait (the option is off, or nothing is pending). The wait
+        never raises: a failed write is logged by the emitter and raised by its next ``flush()``.
+        """
+        if not self.durable_node_exit:
+            return None
+        return self.emitter.wait_stored()
 
     def _beat(self, scope: Scope, now: float) -> None:
         with self._lock:
