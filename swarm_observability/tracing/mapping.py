@@ -188,7 +188,7 @@ class SpanMapper:
                 self._start(event, opening)
                 return
             closing = CLOSING_TYPES.get(type_)
-            if closing is not None and not _is_pause_in_place(event):
+            if closing is not None and not (closing == "scan" and _is_pause_in_place(event)):
                 self._finish(event, closing)
             else:
                 self._point(event)
@@ -514,8 +514,9 @@ def _start_ns(span: Span) -> int:
 
 
 def _remember(cache: OrderedDict[str, SpanContext], key: str, value: SpanContext, limit: int) -> None:
+    if key in cache:
+        cache.move_to_end(key)
     cache[key] = value
-    cache.move_to_end(key)
     while len(cache) > limit:
         cache.popitem(last=False)
 
