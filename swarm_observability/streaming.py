@@ -127,7 +127,7 @@ def _stored(emitter: EventEmitter) -> Future[None] | None:
 
     Unlike ``emitter.flush()`` it leaves a failed background write for the next explicit flush to raise.
     """
-    return emitter._enqueue_waiter()
+    return emitter.wait_stored()
 
 
 class _Invocation:
