@@ -17,7 +17,7 @@ What is durable when ``emit`` returns:
   :meth:`close` flushes; an ``atexit`` hook flushes emitters still open at interpreter exit. The
   writer thread exits after a few idle seconds and restarts on the next emit, so an emitter that is
   dropped without ``close()`` does not keep a thread (or itself) alive. The writer lingers a moment
-  (``linger``, 2 ms by default) after the first event of a burst, so that a run's events land in a
+  (``linger``, 10 ms by default) after the first event of a burst, so that a run's events land in a
   few commits rather than one commit per event, each of which would also wake the writer thread
   and take the GIL from the emitting thread; flush and close never wait for the linger.
 
@@ -55,7 +55,7 @@ Subscriber = Callable[[StreamEvent], Any]
 _FIELDS = frozenset(StreamEvent.model_fields) - {"type", "run_id", "seq"}
 _STOP = object()
 _IDLE_EXIT_S = 5.0
-_LINGER_S = 0.002
+_LINGER_S = 0.01
 _live_emitters: weakref.WeakSet[EventEmitter] = weakref.WeakSet()
 
 
@@ -69,7 +69,8 @@ class EventEmitter:
             background for the others.
         max_batch: the most events one background commit takes.
         linger: seconds the background writer waits after the first pending event before it commits,
-            to gather more; :meth:`flush` and :meth:`close` do not wait for it. ``0`` commits at once.
+            to gather more; :meth:`flush` and :meth:`close` do not wait for it, but an event nobody
+            flushes is stored up to this much later (a crash in between loses it). ``0``: at once.
 
     Raises:
         ValueError: an unknown ``write`` mode, a ``max_batch`` under 1 or a negative ``linger``.
