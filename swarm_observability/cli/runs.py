@@ -216,7 +216,8 @@ def _open_for_tail(args: argparse.Namespace, deadline: float | None) -> tuple[An
     """Open the store; with ``--follow`` wait for it to be created (a scan about to start).
 
     A database file that exists but has no tables yet (its writer is creating it right now) cannot be
-    told from a damaged one when opened read-only, so that is retried for a few seconds too.
+    told from a damaged or foreign one when opened read-only, so any open error is retried for a few
+    seconds too.
     """
     settle = time.monotonic() + _STORE_SETTLE_S
     while True:
@@ -225,7 +226,7 @@ def _open_for_tail(args: argparse.Namespace, deadline: float | None) -> tuple[An
             return manager, manager.__enter__()
         except CliError as exc:
             missing = exc.code == EXIT_USAGE and "no event store" in exc.message
-            settling = exc.code == EXIT_PROBLEMS and time.monotonic() < settle
+            settling = exc.code in (EXIT_PROBLEMS, EXIT_USAGE) and time.monotonic() < settle
             if not args.follow or not (missing or settling):
                 raise
             if deadline is not None and time.monotonic() >= deadline:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from swarm_observability.events import make_event
 from swarm_observability.exceptions import EventStoreError
 from swarm_observability.stores.sqlite import SQLiteEventStore
 
@@ -139,3 +142,39 @@ def test_tail_follow_prints_a_scan_running_in_another_process(
         stored = store.load("xp-tail")
     assert [line["id"] for line in lines] == [e.id for e in stored]
     assert lines[-1]["type"] == "scan_complete"
+
+
+@pytest.mark.timeout(60)
+def test_tail_follow_waits_while_the_writer_is_still_creating_the_database(cli: Any, tmp_path: Path) -> None:
+    """A database file without our tables yet (its writer is creating it) is waited for, not called bad."""
+    db = tmp_path / "events.db"
+    sqlite3.connect(db).close()
+
+    def write_later() -> None:
+        time.sleep(0.5)
+        with SQLiteEventStore(db) as store:
+            events = [
+                make_event(kind, "late-run", seq=seq)
+                for seq, kind in enumerate(("scan_started", "scan_complete"), 1)
+            ]
+            store.append_batch(events)
+
+    writer = threading.Thread(target=write_later)
+    writer.start()
+    try:
+        followed = cli(
+            "tail",
+            "late-run",
+            "--follow",
+            "--json",
+            "--interval",
+            "0.05",
+            "--timeout",
+            "30",
+            "--store",
+            str(db),
+        )
+    finally:
+        writer.join()
+    assert followed.code == 0, followed.err
+    assert [line["type"] for line in followed.json_lines()] == ["scan_started", "scan_complete"]
