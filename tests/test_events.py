@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
@@ -91,17 +92,31 @@ def test_event_types_cover_the_contract() -> None:
     assert all(isinstance(t, str) for t in EventType)
 
 
-def test_new_event_has_uuid4_id_utc_millisecond_timestamp_and_version() -> None:
-    """A new event gets a unique UUID4 id, an aware UTC timestamp truncated to ms and the schema version."""
+def test_new_event_has_uuid7_id_utc_millisecond_timestamp_and_version() -> None:
+    """A new event gets a unique UUIDv7 id, an aware UTC timestamp truncated to ms and the schema version."""
     events = [make_event(EventType.LOG, "r") for _ in range(200)]
     assert len({e.id for e in events}) == 200
     for event in events:
         parsed = uuid.UUID(event.id)
-        assert parsed.version == 4 and str(parsed) == event.id
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122 and str(parsed) == event.id
         assert event.timestamp.utcoffset() == timedelta(0)
         assert event.timestamp.microsecond % 1000 == 0
         assert event.version == SCHEMA_VERSION and event.seq is None
     assert abs(events[0].timestamp - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+def test_event_ids_embed_their_creation_millisecond_and_sort_by_it() -> None:
+    """A v7 id starts with the Unix milliseconds it was made at, so later ids sort after earlier ones."""
+    before = time.time_ns() // 1_000_000
+    first = make_event(EventType.LOG, "r").id
+    time.sleep(0.002)
+    second = StreamEvent(type=EventType.LOG, run_id="r").id
+    after = time.time_ns() // 1_000_000
+    stamps = [uuid.UUID(i).int >> 80 for i in (first, second)]
+    assert before <= stamps[0] < stamps[1] <= after
+    assert first < second
+    random_bits = {uuid.UUID(make_event(EventType.LOG, "r").id).int & ((1 << 62) - 1) for _ in range(100)}
+    assert len(random_bits) == 100
 
 
 def test_timestamp_is_converted_to_utc_and_serialized_with_milliseconds_and_z() -> None:
