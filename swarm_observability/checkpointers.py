@@ -295,9 +295,7 @@ class TimelineEntry:
     """Events with this ``checkpoint_id``, in seq order."""
 
 
-def timeline(
-    store_or_events: Any, run_id: str, graph: Any, config: RunnableConfig
-) -> list[TimelineEntry]:
+def timeline(store_or_events: Any, run_id: str, graph: Any, config: RunnableConfig) -> list[TimelineEntry]:
     """Line the events of ``run_id`` up with ``graph.get_state_history(config)``, oldest checkpoint first.
 
     Nodes read the checkpoint they start from, so a node's events land on the checkpoint *before* its

@@ -107,7 +107,7 @@ class NoActiveRunError(InstrumentationError, RuntimeError):
     """A helper such as ``progress()`` or ``probe()`` was called outside an instrumented run."""
 
 
-class ScanCancelled(SwarmObservabilityError):  # noqa: N818 - the public name is the issue's contract
+class ScanCancelled(SwarmObservabilityError):
     """Raised at a safe point of a scan whose cancellation was requested.
 
     Attributes:

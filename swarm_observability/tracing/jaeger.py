@@ -56,7 +56,7 @@ def export_jaeger_json(
 def jaeger_traces(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
     """Convert finished SDK spans to ``{"data": [trace, ...]}`` (one trace per trace id)."""
     by_trace: dict[int, list[ReadableSpan]] = {}
-    for span in sorted(spans, key=lambda s: (s.start_time or 0)):
+    for span in sorted(spans, key=lambda s: s.start_time or 0):
         ctx = span.get_span_context()
         if ctx is not None:
             by_trace.setdefault(ctx.trace_id, []).append(span)

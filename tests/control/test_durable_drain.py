@@ -49,7 +49,12 @@ def _state(db: Path, thread: str) -> StateSnapshot:
 def _run_child(mode: str, db: Path, thread: str) -> dict:
     done = subprocess.run(
         [sys.executable, str(CHILD), mode, str(db), thread],
-        capture_output=True, text=True, timeout=60, env=_env(), cwd=REPO, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
+        cwd=REPO,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return _report(done.stdout)
@@ -60,7 +65,11 @@ def _drain_while_n1_runs(how: str, db: Path, thread: str) -> dict:
     mode = "sigterm" if how == "sigterm" else "channel-drain"
     child = subprocess.Popen(
         [sys.executable, str(CHILD), mode, str(db), thread],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        cwd=REPO,
     )
     try:
         assert child.stdout is not None

@@ -31,8 +31,12 @@ class Log:
         return event
 
     def start(self, inv: str, resumed: bool = False) -> None:
-        self.add("scan_resumed" if resumed else "scan_started", invocation_id=inv, scope_id=inv,
-                 data={"graph": "swarm"})
+        self.add(
+            "scan_resumed" if resumed else "scan_started",
+            invocation_id=inv,
+            scope_id=inv,
+            data={"graph": "swarm"},
+        )
 
     def end(self, type: str, inv: str, **data: Any) -> None:
         self.add(type, invocation_id=inv, scope_id=inv, data=data)
@@ -40,8 +44,15 @@ class Log:
     def node(self, inv: str, name: str, scope: str, outcome: str | None = "ok", **exit_data: Any) -> None:
         self.add("node_enter", invocation_id=inv, scope_id=scope, parent_scope_id=inv, node=name, step=1)
         if outcome is not None:
-            self.add("node_exit", invocation_id=inv, scope_id=scope, parent_scope_id=inv, node=name, step=1,
-                     data={"outcome": outcome, "duration_ms": 10.0, **exit_data})
+            self.add(
+                "node_exit",
+                invocation_id=inv,
+                scope_id=scope,
+                parent_scope_id=inv,
+                node=name,
+                step=1,
+                data={"outcome": outcome, "duration_ms": 10.0, **exit_data},
+            )
 
 
 def _completed_log() -> Log:
@@ -52,18 +63,49 @@ def _completed_log() -> Log:
     for i, outcome in enumerate(["ok", "error", "ok"]):
         scope = f"p{i}"
         log.add("probe_start", invocation_id="i1", scope_id=scope, parent_scope_id="s2", probe=f"probe{i}")
-        log.add("probe_result", invocation_id="i1", scope_id=scope, parent_scope_id="s2", probe=f"probe{i}",
-                data={"finding": i})
+        log.add(
+            "probe_result",
+            invocation_id="i1",
+            scope_id=scope,
+            parent_scope_id="s2",
+            probe=f"probe{i}",
+            data={"finding": i},
+        )
         extra = {"error_type": "TimeoutError", "error_message": "slow host"} if outcome == "error" else {}
-        log.add("probe_complete", invocation_id="i1", scope_id=scope, parent_scope_id="s2", probe=f"probe{i}",
-                data={"outcome": outcome, "duration_ms": 5, **extra})
-    log.add("node_progress", invocation_id="i1", scope_id="s2", parent_scope_id="i1", node="probe_fanout",
-            progress=0.5, message="half")
-    log.add("node_exit", invocation_id="i1", scope_id="s2", parent_scope_id="i1", node="probe_fanout",
-            data={"outcome": "ok", "duration_ms": 30})
+        log.add(
+            "probe_complete",
+            invocation_id="i1",
+            scope_id=scope,
+            parent_scope_id="s2",
+            probe=f"probe{i}",
+            data={"outcome": outcome, "duration_ms": 5, **extra},
+        )
+    log.add(
+        "node_progress",
+        invocation_id="i1",
+        scope_id="s2",
+        parent_scope_id="i1",
+        node="probe_fanout",
+        progress=0.5,
+        message="half",
+    )
+    log.add(
+        "node_exit",
+        invocation_id="i1",
+        scope_id="s2",
+        parent_scope_id="i1",
+        node="probe_fanout",
+        data={"outcome": "ok", "duration_ms": 30},
+    )
     log.add("agent_start", invocation_id="i1", scope_id="a1", parent_scope_id="i1", agent="reviewer")
-    log.add("agent_complete", invocation_id="i1", scope_id="a1", parent_scope_id="i1", agent="reviewer",
-            data={"outcome": "ok", "duration_ms": 7})
+    log.add(
+        "agent_complete",
+        invocation_id="i1",
+        scope_id="a1",
+        parent_scope_id="i1",
+        agent="reviewer",
+        data={"outcome": "ok", "duration_ms": 7},
+    )
     log.end("scan_complete", "i1", outcome="ok", duration_ms=100)
     return log
 
@@ -73,15 +115,25 @@ def test_completed_run_summarises_nodes_probes_agents_and_errors() -> None:
     state = rebuild_run_state(_completed_log().events, RUN)
     assert state.status is RunStatus.COMPLETED and state.is_terminal
     assert (state.graph, state.thread_id, state.invocations, state.current_invocation_id) == (
-        "swarm", RUN, 1, "i1")
+        "swarm",
+        RUN,
+        1,
+        "i1",
+    )
     assert state.current_nodes == ()
     assert {n: (s.started, s.finished, s.outcomes) for n, s in state.nodes.items()} == {
-        "plan": (1, 1, {"ok": 1}), "probe_fanout": (1, 1, {"ok": 1})}
+        "plan": (1, 1, {"ok": 1}),
+        "probe_fanout": (1, 1, {"ok": 1}),
+    }
     assert {n: (s.outcomes, s.results) for n, s in state.probes.items()} == {
-        "probe0": ({"ok": 1}, 1), "probe1": ({"error": 1}, 1), "probe2": ({"ok": 1}, 1)}
+        "probe0": ({"ok": 1}, 1),
+        "probe1": ({"error": 1}, 1),
+        "probe2": ({"ok": 1}, 1),
+    }
     assert state.agents["reviewer"].last_outcome == "ok"
     assert [(e.event_type, e.error_type, e.message, e.probe) for e in state.errors] == [
-        ("probe_complete", "TimeoutError", "slow host", "probe1")]
+        ("probe_complete", "TimeoutError", "slow host", "probe1")
+    ]
     assert state.node_progress == {"probe_fanout": 0.5}
     assert (state.progress, state.last_message) == (1.0, "half")
     assert state.started_at == T0 and state.ended_at == T0 + timedelta(seconds=state.last_seq - 1)

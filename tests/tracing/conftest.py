@@ -28,8 +28,9 @@ def provider(exporter: InMemorySpanExporter) -> Iterator[TracerProvider]:
     tp.shutdown()
 
 
-def map_events(provider: TracerProvider, exporter: InMemorySpanExporter,
-               events: Iterable[StreamEvent]) -> tuple[ReadableSpan, ...]:
+def map_events(
+    provider: TracerProvider, exporter: InMemorySpanExporter, events: Iterable[StreamEvent]
+) -> tuple[ReadableSpan, ...]:
     """Feed events through a fresh SpanMapper and return the finished spans."""
     mapper = SpanMapper(tracer_for(provider))
     for event in events:

@@ -43,8 +43,12 @@ class Scenario:
         self.now += timedelta(milliseconds=5)
         fields.setdefault("timestamp", self.now)
         event = make_event(
-            type, self.run_id, seq=len(self.events) + 1, thread_id=self.thread_id,
-            invocation_id=self.invocation, **fields,
+            type,
+            self.run_id,
+            seq=len(self.events) + 1,
+            thread_id=self.thread_id,
+            invocation_id=self.invocation,
+            **fields,
         )
         self.events.append(event)
         return event
@@ -57,18 +61,27 @@ class Scenario:
             data["previous_invocation_id"] = resumed_from
         self._emit(
             EventType.SCAN_RESUMED if resumed_from else EventType.SCAN_STARTED,
-            scope_id=self.invocation, data=data,
+            scope_id=self.invocation,
+            data=data,
         )
         return self.invocation
 
     def end(self, type: EventType, outcome: str, **data: Any) -> StreamEvent:
         """Close the invocation with a terminal scan event."""
         node = data.pop("node", None)
-        return self._emit(type, scope_id=self.invocation, node=node,
-                          data={"outcome": outcome, "duration_ms": 1.0, **data})
+        return self._emit(
+            type, scope_id=self.invocation, node=node, data={"outcome": outcome, "duration_ms": 1.0, **data}
+        )
 
-    def open(self, kind: str, name: str, parent: str | None = None, *, data: dict[str, Any] | None = None,
-             **fields: Any) -> str:
+    def open(
+        self,
+        kind: str,
+        name: str,
+        parent: str | None = None,
+        *,
+        data: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> str:
         """Open a node/probe/agent/plan scope under ``parent`` (the invocation when omitted)."""
         opener, _, name_field = _KINDS[kind]
         scope = uuid.uuid4().hex

@@ -57,8 +57,9 @@ def test_jaeger_json_has_the_structure_the_jaeger_ui_reads(tmp_path):
         assert _HEX32.match(trace_doc["traceID"])
         assert list(trace_doc["processes"]) == ["p1"]
         assert trace_doc["processes"]["p1"]["serviceName"] == "svc-json"
-        roots = [sp for sp in trace_doc["spans"]
-                 if not any(r["refType"] == "CHILD_OF" for r in sp["references"])]
+        roots = [
+            sp for sp in trace_doc["spans"] if not any(r["refType"] == "CHILD_OF" for r in sp["references"])
+        ]
         assert len(roots) == 1 and roots[0]["operationName"] == "invoke_workflow swarm"
         for span in trace_doc["spans"]:
             assert span["traceID"] == trace_doc["traceID"] and _HEX16.match(span["spanID"])
@@ -80,7 +81,8 @@ def test_jaeger_json_has_the_structure_the_jaeger_ui_reads(tmp_path):
     assert tags["swarm.seq.first"]["type"] == "int64"
     assert tags["span.kind"]["value"] == "internal"
     assert [f["value"] for log in probe["logs"] for f in log["fields"] if f["key"] == "event"] == [
-        "probe_result", "exception"
+        "probe_result",
+        "exception",
     ]
     assert probe["logs"][0]["timestamp"] > probe["startTime"]
     resumed_root = next(sp for sp in traces[1]["spans"] if sp["operationName"] == "invoke_workflow swarm")
@@ -88,8 +90,11 @@ def test_jaeger_json_has_the_structure_the_jaeger_ui_reads(tmp_path):
     assert resumed_root["references"] == [
         {"refType": "FOLLOWS_FROM", "traceID": first_root["traceID"], "spanID": first_root["spanID"]}
     ]
-    incomplete = [sp for sp in traces[1]["spans"]
-                  if {"key": "swarm.outcome", "type": "string", "value": "incomplete"} in sp["tags"]]
+    incomplete = [
+        sp
+        for sp in traces[1]["spans"]
+        if {"key": "swarm.outcome", "type": "string", "value": "incomplete"} in sp["tags"]
+    ]
     assert len(incomplete) == 2
 
 

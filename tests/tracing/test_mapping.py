@@ -326,8 +326,9 @@ def test_export_with_an_exporter_gives_reproducible_ids_derived_from_the_events(
     result = export_run(store, "run-1", first)
     export_run(store, "run-1", second)
 
-    ids = [[(sp.context.trace_id, sp.context.span_id) for sp in e.get_finished_spans()]
-           for e in (first, second)]
+    ids = [
+        [(sp.context.trace_id, sp.context.span_id) for sp in e.get_finished_spans()] for e in (first, second)
+    ]
     assert ids[0] == ids[1]
     assert result.spans == 2 and result.incomplete == 0
     assert result.trace_ids == (f"{first.get_finished_spans()[0].context.trace_id:032x}",)

@@ -28,9 +28,15 @@ from .otlp_sink import OtlpSink, ReceivedSpan
 from .scenario import Scenario
 
 _OTEL_VARS = (
-    "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
-    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-    "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_EXPORTER_OTLP_INSECURE",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_EXPORTER_OTLP_INSECURE",
     "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
 )
 
@@ -208,8 +214,12 @@ def test_a_stalled_collector_fills_the_bounded_queue_and_drops_are_counted():
     stalled.bind(("127.0.0.1", 0))
     stalled.listen(64)
     provider = configure_tracing(
-        "svc", f"http://127.0.0.1:{stalled.getsockname()[1]}", export_timeout=1.0,
-        max_queue_size=4, max_export_batch_size=2, schedule_delay=0.01,
+        "svc",
+        f"http://127.0.0.1:{stalled.getsockname()[1]}",
+        export_timeout=1.0,
+        max_queue_size=4,
+        max_export_batch_size=2,
+        schedule_delay=0.01,
     )
     try:
         spans = sum(_trace_a_scan(provider) for _ in range(20))
@@ -256,13 +266,30 @@ def test_spans_pass_through_the_real_rotel_collector(sink, tmp_path):
     env = dict(os.environ, LD_LIBRARY_PATH=str(sysconfig.get_config_var("LIBDIR") or ""))
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [str(agent), "start",
-             "--otlp-grpc-endpoint", f"127.0.0.1:{grpc_port}",
-             "--otlp-http-endpoint", f"127.0.0.1:{http_port}",
-             "--exporter", "otlp", "--otlp-exporter-protocol", "http",
-             "--otlp-exporter-endpoint", sink.http_endpoint, "--batch-timeout", "200ms",
-             "--pid-file", str(tmp_path / "rotel.pid"), "--log-file", str(log)],
-            stdout=out, stderr=subprocess.STDOUT, cwd=agent.parent, env=env,
+            [
+                str(agent),
+                "start",
+                "--otlp-grpc-endpoint",
+                f"127.0.0.1:{grpc_port}",
+                "--otlp-http-endpoint",
+                f"127.0.0.1:{http_port}",
+                "--exporter",
+                "otlp",
+                "--otlp-exporter-protocol",
+                "http",
+                "--otlp-exporter-endpoint",
+                sink.http_endpoint,
+                "--batch-timeout",
+                "200ms",
+                "--pid-file",
+                str(tmp_path / "rotel.pid"),
+                "--log-file",
+                str(log),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=agent.parent,
+            env=env,
         )
     try:
         _wait_listening(grpc_port, proc, log)
@@ -305,9 +332,11 @@ def test_a_real_jaeger_stores_the_trace(monkeypatch):
     finally:
         provider.shutdown()
     now = time.time()
-    params = (f"query.service_name={service}"
-              f"&query.start_time_min={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now - 3600))}"
-              f"&query.start_time_max={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now + 3600))}")
+    params = (
+        f"query.service_name={service}"
+        f"&query.start_time_min={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now - 3600))}"
+        f"&query.start_time_max={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now + 3600))}"
+    )
     names: set[str] = set()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(names) < 3:
