@@ -6,6 +6,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from importlib import resources
@@ -147,6 +148,63 @@ def test_round_trip_through_dict_and_json_is_lossless(varied_event: StreamEvent)
     assert json.loads(varied_event.to_json_bytes()) == varied_event.to_dict()
 
 
+PARSERS = [StreamEvent.from_json, StreamEvent.from_stored_json]
+
+
+def test_stored_json_parses_to_the_same_event_as_from_json(varied_event: StreamEvent) -> None:
+    """from_stored_json (the stores' reader) yields an event equal to from_json's, with the same JSON."""
+    written = varied_event.to_json_bytes()
+    stored = StreamEvent.from_stored_json(written)
+    assert stored == StreamEvent.from_json(written) == varied_event
+    assert stored.to_json_bytes() == written
+    assert stored.timestamp.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "parse", [StreamEvent.from_json, StreamEvent.from_stored_json], ids=["json", "stored"]
+)
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-03-04T05:06:07.123Z", datetime(2026, 3, 4, 5, 6, 7, 123000, tzinfo=UTC)),
+        ("2026-03-04T07:06:07.123+02:00", datetime(2026, 3, 4, 5, 6, 7, 123000, tzinfo=UTC)),
+        ("2026-03-04T05:06:07.123456Z", datetime(2026, 3, 4, 5, 6, 7, 123000, tzinfo=UTC)),
+        ("2026-03-04T05:06:07Z", datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)),
+        ("2026-03-04T05:06:07.999+00:00", datetime(2026, 3, 4, 5, 6, 7, 999000, tzinfo=UTC)),
+    ],
+)
+def test_parsed_timestamps_become_utc_milliseconds(
+    text: str, expected: datetime, parse: Callable[[str], StreamEvent]
+) -> None:
+    """Any aware ISO timestamp read from JSON becomes a datetime.UTC value truncated to milliseconds."""
+    event = parse(json.dumps({"type": "log", "run_id": "r", "timestamp": text}))
+    assert event.timestamp == expected
+    assert event.timestamp.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "parse", [StreamEvent.from_json, StreamEvent.from_stored_json], ids=["json", "stored"]
+)
+@pytest.mark.parametrize(
+    "text", ["2026-02-30T05:06:07.123Z", "2026-03-04T25:06:07.123Z", "2026-03-04T05:06:07.123", "yesterday"]
+)
+def test_bad_timestamp_text_is_refused_naming_the_field(
+    text: str, parse: Callable[[str], StreamEvent]
+) -> None:
+    """Impossible dates in the canonical shape, naive times and non-dates are refused, naming timestamp."""
+    with pytest.raises(ValueError, match="timestamp"):
+        parse(json.dumps({"type": "log", "run_id": "r", "timestamp": text}))
+
+
+def test_run_id_checks_hold_for_ids_seen_before() -> None:
+    """A run id already accepted once stays accepted, and a bad one is refused even after good ones."""
+    for _ in range(2):
+        assert StreamEvent.from_json('{"type":"log","run_id":"seen-run"}').run_id == "seen-run"
+        assert make_event(EventType.LOG, "seen-run").run_id == "seen-run"
+    with pytest.raises(EventValidationError, match="run_id"):
+        StreamEvent.from_json(json.dumps({"type": "log", "run_id": "seen-run\n"}))
+
+
 def test_to_dict_leaves_out_none_and_empty_fields() -> None:
     """Unset optional fields, empty data and an empty namespace are not serialized."""
     event = make_event(EventType.LOG, "r", timestamp=TS)
@@ -209,10 +267,15 @@ class _FutureStreamEvent(StreamEvent):
     ],
     ids=["new-type", "newer-version", "new-type-and-fields"],
 )
-def test_newer_writer_event_is_kept_and_written_back_byte_identical(fields: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "parse", [StreamEvent.from_json, StreamEvent.from_stored_json], ids=["json", "stored"]
+)
+def test_newer_writer_event_is_kept_and_written_back_byte_identical(
+    fields: dict[str, Any], parse: Callable[[bytes], StreamEvent]
+) -> None:
     """An event from a newer release (unknown type, fields, version) reads and re-serializes byte for byte."""
     written = _FutureStreamEvent(run_id="r", seq=3, timestamp=TS, **fields).to_json_bytes()
-    event = StreamEvent.from_json(written)
+    event = parse(written)
     assert event.to_json_bytes() == written
     assert event.type_name == str(fields["type"])
     assert event.version == fields.get("version", SCHEMA_VERSION)
@@ -266,6 +329,14 @@ def test_invalid_field_raises_event_validation_error_naming_it(
             StreamEvent.from_dict(values)
         else:
             StreamEvent.from_json(json.dumps(values, allow_nan=True))
+
+
+@pytest.mark.parametrize(("fields", "field"), list(INVALID_FIELDS.values()), ids=list(INVALID_FIELDS))
+def test_stored_json_still_validates_every_field(fields: dict[str, Any], field: str) -> None:
+    """from_stored_json skips only data normalization: every invalid field is still refused by name."""
+    text = json.dumps({"type": "log", "run_id": "r", **fields}, allow_nan=True)
+    with pytest.raises(ValueError, match=rf"(?m)^{field}$"):
+        StreamEvent.from_stored_json(text)
 
 
 @pytest.mark.parametrize("how", ["from_dict", "from_json"])

@@ -171,6 +171,12 @@ def gc_paused() -> Iterator[None]:
     is cyclic garbage, so the pause only postpones collection. Nested and concurrent pauses (several
     threads loading) are counted; the collector is re-enabled when the last one ends, and only if it
     was enabled when the first one began.
+
+    At that point the objects made during the pause are handed to the oldest generation
+    (``gc.freeze()`` + ``gc.unfreeze()``, two list splices) instead of being traversed by the young
+    collection the first allocation after re-enabling would run (~15% of a 100k-event load). They are
+    still collected, by the next full collection. Skipped if the application froze objects itself,
+    since ``unfreeze`` would release those too.
     """
     global _gc_pausers, _gc_was_enabled
     with _gc_lock:
@@ -184,4 +190,7 @@ def gc_paused() -> Iterator[None]:
         with _gc_lock:
             _gc_pausers -= 1
             if _gc_pausers == 0 and _gc_was_enabled:
+                if gc.get_freeze_count() == 0:
+                    gc.freeze()
+                    gc.unfreeze()
                 gc.enable()

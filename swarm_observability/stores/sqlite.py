@@ -241,7 +241,7 @@ class SQLiteEventStore:
                     missing = next(seq for seq, (found, _) in enumerate(rows, expected) if found != seq)
                     raise self._damage(f"run {run_id!r} has a gap: seq {missing} is missing", run_id, missing)
                 try:
-                    events = [StreamEvent.model_validate_json(data) for _, data in rows]
+                    events = [StreamEvent.from_stored_json(data) for _, data in rows]
                 except ValueError:
                     events = [self._parse(run_id, seq, data) for seq, data in rows]
                 for event, (seq, _) in zip(events, rows, strict=True):
@@ -254,7 +254,7 @@ class SQLiteEventStore:
 
     def _parse(self, run_id: str, seq: int, data: bytes) -> StreamEvent:
         try:
-            return StreamEvent.model_validate_json(data)
+            return StreamEvent.from_stored_json(data)
         except ValueError as exc:
             raise self._damage(f"stored event does not parse: {exc}", run_id, seq) from exc
 

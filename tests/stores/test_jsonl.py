@@ -211,3 +211,27 @@ def test_unusable_location_is_a_store_error(tmp_path: Path) -> None:
     (tmp_path / "plain-file").write_text("x")
     with pytest.raises(EventStoreError, match="plain-file"):
         JSONLEventStore(tmp_path / "plain-file" / "sub")
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "bad event, valid crc"])
+def test_line_damaged_after_open_is_reported_on_read(tmp_path: Path, damage: str) -> None:
+    """A line changed under an open store makes load raise StoreCorruptionError at that line's offset."""
+    with JSONLEventStore(tmp_path) as store:
+        store.append_batch(run_events("r", 5))
+        data = store.path.read_bytes()
+        start = sum(len(line) for line in data.splitlines(keepends=True)[:3])
+        line = data.splitlines(keepends=True)[3]
+        if damage == "flipped byte":
+            bad = line[:40] + bytes([line[40] ^ 0x01]) + line[41:]
+        else:
+            body = line[: line.rindex(b',"crc":')].replace(b'"timestamp":"2026', b'"timestamp":"9x26')
+            bad = b'%b,"crc":"%08x"}\n' % (body, zlib.crc32(body))
+        assert len(bad) == len(line) and bad != line
+        with store.path.open("r+b") as f:
+            f.seek(start)
+            f.write(bad)
+        reason = "CRC" if damage == "flipped byte" else "does not parse"
+        with pytest.raises(StoreCorruptionError, match=reason) as info:
+            store.load("r")
+        assert info.value.location == f"{store.path}:{start}"
+        assert [e.seq for e in store.load_since("r", 4)] == [5]

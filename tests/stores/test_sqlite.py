@@ -144,3 +144,20 @@ def test_read_only_in_memory_is_refused() -> None:
     """read_only with ":memory:" cannot work (it would be an empty database) and says so."""
     with pytest.raises(ValueError, match="memory"):
         SQLiteEventStore(":memory:", read_only=True)
+
+
+def test_a_stored_record_that_does_not_parse_is_reported(tmp_path: Path) -> None:
+    """A row whose JSON is no valid event makes reads raise StoreCorruptionError naming run and seq."""
+    with SQLiteEventStore(tmp_path / "e.db") as store:
+        store.append_batch(run_events("r", 5))
+    with sqlite3.connect(tmp_path / "e.db") as conn:
+        conn.execute(
+            'UPDATE swarm_events SET data = replace(data, \'"timestamp":"2026\', \'"timestamp":"9x26\') '
+            "WHERE run_id = 'r' AND seq = 4"
+        )
+    conn.close()
+    with SQLiteEventStore(tmp_path / "e.db") as store:
+        assert [e.seq for e in store.load_since("r", 4)] == [5]
+        with pytest.raises(StoreCorruptionError, match="does not parse") as info:
+            store.load("r")
+        assert info.value.location.endswith("run 'r' seq 4")
