@@ -524,18 +524,24 @@ class _HeartbeatTimer:
         self._idle = False
 
     def register(self, scope: Scope) -> None:
-        with self._cond:
-            self._due[scope] = scope.started + self._interval
-            if self._thread is None and not self._closed:
-                self._thread = threading.Thread(target=self._loop, name="swarm-obs-heartbeat", daemon=True)
-                self._thread.start()
-            elif self._idle:  # wake the timer only from its untimed wait, not on every node
-                self._idle = False
-                self._cond.notify()
+        # Runs on every node open and close: the dict operations alone are atomic under the GIL, and
+        # the lock is taken only to start the thread or wake it from its untimed wait. _loop sets
+        # _idle before it looks at _due, and this writes _due before it reads _idle, so either the
+        # timer sees the new scope or this sees the timer idle.
+        self._due[scope] = scope.started + self._interval
+        if self._thread is None or self._idle:
+            with self._cond:
+                if self._thread is None and not self._closed:
+                    self._thread = threading.Thread(
+                        target=self._loop, name="swarm-obs-heartbeat", daemon=True
+                    )
+                    self._thread.start()
+                elif self._idle:
+                    self._idle = False
+                    self._cond.notify()
 
     def unregister(self, scope: Scope) -> None:
-        with self._cond:
-            self._due.pop(scope, None)
+        self._due.pop(scope, None)
 
     def close(self) -> None:
         with self._cond:
@@ -545,22 +551,29 @@ class _HeartbeatTimer:
             self._thread.join(timeout=5)
 
     def _loop(self) -> None:
+        next_beat: dict[Scope, float] = {}  # this thread's own schedule: _due is written by others
         while True:
             with self._cond:
-                while not self._due and not self._closed:
+                while True:
                     self._idle = True
+                    if self._due or self._closed:
+                        break
+                    next_beat.clear()
                     self._cond.wait()
                 self._idle = False
                 if self._closed:
                     return
-                now = time.perf_counter()
-                due = [scope for scope, at in self._due.items() if at <= now]
-                for scope in due:
-                    self._due[scope] = now + self._interval
-                wait = min(self._due.values()) - now if self._due else None
+            now = time.perf_counter()
+            open_scopes = list(self._due.items())
+            schedule = {scope: next_beat.get(scope, at) for scope, at in open_scopes}
+            due = [scope for scope, at in schedule.items() if at <= now]
+            for scope in due:
+                schedule[scope] = now + self._interval
+            next_beat = schedule
             for scope in due:
                 with contextlib.suppress(Exception):
                     self._observer._beat(scope, now)
+            wait = min(schedule.values()) - now if schedule else None
             if wait is not None and wait > 0:
                 with self._cond:
                     if not self._closed:

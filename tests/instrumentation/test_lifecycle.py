@@ -364,3 +364,23 @@ def test_log_appended_elsewhere_between_invocations_is_respected(observer: Swarm
     events = observer.store.load("t")
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert events[last].id == foreign.id and events[last + 1].type_name == "scan_started"
+
+
+@pytest.mark.timeout(30)
+def test_heartbeat_timer_wakes_again_after_going_idle() -> None:
+    """After every scope closed and the timer idled, a later long node still gets repeated heartbeats."""
+    observer = SwarmObserver(heartbeat_interval=0.02)
+    graph = observer.instrument(_chain(("slow", lambda s: time.sleep(0.12) or {"x": ["slow"]})).compile())
+    try:
+        for thread in ("first", "second"):
+            graph.invoke({"x": []}, thread_config(thread))
+            time.sleep(0.1)  # nothing open: the timer thread goes to its untimed wait
+    finally:
+        observer.close()
+    for thread in ("first", "second"):
+        events = observer.store.load(thread)
+        node = next(e for e in events if e.type_name == "node_enter")
+        exit_seq = next(e.seq for e in events if e.type_name == "node_exit")
+        beats = [e for e in events if e.type_name == "heartbeat"]
+        assert len(beats) >= 2 and {e.scope_id for e in beats} == {node.scope_id}
+        assert all(e.seq < exit_seq for e in beats)
