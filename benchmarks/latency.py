@@ -31,6 +31,7 @@ class _State(TypedDict, total=False):
 def _graph(kind: str, count: int) -> Any:
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.graph import END, START, StateGraph
+
     from swarm_observability.context import log
 
     async def emit_async(state: _State) -> None:

@@ -87,10 +87,13 @@ def _template(run_id: str) -> Any:
 
 def make_events(run_id: str, count: int, start_seq: int = 1) -> list[Any]:
     """``count`` distinct, valid events of ``run_id`` with seqs from ``start_seq``."""
+    from swarm_observability.events import StreamEvent
+
+    new_id = StreamEvent.model_fields["id"].default_factory  # the ids the emitter gives to real events
+    assert new_id is not None
     template = _template(run_id)
     return [
-        template.model_copy(update={"id": str(uuid.uuid4()), "seq": start_seq + i, "step": i})
-        for i in range(count)
+        template.model_copy(update={"id": new_id(), "seq": start_seq + i, "step": i}) for i in range(count)
     ]
 
 
