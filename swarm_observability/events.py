@@ -191,6 +191,8 @@ def validate_run_id(run_id: object, *, for_filename: bool = False) -> str:
     With ``for_filename=True`` it must also be safe as one path component: no ``/``, ``\\``, no
     leading dot and no ``..``, so a run id can never escape the folder it is written into.
     """
+    if run_id.__class__ is str and run_id in _KNOWN_RUN_IDS and not for_filename:
+        return run_id  # type: ignore[return-value]
     if not isinstance(run_id, str):
         raise InvalidRunIdError(run_id, f"must be a string, not {type(run_id).__name__}")
     if not run_id:
@@ -291,8 +293,6 @@ class StreamEvent(BaseModel):
     @field_validator("run_id")
     @classmethod
     def _valid_run_id(cls, value: str) -> str:
-        if value in _KNOWN_RUN_IDS and value.__class__ is str:
-            return value
         try:
             return validate_run_id(value)
         except InvalidRunIdError as exc:

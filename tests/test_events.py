@@ -564,3 +564,14 @@ def test_json_schema_file_matches_the_model() -> None:
         "ensure_ascii=False) + '\\n')\""
     )
     assert json.loads(shipped.read_text(encoding="utf-8")) == event_json_schema(), regenerate
+
+
+def test_filename_rules_apply_to_run_ids_already_seen() -> None:
+    """A run id accepted for events (so remembered as valid) is still refused as a file name if unsafe."""
+    for run_id in ("scan/one", "..", ".hidden"):
+        assert make_event(EventType.LOG, run_id).run_id == run_id
+        assert validate_run_id(run_id) == run_id
+        with pytest.raises(InvalidRunIdError):
+            validate_run_id(run_id, for_filename=True)
+    with pytest.raises(InvalidRunIdError):
+        validate_run_id(["not", "hashable"])

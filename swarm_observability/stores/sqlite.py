@@ -173,10 +173,7 @@ class SQLiteEventStore:
         events = tuple(events)
         if not events:
             return
-        for event in events:
-            if not isinstance(event, StreamEvent):
-                raise TypeError(f"append expects StreamEvent objects, got {type(event).__name__}")
-        rows = [(e.run_id, e.seq, e.id, e.type_name, _to_ms(e.timestamp), e.to_json_bytes()) for e in events]
+        rows = _event_rows(events)
         with self._lock:
             conn = self._open_conn()
             if self.read_only:
@@ -354,6 +351,33 @@ def _to_ms(value: datetime) -> int:
 
 def _from_ms(value: int) -> datetime:
     return _EPOCH + value * _MS
+
+
+_TYPE_NAMES: dict[object, str] = {kind: kind.value for kind in EventType}
+
+
+def _event_rows(events: Sequence[StreamEvent]) -> list[tuple[str, int, str, str, int, bytes]]:
+    """The ``swarm_events`` rows of a batch; the per-event Python cost of an append (GIL held)."""
+    rows = []
+    last_ts, last_ms = None, 0
+    for event in events:
+        if not isinstance(event, StreamEvent):
+            raise TypeError(f"append expects StreamEvent objects, got {type(event).__name__}")
+        ts = event.timestamp
+        if ts is not last_ts:  # the events of one millisecond share one datetime object
+            last_ts, last_ms = ts, (ts - _EPOCH) // _MS
+        kind = event.type
+        rows.append(
+            (
+                event.run_id,
+                event.seq,
+                event.id,
+                _TYPE_NAMES.get(kind) or event.type_name,
+                last_ms,
+                event.to_json_bytes(),
+            )
+        )
+    return rows  # type: ignore[return-value]
 
 
 def _run_rows(rows: list[tuple[str, int, str, str, int, bytes]]) -> list[tuple[str, int, int, int, str]]:
