@@ -167,7 +167,8 @@ class JSONLEventStore:
         for event in events:
             if not isinstance(event, StreamEvent):
                 raise TypeError(f"append expects StreamEvent objects, got {type(event).__name__}")
-        lines = _frame_batch(events)
+        data, lengths = _frame_batch(events)
+        id_hashes = [hash(event.id) for event in events]
         with self._lock:
             self._check_open()
             if self.read_only:
@@ -175,12 +176,13 @@ class JSONLEventStore:
             if self._failed is not None:
                 raise EventStoreError(f"event store {self.path} is unusable after a failed write; reopen it")
             check_batch(events, lookup_last=self._last_seq)
-            for event in events:
-                if hash(event.id) in self._id_hashes and self._stored_id(event.id):
+            stored_hashes = self._id_hashes
+            for event, id_hash in zip(events, id_hashes, strict=True):
+                if id_hash in stored_hashes and self._stored_id(event.id):
                     raise DuplicateEventError(event.id)
             start = self._indexed
             try:
-                _write_all(self._fd, b"".join(lines))
+                _write_all(self._fd, data)
                 if self.fsync == "batch":
                     os.fdatasync(self._fd)
             except BaseException as exc:
@@ -189,9 +191,15 @@ class JSONLEventStore:
                     raise EventStoreError(f"append to {self.path} failed: {exc}") from exc
                 raise
             offset = start
-            for event, line in zip(events, lines, strict=True):
-                self._add(event.run_id, event.id, offset, len(line))
-                offset += len(line)
+            run_id, index = None, _RunIndex()
+            for event, length in zip(events, lengths, strict=True):
+                if event.run_id != run_id:
+                    run_id = event.run_id
+                    index = self._runs.get(run_id) or self._runs.setdefault(run_id, _RunIndex())
+                index.offsets.append(offset)
+                index.lengths.append(length)
+                offset += length
+            stored_hashes.update(id_hashes)
             self._indexed = offset
 
     def _undo_write(self, start: int, exc: BaseException) -> None:
@@ -467,24 +475,33 @@ def _json_str(value: str) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode()
 
 
-def _frame_batch(events: Sequence[StreamEvent]) -> list[bytes]:
+def _frame_batch(events: Sequence[StreamEvent]) -> tuple[bytes, list[int]]:
+    """The lines of one batch as one bytes object, and each line's length.
+
+    One pass: the header is formatted from values that are safe as they are (ints) or JSON-escaped
+    (run ids once per batch, ids), the CRC continues from the header over the event's JSON, and the
+    pieces are joined once, so no line is copied before the write.
+    """
     count = len(events)
     run_keys: dict[str, bytes] = {}
-    lines = []
+    parts: list[bytes] = []
+    lengths: list[int] = []
+    crc32 = zlib.crc32
     for index, event in enumerate(events):
         run_key = run_keys.get(event.run_id)
         if run_key is None:
             run_key = run_keys[event.run_id] = _json_str(event.run_id)
-        body = b'{"seq":%d,"run_id":%b,"id":%b,"batch":[%d,%d],"event":%b' % (
+        head = b'{"seq":%d,"run_id":%b,"id":%b,"batch":[%d,%d],"event":' % (
             event.seq or 0,
             run_key,
             _json_str(event.id),
             index,
             count,
-            event.to_json_bytes(),
         )
-        lines.append(b'%b,"crc":"%08x"}\n' % (body, zlib.crc32(body)))
-    return lines
+        body = event.to_json_bytes()
+        parts += (head, body, b'%b%08x"}\n' % (_CRC_KEY, crc32(body, crc32(head))))
+        lengths.append(len(head) + len(body) + _SUFFIX)
+    return b"".join(parts), lengths
 
 
 def _crc_ok(line: bytes) -> bool:
