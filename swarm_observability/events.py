@@ -43,6 +43,7 @@ from pydantic import (
     PlainSerializer,
     ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
     WithJsonSchema,
     field_validator,
 )
@@ -255,12 +256,13 @@ class StreamEvent(BaseModel):
     )
     span_id: str | None = Field(default=None, description="OpenTelemetry span id (16 hex) when traced live.")
 
-    @field_validator("timestamp", mode="before")
+    @field_validator("timestamp", mode="wrap")
     @classmethod
-    def _parse_canonical_timestamp(cls, value: Any) -> Any:
-        # The form every stored event has (``2026-11-22T19:24:18.123Z``) parses to a UTC datetime in a
-        # fifth of the time pydantic's parser plus the conversion to datetime.UTC take. Anything else,
-        # bad digits included (fromisoformat refuses them), goes to pydantic's parser and its errors.
+    def _utc_milliseconds(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> datetime:
+        # Runs for every event read from storage. The form every stored event has
+        # (``2026-11-22T19:24:18.123Z``) becomes a UTC datetime in milliseconds by fromisoformat alone,
+        # a fifth of the time pydantic's parser plus a conversion take. Anything else, bad digits
+        # included (fromisoformat refuses them), goes to pydantic and its error messages.
         if (
             value.__class__ is str
             and len(value) == 24
@@ -274,12 +276,7 @@ class StreamEvent(BaseModel):
                 return datetime.fromisoformat(value)
             except ValueError:
                 pass
-        return value
-
-    @field_validator("timestamp")
-    @classmethod
-    def _utc_milliseconds(cls, value: datetime) -> datetime:
-        # Runs for every event read from storage: one new datetime at most, none for a UTC one in ms.
+        value = handler(value)
         offset = value.utcoffset()
         if offset is None:
             raise ValueError("timestamp must be timezone-aware (UTC); naive datetimes are refused")
