@@ -341,37 +341,39 @@ class JSONLEventStore:
                     stop += 1
                 offsets = index.offsets[first:stop]
                 lines = _read_lines(self._fd, offsets, index.lengths[first:stop], self.path)
-            events = self._parse_lines(lines, offsets)
-            for expected, (event, offset) in enumerate(zip(events, offsets, strict=True), seq):
-                if event.seq != expected or event.run_id != run_id:
-                    found = f"run {event.run_id!r} seq {event.seq}"
-                    self._refuse(offset, f"expected run {run_id!r} seq {expected}, found {found}")
+            events = self._parse_lines(lines, offsets, run_id, seq)
             yield events
             seq += len(events)
 
-    def _parse_lines(self, lines: Sequence[bytes], offsets: Sequence[int]) -> list[StreamEvent]:
-        """:meth:`_parse` of each line, with the CRC check inlined: the per-event cost of a bulk load."""
+    def _parse_lines(
+        self, lines: Sequence[bytes], offsets: Sequence[int], run_id: str, seq: int
+    ) -> list[StreamEvent]:
+        """Parse lines that must hold ``run_id``'s events from ``seq`` on: the per-event cost of a load.
+
+        The CRC check and the run/seq check are inlined; the first line failing either goes through
+        :meth:`_parse` and the checks again, which raise naming its offset and the problem.
+        """
         parse = StreamEvent.from_stored_json
         crc32 = zlib.crc32
-        events = []
+        events: list[StreamEvent] = []
         try:
             for line in lines:
                 split = line.find(_EVENT_KEY)
-                if (
-                    split < 0
-                    or line[-3:] != b'"}\n'
-                    or line[-_SUFFIX : -_SUFFIX + 8] != _CRC_KEY
-                    or b"%08x" % crc32(line[:-_SUFFIX]) != line[-11:-3]
-                ):
+                if split < 0 or line[-_SUFFIX:] != b',"crc":"%08x"}\n' % crc32(line[:-_SUFFIX]):
                     break
-                events.append(parse(line[split + len(_EVENT_KEY) : -_SUFFIX]))
+                event = parse(line[split + len(_EVENT_KEY) : -_SUFFIX])
+                if event.seq != seq or event.run_id != run_id:
+                    break
+                events.append(event)
+                seq += 1
             else:
                 return events
         except ValueError:
             pass
-        done = len(events)  # the slow path from the first failed line: it raises naming line and reason
-        rest = zip(lines[done:], offsets[done:], strict=True)
-        return events + [self._parse(line, offset) for line, offset in rest]
+        offset = offsets[len(events)]
+        event = self._parse(lines[len(events)], offset)
+        found = f"run {event.run_id!r} seq {event.seq}"
+        self._refuse(offset, f"expected run {run_id!r} seq {seq}, found {found}")
 
     def _parse(self, line: bytes, offset: int) -> StreamEvent:
         start = _event_start(line)

@@ -235,3 +235,16 @@ def test_line_damaged_after_open_is_reported_on_read(tmp_path: Path, damage: str
             store.load("r")
         assert info.value.location == f"{store.path}:{start}"
         assert [e.seq for e in store.load_since("r", 4)] == [5]
+
+
+def test_lines_swapped_after_open_are_reported_on_read(tmp_path: Path) -> None:
+    """Two valid lines swapped under an open store make load raise naming the expected and found seq."""
+    with JSONLEventStore(tmp_path) as store:
+        store.append_batch(run_events("r", 4))
+        lines = store.path.read_bytes().splitlines(keepends=True)
+        assert len(lines[1]) == len(lines[2])
+        store.path.write_bytes(lines[0] + lines[2] + lines[1] + lines[3])
+        with pytest.raises(StoreCorruptionError, match="expected run 'r' seq 2, found run 'r' seq 3") as info:
+            store.load("r")
+        assert info.value.location == f"{store.path}:{len(lines[0])}"
+        assert [e.seq for e in store.load_since("r", 3)] == [4]
