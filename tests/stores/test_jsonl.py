@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 import zlib
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from swarm_observability.exceptions import EventStoreError, StoreCorruptionError
-from swarm_observability.stores import JSONLEventStore
+from swarm_observability.exceptions import DuplicateEventError, EventStoreError, StoreCorruptionError
+from swarm_observability.stores import JSONLEventStore, jsonl
 
 from .conftest import as_bytes, ev, run_events
 
@@ -248,3 +249,51 @@ def test_lines_swapped_after_open_are_reported_on_read(tmp_path: Path) -> None:
             store.load("r")
         assert info.value.location == f"{store.path}:{len(lines[0])}"
         assert [e.seq for e in store.load_since("r", 3)] == [4]
+
+
+def test_id_hashes_match_a_set_across_merges() -> None:
+    """The compact id-hash index answers membership exactly like a set, before and after merges."""
+    rng = random.Random(7)
+    hashes, reference = jsonl._IdHashes(merge_at=50), set()
+    for _ in range(20):
+        batch = [rng.randrange(-(2**63), 2**63) for _ in range(rng.randrange(1, 40))]
+        batch += rng.sample(sorted(reference), min(3, len(reference)))
+        hashes.update(batch)
+        reference.update(batch)
+    ordered = list(hashes.sorted)
+    assert len(ordered) > 300 and ordered == sorted(set(ordered))
+    probes = list(reference) + [rng.randrange(-(2**63), 2**63) for _ in range(500)]
+    assert all((value in hashes) == (value in reference) for value in probes)
+
+
+def test_duplicate_ids_found_in_merged_hashes_and_across_reopen(tmp_path: Path, monkeypatch) -> None:
+    """With tiny merges, a stored id is still a duplicate, in the same session and after reopening."""
+    monkeypatch.setattr(jsonl, "_MERGE_AT", 8)
+    events = run_events("a", 30)
+    with JSONLEventStore(tmp_path) as store:
+        for start in range(0, 30, 5):
+            store.append_batch(events[start : start + 5])
+        assert len(store._id_hashes.sorted) >= 24
+        with pytest.raises(DuplicateEventError):
+            store.append(ev("b", 1, id=events[3].id))
+    with JSONLEventStore(tmp_path) as store:
+        for event in (events[0], events[17], events[29]):
+            with pytest.raises(DuplicateEventError):
+                store.append(ev("b", 1, id=event.id))
+        store.append(ev("b", 1))
+        assert store.last_sequence("b") == 1
+
+
+def test_hash_collisions_are_not_false_duplicates(tmp_path: Path, monkeypatch) -> None:
+    """When every id hashes alike, distinct ids are stored (confirmed from the file) and real repeats fail."""
+    monkeypatch.setattr(jsonl, "hash", lambda value: 42, raising=False)
+    events = run_events("a", 6)
+    with JSONLEventStore(tmp_path) as store:
+        store.append_batch(events[:3])
+        store.append_batch(events[3:])
+    with JSONLEventStore(tmp_path) as store:
+        assert as_bytes(store.load("a")) == as_bytes(events)
+        with pytest.raises(DuplicateEventError):
+            store.append(ev("a", 7, id=events[4].id))
+        store.append(ev("a", 7))
+        assert store.last_sequence("a") == 7
