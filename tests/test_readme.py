@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,14 @@ def test_readme_code_block_runs(index: int, tmp_path: Path) -> None:
             assert "invoke_workflow audit" in names and "node step" in names
             assert (tmp_path / "scan-42.json").exists()
     assert out.strip(), "every README example prints what it shows"
+
+
+@pytest.mark.timeout(120)
+def test_package_docstring_example_runs(tmp_path: Path) -> None:
+    """The complete example in the package docstring (what `help(swarm_observability)` shows) runs."""
+    import swarm_observability
+
+    doc = swarm_observability.__doc__ or ""
+    example = textwrap.dedent(doc.split("A complete example::", 1)[1])
+    out = _run(example, tmp_path, dict(os.environ))
+    assert "scan_started" in out and "probe_result" in out and "scan_complete" in out
