@@ -16,6 +16,7 @@ The rules (checked by the one conformance suite in ``tests/stores``):
 from __future__ import annotations
 
 import gc
+import heapq
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -104,6 +105,19 @@ class EventStore(Protocol):
         """Release files and connections; idempotent."""
 
 
+def batch_events(events: Iterable[StreamEvent]) -> tuple[StreamEvent, ...]:
+    """The argument of ``append_batch`` as a tuple, checked before any backend work.
+
+    Raises:
+        TypeError: an item is not a :class:`StreamEvent` (nothing is stored).
+    """
+    batch = tuple(events)
+    for event in batch:
+        if not isinstance(event, StreamEvent):
+            raise TypeError(f"append expects StreamEvent objects, got {type(event).__name__}")
+    return batch
+
+
 def check_batch(
     events: Sequence[StreamEvent],
     last_sequence: dict[str, int] | None = None,
@@ -112,7 +126,8 @@ def check_batch(
 ) -> dict[str, int]:
     """Validate a batch against per-run last sequences; return each run's new last seq.
 
-    ``lookup_last`` is a callable ``run_id -> int`` used for runs missing from ``last_sequence``.
+    ``events`` come from :func:`batch_events`. ``lookup_last`` is a callable ``run_id -> int`` used for
+    runs missing from ``last_sequence``.
     Raises :class:`SequenceConflictError` on the first out-of-order event and
     :class:`DuplicateEventError` on an id repeated inside the batch. Backends check stored ids
     themselves (an index lookup or a unique constraint).
@@ -120,8 +135,6 @@ def check_batch(
     last = dict(last_sequence or {})
     seen: set[str] = set()
     for event in events:
-        if not isinstance(event, StreamEvent):
-            raise TypeError(f"append expects StreamEvent objects, got {type(event).__name__}")
         run = event.run_id
         if run not in last:
             validate_run_id(run)
@@ -141,6 +154,43 @@ def check_since(since: datetime | None) -> datetime | None:
     if since is not None and (not isinstance(since, datetime) or since.utcoffset() is None):
         raise ValueError(f"query(since=...) needs a timezone-aware datetime, got {since!r}")
     return since
+
+
+@dataclass(frozen=True, slots=True)
+class QueryFilter:
+    """The checked arguments of :meth:`EventStore.query`, shared by every backend (:func:`query_filter`)."""
+
+    types: frozenset[str] | None
+    """Wanted type names; ``None`` means every type, an empty set means none."""
+    since: datetime | None
+    """Keep events with ``timestamp >= since`` (timezone-aware)."""
+    limit: int | None
+    """At most this many events (never negative); ``None`` means no cap."""
+
+    def matches(self, event: StreamEvent) -> bool:
+        """Whether ``event`` passes the type and ``since`` filters."""
+        return (self.types is None or event.type_name in self.types) and (
+            self.since is None or event.timestamp >= self.since
+        )
+
+    def newest_first(self, events: Iterable[StreamEvent]) -> list[StreamEvent]:
+        """Matching ``events`` in query order (:func:`query_order_key`, descending), capped at ``limit``."""
+        matches = filter(self.matches, events)
+        if self.limit is not None:
+            return heapq.nlargest(self.limit, matches, key=query_order_key)
+        return sorted(matches, key=query_order_key, reverse=True)
+
+
+def query_filter(
+    types: Iterable[EventType | str] | None, since: datetime | None, limit: int | None
+) -> QueryFilter:
+    """Check and normalize the filter arguments of :meth:`EventStore.query`.
+
+    Raises:
+        ValueError: ``since`` is naive or not a datetime.
+    """
+    check_since(since)
+    return QueryFilter(type_names(types), since, None if limit is None else max(int(limit), 0))
 
 
 def query_order_key(event: StreamEvent) -> tuple[datetime, int, str]:

@@ -31,7 +31,6 @@ cost the same as at its start; ``query`` and ``runs`` parse events and are a sca
 
 from __future__ import annotations
 
-import heapq
 import json
 import logging
 import os
@@ -47,7 +46,7 @@ from typing import Literal, NoReturn
 
 from ..events import EventType, StreamEvent
 from ..exceptions import DuplicateEventError, EventStoreError, StoreClosedError, StoreCorruptionError
-from .base import RunInfo, StoreStats, check_batch, check_since, gc_paused, query_order_key, type_names
+from .base import RunInfo, StoreStats, batch_events, check_batch, gc_paused, query_filter
 
 try:
     import fcntl
@@ -209,12 +208,9 @@ class JSONLEventStore:
 
     def append_batch(self, events: Sequence[StreamEvent]) -> None:
         """Append events with one write: all are stored, or none and the error is raised."""
-        events = tuple(events)
+        events = batch_events(events)
         if not events:
             return
-        for event in events:
-            if not isinstance(event, StreamEvent):
-                raise TypeError(f"append expects StreamEvent objects, got {type(event).__name__}")
         data, lengths = _frame_batch(events)
         id_hashes = [hash(event.id) for event in events]
         with self._lock:
@@ -452,17 +448,9 @@ class JSONLEventStore:
 
         Parses every event of the selected runs; fine for dashboards, use SQLite for frequent queries.
         """
-        wanted = type_names(types)
-        check_since(since)
-        matches = (
-            event
-            for run in ([run_id] if run_id is not None else self._run_ids())
-            for event in self.iter_events(run)
-            if (wanted is None or event.type_name in wanted) and (since is None or event.timestamp >= since)
-        )
-        if limit is not None:
-            return heapq.nlargest(max(int(limit), 0), matches, key=query_order_key)
-        return sorted(matches, key=query_order_key, reverse=True)
+        wanted = query_filter(types, since, limit)
+        runs = [run_id] if run_id is not None else self._run_ids()
+        return wanted.newest_first(event for run in runs for event in self.iter_events(run))
 
     def runs(self) -> list[RunInfo]:
         """Every run with its event count and first/last timestamps, oldest first."""

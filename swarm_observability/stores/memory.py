@@ -8,7 +8,7 @@ from datetime import datetime
 
 from ..events import EventType, StreamEvent, validate_run_id
 from ..exceptions import DuplicateEventError, SequenceConflictError, StoreClosedError
-from .base import RunInfo, StoreStats, check_batch, check_since, query_order_key, type_names
+from .base import RunInfo, StoreStats, batch_events, check_batch, query_filter
 
 
 class InMemoryEventStore:
@@ -47,7 +47,7 @@ class InMemoryEventStore:
             self._ids.add(event.id)
 
     def append_batch(self, events: Sequence[StreamEvent]) -> None:
-        events = tuple(events)
+        events = batch_events(events)
         if not events:
             return
         with self._lock:
@@ -83,19 +83,12 @@ class InMemoryEventStore:
         since: datetime | None = None,
         limit: int | None = None,
     ) -> list[StreamEvent]:
-        wanted = type_names(types)
-        check_since(since)
+        wanted = query_filter(types, since, limit)
         with self._lock:
             self._check_open()
             pool = [self._runs.get(run_id, [])] if run_id is not None else list(self._runs.values())
-            found = [
-                e
-                for events in pool
-                for e in events
-                if (wanted is None or e.type_name in wanted) and (since is None or e.timestamp >= since)
-            ]
-        found.sort(key=query_order_key, reverse=True)
-        return found if limit is None else found[: max(limit, 0)]
+            found = [event for events in pool for event in events]
+        return wanted.newest_first(found)
 
     def runs(self) -> list[RunInfo]:
         with self._lock:

@@ -29,7 +29,7 @@ from typing import Literal
 
 from ..events import EventType, StreamEvent
 from ..exceptions import DuplicateEventError, EventStoreError, StoreClosedError, StoreCorruptionError
-from .base import RunInfo, StoreStats, check_batch, check_since, gc_paused, type_names
+from .base import RunInfo, StoreStats, batch_events, check_batch, gc_paused, query_filter
 
 logger = logging.getLogger("swarm_observability")
 
@@ -170,7 +170,7 @@ class SQLiteEventStore:
 
     def append_batch(self, events: Sequence[StreamEvent]) -> None:
         """Append events in one transaction: all are committed, or none and the error is raised."""
-        events = tuple(events)
+        events = batch_events(events)
         if not events:
             return
         rows = _event_rows(events)
@@ -272,8 +272,8 @@ class SQLiteEventStore:
         limit: int | None = None,
     ) -> list[StreamEvent]:
         """Newest-first (timestamp, seq, run id) events filtered by run, types and ``timestamp >= since``."""
-        wanted = type_names(types)
-        check_since(since)
+        checked = query_filter(types, since, limit)
+        wanted, since = checked.types, checked.since
         where, params = [], []
         if run_id is not None:
             where.append("run_id = ?")
@@ -290,9 +290,9 @@ class SQLiteEventStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY ts DESC, seq DESC, run_id DESC"
-        if limit is not None:
+        if checked.limit is not None:
             sql += " LIMIT ?"
-            params.append(max(int(limit), 0))
+            params.append(checked.limit)
         with self._lock:
             rows = self._open_conn().execute(sql, params).fetchall()
         return [self._parse(run, seq, data) for run, seq, data in rows]
@@ -361,8 +361,6 @@ def _event_rows(events: Sequence[StreamEvent]) -> list[tuple[str, int, str, str,
     rows = []
     last_ts, last_ms = None, 0
     for event in events:
-        if not isinstance(event, StreamEvent):
-            raise TypeError(f"append expects StreamEvent objects, got {type(event).__name__}")
         ts = event.timestamp
         if ts is not last_ts:  # the events of one millisecond share one datetime object
             last_ts, last_ms = ts, (ts - _EPOCH) // _MS

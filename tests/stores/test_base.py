@@ -8,7 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from swarm_observability.stores.base import gc_paused
+from swarm_observability.stores.base import batch_events, gc_paused, query_filter
+
+from .conftest import ev, run_events
 
 
 @pytest.fixture(autouse=True)
@@ -54,3 +56,20 @@ def test_overlapping_pauses_reenable_only_when_the_last_ends() -> None:
     release.set()
     thread.join(10)
     assert gc.isenabled()
+
+
+def test_batch_events_refuses_a_non_event_naming_its_type() -> None:
+    """batch_events returns the batch as a tuple and names the type of the first non-event."""
+    events = run_events("a", 2)
+    assert batch_events(iter(events)) == tuple(events)
+    with pytest.raises(TypeError, match="got dict"):
+        batch_events([events[0], {"type": "log"}])
+
+
+def test_query_filter_normalizes_arguments() -> None:
+    """query_filter clamps a negative limit to 0, keeps an empty type set, and filters by type and since."""
+    early, late = ev("a", 1, at=0), ev("a", 2, "node_enter", at=10)
+    assert query_filter([], None, -5).newest_first([early, late]) == []
+    assert query_filter(None, None, None).newest_first([early, late]) == [late, early]
+    assert query_filter("log", None, 1).newest_first([early, late]) == [early]
+    assert query_filter(None, late.timestamp, None).newest_first([early, late]) == [late]
