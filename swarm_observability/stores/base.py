@@ -244,3 +244,31 @@ def gc_paused() -> Iterator[None]:
                     gc.freeze()
                     gc.unfreeze()
                 gc.enable()
+
+
+class PagedReads:
+    """``load``, ``load_since`` and ``iter_events`` for backends that read a run in pages.
+
+    A backend provides ``_pages(run_id, after_seq)``, yielding lists of events in seq order (and raising
+    :class:`StoreCorruptionError` on damage or a gap); bulk loads run with the collector paused.
+    """
+
+    def _pages(self, run_id: str, after_seq: int) -> Iterator[list[StreamEvent]]:
+        raise NotImplementedError
+
+    def load(self, run_id: str) -> list[StreamEvent]:
+        """All events of a run in seq order (empty for an unknown run)."""
+        return self.load_since(run_id, 0)
+
+    def load_since(self, run_id: str, after_seq: int) -> list[StreamEvent]:
+        """Events of a run with ``seq > after_seq``, in seq order."""
+        events: list[StreamEvent] = []
+        with gc_paused():
+            for page in self._pages(run_id, after_seq):
+                events += page
+        return events
+
+    def iter_events(self, run_id: str, after_seq: int = 0) -> Iterator[StreamEvent]:
+        """Stream a run's events with ``seq > after_seq`` a page at a time, in constant memory."""
+        for page in self._pages(run_id, after_seq):
+            yield from page

@@ -46,7 +46,7 @@ from typing import Literal, NoReturn
 
 from ..events import EventType, StreamEvent
 from ..exceptions import DuplicateEventError, EventStoreError, StoreClosedError, StoreCorruptionError
-from .base import RunInfo, StoreStats, batch_events, check_batch, gc_paused, query_filter
+from .base import PagedReads, RunInfo, StoreStats, batch_events, check_batch, query_filter
 
 try:
     import fcntl
@@ -127,7 +127,7 @@ class _IdHashes:
         self.recent = set()
 
 
-class JSONLEventStore:
+class JSONLEventStore(PagedReads):
     """Event log in one append-only JSONL file (format and recovery in the module docstring).
 
     Args:
@@ -347,27 +347,6 @@ class JSONLEventStore:
             self._scan()
 
     # -- reading ----------------------------------------------------------------------------------
-
-    def load(self, run_id: str) -> list[StreamEvent]:
-        """All events of a run in seq order (empty for an unknown run)."""
-        return self.load_since(run_id, 0)
-
-    def load_since(self, run_id: str, after_seq: int) -> list[StreamEvent]:
-        """Events of a run with ``seq > after_seq``, in seq order."""
-        events: list[StreamEvent] = []
-        with gc_paused():
-            for page in self._pages(run_id, after_seq):
-                events += page
-        return events
-
-    def iter_events(self, run_id: str, after_seq: int = 0) -> Iterator[StreamEvent]:
-        """Stream a run's events with ``seq > after_seq``, reading at most ~8 MB of lines at a time.
-
-        Raises:
-            StoreCorruptionError: a line read back no longer matches its CRC or its index entry.
-        """
-        for page in self._pages(run_id, after_seq):
-            yield from page
 
     def _pages(self, run_id: str, after_seq: int) -> Iterator[list[StreamEvent]]:
         seq = max(int(after_seq), 0) + 1

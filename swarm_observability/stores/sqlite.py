@@ -29,7 +29,7 @@ from typing import Literal
 
 from ..events import EventType, StreamEvent
 from ..exceptions import DuplicateEventError, EventStoreError, StoreClosedError, StoreCorruptionError
-from .base import RunInfo, StoreStats, batch_events, check_batch, gc_paused, query_filter
+from .base import PagedReads, RunInfo, StoreStats, batch_events, check_batch, query_filter
 
 logger = logging.getLogger("swarm_observability")
 
@@ -71,7 +71,7 @@ ON CONFLICT (run_id) DO UPDATE SET
 """
 
 
-class SQLiteEventStore:
+class SQLiteEventStore(PagedReads):
     """Event log in one SQLite database file (WAL journal), safe for many threads and processes.
 
     Args:
@@ -206,27 +206,6 @@ class SQLiteEventStore:
         return EventStoreError(f"append to {self.location} violated a constraint")
 
     # -- reading ----------------------------------------------------------------------------------
-
-    def load(self, run_id: str) -> list[StreamEvent]:
-        """All events of a run in seq order (empty for an unknown run)."""
-        return self.load_since(run_id, 0)
-
-    def load_since(self, run_id: str, after_seq: int) -> list[StreamEvent]:
-        """Events of a run with ``seq > after_seq``, in seq order."""
-        events: list[StreamEvent] = []
-        with gc_paused():
-            for page in self._pages(run_id, after_seq):
-                events += page
-        return events
-
-    def iter_events(self, run_id: str, after_seq: int = 0) -> Iterator[StreamEvent]:
-        """Stream a run's events with ``seq > after_seq``, fetching pages of 1000 rows.
-
-        Raises:
-            StoreCorruptionError: a seq is missing or a stored record does not parse.
-        """
-        for page in self._pages(run_id, after_seq):
-            yield from page
 
     def _pages(self, run_id: str, after_seq: int) -> Iterator[list[StreamEvent]]:
         expected = max(int(after_seq), 0) + 1
