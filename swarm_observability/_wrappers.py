@@ -323,6 +323,7 @@ def observe_node(
                 scope, token = open_node(parent, node_name, config)
                 try:
                     out = await func(*args, **kwargs)
+                    await node_observer._safe_point(scope)
                 except BaseException as exc:
                     close_node(scope, token, exc)
                     await anode_exit_durable(node_observer, exc)
@@ -344,6 +345,7 @@ def observe_node(
             scope, token = open_node(parent, node_name, config)
             try:
                 out = func(*args, **kwargs)
+                node_observer._safe_point_sync(scope)
             except BaseException as exc:
                 close_node(scope, token, exc)
                 node_exit_durable(node_observer, exc)

@@ -265,3 +265,38 @@ def test_a_probe_object_is_entered_once(observer: SwarmObserver) -> None:
 
     observer.instrument(_single(node).compile()).invoke({"x": []})
     assert outcomes == ["InstrumentationError", "NoActiveRunError"]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("node_kind", ["sync", "async"])
+def test_observe_node_exit_is_a_safe_point(observer: SwarmObserver, node_kind: str) -> None:
+    """A cancel requested while a decorated node runs stops it at its exit: node_exit outcome cancelled."""
+    from swarm_observability.control import get_manager, remove_manager
+    from swarm_observability.exceptions import ScanCancelled
+
+    if node_kind == "sync":
+
+        @observe_node(observer=observer, name="watched")
+        def watched(state: S) -> dict:
+            get_manager("t-exit").cancel("stop here")
+            return {"x": ["w"]}
+    else:
+
+        @observe_node(observer=observer, name="watched")
+        async def watched(state: S) -> dict:  # type: ignore[misc]
+            get_manager("t-exit").cancel("stop here")
+            return {"x": ["w"]}
+
+    graph = _single(watched, "watched").compile()
+    try:
+        _, exc = run_api(
+            graph,
+            "invoke" if node_kind == "sync" else "ainvoke",
+            {"x": []},
+            {"configurable": {"thread_id": "t-exit"}},
+        )
+    finally:
+        remove_manager("t-exit")
+    assert isinstance(exc, ScanCancelled) and exc.reason == "stop here"
+    exit_event = observer.store.load("t-exit")[-1]
+    assert (exit_event.type_name, exit_event.data["outcome"]) == ("node_exit", "cancelled")
