@@ -30,73 +30,165 @@ A complete example::
     print([e.type_name for e in observer.store.load("scan-1")])
 """
 
-from ._wrappers import observe_node
-from .checkpointers import (
-    ThreadedSqliteSaver,
-    TimelineEntry,
-    aget_checkpointer,
-    get_checkpointer,
-    timeline,
-)
-from .context import agent, log, plan, probe, progress
-from .control import (
-    CancellationManager,
-    ControlAction,
-    ControlChannel,
-    ControlRequest,
-    ControlWatcher,
-    get_manager,
-    remove_manager,
-)
-from .emitter import EventEmitter
-from .events import (
-    SCHEMA_VERSION,
-    EventType,
-    Outcome,
-    StreamEvent,
-    event_json_schema,
-    make_event,
-    validate_run_id,
-)
-from .exceptions import (
-    CheckpointerError,
-    DuplicateEventError,
-    EventStoreError,
-    EventValidationError,
-    InstrumentationError,
-    InvalidRunIdError,
-    NoActiveRunError,
-    PayloadTooLargeError,
-    ScanCancelled,
-    SequenceConflictError,
-    StoreClosedError,
-    StoreCorruptionError,
-    SwarmObservabilityError,
-    TracingConfigError,
-)
-from .observer import SwarmObserver, instrument
-from .processors import PayloadLimit, SecretRedactor, default_processors
-from .state import RunState, RunStateBuilder, RunStatus, rebuild_run_state
-from .stores import (
-    EventStore,
-    InMemoryEventStore,
-    JSONLEventStore,
-    RunInfo,
-    SQLiteEventStore,
-    StoreStats,
-    default_store_path,
-    open_store,
-)
-from .streaming import EventStream, iter_events, stream_events
-from .tracing import (
-    ExportedRun,
-    LiveTracer,
-    TracingStats,
-    configure_tracing,
-    export_jaeger_json,
-    export_run,
-    provider_stats,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._wrappers import observe_node
+    from .checkpointers import (
+        ThreadedSqliteSaver,
+        TimelineEntry,
+        aget_checkpointer,
+        get_checkpointer,
+        timeline,
+    )
+    from .context import agent, log, plan, probe, progress
+    from .control import (
+        CancellationManager,
+        ControlAction,
+        ControlChannel,
+        ControlRequest,
+        ControlWatcher,
+        get_manager,
+        remove_manager,
+    )
+    from .emitter import EventEmitter
+    from .events import (
+        SCHEMA_VERSION,
+        EventType,
+        Outcome,
+        StreamEvent,
+        event_json_schema,
+        make_event,
+        validate_run_id,
+    )
+    from .exceptions import (
+        CheckpointerError,
+        DuplicateEventError,
+        EventStoreError,
+        EventValidationError,
+        InstrumentationError,
+        InvalidRunIdError,
+        NoActiveRunError,
+        PayloadTooLargeError,
+        ScanCancelled,
+        SequenceConflictError,
+        StoreClosedError,
+        StoreCorruptionError,
+        SwarmObservabilityError,
+        TracingConfigError,
+    )
+    from .observer import SwarmObserver, instrument
+    from .processors import PayloadLimit, SecretRedactor, default_processors
+    from .state import RunState, RunStateBuilder, RunStatus, rebuild_run_state
+    from .stores import (
+        EventStore,
+        InMemoryEventStore,
+        JSONLEventStore,
+        RunInfo,
+        SQLiteEventStore,
+        StoreStats,
+        default_store_path,
+        open_store,
+    )
+    from .streaming import EventStream, iter_events, stream_events
+    from .tracing import (
+        ExportedRun,
+        LiveTracer,
+        TracingStats,
+        configure_tracing,
+        export_jaeger_json,
+        export_run,
+        provider_stats,
+    )
+
+_EXPORTS: dict[str, str] = {
+    "agent": ".context",
+    "aget_checkpointer": ".checkpointers",
+    "CancellationManager": ".control",
+    "CheckpointerError": ".exceptions",
+    "configure_tracing": ".tracing",
+    "ControlAction": ".control",
+    "ControlChannel": ".control",
+    "ControlRequest": ".control",
+    "ControlWatcher": ".control",
+    "default_processors": ".processors",
+    "default_store_path": ".stores",
+    "DuplicateEventError": ".exceptions",
+    "event_json_schema": ".events",
+    "EventEmitter": ".emitter",
+    "EventStore": ".stores",
+    "EventStoreError": ".exceptions",
+    "EventStream": ".streaming",
+    "EventType": ".events",
+    "EventValidationError": ".exceptions",
+    "export_jaeger_json": ".tracing",
+    "export_run": ".tracing",
+    "ExportedRun": ".tracing",
+    "get_checkpointer": ".checkpointers",
+    "get_manager": ".control",
+    "InMemoryEventStore": ".stores",
+    "instrument": ".observer",
+    "InstrumentationError": ".exceptions",
+    "InvalidRunIdError": ".exceptions",
+    "iter_events": ".streaming",
+    "JSONLEventStore": ".stores",
+    "LiveTracer": ".tracing",
+    "log": ".context",
+    "make_event": ".events",
+    "NoActiveRunError": ".exceptions",
+    "observe_node": "._wrappers",
+    "open_store": ".stores",
+    "Outcome": ".events",
+    "PayloadLimit": ".processors",
+    "PayloadTooLargeError": ".exceptions",
+    "plan": ".context",
+    "probe": ".context",
+    "progress": ".context",
+    "provider_stats": ".tracing",
+    "rebuild_run_state": ".state",
+    "remove_manager": ".control",
+    "RunInfo": ".stores",
+    "RunState": ".state",
+    "RunStateBuilder": ".state",
+    "RunStatus": ".state",
+    "ScanCancelled": ".exceptions",
+    "SCHEMA_VERSION": ".events",
+    "SecretRedactor": ".processors",
+    "SequenceConflictError": ".exceptions",
+    "SQLiteEventStore": ".stores",
+    "StoreClosedError": ".exceptions",
+    "StoreCorruptionError": ".exceptions",
+    "StoreStats": ".stores",
+    "stream_events": ".streaming",
+    "StreamEvent": ".events",
+    "SwarmObservabilityError": ".exceptions",
+    "SwarmObserver": ".observer",
+    "ThreadedSqliteSaver": ".checkpointers",
+    "timeline": ".checkpointers",
+    "TimelineEntry": ".checkpointers",
+    "TracingConfigError": ".exceptions",
+    "TracingStats": ".tracing",
+    "validate_run_id": ".events",
+}
+"""Where each public name lives; imported on first use so that light tools (a store reader, the CLI)
+do not pay for LangGraph and the OpenTelemetry SDK until they need them."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __version__ = "0.1.0"
 

@@ -153,3 +153,21 @@ def test_every_public_object_has_a_docstring() -> None:
         if not documented:
             undocumented.append(name)
     assert undocumented == []
+
+
+def test_reading_a_store_does_not_import_langgraph_or_the_otel_sdk() -> None:
+    """Public names load on first use, so a store reader pays for neither LangGraph nor the OTel SDK."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, swarm_observability as so\n"
+        "from swarm_observability.stores import open_store\n"
+        "so.StreamEvent, so.EventEmitter\n"
+        "heavy = [m for m in ('langgraph', 'langchain_core', 'opentelemetry.sdk') if m in sys.modules]\n"
+        "print(heavy)\n"
+        "so.SwarmObserver\n"
+        "print('langgraph' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split("\n")[:2] == ["[]", "True"]
