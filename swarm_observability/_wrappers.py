@@ -29,7 +29,7 @@ import functools
 import inspect
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextvars import Token
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -144,6 +144,47 @@ async def anode_exit_durable(observer: SwarmObserver, exc: BaseException | None 
             raise
 
 
+def run_node(parent: Scope, name: str, config: RunnableConfig, call: Callable[[], Any]) -> Any:
+    """Run one sync node execution as a scope: safe point, ``node_enter``, body, safe point, ``node_exit``."""
+    observer = parent.run.observer
+    observer._safe_point_sync(parent, name)
+    scope, token = open_node(parent, name, config)
+    try:
+        out = call()
+        observer._safe_point_sync(scope)
+    except BaseException as exc:
+        close_node(scope, token, exc)
+        node_exit_durable(observer, exc)
+        raise
+    close_node(scope, token, None)
+    node_exit_durable(observer)
+    return out
+
+
+async def arun_node(
+    parent: Scope, name: str, config: RunnableConfig, call: Callable[[], Awaitable[Any]]
+) -> Any:
+    """:func:`run_node` for async bodies, which also run inside the manager's hard-cancel scope."""
+    observer = parent.run.observer
+    await observer._safe_point(parent, name)
+    scope, token = open_node(parent, name, config)
+    try:
+        manager = parent.run.manager
+        if manager is not None:
+            with manager.cancel_scope(name):
+                out = await call()
+        else:
+            out = await call()
+        await observer._safe_point(scope)
+    except BaseException as exc:
+        close_node(scope, token, exc)
+        await anode_exit_durable(observer, exc)
+        raise
+    close_node(scope, token, None)
+    await anode_exit_durable(observer)
+    return out
+
+
 class ObservedNode(Runnable[Any, Any]):
     """Wraps a sync node's runnable; see the module docstring. ``inner`` is the original runnable."""
 
@@ -159,19 +200,7 @@ class ObservedNode(Runnable[Any, Any]):
         parent = _current.get()
         if parent is None or config is None:
             return self.inner.invoke(input, config, **kwargs)
-        observer = parent.run.observer
-        observer._safe_point_sync(parent, self.name)
-        scope, token = open_node(parent, self.name, config)
-        try:
-            out = self.inner.invoke(input, config, **kwargs)
-            observer._safe_point_sync(scope)
-        except BaseException as exc:
-            close_node(scope, token, exc)
-            node_exit_durable(observer, exc)
-            raise
-        close_node(scope, token, None)
-        node_exit_durable(observer)
-        return out
+        return run_node(parent, self.name, config, lambda: self.inner.invoke(input, config, **kwargs))
 
 
 class AsyncObservedNode(ObservedNode):
@@ -190,24 +219,7 @@ class AsyncObservedNode(ObservedNode):
         parent = _current.get()
         if parent is None or config is None:
             return await self.inner.ainvoke(input, config, **kwargs)
-        observer = parent.run.observer
-        await observer._safe_point(parent, self.name)
-        scope, token = open_node(parent, self.name, config)
-        try:
-            manager = parent.run.manager
-            if manager is not None:
-                with manager.cancel_scope(self.name):
-                    out = await self.inner.ainvoke(input, config, **kwargs)
-            else:
-                out = await self.inner.ainvoke(input, config, **kwargs)
-            await observer._safe_point(scope)
-        except BaseException as exc:
-            close_node(scope, token, exc)
-            await anode_exit_durable(observer, exc)
-            raise
-        close_node(scope, token, None)
-        await anode_exit_durable(observer)
-        return out
+        return await arun_node(parent, self.name, config, lambda: self.inner.ainvoke(input, config, **kwargs))
 
 
 def _is_sync_only(runnable: Runnable[Any, Any]) -> bool:
@@ -318,19 +330,7 @@ def observe_node(
                 if found is None:
                     return await func(*args, **kwargs)
                 parent, config = found
-                node_observer = parent.run.observer
-                await node_observer._safe_point(parent, node_name)
-                scope, token = open_node(parent, node_name, config)
-                try:
-                    out = await func(*args, **kwargs)
-                    await node_observer._safe_point(scope)
-                except BaseException as exc:
-                    close_node(scope, token, exc)
-                    await anode_exit_durable(node_observer, exc)
-                    raise
-                close_node(scope, token, None)
-                await anode_exit_durable(node_observer)
-                return out
+                return await arun_node(parent, node_name, config, lambda: func(*args, **kwargs))
 
             return awrapper  # type: ignore[return-value]
 
@@ -340,19 +340,7 @@ def observe_node(
             if found is None:
                 return func(*args, **kwargs)
             parent, config = found
-            node_observer = parent.run.observer
-            node_observer._safe_point_sync(parent, node_name)
-            scope, token = open_node(parent, node_name, config)
-            try:
-                out = func(*args, **kwargs)
-                node_observer._safe_point_sync(scope)
-            except BaseException as exc:
-                close_node(scope, token, exc)
-                node_exit_durable(node_observer, exc)
-                raise
-            close_node(scope, token, None)
-            node_exit_durable(node_observer)
-            return out
+            return run_node(parent, node_name, config, lambda: func(*args, **kwargs))
 
         return wrapper  # type: ignore[return-value]
 
