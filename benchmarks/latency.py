@@ -1,6 +1,6 @@
 """Live latency: from ``emit`` inside a node to the ``astream`` consumer holding the event.
 
-A node calls ``swarm_observability.context.log("tick", t_ns=time.perf_counter_ns())`` many times; the
+A node calls ``swarm_observability.log("tick", t_ns=time.perf_counter_ns())`` many times; the
 consumer iterates ``graph.astream(..., stream_mode="custom")`` and, for each ``log`` event, takes
 ``perf_counter_ns() - event.data["t_ns"]``. The stamp is taken before the call, so the figure covers
 the whole path: event construction, processors, the store append (or the hand-off to the background
@@ -32,7 +32,7 @@ def _graph(kind: str, count: int) -> Any:
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.graph import END, START, StateGraph
 
-    from swarm_observability.context import log
+    from swarm_observability.instrumentation.recorder import log
 
     async def emit_async(state: _State) -> None:
         for _ in range(count):

@@ -86,7 +86,7 @@ def _store(kind: str, folder: Path) -> Any:
 
 def make_instrumented(config: str, folder: Path) -> Instrumented:
     """Build the observer of configuration ``config`` (one of :data:`CONFIG_NAMES`) in ``folder``."""
-    from swarm_observability.observer import SwarmObserver
+    from swarm_observability.instrumentation.observer import SwarmObserver
 
     kind, _, extra = config.partition("+")
     provider, exporter = _tracing(extra == "otel")

@@ -36,7 +36,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._wrappers import observe_node
     from .checkpointers import (
         ThreadedSqliteSaver,
         TimelineEntry,
@@ -44,7 +43,6 @@ if TYPE_CHECKING:
         get_checkpointer,
         timeline,
     )
-    from .context import agent, log, plan, probe, progress
     from .control import (
         CancellationManager,
         ControlAction,
@@ -80,7 +78,10 @@ if TYPE_CHECKING:
         SwarmObservabilityError,
         TracingConfigError,
     )
-    from .observer import SwarmObserver, instrument
+    from .instrumentation.lifecycle import EventStream, iter_events, stream_events
+    from .instrumentation.nodes import observe_node
+    from .instrumentation.observer import SwarmObserver, instrument
+    from .instrumentation.recorder import agent, log, plan, probe, progress
     from .processors import PayloadLimit, SecretRedactor, default_processors
     from .state import RunState, RunStateBuilder, RunStatus, rebuild_run_state
     from .stores import (
@@ -93,7 +94,6 @@ if TYPE_CHECKING:
         default_store_path,
         open_store,
     )
-    from .streaming import EventStream, iter_events, stream_events
     from .tracing import (
         ExportedRun,
         LiveTracer,
@@ -105,7 +105,7 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS: dict[str, str] = {
-    "agent": ".context",
+    "agent": ".instrumentation.recorder",
     "aget_checkpointer": ".checkpointers",
     "CancellationManager": ".control",
     "CheckpointerError": ".exceptions",
@@ -121,7 +121,7 @@ _EXPORTS: dict[str, str] = {
     "EventEmitter": ".emitter",
     "EventStore": ".stores",
     "EventStoreError": ".exceptions",
-    "EventStream": ".streaming",
+    "EventStream": ".instrumentation.lifecycle",
     "EventType": ".events",
     "EventValidationError": ".exceptions",
     "export_jaeger_json": ".tracing",
@@ -130,23 +130,23 @@ _EXPORTS: dict[str, str] = {
     "get_checkpointer": ".checkpointers",
     "get_manager": ".control",
     "InMemoryEventStore": ".stores",
-    "instrument": ".observer",
+    "instrument": ".instrumentation.observer",
     "InstrumentationError": ".exceptions",
     "InvalidRunIdError": ".exceptions",
-    "iter_events": ".streaming",
+    "iter_events": ".instrumentation.lifecycle",
     "JSONLEventStore": ".stores",
     "LiveTracer": ".tracing",
-    "log": ".context",
+    "log": ".instrumentation.recorder",
     "make_event": ".events",
     "NoActiveRunError": ".exceptions",
-    "observe_node": "._wrappers",
+    "observe_node": ".instrumentation.nodes",
     "open_store": ".stores",
     "Outcome": ".events",
     "PayloadLimit": ".processors",
     "PayloadTooLargeError": ".exceptions",
-    "plan": ".context",
-    "probe": ".context",
-    "progress": ".context",
+    "plan": ".instrumentation.recorder",
+    "probe": ".instrumentation.recorder",
+    "progress": ".instrumentation.recorder",
     "provider_stats": ".tracing",
     "rebuild_run_state": ".state",
     "remove_manager": ".control",
@@ -162,10 +162,10 @@ _EXPORTS: dict[str, str] = {
     "StoreClosedError": ".exceptions",
     "StoreCorruptionError": ".exceptions",
     "StoreStats": ".stores",
-    "stream_events": ".streaming",
+    "stream_events": ".instrumentation.lifecycle",
     "StreamEvent": ".events",
     "SwarmObservabilityError": ".exceptions",
-    "SwarmObserver": ".observer",
+    "SwarmObserver": ".instrumentation.observer",
     "ThreadedSqliteSaver": ".checkpointers",
     "timeline": ".checkpointers",
     "TimelineEntry": ".checkpointers",

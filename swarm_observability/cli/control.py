@@ -141,7 +141,7 @@ def _reason(store: Any, run_id: str) -> str | None:
 def _cmd_resume(args: argparse.Namespace) -> int:
     if not args.graph:
         return _cmd_request(args)
-    from ..observer import SwarmObserver
+    from ..instrumentation.observer import SwarmObserver
     from ._drive import drive
     from ._live import LiveView
 

@@ -39,7 +39,7 @@ from ..cli._format import SEVERITY_STYLES, Output, fmt_status
 from ..cli._live import LiveView
 from ..events import validate_run_id
 from ..exceptions import InvalidRunIdError
-from ..observer import SwarmObserver
+from ..instrumentation.observer import SwarmObserver
 from ..stores.url import open_store
 from .graph import build_demo_graph, scan_input
 from .probes import PROBES, SEVERITIES

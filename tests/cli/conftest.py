@@ -13,7 +13,7 @@ from demo.planted import plant_folder
 
 from swarm_observability.checkpointers import get_checkpointer
 from swarm_observability.cli import main
-from swarm_observability.observer import SwarmObserver
+from swarm_observability.instrumentation.observer import SwarmObserver
 from swarm_observability.stores.sqlite import SQLiteEventStore
 
 from . import _graphs

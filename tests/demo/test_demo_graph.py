@@ -12,7 +12,7 @@ from langchain_core.language_models import FakeListChatModel
 from langgraph.checkpoint.memory import InMemorySaver
 
 from swarm_observability.demo import build_demo_graph, scan_input
-from swarm_observability.observer import SwarmObserver
+from swarm_observability.instrumentation.observer import SwarmObserver
 
 from .planted import EXPECTED, plant_folder
 

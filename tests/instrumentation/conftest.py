@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from swarm_observability.observer import SwarmObserver
+from swarm_observability.instrumentation.observer import SwarmObserver
 
 
 @pytest.fixture

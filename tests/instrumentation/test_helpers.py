@@ -11,11 +11,11 @@ import pytest
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import START, StateGraph
 
-from swarm_observability._wrappers import observe_node
-from swarm_observability.context import agent, current_scope, log, plan, probe, progress
 from swarm_observability.exceptions import EventValidationError, NoActiveRunError
-from swarm_observability.observer import SwarmObserver
-from swarm_observability.streaming import iter_events, stream_events
+from swarm_observability.instrumentation.lifecycle import iter_events, stream_events
+from swarm_observability.instrumentation.nodes import observe_node
+from swarm_observability.instrumentation.observer import SwarmObserver
+from swarm_observability.instrumentation.recorder import agent, current_scope, log, plan, probe, progress
 
 from .helpers import by_scope, run_api, types
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from swarm_observability.context import RunState, Scope
 from swarm_observability.events import StreamEvent
-from swarm_observability.observer import SwarmObserver
+from swarm_observability.instrumentation.observer import SwarmObserver
+from swarm_observability.instrumentation.recorder import RunState, Scope
 
 from .helpers import run_api
 from .swarm_graph import compile_swarm, swarm_input, thread_config

@@ -17,9 +17,9 @@ from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 from langgraph.types import RetryPolicy, StreamWriter, interrupt
 
-from swarm_observability._wrappers import ObservedNode
 from swarm_observability.exceptions import InstrumentationError
-from swarm_observability.observer import SwarmObserver, instrument
+from swarm_observability.instrumentation.nodes import ObservedNode
+from swarm_observability.instrumentation.observer import SwarmObserver, instrument
 
 from .helpers import run_api, types
 

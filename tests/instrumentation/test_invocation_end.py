@@ -20,9 +20,9 @@ from langgraph.types import Command, interrupt
 from swarm_observability.control.cancellation import get_manager, managers, remove_manager
 from swarm_observability.events import StreamEvent
 from swarm_observability.exceptions import ScanCancelled
-from swarm_observability.observer import SwarmObserver
+from swarm_observability.instrumentation.lifecycle import stream_events
+from swarm_observability.instrumentation.observer import SwarmObserver
 from swarm_observability.stores.sqlite import SQLiteEventStore
-from swarm_observability.streaming import stream_events
 
 from .helpers import run_api, types
 from .swarm_graph import compile_swarm, swarm_input, thread_config

@@ -15,11 +15,11 @@ from langgraph.errors import GraphDrained
 from langgraph.graph import START, StateGraph
 from langgraph.runtime import RunControl
 
-from swarm_observability.context import probe
 from swarm_observability.control.cancellation import get_manager, remove_manager
 from swarm_observability.events import StreamEvent
 from swarm_observability.exceptions import ScanCancelled
-from swarm_observability.observer import SwarmObserver
+from swarm_observability.instrumentation.observer import SwarmObserver
+from swarm_observability.instrumentation.recorder import probe
 
 from .helpers import run_api, types
 from .swarm_graph import compile_swarm, swarm_input, thread_config

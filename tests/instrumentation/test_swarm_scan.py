@@ -8,7 +8,7 @@ import pytest
 from langgraph.types import Command
 
 from swarm_observability.events import StreamEvent
-from swarm_observability.observer import SwarmObserver
+from swarm_observability.instrumentation.observer import SwarmObserver
 
 from .helpers import by_scope, run_api, types
 from .swarm_graph import FIRST_RUN_NODES, TARGETS, compile_swarm, swarm_input, thread_config

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from swarm_observability.observer import SwarmObserver
+from swarm_observability.instrumentation.observer import SwarmObserver
 from swarm_observability.tracing import export_run, trace_observer
 from tests.instrumentation.helpers import run_api
 from tests.instrumentation.swarm_graph import compile_swarm, swarm_input

@@ -7,8 +7,8 @@ One observer per graph (or per application) rather than global patching::
     graph.invoke({"targets": [...]}, {"configurable": {"thread_id": "scan-1"}})
     observer.store.load("scan-1")                   # scan_started, node_enter, ..., scan_complete
 
-``instrument`` wraps every node (see :mod:`swarm_observability._wrappers`) and gives the compiled graph
-a scan lifecycle (see :mod:`swarm_observability.streaming`). Every event goes ``emitter.emit`` (seq,
+``instrument`` wraps every node (see :mod:`.nodes`) and gives the compiled graph
+a scan lifecycle (see :mod:`.lifecycle`). Every event goes ``emitter.emit`` (seq,
 processors, store, subscribers) and then, inside nodes, into LangGraph's custom stream, all under one
 lock so the stream and the store see the same order.
 
@@ -24,7 +24,7 @@ Seams for the other parts of the product:
   created that nobody uses any more.
 * OpenTelemetry: :meth:`_scope_opened` runs right after a scope's opening event is emitted and
   :meth:`_scope_closed` right before its closing event is emitted, with the scope current
-  (:func:`swarm_observability.context.current_scope`) and in the context its body runs in; what
+  (:func:`.recorder.current_scope`) and in the context its body runs in; what
   ``_scope_opened`` returns is kept in ``scope.token`` and passed to ``_scope_closed``. Both do
   nothing here; a tracer overrides them. A failing hook is logged, never raised into the graph.
 """
@@ -46,16 +46,16 @@ from langchain_core.runnables.config import var_child_runnable_config
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 
-from ._wrappers import unwrap_nodes, wrap_nodes
-from .context import RunState, Scope
-from .emitter import EventEmitter
-from .events import EventType, Outcome, StreamEvent, make_event
-from .exceptions import EventValidationError, InstrumentationError
-from .processors import Processor
-from .stores.base import EventStore
+from ..emitter import EventEmitter
+from ..events import EventType, Outcome, StreamEvent, make_event
+from ..exceptions import EventValidationError, InstrumentationError
+from ..processors import Processor
+from ..stores.base import EventStore
+from .nodes import unwrap_nodes, wrap_nodes
+from .recorder import RunState, Scope
 
 if TYPE_CHECKING:
-    from .streaming import EventStream
+    from .lifecycle import EventStream
 
 logger = logging.getLogger("swarm_observability")
 
@@ -70,7 +70,7 @@ _RUNTIME_KEY = "__pregel_runtime"
 
 def _load_control() -> Any:
     try:
-        from .control import cancellation
+        from ..control import cancellation
     except ImportError:  # control is an optional part of the product
         return None
     return cancellation
@@ -140,7 +140,7 @@ class SwarmObserver:
         self._control = _load_control()
         self._created: dict[str, weakref.ref[Any]] = {}
         if tracer_provider is not None:
-            from .tracing.live import trace_observer
+            from ..tracing.live import trace_observer
 
             trace_observer(self, tracer_provider)
 
@@ -207,10 +207,10 @@ class SwarmObserver:
     def events(self, graph: Pregel, input: Any, config: Any = None, **kwargs: Any) -> EventStream:
         """Run ``graph`` (instrumenting it if needed) and yield only its :class:`StreamEvent`s, live.
 
-        See :func:`swarm_observability.streaming.stream_events`; use the result as an async context
+        See :func:`.lifecycle.stream_events`; use the result as an async context
         manager (``async with observer.events(...) as events:``) to end the run when you stop early.
         """
-        from .streaming import stream_events
+        from .lifecycle import stream_events
 
         if not isinstance(graph, Pregel):
             raise InstrumentationError(f"events() needs a compiled graph, got {type(graph).__name__}")
@@ -258,7 +258,7 @@ class SwarmObserver:
         builder.compile = compile  # type: ignore[method-assign]
 
     def _instrument_compiled(self, graph: Pregel) -> None:
-        from .streaming import observed_class
+        from .lifecycle import observed_class
 
         owner = getattr(type(graph), "_swarm_observer", None)
         self._check_owner(owner, graph)

@@ -37,9 +37,9 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import run_in_executor, var_child_runnable_config
 from langgraph.errors import GraphInterrupt
 
-from .context import RunState, Scope, _current, outcome_of
-from .events import EventType, validate_run_id
-from .exceptions import NoActiveRunError
+from ..events import EventType, validate_run_id
+from ..exceptions import NoActiveRunError
+from .recorder import RunState, Scope, _current, outcome_of
 
 if TYPE_CHECKING:
     from langgraph.pregel import Pregel

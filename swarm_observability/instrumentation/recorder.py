@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from langgraph.errors import GraphDrained, GraphInterrupt, ParentCommand
 
-from .events import EventType, Outcome, StreamEvent
-from .exceptions import EventValidationError, InstrumentationError, NoActiveRunError, ScanCancelled
+from ..events import EventType, Outcome, StreamEvent
+from ..exceptions import EventValidationError, InstrumentationError, NoActiveRunError, ScanCancelled
 
 if TYPE_CHECKING:
     from .observer import SwarmObserver

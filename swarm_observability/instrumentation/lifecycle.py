@@ -46,14 +46,14 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.errors import GraphDrained, GraphInterrupt
 from langgraph.types import Command
 
-from .context import RunState, Scope, _current, new_scope_id
-from .events import EventType, Outcome, StreamEvent
-from .exceptions import InstrumentationError, ScanCancelled
+from ..events import EventType, Outcome, StreamEvent
+from ..exceptions import InstrumentationError, ScanCancelled
+from .recorder import RunState, Scope, _current, new_scope_id
 
 if TYPE_CHECKING:
     from langgraph.pregel import Pregel
 
-    from .emitter import EventEmitter
+    from ..emitter import EventEmitter
     from .observer import SwarmObserver
 
 import logging
@@ -136,7 +136,7 @@ class _Invocation:
     def __init__(
         self, observer: SwarmObserver, graph: Pregel, input: Any, config: Any, kwargs: dict[str, Any]
     ) -> None:
-        from .events import validate_run_id
+        from ..events import validate_run_id
 
         conf = {
             **((graph.config or {}).get("configurable") or {}),
