@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     )
     from .exceptions import (
         CheckpointerError,
+        ControlChannelError,
         DuplicateEventError,
         EventStoreError,
         EventValidationError,
@@ -112,6 +113,7 @@ _EXPORTS: dict[str, str] = {
     "configure_tracing": ".tracing",
     "ControlAction": ".control",
     "ControlChannel": ".control",
+    "ControlChannelError": ".exceptions",
     "ControlRequest": ".control",
     "ControlWatcher": ".control",
     "default_processors": ".processors",
@@ -198,6 +200,7 @@ __all__ = [
     "CheckpointerError",
     "ControlAction",
     "ControlChannel",
+    "ControlChannelError",
     "ControlRequest",
     "ControlWatcher",
     "DuplicateEventError",

@@ -14,6 +14,7 @@ The hierarchy::
     +-- InstrumentationError                misuse of the LangGraph instrumentation API
     |   +-- NoActiveRunError (RuntimeError) a helper was called outside an instrumented run
     +-- ScanCancelled                       a scan was cancelled at a safe point
+    +-- ControlChannelError                 a control channel cannot be opened, read or written
     +-- CheckpointerError                   a checkpointer that cannot serve the requested call
     +-- TracingConfigError (ValueError)     OpenTelemetry export settings that cannot work
 
@@ -123,6 +124,18 @@ class ScanCancelled(SwarmObservabilityError):
         where = f" at node {node!r}" if node else ""
         why = f": {reason}" if reason else ""
         super().__init__(f"scan {run_id!r} cancelled{where}{why}")
+
+
+class ControlChannelError(SwarmObservabilityError):
+    """A control channel cannot be opened, read or written (read-only, damaged, not a database, ...).
+
+    Attributes:
+        location: the channel's file (or URL), so the message names what to fix.
+    """
+
+    def __init__(self, message: str, location: str | None = None) -> None:
+        self.location = location
+        super().__init__(message)
 
 
 class CheckpointerError(SwarmObservabilityError):

@@ -97,8 +97,39 @@ def control_path(store: EventStore) -> Path:
     return path if getattr(store, "backend", "") == "sqlite" else path.parent / "control.db"
 
 
+def run_arg(text: str) -> str:
+    """``type=`` of every RUN/THREAD argument: a valid run id (or prefix) at parse time, else exit 2.
+
+    Checking here, where the text enters, means no command ever sees ``""`` (which as a prefix
+    would match every run) or a control character, with or without ``--force``.
+    """
+    return _checked_run_id(text, for_filename=False)
+
+
+def thread_arg(text: str) -> str:
+    """``type=`` of a thread id that also names files (``demo --thread/--resume``)."""
+    return _checked_run_id(text, for_filename=True)
+
+
+def _checked_run_id(text: str, *, for_filename: bool) -> str:
+    from ..events import validate_run_id
+    from ..exceptions import InvalidRunIdError
+
+    try:
+        return validate_run_id(text, for_filename=for_filename)
+    except InvalidRunIdError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def resolve_run(store: EventStore, run_id: str) -> str:
-    """The stored run named ``run_id``, or the only one starting with it; else a :class:`CliError`."""
+    """The stored run named ``run_id``, or the only one starting with it; else a :class:`CliError`.
+
+    An invalid ``run_id`` (the empty string above all, a prefix of every run) matches nothing: exit 2.
+    """
+    try:
+        run_arg(run_id)
+    except argparse.ArgumentTypeError as exc:
+        raise CliError(str(exc)) from None
     if store.last_sequence(run_id) > 0:
         return run_id
     candidates = sorted(info.run_id for info in store.runs() if info.run_id.startswith(run_id))

@@ -29,6 +29,7 @@ from ._common import (
     control_path,
     open_cli_store,
     resolve_run,
+    run_arg,
     store_folder,
 )
 from ._format import Output, fmt_status
@@ -45,7 +46,7 @@ def register(sub: Any) -> None:
     """Add the control commands to the parser."""
     for action, help_text in _ACTIONS.items():
         parser = sub.add_parser(action, help=help_text, description=help_text + ".")
-        parser.add_argument("run", metavar="RUN", help="run id (a unique prefix is enough)")
+        parser.add_argument("run", type=run_arg, metavar="RUN", help="run id (a unique prefix is enough)")
         _request_options(parser)
         parser.set_defaults(func=_cmd_request, action=action)
         parser._swarm_read = True
@@ -57,7 +58,9 @@ def register(sub: Any) -> None:
         "with the graph importable as MODULE:ATTR "
         "(a compiled graph, a StateGraph, or a function returning one).",
     )
-    parser.add_argument("run", metavar="RUN|THREAD", help="run id, or with --graph the thread id")
+    parser.add_argument(
+        "run", type=run_arg, metavar="RUN|THREAD", help="run id, or with --graph the thread id"
+    )
     parser.add_argument(
         "--graph", metavar="MODULE:ATTR", help="continue THREAD from its checkpoint with this graph"
     )
@@ -66,7 +69,9 @@ def register(sub: Any) -> None:
         metavar="PATH",
         help="checkpoint database when the graph has none (default: beside the store)",
     )
-    parser.add_argument("--scan-id", metavar="RUN", help="configurable scan_id, if the scan used one")
+    parser.add_argument(
+        "--scan-id", type=run_arg, metavar="RUN", help="configurable scan_id, if the scan used one"
+    )
     parser.add_argument("--no-progress", action="store_true", help="with --graph: no live progress")
     _request_options(parser)
     parser.set_defaults(func=_cmd_resume, action="resume")

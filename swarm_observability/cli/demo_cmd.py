@@ -6,7 +6,7 @@ import argparse
 import inspect
 from typing import Any
 
-from ._common import CliError
+from ._common import CliError, thread_arg
 from ._format import Output
 
 
@@ -21,8 +21,10 @@ def register(sub: Any) -> None:
         "Exit codes: 0 completed, 1 failed, 2 bad input, 130 cancelled.",
     )
     parser.add_argument("path", nargs="?", metavar="PATH", help="folder to audit (default: .)")
-    parser.add_argument("--thread", metavar="ID", help="thread id (= run id) of a new scan")
-    parser.add_argument("--resume", metavar="THREAD", help="continue THREAD from its checkpoint")
+    parser.add_argument("--thread", type=thread_arg, metavar="ID", help="thread id (= run id) of a new scan")
+    parser.add_argument(
+        "--resume", type=thread_arg, metavar="THREAD", help="continue THREAD from its checkpoint"
+    )
     parser.add_argument("--pause-after", type=int, metavar="N", help="pause after N probes, then resume")
     parser.add_argument("--pause-seconds", type=float, default=1.5, help=argparse.SUPPRESS)
     parser.add_argument("--no-progress", action="store_true", help="no progress output while the scan runs")

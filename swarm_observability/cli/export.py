@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import SwarmObservabilityError
-from ._common import EXIT_OK, EXIT_PROBLEMS, CliError, open_cli_store, resolve_run
+from ._common import EXIT_OK, EXIT_PROBLEMS, CliError, open_cli_store, resolve_run, run_arg
 from ._format import Output
 
 
@@ -21,7 +21,7 @@ def register(sub: Any) -> None:
         "--otlp sends the spans to a collector (http/protobuf unless --protocol grpc); --jsonl writes "
         "one event per line ('-' for stdout). Several targets can be given at once.",
     )
-    parser.add_argument("run", metavar="RUN", help="run id (a unique prefix is enough)")
+    parser.add_argument("run", type=run_arg, metavar="RUN", help="run id (a unique prefix is enough)")
     parser.add_argument("--jaeger", metavar="FILE", help="write Jaeger UI upload JSON to FILE")
     parser.add_argument(
         "--otlp", metavar="URL", help="send the spans to an OTLP collector, e.g. http://localhost:4318"

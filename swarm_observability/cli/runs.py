@@ -10,7 +10,7 @@ from typing import Any
 from ..events import StreamEvent, event_json_schema
 from ..exceptions import StoreCorruptionError
 from ..state import RunState, RunStateBuilder, rebuild_run_state
-from ._common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, CliError, open_cli_store, resolve_run
+from ._common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, CliError, open_cli_store, resolve_run, run_arg
 from ._format import OUTCOME_STYLES, Output, fmt_duration, fmt_status, fmt_time
 from ._live import LiveView
 from ._timeline import build_timeline, to_tree
@@ -26,10 +26,15 @@ def register(sub: Any) -> None:
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the N most recent runs")
 
     p = _read(sub, "show", "a timeline tree of a run's invocations, nodes, probes and agents", _cmd_show)
-    p.add_argument("run", metavar="RUN", help="run id (a unique prefix is enough)")
+    p.add_argument("run", type=run_arg, metavar="RUN", help="run id (a unique prefix is enough)")
 
     p = _read(sub, "tail", "print a run's events, optionally as they arrive", _cmd_tail)
-    p.add_argument("run", metavar="RUN", help="run id (a unique prefix is enough; waited for with --follow)")
+    p.add_argument(
+        "run",
+        type=run_arg,
+        metavar="RUN",
+        help="run id (a unique prefix is enough; waited for with --follow)",
+    )
     p.add_argument(
         "-n", "--lines", type=int, default=20, metavar="N", help="last N events first (0: all; default 20)"
     )
@@ -41,7 +46,7 @@ def register(sub: Any) -> None:
     )
 
     p = _read(sub, "state", "the run state derived from the event log", _cmd_state)
-    p.add_argument("run", metavar="RUN", help="run id (a unique prefix is enough)")
+    p.add_argument("run", type=run_arg, metavar="RUN", help="run id (a unique prefix is enough)")
 
     p = _read(
         sub,
@@ -49,7 +54,7 @@ def register(sub: Any) -> None:
         "fold a run's state from scratch and check it against a paged fold",
         _cmd_rebuild,
     )
-    p.add_argument("run", metavar="RUN", help="run id (a unique prefix is enough)")
+    p.add_argument("run", type=run_arg, metavar="RUN", help="run id (a unique prefix is enough)")
 
     register_verify(sub)
     _read(sub, "schema", "print the JSON schema of an event", _cmd_schema)

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..exceptions import StoreCorruptionError
 from ..state import rebuild_run_state
-from ._common import EXIT_OK, EXIT_PROBLEMS, CliError, open_cli_store, resolve_run
+from ._common import EXIT_OK, EXIT_PROBLEMS, CliError, open_cli_store, resolve_run, run_arg
 from ._format import Output
 
 _OPENERS = {"node_enter", "probe_start", "agent_start", "plan_start"}
@@ -59,7 +59,9 @@ def register(sub: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("run", nargs="?", metavar="RUN", help="run id (a unique prefix is enough)")
+    parser.add_argument(
+        "run", nargs="?", type=run_arg, metavar="RUN", help="run id (a unique prefix is enough)"
+    )
     parser.add_argument("--all", action="store_true", help="verify every run in the store")
     parser.set_defaults(func=_cmd_verify)
     parser._swarm_read = True  # type: ignore[attr-defined]

@@ -17,11 +17,12 @@ even when several processes poll, and a request written before the scan starts i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..events import validate_run_id
+from ..exceptions import ControlChannelError
 
 if TYPE_CHECKING:
     from .cancellation import CancellationManager
@@ -99,14 +101,20 @@ class ControlChannel:
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 5.0) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = sqlite3.connect(
-            self.path, timeout=timeout, check_same_thread=False, isolation_level=None
-        )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.executescript(_SCHEMA)
+        self._malformed: set[int] = set()
+        self._conn: sqlite3.Connection | None = None
+        with self._errors("open"):
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(_SCHEMA)
+            except BaseException:
+                conn.close()
+                raise
+        self._conn = conn
 
     def request(self, scan_id: str, action: ControlAction | str, reason: str | None = None) -> ControlRequest:
         """Append a request for ``scan_id`` and return it (durable when this returns).
@@ -114,13 +122,14 @@ class ControlChannel:
         Raises:
             ValueError: ``action`` is not cancel, pause, resume or drain.
             InvalidRunIdError: ``scan_id`` cannot be a run id.
+            ControlChannelError: the request cannot be written (read-only or damaged file).
         """
         validate_run_id(scan_id)
         parsed = parse_action(action)
         if reason is not None and not isinstance(reason, str):
             raise TypeError(f"reason must be a string or None, not {type(reason).__name__}")
         now = datetime.now(UTC)
-        with self._lock:
+        with self._lock, self._errors("write a request to"):
             cur = self._connection().execute(
                 "INSERT INTO swarm_control (scan_id, action, reason, created_at) VALUES (?, ?, ?, ?)",
                 (scan_id, parsed.value, reason, _iso(now)),
@@ -130,7 +139,12 @@ class ControlChannel:
         return ControlRequest(row_id, scan_id, parsed, reason, _parse(_iso(now)), None)
 
     def pending(self, scan_id: str, after_id: int = 0) -> list[ControlRequest]:
-        """Unclaimed requests for ``scan_id`` with ``id > after_id``, oldest first."""
+        """Unclaimed requests for ``scan_id`` with ``id > after_id``, oldest first.
+
+        A row that is not a valid request (an unknown action or a garbled timestamp, written by
+        something other than :meth:`request`) is skipped and logged once, so it never blocks the
+        requests after it; :attr:`malformed` lists such rows.
+        """
         return self._select(
             "WHERE scan_id = ? AND id > ? AND consumed_at IS NULL ORDER BY id", (scan_id, after_id)
         )
@@ -143,12 +157,18 @@ class ControlChannel:
 
     def claim(self, request_id: int) -> bool:
         """Mark a request consumed; ``True`` only for the one caller that claimed it first."""
-        with self._lock:
+        with self._lock, self._errors("claim a request in"):
             cur = self._connection().execute(
                 "UPDATE swarm_control SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL",
                 (_iso(datetime.now(UTC)), request_id),
             )
             return cur.rowcount == 1
+
+    @property
+    def malformed(self) -> list[int]:
+        """Ids of the rows this channel skipped because they are not valid requests."""
+        with self._lock:
+            return sorted(self._malformed)
 
     def close(self) -> None:
         """Close the connection; idempotent."""
@@ -167,10 +187,42 @@ class ControlChannel:
         return f"ControlChannel({self.path!r})"
 
     def _select(self, where: str, params: tuple[object, ...]) -> list[ControlRequest]:
-        with self._lock:
+        with self._lock, self._errors("read"):
             sql = f"SELECT {_COLUMNS} FROM swarm_control {where}"
             rows = self._connection().execute(sql, params).fetchall()
-        return [_row_to_request(row) for row in rows]
+        requests = []
+        for row in rows:
+            try:
+                requests.append(_row_to_request(row))
+            except (ValueError, TypeError) as exc:
+                self._skip(row[0], exc)
+        return requests
+
+    def _skip(self, row_id: int, exc: Exception) -> None:
+        with self._lock:
+            if row_id in self._malformed:
+                return
+            self._malformed.add(row_id)
+        logger.warning(
+            "swarm_observability: control request %s in %s is not a valid request and is ignored: %s",
+            row_id,
+            self.path,
+            exc,
+        )
+
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Turn SQLite and file-system failures into a :class:`ControlChannelError` naming the file."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            why = str(exc)
+            if "readonly" in why or "read-only" in why:
+                why = f"it is read-only ({why})"
+            elif isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+                why = f"it is not a usable control database ({why})"
+            message = f"cannot {doing} control channel {self.path}: {why}"
+            raise ControlChannelError(message, self.path) from exc
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -251,6 +303,10 @@ class ControlWatcher:
         while not self._stop.is_set():
             try:
                 self.poll_once()
+            except ControlChannelError as exc:
+                if not self._failing:
+                    logger.error("swarm_observability: %s; will retry", exc)
+                self._failing = True
             except Exception:
                 if not self._failing:
                     logger.exception("swarm_observability: polling the control channel failed; will retry")
@@ -270,6 +326,10 @@ def _parse(text: str) -> datetime:
 
 def _row_to_request(row: tuple[int, str, str, str | None, str, str | None]) -> ControlRequest:
     row_id, scan_id, action, reason, created_at, consumed_at = row
+    if not isinstance(created_at, str) or not (consumed_at is None or isinstance(consumed_at, str)):
+        raise TypeError("a timestamp is not text")
+    if reason is not None and not isinstance(reason, str):
+        raise TypeError("the reason is not text")
     return ControlRequest(
         row_id,
         scan_id,

@@ -79,17 +79,19 @@ def new_thread_id() -> str:
 def run_demo(options: DemoOptions, out: Output | None = None) -> int:
     """Run (or resume) a demo scan; returns the exit code. Raises :class:`CliError` on bad input."""
     out = out or Output()
-    if options.resume and options.path:
+    if options.resume is not None and options.path:
         raise CliError("demo: give a PATH for a new scan or --resume THREAD, not both")
     if options.pause_after is not None and options.pause_after < 1:
         raise CliError("demo: --pause-after must be at least 1")
     graph_input: Any = None
-    if not options.resume:
+    if options.resume is None:
         try:
             graph_input = scan_input(options.path or ".")
         except NotADirectoryError as exc:
             raise CliError(f"demo: cannot scan {exc}") from None
-    thread_id = options.resume or options.thread or new_thread_id()
+    thread_id = options.resume if options.resume is not None else options.thread
+    if thread_id is None:
+        thread_id = new_thread_id()
     try:
         validate_run_id(thread_id, for_filename=True)
     except InvalidRunIdError as exc:
@@ -116,7 +118,7 @@ def _run(options: DemoOptions, out: Output, store: Any, thread_id: str, graph_in
     with get_checkpointer(path=checkpoints) as saver:
         config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
         graph = build_demo_graph(options.model, checkpointer=saver)
-        if options.resume:
+        if options.resume is not None:
             snapshot = graph.get_state(config)
             if not snapshot.values and snapshot.created_at is None:
                 raise CliError(f"demo: unknown thread {thread_id!r}: no checkpoint in {checkpoints}")

@@ -1,0 +1,150 @@
+"""Hostile arguments and unusable control files: exit 2 or 1 with one line, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from swarm_observability.control import ControlChannel
+from swarm_observability.emitter import EventEmitter
+from swarm_observability.stores.jsonl import JSONLEventStore
+from swarm_observability.stores.sqlite import SQLiteEventStore
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _start_run(store: Any, run_id: str) -> None:
+    with EventEmitter(store, write="sync") as emitter:
+        emitter.emit("scan_started", run_id, message="running")
+
+
+@pytest.fixture
+def live_db(tmp_path: Path) -> Path:
+    """A SQLite store whose only run, ``live-1``, is running."""
+    db = tmp_path / "events.db"
+    with SQLiteEventStore(db) as store:
+        _start_run(store, "live-1")
+    return db
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["cancel", ""],
+        ["pause", ""],
+        ["drain", ""],
+        ["resume", ""],
+        ["show", ""],
+        ["state", ""],
+        ["tail", ""],
+        ["tail", "", "--follow", "--timeout", "0.1"],
+        ["rebuild-state", ""],
+        ["export", "", "--jsonl", "-"],
+        ["verify", ""],
+        ["resume", "live-1", "--scan-id", ""],
+    ],
+)
+def test_the_empty_run_id_matches_nothing(cli: Any, live_db: Path, argv: list[str]) -> None:
+    """`""` is a prefix of every run, so it is refused with exit 2 before any command sees it."""
+    result = cli(*argv, "--store", str(live_db))
+    assert result.code == 2, result
+    assert "must not be empty" in result.err and "Traceback" not in result.err
+    assert result.out == ""
+    with ControlChannel(live_db) as channel:
+        assert channel.requests() == []
+
+
+@pytest.mark.parametrize("option", ["--resume", "--thread"])
+def test_demo_refuses_an_empty_thread(cli: Any, tmp_path: Path, option: str) -> None:
+    """`demo --resume ""` (or `--thread ""`) is exit 2, not a new scan under a made-up id."""
+    db = tmp_path / "events.db"
+    result = cli("demo", option, "", "--store", str(db), "--no-progress")
+    assert result.code == 2 and "must not be empty" in result.err
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("run_id", ["", "bad\x00id", "bad\nid", "x" * 300])
+def test_force_with_an_invalid_run_id_is_a_usage_error(cli: Any, live_db: Path, run_id: str) -> None:
+    """`cancel --force` with an id that cannot be a run id exits 2 and writes no request."""
+    result = cli("cancel", run_id, "--force", "--store", str(live_db))
+    assert result.code == 2, result
+    assert "invalid run id" in result.err
+    with ControlChannel(live_db) as channel:
+        assert channel.requests() == []
+
+
+def test_force_still_sends_to_a_valid_unknown_run(cli: Any, live_db: Path) -> None:
+    """--force keeps its purpose: a valid id not in the store yet gets its request."""
+    assert cli("cancel", "later-run", "--force", "--store", str(live_db)).code == 0
+    with ControlChannel(live_db) as channel:
+        assert [r.scan_id for r in channel.pending("later-run")] == ["later-run"]
+
+
+def test_cancel_with_a_garbage_control_db_is_one_line(cli: Any, tmp_path: Path) -> None:
+    """A control.db that is not a database: exit 1 naming the file, the bytes left alone."""
+    folder = tmp_path / "jsonl"
+    with JSONLEventStore(folder) as store:
+        _start_run(store, "live-1")
+    garbage = os.urandom(4096)
+    (folder / "control.db").write_bytes(garbage)
+    result = cli("cancel", "live-1", "--store", f"jsonl:///{folder}")
+    assert result.code == 1, result
+    assert "control.db" in result.err and "not a usable control database" in result.err
+    assert "Traceback" not in result.err and len(result.err.strip().splitlines()) == 1
+    assert (folder / "control.db").read_bytes() == garbage
+
+
+def _cli_without_override(*argv: str) -> subprocess.CompletedProcess[str]:
+    """Run ``swarm-obs`` in a child that file permissions apply to (root drops CAP_DAC_OVERRIDE)."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root and util-linux's setpriv is missing: cannot drop CAP_DAC_OVERRIDE")
+        prefix = [setpriv, "--inh-caps=-all", "--bounding-set=-all"]
+    env = {k: v for k, v in os.environ.items() if k != "SWARM_OBS_STORE"}
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "swarm_observability", *argv],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_cancel_on_a_read_only_sqlite_store_is_one_line(tmp_path: Path) -> None:
+    """A store file the user cannot write: exit 1, 'read-only', no traceback, nothing changed."""
+    folder = tmp_path / "ro"
+    db = folder / "events.db"
+    with SQLiteEventStore(db) as store:
+        _start_run(store, "live-1")
+    before = db.read_bytes()
+    db.chmod(0o444)
+    result = _cli_without_override("cancel", "live-1", "--store", str(db))
+    assert result.returncode == 1, result
+    assert "read-only" in result.stderr and str(db) in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert db.read_bytes() == before
+
+
+def test_cancel_on_a_read_only_jsonl_folder_is_one_line(tmp_path: Path) -> None:
+    """A JSONL folder where control.db cannot be created: exit 1 naming it, no traceback."""
+    folder = tmp_path / "jsonl"
+    with JSONLEventStore(folder) as store:
+        _start_run(store, "live-1")
+    for path in [*folder.rglob("*")]:
+        path.chmod(0o444)
+    folder.chmod(0o555)
+    result = _cli_without_override("cancel", "live-1", "--store", f"jsonl:///{folder}")
+    assert result.returncode == 1, result
+    assert "control.db" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (folder / "control.db").exists()
+    folder.chmod(0o755)
