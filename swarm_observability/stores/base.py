@@ -18,6 +18,7 @@ from __future__ import annotations
 import gc
 import heapq
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -103,6 +104,27 @@ class EventStore(Protocol):
 
     def close(self) -> None:
         """Release files and connections; idempotent."""
+
+
+POLL_INTERVAL_S = 0.05
+"""How long :func:`wait_for_append` sleeps for a store that cannot tell when something was appended."""
+
+
+def wait_for_append(store: object, timeout: float) -> bool:
+    """Block until something may have been appended to ``store``, or ``timeout`` seconds passed.
+
+    The seam of live tails (the server's SSE streams, ``tail --follow``): a store may offer its own
+    ``wait_for_append(timeout) -> bool`` (the in-memory store wakes on its own appends, PostgreSQL on
+    LISTEN/NOTIFY); for any other store this sleeps ``min(timeout, POLL_INTERVAL_S)`` and returns
+    ``True``, so callers simply re-read after it returns. ``True`` means "look again"; ``False`` means
+    the timeout passed with nothing appended. Appends from another process are seen by re-reading,
+    which is why the default is a short poll rather than a long wait.
+    """
+    waiter = getattr(store, "wait_for_append", None)
+    if callable(waiter):
+        return bool(waiter(timeout))
+    time.sleep(max(0.0, min(timeout, POLL_INTERVAL_S)))
+    return True
 
 
 def batch_events(events: Iterable[StreamEvent]) -> tuple[StreamEvent, ...]:

@@ -21,6 +21,8 @@ class InMemoryEventStore:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._appended = threading.Condition(self._lock)
+        self._tail_waiters = 0
         self._runs: dict[str, list[StreamEvent]] = {}
         self._ids: set[str] = set()
         self._closed = False
@@ -45,6 +47,8 @@ class InMemoryEventStore:
                 self._runs[run_id] = events
             events.append(event)
             self._ids.add(event.id)
+            if self._tail_waiters:
+                self._appended.notify_all()
 
     def append_batch(self, events: Sequence[StreamEvent]) -> None:
         events = batch_events(events)
@@ -59,6 +63,8 @@ class InMemoryEventStore:
             for event in events:
                 self._runs.setdefault(event.run_id, []).append(event)
                 self._ids.add(event.id)
+            if self._tail_waiters:
+                self._appended.notify_all()
 
     def load(self, run_id: str) -> list[StreamEvent]:
         return self.load_since(run_id, 0)
@@ -103,6 +109,15 @@ class InMemoryEventStore:
         with self._lock:
             self._check_open()
             return StoreStats(self.backend, len(self._runs), len(self._ids))
+
+    def wait_for_append(self, timeout: float) -> bool:
+        """Block until another thread appends (``True``) or ``timeout`` seconds pass (``False``)."""
+        with self._lock:
+            self._tail_waiters += 1
+            try:
+                return self._appended.wait(max(0.0, timeout))
+            finally:
+                self._tail_waiters -= 1
 
     def close(self) -> None:
         self._closed = True
