@@ -17,6 +17,7 @@ EXPECTED_ALL = [
     "CheckpointerError",
     "ControlAction",
     "ControlChannel",
+    "ControlChannelError",
     "ControlRequest",
     "ControlWatcher",
     "DuplicateEventError",
