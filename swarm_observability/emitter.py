@@ -41,7 +41,7 @@ from concurrent.futures import Future
 from functools import partial
 from typing import Any, Literal
 
-from .events import EventType, StreamEvent, _plain_event, copy_event, make_event
+from .events import EventType, StreamEvent, _plain_event, copy_event, make_event, storable_event
 from .exceptions import EventStoreError, EventValidationError
 from .processors import Processor, default_processors
 from .stores.base import EventStore
@@ -52,7 +52,8 @@ logger = logging.getLogger("swarm_observability")
 Subscriber = Callable[[StreamEvent], Any]
 """A sync callable, or an ``async def`` callable, taking the event."""
 
-_FIELDS = frozenset(StreamEvent.model_fields) - {"type", "run_id", "seq"}
+_FIELDS = frozenset(StreamEvent.model_fields) - {"type", "run_id", "seq", "sanitized", "prev_hash"}
+_ASSIGNED = {"seq": "the emitter", "sanitized": "validation", "prev_hash": "the hash chain"}
 _STOP = object()
 _IDLE_EXIT_S = 5.0
 _LINGER_S = 0.01
@@ -108,6 +109,8 @@ class EventEmitter:
         self._errors: list[BaseException] = []
         self._writer: threading.Thread | None = None
         self._closed = False
+        self._stats_lock = threading.Lock()
+        self._sanitized = 0
         _live_emitters.add(self)
 
     # -- emitting ---------------------------------------------------------------------------------
@@ -125,9 +128,14 @@ class EventEmitter:
         """
         if not _FIELDS.issuperset(fields):
             unknown = fields.keys() - _FIELDS
-            hint = " (seq is assigned by the emitter)" if "seq" in unknown else ""
+            reserved = sorted(unknown & _ASSIGNED.keys())
+            hint = "".join(f" ({name} is assigned by {_ASSIGNED[name]})" for name in reserved)
             raise EventValidationError(f"unknown StreamEvent field(s): {', '.join(sorted(unknown))}{hint}")
-        event = _plain_event(type, run_id, fields) or make_event(type, run_id, **fields)
+        event = _plain_event(type, run_id, fields)
+        if event is None:
+            event = make_event(type, run_id, **fields)
+            if event.sanitized is not None:
+                self._count_sanitized(event)
         return self._publish(event, owned=True)
 
     def emit_event(self, event: StreamEvent) -> StreamEvent | None:
@@ -137,7 +145,10 @@ class EventEmitter:
         """
         if not isinstance(event, StreamEvent):
             raise TypeError(f"emit_event expects a StreamEvent, got {type(event).__name__}")
-        return self._publish(event, owned=False)
+        checked = storable_event(event)
+        if checked is not event and checked.sanitized != event.sanitized:
+            self._count_sanitized(checked)
+        return self._publish(checked, owned=checked is not event)
 
     def _publish(self, event: StreamEvent, *, owned: bool) -> StreamEvent | None:
         if self._closed:
@@ -148,7 +159,12 @@ class EventEmitter:
             if processed is None:
                 return None
             event = processed
-        owned = owned or event is not original
+        if event is not original:
+            owned = True
+            checked = storable_event(event)  # a processor's copy was not validated
+            if checked is not event and checked.sanitized != event.sanitized:
+                self._count_sanitized(checked)
+            event = checked
         with self._lock:
             if self._closed:
                 raise EventStoreError("the emitter is closed")
@@ -184,6 +200,27 @@ class EventEmitter:
         """
         with self._lock:
             self._last.pop(run_id, None)
+
+    def _count_sanitized(self, event: StreamEvent) -> None:
+        with self._stats_lock:
+            self._sanitized += 1
+            first = self._sanitized == 1
+        log = logger.warning if first else logger.debug
+        log(
+            "a %s event of run %r held values no store can keep as they are; stored in a marked form: %s",
+            event.type_name,
+            event.run_id,
+            event.sanitized,
+        )
+
+    def stats(self) -> dict[str, int]:
+        """Counters of this emitter, for health checks and dashboards.
+
+        ``sanitized_events``: events stored with values replaced by their marked form (lone
+        surrogates escaped, over-long integers as strings; see the event's ``sanitized`` field).
+        """
+        with self._stats_lock:
+            return {"sanitized_events": self._sanitized}
 
     # -- subscribers ------------------------------------------------------------------------------
 

@@ -47,8 +47,16 @@ from pydantic import (
     WithJsonSchema,
     field_validator,
 )
-from pydantic_core import to_json, to_jsonable_python
+from pydantic_core import PydanticSerializationError, to_json, to_jsonable_python
 
+from ._storable import (
+    SURROGATES_ESCAPED,
+    escape_surrogates,
+    needs_scrub,
+    scrub,
+    storable_int,
+    storable_text,
+)
 from .exceptions import EventValidationError, InvalidRunIdError
 
 SCHEMA_VERSION = 1
@@ -188,7 +196,8 @@ def _safe_repr(value: object) -> str:
 def validate_run_id(run_id: object, *, for_filename: bool = False) -> str:
     """Return ``run_id`` if it can be stored, else raise :class:`InvalidRunIdError`.
 
-    Every run id must be a non-empty string of at most 256 characters without control characters.
+    Every run id must be a non-empty string of at most 256 characters without control characters
+    or lone surrogates (a run id is a key: it is refused, never rewritten).
     With ``for_filename=True`` it must also be safe as one path component: no ``/``, ``\\``, no
     leading dot and no ``..``, so a run id can never escape the folder it is written into.
     """
@@ -202,6 +211,8 @@ def validate_run_id(run_id: object, *, for_filename: bool = False) -> str:
         raise InvalidRunIdError(run_id, f"longer than {_MAX_RUN_ID_LENGTH} characters")
     if _CONTROL_CHARS.search(run_id):
         raise InvalidRunIdError(run_id, "contains control characters")
+    if not storable_text(run_id):
+        raise InvalidRunIdError(run_id, "is not valid Unicode (lone surrogates)")
     if for_filename and ("/" in run_id or "\\" in run_id or run_id.startswith(".") or ".." in run_id):
         raise InvalidRunIdError(run_id, "not usable as a file name (path separators or dots)")
     return run_id
@@ -218,7 +229,9 @@ class StreamEvent(BaseModel):
     Ids are RFC 9562 UUIDs, version 7 (time-ordered) since this release; see the module docstring.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True, validate_default=False)
+    model_config = ConfigDict(
+        extra="allow", frozen=True, validate_default=False, ser_json_inf_nan="constants"
+    )
 
     type: EventType | str = Field(
         description="What happened; an EventType value, or an unknown string kept as-is."
@@ -255,6 +268,16 @@ class StreamEvent(BaseModel):
         default=None, description="OpenTelemetry trace id (32 hex) when traced live."
     )
     span_id: str | None = Field(default=None, description="OpenTelemetry span id (16 hex) when traced live.")
+    sanitized: dict[str, str] | None = Field(
+        default=None,
+        description="Values replaced because no store could keep them faithfully: JSON Pointer of each "
+        "(e.g. /message, /data/files/3) -> surrogates_escaped, key_surrogates_escaped or int_as_string.",
+    )
+    prev_hash: str | None = Field(
+        default=None,
+        description="Opt-in hash chain: 'sha256:<hex>' of the previous event of the run (of the run id "
+        "for seq 1), so an edited or deleted event is detected by `swarm-obs verify`.",
+    )
 
     @field_validator("timestamp", mode="wrap")
     @classmethod
@@ -321,7 +344,7 @@ class StreamEvent(BaseModel):
         out = self.model_dump(
             mode="json", exclude_none=True, fallback=repr, exclude=set(extra) | (exclude or set())
         )
-        out.update(to_jsonable_python(extra, fallback=repr, inf_nan_mode="null"))
+        out.update(to_jsonable_python(extra, fallback=repr, inf_nan_mode="constants"))
         return out
 
     def to_json(self) -> str:
@@ -329,13 +352,28 @@ class StreamEvent(BaseModel):
         return self.to_json_bytes().decode()
 
     def to_json_bytes(self) -> bytes:
-        """UTF-8 JSON of :meth:`to_dict`; the hot path of the persistent stores."""
+        """UTF-8 JSON of :meth:`to_dict`; the hot path of the persistent stores.
+
+        Raises:
+            EventValidationError: the event holds text UTF-8 cannot encode. Events built by
+                :func:`make_event` or passed through an emitter never do (see :func:`storable_event`);
+                a bare constructor or ``model_copy`` can make one, and a store then refuses it whole.
+        """
         extra = self.__pydantic_extra__
-        if not extra or None not in extra.values():
-            return self.__pydantic_serializer__.to_json(
-                self, exclude_none=True, fallback=repr, exclude=_EMPTY[bool(self.data), bool(self.namespace)]
-            )
-        return to_json(self.to_dict(), fallback=repr)
+        try:
+            if not extra or None not in extra.values():
+                return self.__pydantic_serializer__.to_json(
+                    self,
+                    exclude_none=True,
+                    fallback=repr,
+                    exclude=_EMPTY[bool(self.data), bool(self.namespace)],
+                )
+            return to_json(self.to_dict(), fallback=repr, inf_nan_mode="constants")
+        except PydanticSerializationError as exc:
+            raise EventValidationError(
+                f"event {self.id} ({self.type_name}) cannot be serialized: {exc}; build events with "
+                "make_event() or an emitter, which store such values in a marked form"
+            ) from exc
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StreamEvent:
@@ -392,14 +430,62 @@ def _short_repr(value: object) -> str:
 
 
 def make_event(type: EventType | str, run_id: str, **fields: Any) -> StreamEvent:
-    """Build a validated event; invalid input raises :class:`EventValidationError` naming the field."""
+    """Build a validated event; invalid input raises :class:`EventValidationError` naming the field.
+
+    Values no store could keep faithfully are replaced by a marked form (see :func:`storable_event`).
+    """
     event = _plain_event(type, run_id, fields)
     if event is not None:
         return event
     try:
-        return StreamEvent(type=type, run_id=run_id, **fields)
+        event = StreamEvent(type=type, run_id=run_id, **fields)
     except ValidationError as exc:
         raise EventValidationError(_describe(exc)) from exc
+    return storable_event(event)
+
+
+def storable_event(event: StreamEvent) -> StreamEvent:
+    """``event`` itself if every store can keep it faithfully, else a copy with the values replaced.
+
+    The validation at the boundary where an event is built: nothing that passes it can fail to
+    serialize later (which would lose the whole batch it is written with) or make a run unreadable.
+    Text with lone surrogates is stored with ``\\udcXX`` escapes and over-long integers as digit
+    strings (see :mod:`swarm_observability._storable`), each replacement named in ``sanitized``;
+    extra fields are normalized like ``data``. The keys ``run_id``, ``id`` and ``type`` are never
+    rewritten: unstorable ones raise :class:`EventValidationError` (:class:`InvalidRunIdError` for
+    the run id).
+    """
+    values = event.__dict__
+    validate_run_id(values["run_id"])
+    for key in ("id", "type"):
+        if not storable_text(values[key]):
+            raise EventValidationError(f"invalid StreamEvent: {key}: not valid Unicode (got {values[key]!r})")
+    marks: dict[str, str] = {}
+    changes: dict[str, Any] = {}
+    for name in _OPTIONAL_STR:
+        text = values.get(name)
+        if text is not None and not storable_text(text):
+            changes[name] = escape_surrogates(text)
+            marks[f"/{name}"] = SURROGATES_ESCAPED
+    namespace = values["namespace"]
+    if namespace and not all(storable_text(part) for part in namespace):
+        changes["namespace"] = tuple(scrub(list(namespace), "/namespace", marks))
+    data = values["data"]
+    if data and needs_scrub(data):
+        changes["data"] = scrub(data, "/data", marks)
+    extra = event.__pydantic_extra__
+    plain_extra = extra
+    if extra:
+        plain_extra = _jsonable_data(extra)
+        if needs_scrub(plain_extra):
+            plain_extra = scrub(plain_extra, "", marks)
+    if not changes and plain_extra is extra:
+        return event
+    if marks:
+        changes["sanitized"] = {**(values.get("sanitized") or {}), **marks}
+    copy = copy_event(event, **changes)
+    _set(copy, "__pydantic_extra__", plain_extra)
+    return copy
 
 
 # -- the fast path ----------------------------------------------------------------------------------
@@ -430,7 +516,11 @@ def _plain_event(type: object, run_id: object, fields: dict[str, Any]) -> Stream
     if type.__class__ is not EventType or run_id.__class__ is not str:
         return None
     if run_id not in _KNOWN_RUN_IDS:
-        if not 0 < len(run_id) <= _MAX_RUN_ID_LENGTH or _CONTROL_CHARS.search(run_id):  # type: ignore[arg-type]
+        if (
+            not 0 < len(run_id) <= _MAX_RUN_ID_LENGTH  # type: ignore[arg-type]
+            or _CONTROL_CHARS.search(run_id)  # type: ignore[arg-type]
+            or not storable_text(run_id)  # type: ignore[arg-type]
+        ):
             return None
         if len(_KNOWN_RUN_IDS) >= _KNOWN_RUN_IDS_LIMIT:
             _KNOWN_RUN_IDS.clear()
@@ -438,7 +528,10 @@ def _plain_event(type: object, run_id: object, fields: dict[str, Any]) -> Stream
     data: dict[str, Any] | None = None
     for key, value in fields.items():
         if key in _OPTIONAL_STR:
-            if value.__class__ is not str and value is not None:
+            if value.__class__ is not str:
+                if value is not None:
+                    return None
+            elif not value.isascii() and not storable_text(value):
                 return None
         elif key == "data":
             if value.__class__ is not dict:
@@ -453,13 +546,13 @@ def _plain_event(type: object, run_id: object, fields: dict[str, Any]) -> Stream
             if value.__class__ is not tuple:
                 return None
             for part in value:
-                if part.__class__ is not str:
+                if part.__class__ is not str or not storable_text(part):
                     return None
         elif key == "progress":
             if value is not None and (value.__class__ is not float or not 0.0 <= value <= 1.0):
                 return None
         elif key == "id":
-            if value.__class__ is not str:
+            if value.__class__ is not str or not storable_text(value):
                 return None
         elif key == "seq":
             if value is not None and (value.__class__ is not int or value < 1):
@@ -486,18 +579,31 @@ def _plain_event(type: object, run_id: object, fields: dict[str, Any]) -> Stream
 
 
 def _plain_data(value: dict[Any, Any]) -> dict[str, Any] | None:
-    """``value`` normalized as the ``data`` validator would; ``None`` if a key is not a plain str."""
+    """``value`` normalized as the ``data`` validator would, if it needs no marked replacement.
+
+    ``None`` (full validation, then :func:`storable_event`) if a key is not a plain, storable str or
+    a value needs replacing.
+    """
     plain = True
     for key, item in value.items():
-        if key.__class__ is not str:
+        if key.__class__ is not str or not (key.isascii() or storable_text(key)):
             return None
         if plain:
             kind = item.__class__
             if kind is float:
                 plain = item - item == 0  # NaN and infinities become null: let pydantic_core do it
-            elif not (kind is str or kind is int or kind is bool or item is None):
+            elif kind is str:
+                if not item.isascii() and not storable_text(item):
+                    return None
+            elif kind is int:
+                if not storable_int(item):
+                    return None
+            elif not (kind is bool or item is None):
                 plain = False  # nested or non-JSON values: let pydantic_core convert them
-    return dict(value) if plain else _jsonable_data(value)
+    if plain:
+        return dict(value)
+    data = _jsonable_data(value)
+    return None if needs_scrub(data) else data
 
 
 def copy_event(event: StreamEvent, **changes: Any) -> StreamEvent:
