@@ -262,6 +262,39 @@ def test_unknown_types_and_extra_fields_round_trip(harness: StoreHarness) -> Non
     assert [e.id for e in store.query(types=["quantum_probe"])] == ["evt-1"]
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"message": "name-\udcff\udcfe"},
+        {"data": {"path": "\ud800", "k-\udc80": [1, {"deep": "\udfff"}]}},
+        {"data": {"n": 10**4400, "m": [-(10**641)], "fits": 10**640 - 1}},
+        {"node": "n-\udcff", "namespace": ("a:1", "b-\udcff:2"), "score": float("nan")},
+    ],
+    ids=["surrogate message", "surrogate data", "huge ints", "fields and extras"],
+)
+def test_hostile_values_are_stored_in_their_marked_form(harness: StoreHarness, fields: dict) -> None:
+    """An event built from hostile values is accepted, marked, and reads back equal after a reopen."""
+    events = [ev("h", 1, message="before"), ev("h", 2, **fields), ev("h", 3, message="after")]
+    assert events[1].sanitized or "score" in fields
+    harness.store.append_batch(events)
+    store = harness.reopen()
+    assert as_bytes(store.load("h")) == as_bytes(events)
+    assert store.load("h")[1] == events[1]
+    assert [info.event_count for info in store.runs()] == [3]
+
+
+def test_nan_in_unknown_fields_round_trips(harness: StoreHarness) -> None:
+    """NaN and infinities in fields of a newer writer are written back as they were, not as null."""
+    future = StreamEvent.from_json(
+        b'{"type":"future","run_id":"nan","id":"evt-n","seq":1,"timestamp":"2026-01-02T03:04:05.678Z",'
+        b'"version":3,"score":NaN,"range":[Infinity,-Infinity]}'
+    )
+    harness.store.append(future)
+    store = harness.reopen()
+    assert store.load("nan")[0].to_json_bytes() == future.to_json_bytes()
+    assert b'"score":NaN,"range":[Infinity,-Infinity]' in future.to_json_bytes()
+
+
 def test_reopen_after_close_keeps_everything(harness: StoreHarness) -> None:
     """Closing and reopening keeps every event, run and seq, and appends continue from the last seq."""
     a, b = run_events("a", 3), run_events("b", 2)
