@@ -5,12 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-smoke clean
+.PHONY: demo test test-postgres lint bench bench-smoke clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[cli,notebook,server]' --group dev
+	$(BIN)/python -m pip install --quiet -e '.[cli,notebook,server,postgres]' --group dev
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -18,6 +18,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The PostgreSQL tests against a throwaway local cluster (Debian's postgresql; installed when missing as root),
+# or against the server in $$SWARM_OBS_TEST_PG_URL when set.
+test-postgres: $(STAMP)
+	.ci/with-postgres.sh $(BIN)/python -m pytest -q -m postgres
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -37,6 +37,7 @@ EXPECTED_ALL = [
     "Outcome",
     "PayloadLimit",
     "PayloadTooLargeError",
+    "PostgresEventStore",
     "RunInfo",
     "RunState",
     "RunStateBuilder",

@@ -3,11 +3,13 @@
 * :class:`InMemoryEventStore`: process memory, for tests and short-lived observers.
 * :class:`SQLiteEventStore`: the default persistent log (WAL; safe for many threads and processes).
 * :class:`JSONLEventStore`: an append-only, human-readable ``events.jsonl`` with crash recovery.
+* :class:`PostgresEventStore`: a shared PostgreSQL database, for many workers and hosts (``postgres`` extra).
 """
 
 from .base import EventStore, RunInfo, StoreStats
 from .jsonl import JSONLEventStore
 from .memory import InMemoryEventStore
+from .postgres import PostgresEventStore
 from .sqlite import SQLiteEventStore
 from .url import default_store_path, open_store
 
@@ -15,6 +17,7 @@ __all__ = [
     "EventStore",
     "InMemoryEventStore",
     "JSONLEventStore",
+    "PostgresEventStore",
     "RunInfo",
     "SQLiteEventStore",
     "StoreStats",

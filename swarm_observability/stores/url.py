@@ -12,11 +12,14 @@ Accepted forms:
 ``path/to/events.db``              SQLite for a path ending in ``.db``, ``.sqlite`` or ``.sqlite3``
 ``path/to/events.jsonl``           JSONL, that file
 ``path/to/folder``                 JSONL in that folder (a path without suffix, or a folder)
+``postgresql://user@host/db``      :class:`PostgresEventStore` (also ``postgres://``; the ``postgres``
+                                   extra), any libpq URL; ``?schema=name`` picks the schema
 =================================  ==========================================================
 
 The slash rule is SQLAlchemy's: what follows ``scheme:///`` is the path, so a fourth slash makes it
 absolute. Query parameters set backend options: ``sqlite:///e.db?durability=normal``,
-``jsonl:///runs?fsync=batch``, and ``read_only=true`` for both.
+``jsonl:///runs?fsync=batch``, and ``read_only=true`` for all three. A PostgreSQL URL's other query
+parameters (``sslmode``, ``application_name`` ...) go to libpq unchanged.
 """
 
 from __future__ import annotations
@@ -39,7 +42,15 @@ _OPTIONS: dict[str, dict[str, type]] = {
     "sqlite": {"durability": str, "busy_timeout": float, "read_only": bool},
     "jsonl": {"fsync": str, "read_only": bool},
     "memory": {},
+    "postgres": {
+        "schema": str,
+        "pool_size": int,
+        "read_only": bool,
+        "notify": bool,
+        "connect_timeout": float,
+    },
 }
+_POSTGRES_SCHEMES = frozenset({"postgresql", "postgres"})
 
 
 def default_store_path() -> Path:
@@ -68,6 +79,8 @@ def open_store(url: str | os.PathLike[str] | None = None, **options: Any) -> Eve
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"not an event store URL or path: {url!r}")
     backend, location, query = _parse(text)
+    if backend == "postgres":
+        return _open_postgres(text, options)
     params = {**_query_options(text, backend, query), **options}
     unknown = params.keys() - _OPTIONS[backend].keys()
     if unknown:
@@ -79,15 +92,37 @@ def open_store(url: str | os.PathLike[str] | None = None, **options: Any) -> Eve
     return JSONLEventStore(location, **params)
 
 
+def _open_postgres(text: str, options: dict[str, Any]) -> EventStore:
+    """A :class:`PostgresEventStore`; our URL options checked here, the rest left to libpq."""
+    from .postgres import PostgresEventStore, split_url
+
+    conninfo, ours = split_url(text)
+    known = _OPTIONS["postgres"]
+    unknown = options.keys() - known.keys()
+    if unknown:
+        raise ValueError(f"postgres store takes no option(s) {', '.join(sorted(unknown))}")
+    params: dict[str, Any] = {}
+    for key, value in ours.items():
+        try:
+            params[key] = _convert(value, known[key])
+        except ValueError:
+            kind = known[key].__name__
+            raise ValueError(f"store URL option {key}={value!r} is not a valid {kind}") from None
+    return PostgresEventStore(conninfo, **{**params, **options})
+
+
 def _parse(text: str) -> tuple[str, str, str]:
     """``(backend, location, query string)`` of a URL or plain path."""
     scheme, sep, rest = text.partition("://")
     if not sep:
         return _backend_for_path(text), text, ""
     scheme = scheme.lower()
+    if scheme in _POSTGRES_SCHEMES:
+        return "postgres", text, ""
     if scheme not in _OPTIONS:
         raise ValueError(
-            f"unknown event store URL {text!r}: scheme {scheme!r} is not one of memory://, sqlite:///, jsonl:///"
+            f"unknown event store URL {text!r}: scheme {scheme!r} is not one of memory://, sqlite:///, "
+            "jsonl:///, postgresql://"
         )
     rest, _, query = rest.partition("?")
     if scheme == "memory":

@@ -1,6 +1,7 @@
 """Child side of the SIGKILL chaos test (``test_chaos.py``): a fork server whose workers append batches.
 
-Run as ``python _chaos_child.py <backend>``. The process imports the stores once, then reads commands
+Run as ``python _chaos_child.py <backend>`` (for ``postgres`` a location is a schema on
+``$CHAOS_PG_URL``). The process imports the stores once, then reads commands
 from stdin, one per line: ``life <n> <location>``. For each it forks a worker and prints
 ``pid <pid>``; the worker opens the store at ``<location>`` (running recovery), appends random batches
 (in a third of the lives 1-4 events of 0.1-1 MB each, so that many kills land inside a write) and,
@@ -25,7 +26,7 @@ import time
 import traceback
 
 from swarm_observability.events import EventType, make_event
-from swarm_observability.stores import JSONLEventStore, SQLiteEventStore
+from swarm_observability.stores import JSONLEventStore, PostgresEventStore, SQLiteEventStore
 
 RUNS = ("run-a", "run-b", "run-c", "run-ü")
 PIPE_BUF = 4096
@@ -42,7 +43,11 @@ def _say(line: str) -> None:
     os.write(1, data)
 
 
-def _open(backend: str, location: str, rng: random.Random) -> SQLiteEventStore | JSONLEventStore:
+def _open(
+    backend: str, location: str, rng: random.Random
+) -> SQLiteEventStore | JSONLEventStore | PostgresEventStore:
+    if backend == "postgres":  # location: the schema; the server: CHAOS_PG_URL (set by the parent)
+        return PostgresEventStore(os.environ["CHAOS_PG_URL"], schema=location, pool_size=1)
     if backend == "sqlite":
         return SQLiteEventStore(location, durability=rng.choice(("full", "normal")))
     return JSONLEventStore(location, fsync="batch" if rng.random() < 0.2 else "none")

@@ -10,23 +10,41 @@ from typing import Any
 import pytest
 
 from swarm_observability.events import EventType, StreamEvent, make_event
-from swarm_observability.stores import EventStore, InMemoryEventStore, JSONLEventStore, SQLiteEventStore
+from swarm_observability.stores import (
+    EventStore,
+    InMemoryEventStore,
+    JSONLEventStore,
+    PostgresEventStore,
+    SQLiteEventStore,
+)
+from tests._postgres import fresh_schema, server_url
 
-BACKENDS = ("memory", "sqlite", "jsonl")
+BACKENDS = ("memory", "sqlite", "jsonl", pytest.param("postgres", marks=pytest.mark.postgres))
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 class StoreHarness:
-    """Opens one backend in a temp folder and can reopen it (the memory store "reopens" as itself)."""
+    """Opens one backend in a temp folder (PostgreSQL: a schema of its own) and can reopen it.
 
-    def __init__(self, kind: str, folder: Path) -> None:
+    The memory store "reopens" as itself. ``location`` is where ``stats().location`` must point.
+    """
+
+    def __init__(
+        self, kind: str, folder: Path, pg_url: str | None = None, pg_schema: str | None = None
+    ) -> None:
         self.kind = kind
         self.folder = folder
+        self.pg_url = pg_url
+        self.pg_schema = pg_schema
         self.store: EventStore = self._open()
+        self.location = str(folder) if kind != "postgres" else f"{pg_url}#{pg_schema}"
 
     def _open(self) -> EventStore:
         if self.kind == "memory":
             return InMemoryEventStore()
+        if self.kind == "postgres":
+            assert self.pg_url is not None
+            return PostgresEventStore(self.pg_url, schema=self.pg_schema, pool_size=8)
         if self.kind == "sqlite":
             return SQLiteEventStore(self.folder / "events.db", durability="normal")
         return JSONLEventStore(self.folder / "jsonl")
@@ -44,10 +62,17 @@ class StoreHarness:
 
 @pytest.fixture(params=BACKENDS)
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreHarness]:
-    """Each backend in turn, closed after the test."""
-    h = StoreHarness(request.param, tmp_path)
-    yield h
-    h.close()
+    """Each backend in turn, closed after the test (PostgreSQL's schema dropped)."""
+    if request.param != "postgres":
+        h = StoreHarness(request.param, tmp_path)
+        yield h
+        h.close()
+        return
+    url = server_url()
+    with fresh_schema(url) as schema:
+        h = StoreHarness("postgres", tmp_path, url, schema)
+        yield h
+        h.close()
 
 
 @pytest.fixture

@@ -8,7 +8,12 @@ delay, reopens the store and checks, independently of the store's own checks:
 * every run is gapless from seq 1 and ``load`` works;
 * every acknowledged event is present at its seq with byte-identical JSON;
 * every stored batch is complete (all-or-nothing);
-* the file is sound: JSONL ends on a line boundary and every line parses, SQLite passes ``integrity_check``.
+* the file is sound: JSONL ends on a line boundary and every line parses, SQLite passes ``integrity_check``;
+  PostgreSQL's tables agree with each other (checked with plain SQL).
+
+PostgreSQL (marker ``postgres``) runs the same lives on a schema of its own, and kills the worker's
+*connection* too: at a random moment of each life the parent calls ``pg_terminate_backend`` on it, then
+SIGKILLs the worker as usual. The store must reconnect and carry on without losing or doubling a batch.
 
 The store is reused across lives (each worker continues it) and replaced every 5 kills to bound its size.
 30 kills per backend by default, 300 with ``SWARM_OBS_SLOW=1``; ``SWARM_OBS_CHAOS_SEED`` replays a seed.
@@ -16,6 +21,7 @@ The store is reused across lives (each worker continues it) and replaced every 5
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -32,7 +38,8 @@ from pathlib import Path
 import pytest
 
 from swarm_observability.events import EventType, make_event
-from swarm_observability.stores import JSONLEventStore, SQLiteEventStore
+from swarm_observability.stores import EventStore, JSONLEventStore, PostgresEventStore, SQLiteEventStore
+from tests._postgres import fresh_schema, server_url, with_query
 
 from ._chaos_child import RUNS, digest
 
@@ -42,16 +49,22 @@ LIVES_PER_STORE = 5
 MAX_DELAY_S = 0.15
 CHILD = Path(__file__).with_name("_chaos_child.py")
 ROOT = Path(__file__).resolve().parents[2]
+CHAOS_APP = "swarm_obs_chaos"
+BACKENDS = ["sqlite", "jsonl", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 class ForkServer:
     """The child process: send it a life, get back the worker pid, its acknowledgements and its death."""
 
-    def __init__(self, backend: str) -> None:
+    def __init__(self, backend: str, pg_url: str | None = None) -> None:
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
+        self.pg_url = pg_url
+        self.terminated = 0
+        if pg_url is not None:
+            env["CHAOS_PG_URL"] = with_query(pg_url, application_name=f"{CHAOS_APP}_{os.getpid()}")
         self.proc = subprocess.Popen(
             [sys.executable, str(CHILD), backend],
             stdin=subprocess.PIPE,
@@ -78,21 +91,40 @@ class ForkServer:
             raise AssertionError(f"chaos child exited: {self.proc.stderr.read().decode()[-2000:]}")
         return line.decode()
 
-    def life(self, life: int, location: Path, delay: float) -> list[dict]:
-        """Run one worker on ``location``, SIGKILL it after ``delay`` seconds; return its acknowledgements."""
+    def life(self, life: int, location: Path | str, delay: float, cut: float | None = None) -> list[dict]:
+        """Run one worker on ``location``, SIGKILL it after ``delay`` seconds; return its acknowledgements.
+
+        With ``cut`` (PostgreSQL), the worker's server connections are terminated after ``cut`` seconds.
+        """
         assert self.proc.stdin is not None
         self.proc.stdin.write(f"life {life} {location}\n".encode())
         self.proc.stdin.flush()
         acks: list[dict] = []
         while not (line := self.next_line()).startswith("pid "):
             acks.append(_ack(line))  # the worker may run before the fork server reports its pid
+        if cut is not None and cut < delay:
+            threading.Event().wait(cut)
+            self.terminated += self._terminate_connections()
+            delay -= cut
         threading.Event().wait(delay)
-        os.kill(int(line.split()[1]), signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # died by itself: _ack reports its error line
+            os.kill(int(line.split()[1]), signal.SIGKILL)
         while not (line := self.next_line()).startswith("dead "):
             acks.append(_ack(line))
         status = int(line.split()[2])
         assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, line
         return acks
+
+    def _terminate_connections(self) -> int:
+        import psycopg
+
+        assert self.pg_url is not None
+        with psycopg.connect(self.pg_url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                (f"{CHAOS_APP}_{os.getpid()}",),
+            ).fetchall()
+        return sum(1 for (done,) in rows if done)
 
     def close(self) -> None:
         assert self.proc.stdin is not None
@@ -114,8 +146,10 @@ def _ack(line: str) -> dict:
     return json.loads(line)
 
 
-def _check_file(backend: str, location: Path) -> str | None:
+def _check_file(backend: str, location: Path | str, pg_url: str | None = None) -> str | None:
     """What is wrong with the store's file at the byte level, judged without the store's code."""
+    if backend == "postgres":
+        return _check_tables(str(location), pg_url)
     if backend == "jsonl":
         data = (location / "events.jsonl").read_bytes()
         if data and not data.endswith(b"\n"):
@@ -132,10 +166,39 @@ def _check_file(backend: str, location: Path) -> str | None:
     return None if result == [("ok",)] else f"integrity_check: {result}"
 
 
-def _verify(backend: str, location: Path, acked: dict[str, tuple[str, int, str]]) -> list[str]:
+def _check_tables(schema: str, pg_url: str | None) -> str | None:
+    """PostgreSQL: every run's rows are seq 1..n, match ``swarm_runs``, and each row's JSON names its row."""
+    import psycopg
+
+    assert pg_url is not None
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        bad = conn.execute(
+            f'SELECT e.run_id, count(*), max(e.seq), r.last_seq FROM "{schema}".swarm_events e '
+            f'LEFT JOIN "{schema}".swarm_runs r USING (run_id) GROUP BY e.run_id, r.last_seq '
+            "HAVING count(*) <> max(e.seq) OR r.last_seq IS DISTINCT FROM max(e.seq)"
+        ).fetchall()
+        mismatched = conn.execute(
+            f'SELECT run_id, seq FROM "{schema}".swarm_events '
+            "WHERE data->>'run_id' <> run_id OR (data->>'seq')::bigint <> seq OR data->>'id' <> id LIMIT 5"
+        ).fetchall()
+    if bad:
+        return f"runs whose rows are not seq 1..n or disagree with swarm_runs: {bad}"
+    return f"rows whose JSON names another run/seq/id: {mismatched}" if mismatched else None
+
+
+def _open_store(backend: str, location: Path | str, pg_url: str | None) -> EventStore:
+    if backend == "postgres":
+        assert pg_url is not None
+        return PostgresEventStore(pg_url, schema=str(location))
+    return SQLiteEventStore(location) if backend == "sqlite" else JSONLEventStore(location)
+
+
+def _verify(
+    backend: str, location: Path | str, acked: dict[str, tuple[str, int, str]], pg_url: str | None = None
+) -> list[str]:
     """Reopen the store (recovery) and list every violated property."""
     problems = []
-    store = SQLiteEventStore(location) if backend == "sqlite" else JSONLEventStore(location)
+    store = _open_store(backend, location, pg_url)
     try:
         stored: dict[str, tuple[str, int, str]] = {}
         batches: dict[str, list[tuple[int, int]]] = defaultdict(list)
@@ -159,36 +222,63 @@ def _verify(backend: str, location: Path, acked: dict[str, tuple[str, int, str]]
         count = members[0][1]
         if sorted(members) != [(index, count) for index in range(count)]:
             problems.append(f"batch {batch_id} is partial: {sorted(members)} of {count}")
-    damage = _check_file(backend, location)
+    damage = _check_file(backend, location, pg_url)
     if damage:
         problems.append(damage)
     return problems
 
 
-@pytest.mark.timeout(600 if SLOW else 120)
-@pytest.mark.parametrize("backend", ["sqlite", "jsonl"])
+@pytest.mark.timeout(600 if SLOW else 180)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_sigkill_never_loses_or_corrupts_acknowledged_events(backend: str, tmp_path: Path) -> None:
     """After every SIGKILL the reopened store holds each acked event, byte-identical, in whole batches."""
+    if backend == "postgres":
+        with fresh_schema(server_url()) as schema:
+            _chaos(backend, tmp_path, server_url(), schema)
+    else:
+        _chaos(backend, tmp_path)
+
+
+def _chaos(backend: str, tmp_path: Path, pg_url: str | None = None, schema: str = "") -> None:
     seed = int(os.environ.get("SWARM_OBS_CHAOS_SEED") or random.randrange(2**32))
     rng = random.Random(seed)
-    server = ForkServer(backend)
+    server = ForkServer(backend, pg_url)
     acked: dict[str, tuple[str, int, str]] = {}
     total_acks = 0
+    location: Path | str = tmp_path
     try:
         for life in range(KILLS):
             if life % LIVES_PER_STORE == 0:
-                shutil.rmtree(tmp_path / f"store-{life - LIVES_PER_STORE}", ignore_errors=True)
-                location = tmp_path / f"store-{life}" / ("events.db" if backend == "sqlite" else "")
+                if pg_url is not None:
+                    _drop_schema(pg_url, f"{schema}_{life - LIVES_PER_STORE}")
+                    location = f"{schema}_{life}"
+                else:
+                    shutil.rmtree(tmp_path / f"store-{life - LIVES_PER_STORE}", ignore_errors=True)
+                    location = tmp_path / f"store-{life}" / ("events.db" if backend == "sqlite" else "")
                 acked = {}
-            for ack in server.life(life, location, rng.uniform(0.0, MAX_DELAY_S)):
+            delay = rng.uniform(0.0, MAX_DELAY_S * (4 if pg_url else 1))
+            cut = rng.uniform(0.0, delay) if pg_url is not None else None
+            for ack in server.life(life, location, delay, cut):
                 total_acks += 1
                 for run, seq, event_id, content in ack["e"]:
                     acked[event_id] = (run, seq, content)
-            problems = _verify(backend, location, acked)
+            problems = _verify(backend, location, acked, pg_url)
             assert not problems, f"seed={seed} life={life}: " + "; ".join(problems[:5])
     finally:
         server.close()
+        if pg_url is not None:
+            for life in range(0, KILLS, LIVES_PER_STORE):
+                _drop_schema(pg_url, f"{schema}_{life}")
     assert total_acks > 0, f"seed={seed}: no batch was ever acknowledged, the test proved nothing"
+    if pg_url is not None:
+        assert server.terminated > 0, f"seed={seed}: no connection was ever terminated, the test proved less"
+
+
+def _drop_schema(pg_url: str, schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "jsonl"])

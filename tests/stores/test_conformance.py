@@ -1,4 +1,4 @@
-"""The one conformance suite every event-store backend passes (memory, SQLite, JSONL)."""
+"""The one conformance suite every event-store backend passes (memory, SQLite, JSONL, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -224,7 +224,7 @@ def test_runs_and_stats_summarize_the_store(harness: StoreHarness) -> None:
     stats = store.stats()
     assert (stats.backend, stats.runs, stats.events) == (harness.kind, 3, 8)
     if harness.kind != "memory":
-        assert stats.location is not None and stats.location.startswith(str(harness.folder))
+        assert stats.location is not None and stats.location.startswith(harness.location)
         assert stats.size_bytes is not None and stats.size_bytes > 0
 
 

@@ -85,7 +85,7 @@ def test_options_from_query_and_keywords(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("postgres://db/events", "scheme 'postgres'"),
+        ("redis://db/events", "scheme 'redis'"),
         ("sqlite://", "needs a path"),
         ("sqlite:///", "needs a path"),
         ("sqlite://relative.db", "needs a path"),

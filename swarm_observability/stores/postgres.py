@@ -1,0 +1,605 @@
+"""``PostgresEventStore``: the event log in a shared PostgreSQL database, for many workers and hosts.
+
+Layout (in one schema, ``public`` unless ``schema=`` says otherwise; created and migrated by the store)::
+
+    swarm_events(run_id, seq, id, type, ts, data, prev_seq)
+        PRIMARY KEY (run_id, seq), CHECK (seq >= 1), UNIQUE (id), INDEX (ts)
+        prev_seq = NULLIF(seq - 1, 0) REFERENCES swarm_events (run_id, seq)   -- no gap can exist
+        data json = event.to_json_bytes(), kept byte for byte (json, not jsonb, preserves the text)
+    swarm_runs(run_id, last_seq, first_ts, last_ts, last_type)    one row per run, same transaction
+    swarm_meta(key, value)                                         schema_version
+
+The database itself enforces the log's rules, whoever writes: the primary key makes a duplicate seq
+impossible and the self-referencing foreign key makes a gap impossible (event ``n`` needs event ``n - 1`` of
+its run). An append is one transaction: lock the batch's ``swarm_runs`` rows (``SELECT ... FOR UPDATE``),
+check the batch against their ``last_seq`` (expected-version append), insert every event with one
+``INSERT ... SELECT FROM unnest(...)``, upsert the run rows, ``pg_notify`` the batch's runs, ``COMMIT``.
+Two processes racing on a new run both pass the check; the loser's insert waits on the primary key and
+fails, and is reported as :class:`SequenceConflictError` like any other stale expected version.
+
+Connections come from a ``psycopg_pool`` pool. A connection that dies under an append (server restart,
+``pg_terminate_backend``, network) is replaced and the append retried: before ``COMMIT`` was sent the
+transaction certainly rolled back; after, the batch's event ids (unique) tell whether it committed, so a
+batch is never stored twice nor reported failed while stored. Reads stream a run through a server-side
+cursor in pages of 1000 events, so a million-event run is read in bounded memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ..events import EventType, StreamEvent, validate_run_id
+from ..exceptions import (
+    DuplicateEventError,
+    EventStoreError,
+    SequenceConflictError,
+    StoreClosedError,
+    StoreCorruptionError,
+)
+from .base import PagedReads, RunInfo, StoreStats, batch_events, check_batch, query_filter
+
+logger = logging.getLogger("swarm_observability")
+
+SCHEMA_VERSION = 1
+"""The newest schema version this release creates and reads."""
+INSTALL_HINT = "PostgreSQL support needs psycopg 3: pip install 'swarm-observability[postgres]'"
+NOTIFY_CHANNEL = "swarm_obs_events"
+"""``LISTEN`` channel of appends (suffixed with ``.<schema>`` outside ``public``); payload: the run ids."""
+
+_PAGE = 1000
+_ATTEMPTS = 3
+_NOTIFY_LIMIT = 7900  # PostgreSQL refuses payloads of 8000 bytes or more
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+OPTIONS: dict[str, type] = {"schema": str, "pool_size": int, "read_only": bool, "notify": bool}
+"""Options of ours in a ``postgresql://`` URL's query; every other parameter goes to libpq."""
+
+# Each migration takes the schema from version n - 1 to n, in one transaction with the version bump.
+_MIGRATIONS: dict[int, str] = {
+    1: """
+CREATE TABLE {s}.swarm_events (
+    run_id text NOT NULL,
+    seq bigint NOT NULL CHECK (seq >= 1),
+    id text NOT NULL,
+    type text NOT NULL,
+    ts timestamptz NOT NULL,
+    data json NOT NULL,
+    prev_seq bigint GENERATED ALWAYS AS (NULLIF(seq - 1, 0)) STORED,
+    PRIMARY KEY (run_id, seq),
+    CONSTRAINT swarm_events_gapless FOREIGN KEY (run_id, prev_seq) REFERENCES {s}.swarm_events (run_id, seq)
+);
+CREATE UNIQUE INDEX swarm_events_id ON {s}.swarm_events (id);
+CREATE INDEX swarm_events_ts ON {s}.swarm_events (ts);
+CREATE TABLE {s}.swarm_runs (
+    run_id text PRIMARY KEY,
+    last_seq bigint NOT NULL,
+    first_ts timestamptz NOT NULL,
+    last_ts timestamptz NOT NULL,
+    last_type text NOT NULL
+);
+""",
+}
+
+_T = TypeVar("_T")
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+        import psycopg_pool  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(INSTALL_HINT) from exc
+    return psycopg
+
+
+def split_url(url: str) -> tuple[str, dict[str, str]]:
+    """``(libpq URL, our options)``: our query parameters (:data:`OPTIONS`) taken out of ``url``."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("postgresql", "postgres"):
+        raise ValueError(f"not a PostgreSQL URL: {redact(url)!r} (expected postgresql://...)")
+    ours, libpq = {}, []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in OPTIONS:
+            ours[key] = value
+        else:
+            libpq.append((key, value))
+    return urlunsplit(parts._replace(query=urlencode(libpq))), ours
+
+
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for messages and ``stats().location``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def quote_ident(name: str, what: str = "schema") -> str:
+    """``name`` as a quoted SQL identifier, refusing anything but a plain ``[A-Za-z_][A-Za-z0-9_]*``."""
+    if not isinstance(name, str) or not _IDENT.fullmatch(name):
+        raise ValueError(f"invalid PostgreSQL {what} name {name!r}: use letters, digits and _ (max 63)")
+    return f'"{name}"'
+
+
+def notify_channel(schema: str) -> str:
+    """The ``LISTEN`` channel of appends to the store in ``schema``."""
+    return NOTIFY_CHANNEL if schema == "public" else f"{NOTIFY_CHANNEL}.{schema}"
+
+
+class PostgresEventStore(PagedReads):
+    """Event log in PostgreSQL, shared by every process and host that opens the same database and schema.
+
+    Args:
+        url: a libpq URL, ``postgresql://user:password@host:port/dbname?sslmode=...``. Query parameters
+            named in :data:`OPTIONS` are ours (``?schema=tenant_a&pool_size=8``); keyword arguments
+            given explicitly win over them.
+        schema: the schema holding the tables (default ``public``; created if missing, unless ``read_only``).
+        pool_size: most connections this store object opens (threads reading and writing at once; 4).
+        read_only: refuse appends and open only an existing store (for dashboards and the CLI).
+        notify: ``pg_notify`` each committed batch, which :meth:`wait_for_append` (``tail --follow``, the
+            server's live stream) listens to. Turn off when nothing tails the store live.
+        connect_timeout: seconds to wait for the server, for the first connection and for a free pooled one.
+
+    Raises:
+        ImportError: psycopg is not installed (the message says which extra to install).
+        EventStoreError: the server is unreachable, or (``read_only``) there is no store in the schema,
+            or its schema version is newer than this release reads.
+
+    ``append`` returns after ``COMMIT``, which with the server's default ``synchronous_commit=on`` means the
+    batch is in the server's fsynced WAL: it survives a crash of this process, of the server and of its host.
+    """
+
+    backend = "postgres"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        pool_size: int | None = None,
+        read_only: bool | None = None,
+        notify: bool | None = None,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        psycopg = _psycopg()
+        from psycopg_pool import ConnectionPool
+
+        conninfo, ours = split_url(url)
+        schema = schema if schema is not None else ours.get("schema", "public")
+        pool_size = int(pool_size if pool_size is not None else ours.get("pool_size", 4))
+        read_only = _as_bool(read_only if read_only is not None else ours.get("read_only", False))
+        notify = _as_bool(notify if notify is not None else ours.get("notify", True))
+        if pool_size < 1:
+            raise ValueError(f"pool_size must be at least 1, not {pool_size}")
+        self._q = quote_ident(schema)
+        self.schema = schema
+        self.read_only = read_only
+        self.notify = notify
+        self.url = redact(conninfo)
+        """The server URL without its password."""
+        self._conninfo = conninfo
+        self._errors = psycopg.errors
+        self._operational = (psycopg.OperationalError, psycopg.InterfaceError)
+        self._closed = False
+        self._listen_lock = threading.Lock()
+        self._listener: Any = None
+        self._sql = {name: text.format(s=self._q) for name, text in _SQL.items()}
+        self._connect_timeout = max(1, round(connect_timeout))
+        kwargs: dict[str, Any] = {"connect_timeout": self._connect_timeout}
+        if read_only:
+            kwargs["options"] = "-c default_transaction_read_only=on"
+        self._pool = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=pool_size,
+            kwargs=kwargs,
+            timeout=connect_timeout,
+            open=False,
+            name=f"swarm-obs-{schema}",
+        )
+        try:
+            self._pool.open(wait=True, timeout=connect_timeout)
+            for attempt in range(1, _ATTEMPTS + 1):
+                try:
+                    self._migrate()  # one transaction: safe to repeat when the connection died under it
+                    break
+                except self._operational:
+                    if attempt == _ATTEMPTS:
+                        raise
+        except BaseException as exc:
+            self._pool.close()
+            if isinstance(exc, psycopg.Error) or exc.__class__.__name__ == "PoolTimeout":
+                raise EventStoreError(f"cannot open event store {self.location}: {exc}") from exc
+            raise
+
+    # -- schema -----------------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        """Create the schema or bring it to :data:`SCHEMA_VERSION`, one migration per transaction."""
+        with self._pool.connection() as conn:
+            version = self._schema_version(conn)
+            conn.rollback()
+            if version > SCHEMA_VERSION:
+                raise EventStoreError(
+                    f"{self.location} has event-store schema version {version}; "
+                    f"this release reads up to version {SCHEMA_VERSION}"
+                )
+            if version == SCHEMA_VERSION:
+                return
+            if self.read_only:
+                raise EventStoreError(f"no event store at {self.location} (opened read-only)")
+            with conn.transaction():
+                # One migrator at a time per schema, across processes; the rest wait, then see it done.
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"swarm_obs:{self.schema}",))
+                conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self._q}")
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {self._q}.swarm_meta "
+                    "(key text PRIMARY KEY, value text NOT NULL)"
+                )
+                version = self._schema_version(conn)
+                for target in range(version + 1, SCHEMA_VERSION + 1):
+                    conn.execute(_MIGRATIONS[target].format(s=self._q))
+                    conn.execute(
+                        f"INSERT INTO {self._q}.swarm_meta (key, value) VALUES ('schema_version', %s) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (str(target),),
+                    )
+                    logger.info("event store %s: schema migrated to version %d", self.location, target)
+
+    def _schema_version(self, conn: Any) -> int:
+        row = conn.execute("SELECT to_regclass(%s)", (f"{self._q}.swarm_meta",)).fetchone()
+        if row[0] is None:
+            return 0
+        row = conn.execute(f"SELECT value FROM {self._q}.swarm_meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def append(self, event: StreamEvent) -> None:
+        """Append one event; its ``seq`` must be ``last_sequence(run_id) + 1``."""
+        self.append_batch((event,))
+
+    def append_batch(self, events: Sequence[StreamEvent]) -> None:
+        """Append events in one transaction: all are committed, or none and the error is raised."""
+        events = batch_events(events)
+        if not events:
+            return
+        self._check_open()
+        if self.read_only:
+            raise EventStoreError(f"event store {self.location} is open read-only")
+        runs = list(dict.fromkeys(event.run_id for event in events))
+        for run in runs:
+            validate_run_id(run)
+        columns = _event_columns(events)
+        for attempt in range(1, _ATTEMPTS + 1):
+            commit_sent = False
+            try:
+                with self._pool.connection() as conn:
+                    try:
+                        locked = conn.execute(self._sql["lock_runs"], (runs,)).fetchall()
+                        check_batch(events, {run: last for run, last in locked}, lookup_last=lambda _: 0)
+                        conn.execute(self._sql["insert"], columns)
+                        conn.execute(self._sql["upsert_runs"], _run_columns(events))
+                        if self.notify:
+                            conn.execute("SELECT pg_notify(%s, %s)", (self._channel, _notify_payload(runs)))
+                        commit_sent = True
+                        conn.commit()
+                        return
+                    except self._errors.UniqueViolation as exc:
+                        conn.rollback()
+                        raise self._unique_violation(conn, exc, events) from exc
+                    except self._errors.ReadOnlySqlTransaction as exc:
+                        conn.rollback()
+                        raise EventStoreError(f"event store {self.location} is read-only: {exc}") from exc
+                    except BaseException:
+                        if not conn.closed:
+                            conn.rollback()
+                        raise
+            except self._operational as exc:
+                if self._closed:
+                    raise StoreClosedError(f"the PostgreSQL event store {self.location} is closed") from exc
+                if commit_sent and self._committed(events):
+                    return
+                if attempt == _ATTEMPTS:
+                    raise EventStoreError(f"append to {self.location} failed: {exc}") from exc
+                logger.warning("append to %s lost its connection (%s); retrying", self.location, exc)
+            except self._errors.Error as exc:
+                if isinstance(exc, self._errors.ForeignKeyViolation):
+                    raise self._conflict_now(events) from exc
+                raise EventStoreError(f"append to {self.location} failed: {exc}") from exc
+
+    def _unique_violation(self, conn: Any, exc: Any, events: Sequence[StreamEvent]) -> EventStoreError:
+        """The error a unique violation stands for: a stored event id, or a seq taken by a racing writer."""
+        if exc.diag.constraint_name == "swarm_events_id" or "swarm_events_id" in str(exc):
+            ids = [event.id for event in events]
+            found = conn.execute(self._sql["find_ids"], (ids,)).fetchall()
+            conn.rollback()
+            stored = {row[0] for row in found}
+            return DuplicateEventError(next((i for i in ids if i in stored), ids[0]))
+        return self._conflict_now(events, conn)
+
+    def _conflict_now(self, events: Sequence[StreamEvent], conn: Any = None) -> SequenceConflictError:
+        """The :class:`SequenceConflictError` of ``events`` against the runs' seqs as committed now."""
+        runs = list(dict.fromkeys(event.run_id for event in events))
+        if conn is None:
+            with self._pool.connection() as fresh:
+                rows = fresh.execute(self._sql["last_seqs"], (runs,)).fetchall()
+        else:
+            rows = conn.execute(self._sql["last_seqs"], (runs,)).fetchall()
+            conn.rollback()
+        last = dict(rows)
+        try:
+            check_batch(events, last, lookup_last=lambda _: 0)
+        except SequenceConflictError as exc:
+            return exc
+        first = events[0]
+        return SequenceConflictError(first.run_id, last.get(first.run_id, 0) + 1, first.seq)
+
+    def _committed(self, events: Sequence[StreamEvent]) -> bool:
+        """After a connection died during ``COMMIT``: whether the batch is stored (all or nothing)."""
+        ids = [event.id for event in events]
+        found = self._retrying(lambda conn: conn.execute(self._sql["find_ids"], (ids,)).fetchall())
+        if found and len(found) != len(set(ids)):
+            raise StoreCorruptionError(
+                f"a batch of {len(ids)} events is only partly stored ({len(found)})", self.location
+            )
+        return bool(found)
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def _pages(self, run_id: str, after_seq: int) -> Iterator[list[StreamEvent]]:
+        """Pages of a run through a server-side cursor; a lost connection resumes after the last page."""
+        expected = max(int(after_seq), 0) + 1
+        failures = 0
+        while True:
+            self._check_open()
+            try:
+                with (
+                    self._pool.connection() as conn,
+                    conn.transaction(),
+                    conn.cursor(name="swarm_obs_pages") as cur,
+                ):
+                    cur.execute(self._sql["page"], (run_id, expected))
+                    while rows := cur.fetchmany(_PAGE):
+                        yield self._parse_page(run_id, expected, rows)
+                        expected += len(rows)
+                        failures = 0
+                return
+            except self._operational as exc:
+                failures += 1
+                if self._closed:
+                    raise StoreClosedError(f"the PostgreSQL event store {self.location} is closed") from exc
+                if failures >= _ATTEMPTS:
+                    message = f"reading run {run_id!r} from {self.location} failed: {exc}"
+                    raise EventStoreError(message) from exc
+
+    def _parse_page(self, run_id: str, expected: int, rows: list[tuple[int, str]]) -> list[StreamEvent]:
+        if rows[0][0] != expected or rows[-1][0] != expected + len(rows) - 1:
+            missing = next(seq for seq, (found, _) in enumerate(rows, expected) if found != seq)
+            raise self._damage(f"run {run_id!r} has a gap: seq {missing} is missing", run_id, missing)
+        try:
+            events = [StreamEvent.from_stored_json(data) for _, data in rows]
+        except ValueError:
+            events = [self._parse(run_id, seq, data) for seq, data in rows]
+        for event, (seq, _) in zip(events, rows, strict=True):
+            if event.seq != seq or event.run_id != run_id:
+                raise self._damage("stored event does not match its row (run id or seq)", run_id, seq)
+        return events
+
+    def _parse(self, run_id: str, seq: int, data: str) -> StreamEvent:
+        try:
+            return StreamEvent.from_stored_json(data)
+        except ValueError as exc:
+            raise self._damage(f"stored event does not parse: {exc}", run_id, seq) from exc
+
+    def _damage(self, message: str, run_id: str, seq: int) -> StoreCorruptionError:
+        return StoreCorruptionError(message, f"{self.location} run {run_id!r} seq {seq}")
+
+    def last_sequence(self, run_id: str) -> int:
+        """The last seq of a run, 0 for an unknown run."""
+        row = self._retrying(lambda conn: conn.execute(self._sql["last_seq"], (run_id,)).fetchone())
+        return int(row[0]) if row else 0
+
+    def query(
+        self,
+        run_id: str | None = None,
+        types: Iterable[EventType | str] | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[StreamEvent]:
+        """Newest-first (timestamp, seq, run id) events filtered by run, types and ``timestamp >= since``."""
+        checked = query_filter(types, since, limit)
+        where, params = [], []
+        if run_id is not None:
+            where.append("run_id = %s")
+            params.append(run_id)
+        if checked.types is not None:
+            if not checked.types:
+                self._check_open()
+                return []
+            where.append("type = ANY(%s)")
+            params.append(sorted(checked.types))
+        if checked.since is not None:
+            where.append("ts >= %s")
+            params.append(checked.since)
+        sql = f"SELECT run_id, seq, data::text FROM {self._q}.swarm_events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY ts DESC, seq DESC, run_id DESC"
+        if checked.limit is not None:
+            sql += " LIMIT %s"
+            params.append(checked.limit)
+        rows = self._retrying(lambda conn: conn.execute(sql, params).fetchall())
+        return [self._parse(run, seq, data) for run, seq, data in rows]
+
+    def runs(self) -> list[RunInfo]:
+        """Every run with its event count and first/last timestamps, oldest first."""
+        rows = self._retrying(lambda conn: conn.execute(self._sql["runs"]).fetchall())
+        return [
+            RunInfo(run, int(n), first.astimezone(UTC), last.astimezone(UTC), kind)
+            for run, n, first, last, kind in rows
+        ]
+
+    def stats(self) -> StoreStats:
+        """Runs, events, the server URL (no password) with the schema, and the tables' size on disk."""
+        runs, events, size = self._retrying(lambda conn: conn.execute(self._sql["stats"]).fetchone())
+        return StoreStats(self.backend, int(runs), int(events), self.location, int(size))
+
+    @property
+    def location(self) -> str:
+        """The server URL without password, with ``#schema`` when not ``public``."""
+        return self.url if self.schema == "public" else f"{self.url}#{self.schema}"
+
+    # -- live tail --------------------------------------------------------------------------------
+
+    @property
+    def _channel(self) -> str:
+        return notify_channel(self.schema)
+
+    def wait_for_append(self, timeout: float) -> bool:
+        """Block until another append to this store may have committed, or ``timeout`` seconds pass.
+
+        ``LISTEN``s on a dedicated connection opened by the first call, which returns ``True`` at once (an
+        append may have happened before listening began); later calls return ``True`` as soon as a
+        ``NOTIFY`` of a committed batch arrives, so a tail sees new events within milliseconds without
+        polling. A lost listening connection is reopened on the next call (which again returns ``True``).
+        """
+        self._check_open()
+        with self._listen_lock:
+            if self._listener is None or self._listener.closed:
+                psycopg = _psycopg()
+                self._listener = psycopg.Connection.connect(
+                    self._conninfo, autocommit=True, connect_timeout=self._connect_timeout
+                )
+                self._listener.execute(f'LISTEN "{self._channel}"')
+                return True
+            try:
+                for _ in self._listener.notifies(timeout=max(float(timeout), 0.0), stop_after=1):
+                    return True
+            except self._operational:
+                self._listener.close()
+                return True
+            return False
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def _retrying(self, call: Callable[[Any], _T]) -> _T:
+        """Run an idempotent read on a pooled connection, on a fresh one if the connection died."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            self._check_open()
+            try:
+                with self._pool.connection() as conn:
+                    result = call(conn)
+                    conn.rollback()
+                    return result
+            except self._operational as exc:
+                if self._closed:
+                    raise StoreClosedError(f"the PostgreSQL event store {self.location} is closed") from exc
+                if attempt == _ATTEMPTS:
+                    raise EventStoreError(f"{self.location}: {exc}") from exc
+                time.sleep(0.05 * attempt)
+            except self._errors.Error as exc:
+                raise EventStoreError(f"{self.location}: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError(f"the PostgreSQL event store {self.location} is closed")
+
+    def close(self) -> None:
+        """Close the pool and the listening connection; idempotent. Committed events stay in the database."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._listen_lock:
+            if self._listener is not None:
+                self._listener.close()
+                self._listener = None
+        self._pool.close()
+
+    def __enter__(self) -> PostgresEventStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresEventStore({self.location!r})"
+
+
+_SQL = {
+    "lock_runs": "SELECT run_id, last_seq FROM {s}.swarm_runs WHERE run_id = ANY(%s) FOR UPDATE",
+    "last_seqs": "SELECT run_id, last_seq FROM {s}.swarm_runs WHERE run_id = ANY(%s)",
+    "last_seq": "SELECT last_seq FROM {s}.swarm_runs WHERE run_id = %s",
+    "find_ids": "SELECT id FROM {s}.swarm_events WHERE id = ANY(%s)",
+    "insert": (
+        "INSERT INTO {s}.swarm_events (run_id, seq, id, type, ts, data) "
+        "SELECT * FROM unnest("
+        "%s::text[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::json[])"
+    ),
+    "upsert_runs": (
+        "INSERT INTO {s}.swarm_runs (run_id, last_seq, first_ts, last_ts, last_type) "
+        "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::text[]) "
+        "ON CONFLICT (run_id) DO UPDATE SET "
+        "last_seq = excluded.last_seq, last_ts = excluded.last_ts, last_type = excluded.last_type"
+    ),
+    "page": "SELECT seq, data::text FROM {s}.swarm_events WHERE run_id = %s AND seq >= %s ORDER BY seq",
+    "runs": "SELECT run_id, last_seq, first_ts, last_ts, last_type FROM {s}.swarm_runs ORDER BY first_ts, 1",
+    "stats": (
+        "SELECT (SELECT count(*) FROM {s}.swarm_runs), "
+        "(SELECT coalesce(sum(last_seq), 0) FROM {s}.swarm_runs), "
+        "pg_total_relation_size('{s}.swarm_events') + pg_total_relation_size('{s}.swarm_runs')"
+    ),
+}
+
+_TYPE_NAMES: dict[object, str] = {kind: kind.value for kind in EventType}
+
+
+def _event_columns(events: Sequence[StreamEvent]) -> tuple[list[Any], ...]:
+    """The ``unnest`` arrays of a batch: run ids, seqs, ids, types, timestamps, JSON texts."""
+    return (
+        [e.run_id for e in events],
+        [e.seq for e in events],
+        [e.id for e in events],
+        [_TYPE_NAMES.get(e.type) or e.type_name for e in events],
+        [e.timestamp for e in events],
+        [e.to_json_bytes().decode() for e in events],
+    )
+
+
+def _run_columns(events: Sequence[StreamEvent]) -> tuple[list[Any], ...]:
+    """One ``swarm_runs`` upsert row per run of the batch (``first_ts`` only counts for a new run)."""
+    last: dict[str, list[Any]] = {}
+    for event in events:
+        row = last.get(event.run_id)
+        kind = _TYPE_NAMES.get(event.type) or event.type_name
+        if row is None:
+            last[event.run_id] = [event.run_id, event.seq, event.timestamp, event.timestamp, kind]
+        else:
+            row[1], row[3], row[4] = event.seq, event.timestamp, kind
+    rows = list(last.values())
+    return tuple([row[i] for row in rows] for i in range(5))
+
+
+def _notify_payload(runs: list[str]) -> str:
+    """The batch's run ids, one per line; empty (meaning "some run") when over NOTIFY's size limit."""
+    payload = "\n".join(runs)
+    return payload if len(payload.encode()) < _NOTIFY_LIMIT else ""
+
+
+def _as_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
