@@ -52,7 +52,7 @@ if TYPE_CHECKING:
         get_manager,
         remove_manager,
     )
-    from .emitter import EventEmitter
+    from .emitter import EmitterStats, EventEmitter
     from .events import (
         SCHEMA_VERSION,
         EventType,
@@ -121,6 +121,7 @@ _EXPORTS: dict[str, str] = {
     "default_store_path": ".stores",
     "DuplicateEventError": ".exceptions",
     "event_json_schema": ".events",
+    "EmitterStats": ".emitter",
     "EventEmitter": ".emitter",
     "EventStore": ".stores",
     "EventStoreError": ".exceptions",
@@ -206,6 +207,7 @@ __all__ = [
     "ControlRequest",
     "ControlWatcher",
     "DuplicateEventError",
+    "EmitterStats",
     "EventEmitter",
     "EventStore",
     "EventStoreError",

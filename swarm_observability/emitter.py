@@ -23,7 +23,16 @@ What is durable when ``emit`` returns:
 
 Async subscribers (``async def`` callbacks) are scheduled as tasks on the event loop they were
 subscribed from (or else the loop running ``emit``), so a slow one never blocks ``emit``; an emit
-from another thread hands the coroutine to that loop thread-safely.
+from another thread hands the coroutine to that loop thread-safely. Their backlog is bounded: an
+async subscriber with ``max_pending`` deliveries still running gets no new ones until it catches
+up; each skipped delivery is counted (:meth:`EventEmitter.stats`, ``async_dropped``), the first and
+every 10,000th logged. The store and sync subscribers never miss an event.
+
+The first emit of a run the emitter has no cached seq for reads ``store.last_sequence`` once; it
+never waits for the background writer (which may be blocked on another process's lock): if the
+emitter's own events of that run are still queued, their last seq is the answer. A sync emitter
+that meets a :class:`SequenceConflictError` (another process appended to the run) re-reads the
+last seq and retries the event once, so the run continues instead of failing from then on.
 """
 
 from __future__ import annotations
@@ -38,11 +47,12 @@ import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
 
 from .events import EventType, StreamEvent, _plain_event, copy_event, make_event, storable_event
-from .exceptions import EventStoreError, EventValidationError
+from .exceptions import EventStoreError, EventValidationError, SequenceConflictError
 from .processors import Processor, default_processors
 from .stores.base import EventStore
 from .stores.memory import InMemoryEventStore
@@ -57,7 +67,54 @@ _ASSIGNED = {"seq": "the emitter", "sanitized": "validation", "prev_hash": "the 
 _STOP = object()
 _IDLE_EXIT_S = 5.0
 _LINGER_S = 0.01
+_MAX_PENDING = 1000
+_FAILED = -1
 _live_emitters: weakref.WeakSet[EventEmitter] = weakref.WeakSet()
+
+
+@dataclass(frozen=True, slots=True)
+class EmitterStats:
+    """Counters of one :class:`EventEmitter` since it was created (for health checks and dashboards)."""
+
+    emitted: int
+    """Events accepted (given a seq and handed to the store)."""
+    sanitized_events: int
+    """Events stored with values replaced by their marked form (lone surrogates escaped, over-long
+    integers as strings; see the event's ``sanitized`` field)."""
+    write_failures: int
+    """Events a background write could not store (each also raised by the next :meth:`flush`)."""
+    sequence_conflicts: int
+    """Sync appends that met another writer's seq and were retried with a fresh one."""
+    subscriber_errors: int
+    """Subscriber calls (sync or async) that raised; logged and skipped."""
+    async_pending: int
+    """Async subscriber deliveries scheduled and not finished yet."""
+    async_dropped: int
+    """Async subscriber deliveries skipped because that subscriber had ``max_pending`` unfinished."""
+
+
+class _Backlog:
+    """The unfinished deliveries of one async subscriber, capped (threads emit, its loop finishes)."""
+
+    __slots__ = ("dropped", "limit", "lock", "pending")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.pending = 0
+        self.dropped = 0
+        self.lock = threading.Lock()
+
+    def admit(self) -> bool:
+        with self.lock:
+            if self.pending >= self.limit:
+                self.dropped += 1
+                return False
+            self.pending += 1
+            return True
+
+    def release(self, *_: object) -> None:
+        with self.lock:
+            self.pending -= 1
 
 
 class EventEmitter:
@@ -72,9 +129,12 @@ class EventEmitter:
         linger: seconds the background writer waits after the first pending event before it commits,
             to gather more; :meth:`flush` and :meth:`close` do not wait for it, but an event nobody
             flushes is stored up to this much later (a crash in between loses it). ``0``: at once.
+        max_pending: the most unfinished deliveries one async subscriber may have; later events
+            skip it (counted in :meth:`stats`) until it catches up.
 
     Raises:
-        ValueError: an unknown ``write`` mode, a ``max_batch`` under 1 or a negative ``linger``.
+        ValueError: an unknown ``write`` mode, a ``max_batch`` or ``max_pending`` under 1 or a
+            negative ``linger``.
     """
 
     def __init__(
@@ -85,6 +145,7 @@ class EventEmitter:
         write: Literal["sync", "background"] | None = None,
         max_batch: int = 2000,
         linger: float = _LINGER_S,
+        max_pending: int = _MAX_PENDING,
     ) -> None:
         self.store: EventStore = store if store is not None else InMemoryEventStore()
         self.processors: list[Processor] = list(default_processors() if processors is None else processors)
@@ -96,14 +157,24 @@ class EventEmitter:
             raise ValueError(f"max_batch must be at least 1, not {max_batch}")
         if not linger >= 0:
             raise ValueError(f"linger must be a number of seconds >= 0, not {linger!r}")
+        if max_pending < 1:
+            raise ValueError(f"max_pending must be at least 1, not {max_pending}")
         self.write = write
         self._max_batch = max_batch
         self._linger = linger
         self._wake = threading.Event()
         self._idle_timeout = _IDLE_EXIT_S
         self._lock = threading.Lock()
+        self._max_pending = max_pending
         self._last: dict[str, int] = {}
-        self._subscribers: list[tuple[Subscriber, asyncio.AbstractEventLoop | None]] = []
+        self._forgotten: dict[str, int] = {}
+        self._committed: dict[str, int] = {}
+        self._emitted = 0
+        self._write_failures = 0
+        self._conflicts = 0
+        self._subscriber_errors = 0
+        self._subscribers: list[tuple[Subscriber, asyncio.AbstractEventLoop | None, _Backlog | None]] = []
+        self._retired_drops = 0
         self._tasks: set[asyncio.Future[Any] | Future[Any]] = set()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._errors: list[BaseException] = []
@@ -174,24 +245,49 @@ class EventEmitter:
                 last = self._sync_last(run_id)
             event = _with_seq(event, last + 1, owned)
             if self.write == "sync":
-                self.store.append(event)
+                event = self._append_sync(event)
             else:
                 self._ensure_writer()
                 self._queue.put(event)
-            self._last[run_id] = last + 1
+            self._last[run_id] = event.seq  # type: ignore[assignment]
+            self._emitted += 1
         self._notify(event)
         return event
 
+    def _append_sync(self, event: StreamEvent) -> StreamEvent:
+        """Append under the lock; on a seq conflict re-read the run's last seq and retry once.
+
+        Safe to re-number: nobody has seen the event yet (subscribers are called after the append).
+        """
+        try:
+            self.store.append(event)
+            return event
+        except SequenceConflictError:
+            self._last.pop(event.run_id, None)
+            self._conflicts += 1
+            retry = _with_seq(event, self.store.last_sequence(event.run_id) + 1, True)
+        except BaseException:
+            self._last.pop(event.run_id, None)
+            raise
+        self.store.append(retry)
+        return retry
+
     def _sync_last(self, run_id: str) -> int:
+        """The last seq of a run missing from the cache, never waiting for the background writer."""
         if self.write == "background":
-            self._drain_locked()
+            queued = self._forgotten.pop(run_id, None)
+            committed = self._committed.get(run_id)
+            if queued is not None and committed != queued and committed != _FAILED:
+                return queued  # our own events of the run are still on their way to the store
         return self.store.last_sequence(run_id)
 
     def next_sequence(self, run_id: str) -> int:
         """The seq the next event of ``run_id`` will get."""
         with self._lock:
             last = self._last.get(run_id)
-            return (self._sync_last(run_id) if last is None else last) + 1
+            if last is None:
+                last = self._last[run_id] = self._sync_last(run_id)
+            return last + 1
 
     def forget_run(self, run_id: str) -> None:
         """Drop the cached last seq of a run, so the next emit reads it from the store again.
@@ -199,7 +295,9 @@ class EventEmitter:
         Needed when another process may have appended to the run since (a resumed thread).
         """
         with self._lock:
-            self._last.pop(run_id, None)
+            last = self._last.pop(run_id, None)
+            if last is not None and self.write == "background":
+                self._forgotten[run_id] = last
 
     def _count_sanitized(self, event: StreamEvent) -> None:
         with self._stats_lock:
@@ -213,14 +311,21 @@ class EventEmitter:
             event.sanitized,
         )
 
-    def stats(self) -> dict[str, int]:
-        """Counters of this emitter, for health checks and dashboards.
-
-        ``sanitized_events``: events stored with values replaced by their marked form (lone
-        surrogates escaped, over-long integers as strings; see the event's ``sanitized`` field).
-        """
+    def stats(self) -> EmitterStats:
+        """Counters since creation: events, sanitized events, failed writes, seq retries, subscriber
+        errors and skipped async deliveries (see :class:`EmitterStats`)."""
+        backlogs = [backlog for _, _, backlog in self._subscribers if backlog is not None]
         with self._stats_lock:
-            return {"sanitized_events": self._sanitized}
+            sanitized = self._sanitized
+        return EmitterStats(
+            emitted=self._emitted,
+            sanitized_events=sanitized,
+            write_failures=self._write_failures,
+            sequence_conflicts=self._conflicts,
+            subscriber_errors=self._subscriber_errors,
+            async_pending=sum(b.pending for b in backlogs),
+            async_dropped=self._retired_drops + sum(b.dropped for b in backlogs),
+        )
 
     # -- subscribers ------------------------------------------------------------------------------
 
@@ -229,29 +334,51 @@ class EventEmitter:
         if not callable(callback):
             raise TypeError(f"subscriber must be callable, got {type(callback).__name__}")
         loop = None
+        backlog = None
         if _is_async(callback):
+            backlog = _Backlog(self._max_pending)
             with contextlib.suppress(RuntimeError):
                 loop = asyncio.get_running_loop()
-        self._subscribers = [*self._subscribers, (callback, loop)]
+        self._subscribers = [*self._subscribers, (callback, loop, backlog)]
         return lambda: self.unsubscribe(callback)
 
     def unsubscribe(self, callback: Subscriber) -> None:
         """Stop delivering to ``callback`` (compared with ``==``, so bound methods match); unknown: no-op."""
-        self._subscribers = [(cb, loop) for cb, loop in self._subscribers if cb != callback]
+        kept = [entry for entry in self._subscribers if entry[0] != callback]
+        self._retired_drops += sum(b.dropped for cb, _, b in self._subscribers if cb == callback and b)
+        self._subscribers = kept
 
     def _notify(self, event: StreamEvent) -> None:
-        for callback, loop in self._subscribers:
+        for callback, loop, backlog in self._subscribers:
+            if backlog is not None and not backlog.admit():
+                if backlog.dropped == 1 or backlog.dropped % 10_000 == 0:
+                    logger.warning(
+                        "async subscriber %r has %d deliveries pending; skipping it (%d skipped so far)",
+                        callback,
+                        backlog.limit,
+                        backlog.dropped,
+                    )
+                continue
             try:
                 result = callback(event)
                 if result is not None and inspect.isawaitable(result):
-                    self._schedule(result, loop, callback)
+                    self._schedule(result, loop, callback, backlog)
+                elif backlog is not None:
+                    backlog.release()
             except Exception:
+                if backlog is not None:
+                    backlog.release()
+                self._subscriber_errors += 1
                 logger.exception(
                     "event subscriber %r failed on %s; it was skipped", callback, event.type_name
                 )
 
     def _schedule(
-        self, awaitable: Awaitable[Any], loop: asyncio.AbstractEventLoop | None, cb: Subscriber
+        self,
+        awaitable: Awaitable[Any],
+        loop: asyncio.AbstractEventLoop | None,
+        cb: Subscriber,
+        backlog: _Backlog | None,
     ) -> None:
         try:
             running = asyncio.get_running_loop()
@@ -261,6 +388,8 @@ class EventEmitter:
         if target is None or target.is_closed():
             if inspect.iscoroutine(awaitable):
                 awaitable.close()
+            if backlog is not None:
+                backlog.release()
             logger.warning("async subscriber %r skipped: no event loop to run it on", cb)
             return
         fut: asyncio.Future[Any] | Future[Any]
@@ -269,11 +398,16 @@ class EventEmitter:
         else:
             fut = asyncio.run_coroutine_threadsafe(_as_coro(awaitable), target)
         self._tasks.add(fut)
-        fut.add_done_callback(partial(self._task_done, cb))
+        fut.add_done_callback(partial(self._task_done, cb, backlog))
 
-    def _task_done(self, cb: Subscriber, fut: asyncio.Future[Any] | Future[Any]) -> None:
+    def _task_done(
+        self, cb: Subscriber, backlog: _Backlog | None, fut: asyncio.Future[Any] | Future[Any]
+    ) -> None:
         self._tasks.discard(fut)
+        if backlog is not None:
+            backlog.release()
         if not fut.cancelled() and fut.exception() is not None:
+            self._subscriber_errors += 1
             logger.error("async event subscriber %r failed", cb, exc_info=fut.exception())
 
     # -- replay -----------------------------------------------------------------------------------
@@ -387,13 +521,6 @@ class EventEmitter:
             self._writer = threading.Thread(target=self._write_loop, name="swarm-obs-writer", daemon=True)
             self._writer.start()
 
-    def _drain_locked(self) -> None:
-        if self._writer is not None:
-            done: Future[None] = Future()
-            self._queue.put(done)
-            self._wake.set()
-            done.result()
-
     def _write_loop(self) -> None:
         pending: list[StreamEvent] = []
         while True:
@@ -446,9 +573,11 @@ class EventEmitter:
     def _commit(self, events: Sequence[StreamEvent]) -> None:
         try:
             self.store.append_batch(events)
-            return
         except Exception as exc:
             first = exc
+        else:
+            self._committed.update((event.run_id, event.seq) for event in events)  # type: ignore[misc]
+            return
         by_run: dict[str, list[StreamEvent]] = {}
         for event in events:
             by_run.setdefault(event.run_id, []).append(event)
@@ -460,11 +589,17 @@ class EventEmitter:
                 self.store.append_batch(run_events)
             except Exception as exc:
                 self._fail(exc, run_events)
+            else:
+                self._committed[run_events[-1].run_id] = run_events[-1].seq  # type: ignore[assignment]
 
     def _fail(self, exc: BaseException, events: Sequence[StreamEvent]) -> None:
-        logger.error("could not store %d event(s) of run %r: %s", len(events), events[0].run_id, exc)
+        run_id = events[0].run_id
+        logger.error("could not store %d event(s) of run %r: %s", len(events), run_id, exc)
         self._errors.append(exc)
-        self._last.pop(events[0].run_id, None)
+        self._write_failures += len(events)
+        self._committed[run_id] = _FAILED
+        self._last.pop(run_id, None)
+        self._forgotten.pop(run_id, None)
 
 
 def _with_seq(event: StreamEvent, seq: int, owned: bool) -> StreamEvent:

@@ -21,6 +21,7 @@ EXPECTED_ALL = [
     "ControlRequest",
     "ControlWatcher",
     "DuplicateEventError",
+    "EmitterStats",
     "EventEmitter",
     "EventStore",
     "EventStoreError",

@@ -43,7 +43,7 @@ def test_a_lone_surrogate_costs_no_event_of_its_batch(tmp_path: Path, kind: str)
     assert [e.message for e in events] == ["before", "report-\\udcff\\udcfe.txt", "after"]
     assert events[1].data == {"file": "report-\\udcff\\udcfe.txt"}
     assert events[1].sanitized == {"/message": SURROGATES_ESCAPED, "/data/file": SURROGATES_ESCAPED}
-    assert emitter.stats()["sanitized_events"] == 1
+    assert emitter.stats().sanitized_events == 1
     emitter.close()
     store.close()
 
@@ -146,7 +146,7 @@ def test_caller_built_and_processed_events_are_checked_too(caplog: pytest.LogCap
     assert stored is not None and stored.agent == "a-\\udcff" and built.agent == "a-\udcff"
     processed = emitter.emit("log", "r", message="inject")
     assert processed is not None and processed.sanitized == {"/message": SURROGATES_ESCAPED}
-    assert emitter.stats()["sanitized_events"] == 2
+    assert emitter.stats().sanitized_events == 2
     assert "marked form" in caplog.text
     for event in emitter.store.load("r"):
         event.to_json_bytes()
@@ -225,6 +225,6 @@ def test_hostile_values_inside_an_instrumented_graph_leave_a_complete_log(tmp_pa
     marked = [e for e in events if e.sanitized]
     assert {p for e in marked for p in e.sanitized or {}} >= {"/message", "/data/path", "/data/size"}
     assert rebuild_run_state(store, "hostile-1").status == RunStatus.COMPLETED
-    assert observer.emitter.stats()["sanitized_events"] == len(marked)
+    assert observer.emitter.stats().sanitized_events == len(marked)
     observer.close()
     store.close()

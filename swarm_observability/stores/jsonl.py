@@ -410,7 +410,14 @@ class JSONLEventStore(PagedReads):
             ) from exc
 
     def last_sequence(self, run_id: str) -> int:
-        """The last seq of a run, 0 for an unknown run (from the index: no file access)."""
+        """The last seq of a run, 0 for an unknown run (from the index: no file access).
+
+        The writing store answers without its lock, so this never waits for an append's write and
+        fsync in progress: the index of a run only grows, after its batch is written.
+        """
+        if not self.read_only:
+            self._check_open()
+            return self._last_seq(run_id)
         with self._lock:
             self._check_open()
             self._refresh()

@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS swarm_runs (
 ) WITHOUT ROWID;
 """
 
+_MAX_SEQ = "SELECT max(seq) FROM swarm_events WHERE run_id = ?"
 _PAGE_SQL = "SELECT seq, data FROM swarm_events WHERE run_id = ? AND seq >= ? ORDER BY seq LIMIT ?"
 _INSERT = "INSERT INTO swarm_events (run_id, seq, id, type, ts, data) VALUES (?, ?, ?, ?, ?, ?)"
 _UPSERT_RUN = """
@@ -110,6 +111,9 @@ class SQLiteEventStore(PagedReads):
         self.path: Path | None = None if in_memory else Path(path).expanduser().absolute()
         """The database file, ``None`` for ``:memory:``."""
         self._lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None
+        self._busy_timeout = busy_timeout
         self._closed = False
         self._conn = self._connect(busy_timeout)
 
@@ -196,7 +200,7 @@ class SQLiteEventStore(PagedReads):
                 raise
 
     def _max_seq(self, run_id: str) -> int:
-        row = self._conn.execute("SELECT max(seq) FROM swarm_events WHERE run_id = ?", (run_id,)).fetchone()
+        row = self._conn.execute(_MAX_SEQ, (run_id,)).fetchone()
         return row[0] or 0
 
     def _duplicate(self, events: Sequence[StreamEvent]) -> EventStoreError:
@@ -238,10 +242,29 @@ class SQLiteEventStore(PagedReads):
         return StoreCorruptionError(message, f"{self.location} run {run_id!r} seq {seq}")
 
     def last_sequence(self, run_id: str) -> int:
-        """The last seq of a run, 0 for an unknown run."""
-        with self._lock:
-            self._open_conn()
-            return self._max_seq(run_id)
+        """The last seq of a run, 0 for an unknown run.
+
+        A database file open for writing answers through a second connection of its own, so this
+        never waits for an append in progress: neither this store's (which may be waiting for
+        another process's write lock) nor another process's, as a WAL reader never waits for
+        writers. The emitter relies on that for the first event of a run.
+        """
+        if self.path is None or self.read_only:
+            with self._lock:
+                self._open_conn()
+                return self._max_seq(run_id)
+        with self._read_lock:
+            if self._closed:
+                raise StoreClosedError(f"the SQLite event store {self.location} is closed")
+            try:
+                if self._reader is None:
+                    self._reader = sqlite3.connect(
+                        self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+                    )
+                row = self._reader.execute(_MAX_SEQ, (run_id,)).fetchone()
+            except sqlite3.Error as exc:
+                raise EventStoreError(f"cannot read event store {self.location}: {exc}") from exc
+        return row[0] or 0
 
     def query(
         self,
@@ -304,10 +327,13 @@ class SQLiteEventStore(PagedReads):
 
     def close(self) -> None:
         """Close the connection; idempotent. Committed events stay in the file."""
-        with self._lock:
+        with self._lock, self._read_lock:
             if not self._closed:
                 self._closed = True
                 self._conn.close()
+                if self._reader is not None:
+                    self._reader.close()
+                    self._reader = None
 
     def __enter__(self) -> SQLiteEventStore:
         return self
