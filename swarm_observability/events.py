@@ -10,6 +10,12 @@ Contract:
   ``2026-11-22T19:24:18.123Z``. Naive datetimes are refused, so local time can never be stored
   by accident. Because the value is truncated to milliseconds on creation, ``to_json`` ->
   ``from_json`` is lossless.
+* ``time_unix_nano`` is the same instant at full clock precision (integer nanoseconds since the
+  Unix epoch, from one ``time.time_ns()`` reading that ``timestamp`` is truncated from). Events made
+  without an explicit ``timestamp`` get both; an event given only a ``timestamp`` has none (its
+  precise time is unknown), and one given both must agree to the millisecond. Spans are timed from
+  it, so sub-millisecond scopes keep their real duration. Events written before this field existed
+  simply lack it; readers fall back to ``timestamp``.
 * ``data`` holds JSON only. It is normalized when the event is built: tuples and sets become lists,
   NaN and infinities become ``null``, and values JSON cannot hold are stored as their ``repr()``. So an
   event reads the same from the in-memory store as from a file, ``from_dict(e.to_dict()) == e``, and a
@@ -30,6 +36,7 @@ Contract:
 from __future__ import annotations
 
 import re
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -109,16 +116,46 @@ class Outcome(StrEnum):
 _last_now: tuple[int, datetime] = (0, _EPOCH)
 
 
-def _utc_now_ms() -> datetime:
+def _utc_ms(ms: int) -> datetime:
     # Events come faster than once a millisecond: reuse the (immutable) datetime of the last one.
     global _last_now
-    ms = time.time_ns() // 1_000_000
     last = _last_now
     if last[0] == ms:
         return last[1]
     now = _EPOCH + timedelta(milliseconds=ms)
     _last_now = (ms, now)
     return now
+
+
+class _ClockReading(threading.local):
+    """The clock reading behind the last default ``timestamp`` built on this thread.
+
+    pydantic builds defaults field by field, so ``timestamp``'s factory keeps its reading here and
+    ``time_unix_nano``'s factory, which runs right after it for the same event, takes it back: one
+    reading, two fields that agree.
+    """
+
+    timestamp: datetime | None = None
+    ns: int = 0
+
+
+_clock_reading = _ClockReading()
+
+
+def _utc_now_ms() -> datetime:
+    ns = time.time_ns()
+    now = _utc_ms(ns // 1_000_000)
+    reading = _clock_reading
+    reading.timestamp, reading.ns = now, ns
+    return now
+
+
+def _time_of_default_timestamp(data: dict[str, Any]) -> int | None:
+    reading = _clock_reading
+    if reading.timestamp is None or data.get("timestamp") is not reading.timestamp:
+        return None  # an explicit timestamp: its precise time is unknown
+    reading.timestamp = None
+    return reading.ns
 
 
 _UUID7_VERSION = 0x7 << 76
@@ -170,6 +207,13 @@ Timestamp = Annotated[
         {"type": "string", "format": "date-time", "pattern": _TIMESTAMP_PATTERN}, mode="serialization"
     ),
 ]
+
+
+def _ms_of(value: datetime) -> int:
+    return (value - _EPOCH) // _MILLISECOND
+
+
+_MILLISECOND = timedelta(milliseconds=1)
 
 
 def _jsonable_data(value: dict[str, Any]) -> dict[str, Any]:
@@ -278,6 +322,11 @@ class StreamEvent(BaseModel):
         description="Opt-in hash chain: 'sha256:<hex>' of the previous event of the run (of the run id "
         "for seq 1), so an edited or deleted event is detected by `swarm-obs verify`.",
     )
+    time_unix_nano: int | None = Field(
+        default_factory=_time_of_default_timestamp,
+        ge=0,
+        description="The instant of timestamp at full precision: nanoseconds since the Unix epoch.",
+    )
 
     @field_validator("timestamp", mode="wrap")
     @classmethod
@@ -308,6 +357,14 @@ class StreamEvent(BaseModel):
         sub_ms = value.microsecond % 1000
         if sub_ms or value.tzinfo is not UTC:
             value = value.replace(microsecond=value.microsecond - sub_ms, tzinfo=UTC)
+        return value
+
+    @field_validator("time_unix_nano")
+    @classmethod
+    def _same_millisecond(cls, value: int | None, info: ValidationInfo) -> int | None:
+        timestamp = info.data.get("timestamp")
+        if value is not None and timestamp is not None and value // 1_000_000 != _ms_of(timestamp):
+            raise ValueError(f"is not within the millisecond of timestamp {_format_timestamp(timestamp)}")
         return value
 
     @field_validator("run_id")
@@ -569,7 +626,9 @@ def _plain_event(type: object, run_id: object, fields: dict[str, Any]) -> Stream
     values["data"] = {} if data is None else data
     if "id" not in fields:
         values["id"] = _new_event_id()
-    values["timestamp"] = _utc_now_ms()
+    ns = time.time_ns()
+    values["timestamp"] = _utc_ms(ns // 1_000_000)
+    values["time_unix_nano"] = ns
     event = _new_model(StreamEvent)
     _set(event, "__dict__", values)
     _set(event, "__pydantic_fields_set__", {"type", "run_id", *fields})

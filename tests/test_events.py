@@ -129,6 +129,41 @@ def test_timestamp_is_converted_to_utc_and_serialized_with_milliseconds_and_z() 
     assert b'"timestamp":"2026-03-04T05:06:07.123Z"' in event.to_json_bytes()
 
 
+@pytest.mark.parametrize("build", ["fast path", "validated"])
+def test_new_event_carries_its_precise_time_in_the_millisecond_of_its_timestamp(build: str) -> None:
+    """time_unix_nano is the reading timestamp was truncated from: same ms, ns precision, appended last."""
+    before = time.time_ns()
+    if build == "fast path":
+        events = [make_event(EventType.LOG, "r", data={"i": i}) for i in range(50)]
+    else:  # a list in data (and a bare constructor) take pydantic's path and its default factories
+        events = [StreamEvent(type=EventType.LOG, run_id="r", data={"i": [i]}) for i in range(50)]
+    after = time.time_ns()
+    for event in events:
+        assert event.time_unix_nano is not None and before <= event.time_unix_nano <= after
+        assert event.time_unix_nano // 1_000_000 == (event.timestamp - datetime(1970, 1, 1, tzinfo=UTC)) // (
+            timedelta(milliseconds=1)
+        )
+        assert list(event.to_dict())[-1] == "time_unix_nano"
+        assert StreamEvent.from_json(event.to_json()) == event
+        assert StreamEvent.from_stored_json(event.to_json_bytes()).time_unix_nano == event.time_unix_nano
+    assert [e.time_unix_nano for e in events] == sorted(e.time_unix_nano for e in events)  # type: ignore[misc]
+    assert len({e.time_unix_nano for e in events}) > len({e.timestamp for e in events})
+
+
+def test_an_explicit_timestamp_has_no_precise_time_and_both_given_must_agree() -> None:
+    """A caller's timestamp alone leaves time_unix_nano unset; a disagreeing pair is refused, named."""
+    moment = datetime(2026, 3, 4, 5, 6, 7, 123000, tzinfo=UTC)
+    assert make_event(EventType.LOG, "r", timestamp=moment).time_unix_nano is None
+    ns = int(moment.timestamp()) * 1_000_000_000 + 123_456_789
+    assert make_event(EventType.LOG, "r", timestamp=moment, time_unix_nano=ns).time_unix_nano == ns
+    with pytest.raises(EventValidationError, match="time_unix_nano: is not within the millisecond of"):
+        make_event(EventType.LOG, "r", timestamp=moment, time_unix_nano=ns + 1_000_000)
+    with pytest.raises(EventValidationError, match="time_unix_nano"):
+        make_event(EventType.LOG, "r", time_unix_nano=-1)
+    old = make_event(EventType.LOG, "r", timestamp=moment).to_json()
+    assert "time_unix_nano" not in old and StreamEvent.from_json(old).time_unix_nano is None
+
+
 @pytest.mark.parametrize(
     "value", [datetime(2026, 1, 1), "2026-01-01T00:00:00"], ids=["datetime", "iso-string"]
 )
@@ -405,12 +440,16 @@ def test_fast_built_event_is_the_event_validation_builds(fields: dict[str, Any])
     fast = _plain_event(EventType.NODE_EXIT, "run-1", dict(fields))
     assert fast is not None, "these values are meant to take the fast path"
     checked = StreamEvent(
-        type=EventType.NODE_EXIT, run_id="run-1", **{"id": fast.id, **fields}, timestamp=fast.timestamp
+        type=EventType.NODE_EXIT,
+        run_id="run-1",
+        **{"id": fast.id, **fields},
+        timestamp=fast.timestamp,
+        time_unix_nano=fast.time_unix_nano,
     )
     assert fast == checked and repr(fast) == repr(checked)
     assert list(fast.__dict__) == list(checked.__dict__)
     assert fast.to_json_bytes() == checked.to_json_bytes() and fast.to_dict() == checked.to_dict()
-    assert fast.model_fields_set | {"id", "timestamp"} == checked.model_fields_set | {"id"}
+    assert fast.model_fields_set | {"id", "timestamp", "time_unix_nano"} == checked.model_fields_set | {"id"}
     assert fast.__pydantic_extra__ == checked.__pydantic_extra__ == {}
     assert StreamEvent.from_json(fast.to_json_bytes()) == fast
 

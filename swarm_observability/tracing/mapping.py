@@ -498,6 +498,10 @@ _last_ns_of: tuple[datetime, int] = (_EPOCH, 0)
 
 
 def _ns(event: StreamEvent) -> int:
+    """The event's time in Unix nanoseconds: its precise time, else its millisecond ``timestamp``."""
+    precise = event.time_unix_nano
+    if precise is not None:
+        return precise
     # Events of the same millisecond share one datetime object: remember the last conversion.
     global _last_ns_of
     timestamp = event.timestamp
