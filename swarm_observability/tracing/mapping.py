@@ -22,10 +22,19 @@ The contract:
   recording-errors guidance asks). ``interrupted``, ``paused`` and ``cancelled`` are not errors:
   status stays UNSET and ``swarm.outcome`` says what happened (a cancel is a requested stop, not a
   crash). ``ok`` leaves the status UNSET, as instrumentation libraries should.
-* Closing a scope first ends its still-open descendants at the same time with
+* Times: each span starts and ends at its events' precise ``time_unix_nano`` (the millisecond
+  ``timestamp`` for events that lack it), and a child never lies outside its parent: a child starts
+  no earlier than its open parent, and a parent ends no earlier than its last child.
+* Closing a node, probe, agent or plan first ends its still-open descendants at the same time with
   ``swarm.outcome=cancelled`` (if the scope was cancelled) or ``incomplete``, and
-  ``swarm.ended_by=<closing event type>``; so an abandoned stream or a crashed node leaves nothing
-  open. :meth:`SpanMapper.end_open_scopes` ends whatever is left (a crashed run) as ``incomplete``.
+  ``swarm.ended_by=<closing event type>``; so a crashed node leaves nothing open.
+* Closing a scan invocation while work inside it still runs (a probe thread that goes on after a
+  cancel) does not cut that work short: the root gets its outcome and a span event named after the
+  terminal event at that moment, and stays open until those scopes' own closing events end them at
+  their real end, as ``swarm-obs show`` reports them. Stragglers are bounded: one that has not
+  closed ``straggler_grace`` seconds (of event time) after the terminal event is ended at its last
+  sign of life with the inherited outcome and ``swarm.ended_by=straggler_grace``.
+  :meth:`SpanMapper.end_open_scopes` ends whatever is left (a crashed run) as ``incomplete``.
 * A ``scan_resumed`` with ``data.previous_invocation_id`` links its root span to the root of the
   invocation it continues (``swarm.link.type=resumes``), found among the roots this mapper has seen
   or through ``resolve_link`` (e.g. the trace ids stamped on the stored events).
@@ -100,11 +109,16 @@ class _Scope:
     opened_by: str
     children: dict[str, None] = field(default_factory=dict)
     child_error: tuple[str, str] | None = None
+    start_ns: int = 0
+    last_ns: int = 0
+    """The latest time this scope is known to have been alive (its start, events, children's ends)."""
     context: Context | None = None
     """A context holding only this span, built once for all of its children."""
     checkpoint_id: str | None = None
     ids: dict[str, str] | None = None
     """The span's ``trace_id``/``span_id`` as hex, built once for stamping events."""
+    closed_by: StreamEvent | None = None
+    """A scan's terminal event, while the root waits for stragglers inside it."""
 
 
 class SpanMapper:
@@ -117,6 +131,8 @@ class SpanMapper:
         id_generator: when the tracer's provider uses a :class:`ScopeIdGenerator`, the mapper primes
             it so ids are derived from ``invocation_id``/``scope_id`` (reproducible exports).
         remember: how many finished roots and scopes are kept for links and late children.
+        straggler_grace: seconds of event time that scopes still open when their scan ended may
+            take to close before they are ended for them.
     """
 
     def __init__(
@@ -127,6 +143,7 @@ class SpanMapper:
         resolve_link: LinkResolver | None = None,
         id_generator: ScopeIdGenerator | None = None,
         remember: int = 4096,
+        straggler_grace: float = 60.0,
     ) -> None:
         self._tracer = tracer
         self._root_parent = root_parent
@@ -137,6 +154,8 @@ class SpanMapper:
         self._open: dict[str, _Scope] = {}
         self._closed: OrderedDict[str, SpanContext] = OrderedDict()
         self._roots: OrderedDict[str, SpanContext] = OrderedDict()
+        self._waiting: dict[str, _Scope] = {}
+        self._grace_ns = int(straggler_grace * 1e9)
         self._last_ns = 0
         self._started = 0
 
@@ -183,6 +202,8 @@ class SpanMapper:
             ns = _ns(event)
             if ns > self._last_ns:
                 self._last_ns = ns
+            if self._waiting:
+                self._expire_stragglers(ns)
             opening = OPENING_TYPES.get(type_)
             if opening is not None:
                 self._start(event, opening)
@@ -204,6 +225,11 @@ class SpanMapper:
             for scope in [s for s in self._open.values() if s.parent_id not in self._open]:
                 self._end_subtree(scope, end_ns, sc.OUTCOME_INCOMPLETE, ended_by)
             return count
+
+    def _expire_stragglers(self, now_ns: int) -> None:
+        for root in list(self._waiting.values()):
+            if root.closed_by is not None and now_ns - _ns(root.closed_by) > self._grace_ns:
+                self._end_subtree(root, None, _inherited(root.closed_by), sc.ENDED_BY_STRAGGLER_GRACE)
 
     # -- opening ----------------------------------------------------------------------------------
 
@@ -233,6 +259,11 @@ class SpanMapper:
                     links.append(Link(target, link_attributes))
         else:
             parent_ctx = self._parent_context(event)
+        start_ns = _ns(event)
+        parent_id = event.parent_scope_id
+        parent = self._open.get(parent_id) if parent_id else None
+        if parent is not None and parent.start_ns > start_ns:
+            start_ns = parent.start_ns
         name, attributes = _describe_start(event, kind)
         attributes[sc.SWARM_SCOPE_ID] = scope_id
         if self._ids is not None:
@@ -244,7 +275,7 @@ class SpanMapper:
                 kind=SpanKind.INTERNAL,
                 attributes=attributes,
                 links=links,
-                start_time=_ns(event),
+                start_time=start_ns,
                 record_exception=False,
                 set_status_on_exception=False,
             )
@@ -252,12 +283,19 @@ class SpanMapper:
             if self._ids is not None:
                 self._ids.prime(None, None)
         self._started += 1
-        parent_id = event.parent_scope_id
         self._open[scope_id] = _Scope(
-            span, kind, scope_id, parent_id, event.invocation_id, event.id, checkpoint_id=event.checkpoint_id
+            span,
+            kind,
+            scope_id,
+            parent_id,
+            event.invocation_id,
+            event.id,
+            start_ns=start_ns,
+            last_ns=start_ns,
+            checkpoint_id=event.checkpoint_id,
         )
-        if parent_id in self._open:
-            self._open[parent_id].children[scope_id] = None
+        if parent is not None:
+            parent.children[scope_id] = None
         if kind == "scan":
             _remember(self._roots, event.invocation_id or scope_id, span.get_span_context(), self._remember)
 
@@ -287,16 +325,16 @@ class SpanMapper:
     def _finish(self, event: StreamEvent, kind: str) -> None:
         scope_id = event.scope_id or (event.invocation_id if kind == "scan" else None)
         scope = self._open.get(scope_id) if scope_id else None
-        if scope is None:
+        if scope is None or scope.closed_by is not None:
             logger.debug("%s for a scope that is not open (%s) ignored", event.type_name, scope_id)
             return
         end_ns = _ns(event)
         outcome = _outcome(event)
-        inherited = Outcome.CANCELLED.value if outcome == Outcome.CANCELLED else sc.OUTCOME_INCOMPLETE
-        for child_id in list(scope.children):
-            child = self._open.get(child_id)
-            if child is not None:
-                self._end_subtree(child, end_ns, inherited, event.type_name)
+        if kind != "scan":
+            for child_id in list(scope.children):
+                child = self._open.get(child_id)
+                if child is not None:
+                    self._end_subtree(child, end_ns, _inherited(event), event.type_name)
         span = scope.span
         attributes: dict[str, Any] = {sc.SWARM_OUTCOME: outcome}
         if event.seq is not None:
@@ -322,23 +360,48 @@ class SpanMapper:
             if parent is not None:
                 parent.child_error = (error_type, message)
         span.set_attributes(attributes)
-        self._release(scope)
-        span.end(end_time=max(end_ns, _start_ns(span)))
+        if end_ns > scope.last_ns:
+            scope.last_ns = end_ns
+        if scope.children:  # a scan whose work goes on: wait for it (bounded by straggler_grace)
+            marker = {sc.SWARM_SEQ: event.seq} if event.seq is not None else {}
+            span.add_event(event.type_name, marker, timestamp=end_ns)
+            scope.closed_by = event
+            self._waiting[scope.scope_id] = scope
+            return
+        self._end(scope)
 
-    def _end_subtree(self, scope: _Scope, end_ns: int, outcome: str, ended_by: str) -> None:
+    def _end_subtree(self, scope: _Scope, end_ns: int | None, outcome: str, ended_by: str) -> None:
+        """End ``scope`` and its open descendants at ``end_ns`` (``None``: each at its last sign of life)."""
+        if scope.closed_by is not None:  # a waiting scan root keeps its own outcome
+            outcome = _inherited(scope.closed_by)
         for child_id in list(scope.children):
             child = self._open.get(child_id)
             if child is not None:
                 self._end_subtree(child, end_ns, outcome, ended_by)
-        scope.span.set_attributes({sc.SWARM_OUTCOME: outcome, sc.SWARM_ENDED_BY: ended_by})
+        if scope.scope_id not in self._open:
+            return  # ended when its last straggler did
+        if scope.closed_by is None:
+            scope.span.set_attributes({sc.SWARM_OUTCOME: outcome, sc.SWARM_ENDED_BY: ended_by})
+            if end_ns is not None and end_ns > scope.last_ns:
+                scope.last_ns = end_ns
+        self._end(scope)
+
+    def _end(self, scope: _Scope) -> None:
+        """End the span of ``scope`` at its last sign of life and release it; a waiting parent may end too."""
         self._release(scope)
-        scope.span.end(end_time=max(end_ns, _start_ns(scope.span)))
+        scope.span.end(end_time=max(scope.last_ns, scope.start_ns))
+        parent = self._open.get(scope.parent_id) if scope.parent_id else None
+        if parent is not None and parent.closed_by is not None and not parent.children:
+            self._end(parent)
 
     def _release(self, scope: _Scope) -> None:
         self._open.pop(scope.scope_id, None)
+        self._waiting.pop(scope.scope_id, None)
         parent = self._open.get(scope.parent_id) if scope.parent_id else None
         if parent is not None:
             parent.children.pop(scope.scope_id, None)
+            if scope.last_ns > parent.last_ns:
+                parent.last_ns = scope.last_ns
         _remember(self._closed, scope.scope_id, scope.span.get_span_context(), self._remember)
 
     # -- point events -----------------------------------------------------------------------------
@@ -361,7 +424,10 @@ class SpanMapper:
             attributes[sc.SWARM_PROGRESS] = event.progress
         if event.data:
             attributes[sc.SWARM_DATA] = _json(event.data)
-        scope.span.add_event(event.type_name, attributes, timestamp=_ns(event))
+        ns = _ns(event)
+        if ns > scope.last_ns:
+            scope.last_ns = ns
+        scope.span.add_event(event.type_name, attributes, timestamp=ns)
 
 
 # -- describing spans -------------------------------------------------------------------------------
@@ -450,6 +516,11 @@ def _scan_close_attributes(event: StreamEvent) -> dict[str, Any]:
     return attributes
 
 
+def _inherited(event: StreamEvent) -> str:
+    """The outcome of scopes that a closing event ends: ``cancelled`` after a cancel, else ``incomplete``."""
+    return Outcome.CANCELLED.value if _outcome(event) == Outcome.CANCELLED else sc.OUTCOME_INCOMPLETE
+
+
 def _outcome(event: StreamEvent) -> str:
     value = event.data.get("outcome")
     if isinstance(value, str) and value:
@@ -511,10 +582,6 @@ def _ns(event: StreamEvent) -> int:
     ns = (timestamp - _EPOCH) // _MICROSECOND * 1000
     _last_ns_of = (timestamp, ns)
     return ns
-
-
-def _start_ns(span: Span) -> int:
-    return getattr(span, "start_time", None) or 0
 
 
 def _remember(cache: OrderedDict[str, SpanContext], key: str, value: SpanContext, limit: int) -> None:

@@ -74,5 +74,8 @@ SWARM_LINK_TYPE: Final = "swarm.link.type"
 OUTCOME_INCOMPLETE: Final = "incomplete"
 """``swarm.outcome`` of a scope whose closing event never came (crashed or abandoned run)."""
 
+ENDED_BY_STRAGGLER_GRACE: Final = "straggler_grace"
+"""``swarm.ended_by`` of a scope that was still open ``straggler_grace`` seconds after its scan ended."""
+
 LINK_RESUMES: Final = "resumes"
 """``swarm.link.type`` on the link from a resumed invocation's root to the root it continues."""

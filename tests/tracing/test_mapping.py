@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -221,47 +222,117 @@ def test_interrupt_is_no_error_and_the_resumed_invocation_links_to_the_interrupt
     assert conversation == {"thread-1"}
 
 
-def test_cancellation_ends_open_descendants_as_cancelled_without_error(provider, exporter):
-    """scan_cancelled with a node and probe open ends both as cancelled, status UNSET, at that time."""
+def _ns_of(event) -> int:
+    return int(event.timestamp.timestamp() * 1000) * NS_PER_MS
+
+
+def test_work_that_outlives_its_cancelled_scan_ends_when_it_really_ended(provider, exporter):
+    """A probe still running at scan_cancelled ends at its own close; the root waits to cover it, no error."""
     s = Scenario()
     inv = s.start()
     node = s.open("node", "scanner")
     probe = s.open("probe", "port_scan", node)
-    end = s.end(EventType.SCAN_CANCELLED, "cancelled", reason="user stop", node="scanner")
+    cancel = s.end(EventType.SCAN_CANCELLED, "cancelled", reason="user stop", node="scanner")
+    late = s.point(EventType.PROBE_RESULT, probe, data={"open": [22]})
+    probe_end = s.close(probe, "cancelled")
+    node_end = s.close(node, "cancelled")
 
     got = tree(map_events(provider, exporter, s.events))
 
-    assert got[inv]["attributes"]["swarm.outcome"] == "cancelled"
-    assert got[inv]["attributes"]["swarm.cancel.reason"] == "user stop"
-    assert got[inv]["attributes"]["swarm.cancel.node"] == "scanner"
-    end_ns = int(end.timestamp.timestamp() * 1000) * NS_PER_MS
+    root = got[inv]
+    assert root["attributes"]["swarm.outcome"] == "cancelled"
+    assert root["attributes"]["swarm.cancel.reason"] == "user stop"
+    assert root["attributes"]["swarm.cancel.node"] == "scanner"
+    assert root["events"] == [("scan_cancelled", {"swarm.seq": cancel.seq})]
+    assert root["event_times"] == [_ns_of(cancel)]
+    assert got[probe]["times"][1] == _ns_of(probe_end) > _ns_of(cancel)
+    assert got[probe]["events"] == [("probe_result", {"swarm.seq": late.seq, "swarm.data": '{"open":[22]}'})]
+    assert got[node]["times"][1] == _ns_of(node_end) == root["times"][1]
     for scope in (inv, node, probe):
         assert got[scope]["status"] == ("UNSET", None)
-        assert "error.type" not in got[scope]["attributes"]
-        assert got[scope]["times"][1] == end_ns
+        assert (
+            "error.type" not in got[scope]["attributes"] and "swarm.ended_by" not in got[scope]["attributes"]
+        )
     for scope in (node, probe):
         assert got[scope]["attributes"]["swarm.outcome"] == "cancelled"
-        assert got[scope]["attributes"]["swarm.ended_by"] == "scan_cancelled"
 
 
-def test_abandoned_stream_leaves_nothing_open_and_late_events_of_its_scopes_are_ignored(provider, exporter):
-    """After the terminal scan_cancelled, a sync node finishing late adds no span and reopens nothing."""
+def test_work_that_never_closes_after_a_cancel_ends_as_cancelled_at_the_end_of_the_log(provider, exporter):
+    """A node and probe open at scan_cancelled that never close: ended as cancelled when the log ends."""
     s = Scenario()
     inv = s.start()
-    node = s.open("node", "slow_sync")
-    s.end(EventType.SCAN_CANCELLED, "cancelled", reason="consumer closed the stream")
-    s.point(EventType.NODE_PROGRESS, node, progress=1.0)
-    s.close(node)
+    node = s.open("node", "scanner")
+    probe = s.open("probe", "port_scan", node)
+    cancel = s.end(EventType.SCAN_CANCELLED, "cancelled", reason="user stop")
 
     mapper = SpanMapper(tracer_for(provider))
     for event in s.events:
         mapper.feed(event)
+    assert mapper.open_scope_count == 3 and exporter.get_finished_spans() == ()
+    assert mapper.end_open_scopes() == 3
 
-    assert mapper.open_scope_count == 0
+    got = tree(exporter.get_finished_spans())
+    assert got[inv]["attributes"]["swarm.outcome"] == "cancelled"
+    for scope in (inv, node, probe):
+        assert got[scope]["times"][1] == _ns_of(cancel)
+    for scope in (node, probe):
+        assert got[scope]["attributes"]["swarm.outcome"] == "cancelled"
+        assert got[scope]["attributes"]["swarm.ended_by"] == "end_of_log"
+
+
+def test_stragglers_are_ended_at_their_last_sign_of_life_once_the_grace_is_over(provider, exporter):
+    """Scopes open straggler_grace after their scan ended are ended for them; later closes change nothing."""
+    s = Scenario()
+    inv = s.start()
+    node = s.open("node", "slow_sync")
+    alive = s.point(EventType.HEARTBEAT, node, data={"elapsed_s": 1})
+    s.end(EventType.SCAN_CANCELLED, "cancelled", reason="consumer closed the stream")
+    other = Scenario(run_id="run-2")
+    other.now = s.now + timedelta(seconds=2)  # an event of another run, 2 s later, moves the clock on
+    other.start()
+    s.close(node)
+
+    mapper = SpanMapper(tracer_for(provider), straggler_grace=1.0)
+    for event in [*s.events[:-1], *other.events, s.events[-1]]:
+        mapper.feed(event)
+
     got = tree(exporter.get_finished_spans())
     assert set(got) == {inv, node}
     assert got[node]["attributes"]["swarm.outcome"] == "cancelled"
-    assert got[node]["events"] == []
+    assert got[node]["attributes"]["swarm.ended_by"] == "straggler_grace"
+    assert got[node]["times"][1] == _ns_of(alive) == got[inv]["times"][1] - 5 * NS_PER_MS
+    assert mapper.open_scope_count == 1  # only run-2's invocation
+
+
+def test_precise_event_times_time_the_spans_and_children_never_lie_outside_parents(provider, exporter):
+    """Spans use time_unix_nano (sub-ms durations survive); a child is clamped into its parent's span."""
+    s = Scenario()
+    inv = s.start()
+    node = s.open("node", "fast")
+    probe = s.open("probe", "quick", node)
+    s.close(probe)
+    s.close(node)
+    s.end(EventType.SCAN_COMPLETE, "ok")
+    base = _t0_ns() + 5 * NS_PER_MS
+    precise = [base, base + 1_000, base + 1_250, base + 1_750, base + 2_000, base + 2_100]
+    events = [e.model_copy(update={"timestamp": T0 + timedelta(milliseconds=5), "time_unix_nano": t})
+              for e, t in zip(s.events, precise, strict=True)]  # fmt: skip
+    skewed = [events[0], events[1].model_copy(update={"time_unix_nano": base - 7}), *events[2:]]
+
+    got = tree(map_events(provider, exporter, events))
+    assert got[inv]["times"] == (base, base + 2_100)
+    assert got[node]["times"] == (base + 1_000, base + 2_000)
+    assert got[probe]["times"] == (base + 1_250, base + 1_750)
+
+    exporter.clear()
+    clamped = tree(map_events(provider, exporter, skewed))
+    assert clamped[node]["times"][0] == base  # not before its parent
+    late_child = [*events[:3], events[3].model_copy(update={"time_unix_nano": base + 2_050}), *events[4:]]
+    exporter.clear()
+    covered = tree(map_events(provider, exporter, late_child))
+    assert covered[probe]["times"][1] == base + 2_050
+    assert covered[node]["times"][1] == base + 2_050  # the parent ends no earlier than its child
+    assert covered[inv]["times"][1] == base + 2_100
 
 
 def test_a_crashed_run_ends_open_scopes_as_incomplete_at_the_last_event(provider, exporter):
