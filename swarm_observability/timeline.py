@@ -9,9 +9,11 @@ timeline. It is built from the events alone:
   by what they name: ``scan_started`` opens an invocation, ``node_enter`` / ``node_exit`` (and the probe,
   agent and plan pairs) open and close a scope matched by kind and name, inside the innermost open
   node of the same name and else the current invocation.
-* Every other event (logs, progress, probe results, model and tool calls, types unknown to this
-  release) is kept as a *point* event of the innermost scope it belongs to, so the tree accounts for
-  every event of the run.
+* A ``<kind>_start`` event with a scope id of its own opens a scope of that kind (``llm_start`` /
+  ``llm_end`` model calls, ``tool_start`` / ``tool_end`` tool calls, types newer than this module), closed
+  by the ``<kind>_end``, ``_complete`` or ``_error`` event of the same scope id.
+* Every other event (logs, progress, probe results, handoffs, types unknown to this release) is kept
+  as a *point* event of the innermost scope it belongs to, so the tree accounts for every event.
 
 A scope whose closing event is missing is ``open`` while its invocation has not ended, and
 ``incomplete`` once it has (or when the log simply stops, as after a crash).
@@ -130,6 +132,8 @@ class _Builder:
                     scope.detail["reason"] = event.data.get("reason")
             else:
                 scope.events.append(point_event(event))
+        elif sid and (generic := _generic_kind(kind)) is not None and self._generic(event, sid, *generic):
+            pass
         else:
             scope = self._home(event)
             scope.events.append(point_event(event))
@@ -138,6 +142,35 @@ class _Builder:
                 scope.results += 1
             elif kind == "node_progress" and event.progress is not None:
                 scope.progress = event.progress
+
+    def _generic(self, event: StreamEvent, sid: str, kind: str, opens: bool) -> bool:
+        """A ``<kind>_start`` / ``<kind>_end`` pair with its own scope id (model and tool calls, handoffs)."""
+        if opens:
+            if sid in self.scopes:
+                return False
+            data = event.data
+            name = next(
+                (
+                    str(data[k])
+                    for k in ("name", "tool", "model", "model_name")
+                    if isinstance(data.get(k), str)
+                ),
+                event.agent or kind,
+            )
+            scope = Scope(sid, kind, name, event.parent_scope_id, event.timestamp, event.seq or 0)
+            self.scopes[sid] = scope
+            parent = self.scopes.get(event.parent_scope_id or "") or self._home(event)
+            parent.children.append(scope)
+            return True
+        scope = self.scopes.get(sid)
+        if scope is None or scope.kind != kind or scope.end is not None:
+            return False
+        outcome = event.data.get("outcome") or ("error" if event.type_name.endswith("_error") else "ok")
+        _close(scope, event, outcome)
+        for key in ("input_tokens", "output_tokens"):
+            if isinstance(event.data.get(key), int):
+                scope.detail[key] = event.data[key]
+        return True
 
     def _start(self, event: StreamEvent, sid: str | None) -> None:
         sid = sid or f"invocation@{event.seq}"
@@ -211,6 +244,19 @@ class _Builder:
         if self.holder is None:
             self.holder = Scope("?", "invocation", "unknown", None, event.timestamp, event.seq or 0)
         return self.holder
+
+
+_KNOWN = frozenset(_OPEN) | frozenset(_CLOSE) | frozenset(_STARTS) | frozenset(_TERMINAL)
+
+
+def _generic_kind(type_name: str) -> tuple[str, bool] | None:
+    """``("llm", True)`` for ``llm_start``, ``("tool", False)`` for ``tool_end``; ``None`` otherwise."""
+    if type_name in _KNOWN:
+        return None
+    for suffix, opens in (("_start", True), ("_end", False), ("_complete", False), ("_error", False)):
+        if type_name.endswith(suffix) and len(type_name) > len(suffix):
+            return type_name[: -len(suffix)], opens
+    return None
 
 
 def build_timeline(events: Iterable[StreamEvent]) -> list[Scope]:

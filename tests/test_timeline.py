@@ -60,3 +60,24 @@ def test_show_prints_the_tree_of_a_scopeless_run(tmp_path: Path, capsys: Any) ->
     assert "node fetch" in out and "probe ping" in out
     assert "log (seq 8)" in out and "all done" in out
     assert "probe_result (seq 5)" in out
+
+
+def test_model_and_tool_call_pairs_become_scopes_of_their_own_kind() -> None:
+    """`llm_start`/`llm_end` (and any `<kind>_start`/`_end` pair with a scope id) nest as scopes."""
+    from swarm_observability.events import make_event
+
+    events = [
+        make_event("scan_started", "r", seq=1, scope_id="inv"),
+        make_event("agent_start", "r", seq=2, agent="coder", scope_id="a1", parent_scope_id="inv"),
+        make_event("llm_start", "r", seq=3, scope_id="m1", parent_scope_id="a1", data={"model": "gpt-x"}),
+        make_event("llm_end", "r", seq=4, scope_id="m1", data={"input_tokens": 7, "output_tokens": 3}),
+        make_event("tool_start", "r", seq=5, scope_id="t1", parent_scope_id="a1", data={"name": "grep"}),
+        make_event("tool_error", "r", seq=6, scope_id="t1", data={"error_type": "OSError"}),
+        make_event("agent_complete", "r", seq=7, agent="coder", scope_id="a1", data={"outcome": "ok"}),
+        make_event("scan_complete", "r", seq=8, scope_id="inv"),
+    ]
+    (invocation,) = build_timeline(events)
+    (agent,) = invocation.children
+    llm, tool = agent.children
+    assert (llm.kind, llm.name, llm.outcome, llm.detail["input_tokens"]) == ("llm", "gpt-x", "ok", 7)
+    assert (tool.kind, tool.name, tool.outcome, tool.error) == ("tool", "grep", "error", "OSError")

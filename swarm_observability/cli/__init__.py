@@ -14,7 +14,8 @@ Commands (``swarm-obs <command> --help`` for each)::
     resume THREAD --graph module:attr
                             continue a thread from its checkpoint with an importable graph
     schema                  the JSON schema of an event
-    demo [PATH]             run the demo swarm on a folder
+    demo [PATH] [--serve]   run the demo swarm on a folder (and watch it on the page)
+    serve                   a web page, REST API and live event stream (the server extra)
 
 The store is chosen with ``--store URL``, else ``$SWARM_OBS_STORE``, else ``.swarm/events.db`` in the
 current folder. Every read command takes ``--json``.
@@ -50,7 +51,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command registered."""
     from .. import __version__
-    from . import control, demo_cmd, export, runs
+    from . import control, demo_cmd, export, runs, serve_cmd
 
     parser = _Parser(
         prog="swarm-obs",
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_store_option(parser)
     add_json_option(parser)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for module in (runs, export, control, demo_cmd):
+    for module in (runs, export, control, demo_cmd, serve_cmd):
         module.register(sub)
     for command in sub.choices.values():
         add_store_option(command)

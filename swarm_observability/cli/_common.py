@@ -90,11 +90,12 @@ def store_folder(store: EventStore) -> Path | None:
 def control_path(store: EventStore) -> Path:
     """The SQLite file of the control channel for ``store``: the store's own file when it is SQLite,
     else ``control.db`` beside it. In-memory stores have none (a :class:`CliError`)."""
-    path = getattr(store, "path", None)
-    if not path:
+    from ..control.channel import default_channel_path
+
+    path = default_channel_path(store)
+    if path is None:
         raise CliError("scan control needs an on-disk event store (sqlite or jsonl), not an in-memory one")
-    path = Path(path)
-    return path if getattr(store, "backend", "") == "sqlite" else path.parent / "control.db"
+    return path
 
 
 def run_arg(text: str) -> str:

@@ -37,6 +37,11 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--model", metavar="MODULE:ATTR", help="a LangChain chat model (or factory) for the reviewer"
     )
+    parser.add_argument(
+        "--serve", action="store_true", help="open the web page (swarm-obs serve) while the scan runs"
+    )
+    parser.add_argument("--port", type=int, default=8765, help="with --serve: port (8765; 0: a free one)")
+    parser.add_argument("--no-browser", action="store_true", help="with --serve: do not open a browser")
     parser.set_defaults(func=_cmd_demo)
 
 
@@ -63,4 +68,53 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         checkpoints=args.checkpoints,
         model=model,
     )
-    return run_demo(options, Output())
+    if not args.serve:
+        return run_demo(options, Output())
+    return _demo_served(args, options)
+
+
+def _demo_served(args: argparse.Namespace, options: Any) -> int:
+    """The demo with the page up: served from its own read connection, as from another process."""
+    import os
+    import sys
+    import webbrowser
+
+    from ..demo.runner import run_demo
+    from ..server import INSTALL_HINT, ServerUnavailableError
+    from ..stores.url import open_store
+
+    url = options.store or os.environ.get("SWARM_OBS_STORE") or None
+    if url is not None and str(url).startswith("memory:"):
+        raise CliError("demo --serve needs an on-disk store (the page reads it), not memory://")
+    try:
+        from ..server.runner import BackgroundServer, page_url
+    except ImportError:
+        raise CliError(INSTALL_HINT) from None
+    try:
+        store = open_store(url)
+    except (ValueError, OSError) as exc:
+        raise CliError(f"demo: cannot open event store {url}: {exc}") from exc
+    try:
+        try:
+            server = BackgroundServer(store, port=args.port, token=os.environ.get("SWARM_OBS_TOKEN") or None)
+        except OSError as exc:
+            raise CliError(f"demo --serve: cannot listen on port {args.port}: {exc}") from exc
+        except ServerUnavailableError:
+            raise CliError(INSTALL_HINT) from None
+        with server:
+            link = page_url(server.host, server.port, server.token)
+            print(f"swarm-obs: watch the scan on {link}", flush=True)
+            if not args.no_browser:
+                webbrowser.open(link)
+            code = run_demo(options, Output())
+            if sys.stdin is not None and sys.stdin.isatty():
+                print(f"swarm-obs: the page stays up on {link}; Ctrl-C to stop", flush=True)
+                try:
+                    import threading
+
+                    threading.Event().wait()
+                except KeyboardInterrupt:
+                    pass
+        return code
+    finally:
+        store.close()

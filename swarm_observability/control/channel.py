@@ -338,3 +338,13 @@ def _row_to_request(row: tuple[int, str, str, str | None, str, str | None]) -> C
         _parse(created_at),
         _parse(consumed_at) if consumed_at is not None else None,
     )
+
+
+def default_channel_path(store: object) -> Path | None:
+    """Where the control channel of ``store`` lives: the store's own file when it is SQLite, else
+    ``control.db`` beside it; ``None`` for a store without a file (in-memory)."""
+    path = getattr(store, "path", None)
+    if not path:
+        return None
+    path = Path(path)
+    return path if getattr(store, "backend", "") == "sqlite" else path.parent / "control.db"
