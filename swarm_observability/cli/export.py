@@ -57,6 +57,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
                 done["jaeger"] = {
                     "path": args.jaeger,
                     "spans": result.spans,
+                    "summarised": result.summarised,
                     "traces": list(result.trace_ids),
                 }
             if args.otlp:
@@ -74,19 +75,24 @@ def _cmd_export(args: argparse.Namespace) -> int:
         info = done["jaeger"]
         out.line(
             f"wrote {info['spans']} spans in {len(info['traces'])} trace(s) to {args.jaeger} "
-            "(Jaeger UI: Search > Upload > JSON File)"
+            f"(Jaeger UI: Search > Upload > JSON File){_summarised(info)}"
         )
     if "otlp" in done:
         info = done["otlp"]
         out.line(
             f"sent {info['exported']} spans to {args.otlp} "
-            f"({info['failed']} failed, {info['dropped']} dropped)"
+            f"({info['failed']} failed, {info['dropped']} dropped){_summarised(info)}"
         )
     return (
         EXIT_PROBLEMS
         if done.get("otlp", {}).get("failed") or done.get("otlp", {}).get("dropped")
         else EXIT_OK
     )
+
+
+def _summarised(info: dict[str, Any]) -> str:
+    count = info.get("summarised") or 0
+    return f"; {count} more scopes over the run's span budget summarised on the root span" if count else ""
 
 
 def _write_jsonl(store: Any, run_id: str, target: str) -> int:
@@ -119,6 +125,7 @@ def _send_otlp(store: Any, run_id: str, args: argparse.Namespace) -> dict[str, A
     return {
         "endpoint": args.otlp,
         "spans": result.spans,
+        "summarised": result.summarised,
         "traces": list(result.trace_ids),
         "exported": stats.spans_exported,
         "failed": stats.spans_failed,

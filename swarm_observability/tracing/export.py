@@ -14,6 +14,7 @@ with different ids; export only runs that were not traced live.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -41,6 +42,8 @@ class ExportedRun:
     """Hex trace id of each invocation's root span, in the order the invocations started."""
     incomplete: int
     """Spans ended as ``swarm.outcome=incomplete`` because their closing event is missing."""
+    summarised: int = 0
+    """Scopes past the run's span budget, summarised on their root span instead of exported."""
 
 
 def export_run(
@@ -49,6 +52,7 @@ def export_run(
     target: SpanExporter | trace.TracerProvider,
     *,
     service_name: str = DEFAULT_SERVICE_NAME,
+    span_budget: int | Literal["default"] | None = "default",
 ) -> ExportedRun:
     """Build the spans of a stored run and hand them to ``target``.
 
@@ -59,6 +63,8 @@ def export_run(
             ``service.name`` resource) or a ``TracerProvider`` (its processors export; it is
             flushed before returning).
         service_name: ``service.name`` of the private provider used with an exporter.
+        span_budget: spans before the rest of the run is summarised on the root spans (see
+            :class:`~swarm_observability.tracing.mapping.SpanMapper`); ``None`` exports every span.
 
     Raises:
         InvalidRunIdError: ``run_id`` is not a valid run id.
@@ -68,11 +74,11 @@ def export_run(
     if isinstance(target, SpanExporter):
         provider, ids = private_provider(target, service_name)
         try:
-            return replay_run(store, run_id, provider, ids)
+            return replay_run(store, run_id, provider, ids, span_budget=span_budget)
         finally:
             provider.force_flush()
     if isinstance(target, trace.TracerProvider):
-        result = replay_run(store, run_id, target, None)
+        result = replay_run(store, run_id, target, None, span_budget=span_budget)
         flush = getattr(target, "force_flush", None)
         if callable(flush):
             flush()
@@ -99,6 +105,8 @@ def replay_run(
     run_id: str,
     provider: trace.TracerProvider,
     ids: ScopeIdGenerator | None,
+    *,
+    span_budget: int | Literal["default"] | None = "default",
 ) -> ExportedRun:
     """Feed every stored event of ``run_id`` through a fresh :class:`SpanMapper` on ``provider``."""
     validate_run_id(run_id)
@@ -106,6 +114,7 @@ def replay_run(
         tracer_for(provider),
         resolve_link=lambda event, previous: find_stamped_root(store, event.run_id, previous),
         id_generator=ids,
+        span_budget=span_budget,
     )
     roots: list[str] = []
     count = 0
@@ -120,4 +129,10 @@ def replay_run(
         raise EventStoreError(f"run {run_id!r} has no events in the store")
     incomplete = mapper.end_open_scopes()
     trace_ids = tuple(dict.fromkeys(f"{ctx.trace_id:032x}" for r in roots if (ctx := mapper.root_context(r))))
-    return ExportedRun(run_id=run_id, spans=mapper.spans_started, trace_ids=trace_ids, incomplete=incomplete)
+    return ExportedRun(
+        run_id=run_id,
+        spans=mapper.spans_started,
+        trace_ids=trace_ids,
+        incomplete=incomplete,
+        summarised=mapper.spans_summarised,
+    )

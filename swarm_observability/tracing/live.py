@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -48,6 +48,8 @@ class LiveTracer:
         nest_in_current_span: start each scan root under the span that is current when the scan
             starts (for example a web request's span); ``False`` makes every invocation a new trace.
         remember: how many finished roots and scopes are kept for links and late children.
+        span_budget: spans per run before the rest are summarised on the root span (see
+            :class:`~swarm_observability.tracing.mapping.SpanMapper`); ``None``: no budget.
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class LiveTracer:
         store: EventStore | None = None,
         nest_in_current_span: bool = True,
         remember: int = 4096,
+        span_budget: int | Literal["default"] | None = "default",
     ) -> None:
         self._store = store
         self.mapper = SpanMapper(
@@ -64,6 +67,7 @@ class LiveTracer:
             root_parent=(lambda _event: otel_context.get_current()) if nest_in_current_span else None,
             resolve_link=self._resolve_from_store,
             remember=remember,
+            span_budget=span_budget,
         )
 
     def install(self, emitter: Any) -> Callable[[], None]:

@@ -38,6 +38,14 @@ The contract:
 * A ``scan_resumed`` with ``data.previous_invocation_id`` links its root span to the root of the
   invocation it continues (``swarm.link.type=resumes``), found among the roots this mapper has seen
   or through ``resolve_link`` (e.g. the trace ids stamped on the stored events).
+* A span budget per run (``span_budget``, 10,000 by default, ``$SWARM_OBS_SPAN_BUDGET`` or the
+  argument to change it, ``None`` for none): once a run has that many spans, its further node,
+  probe, agent and plan scopes are *summarised* instead of becoming spans: counted per kind and
+  name, with their errors, point events and seq range, and written on the invocation's root span
+  when it ends (one ``swarm.spans_summarised`` span event per kind and name, and the attributes
+  ``swarm.spans.summarised`` and ``swarm.spans.budget``). A warning is logged per invocation. Root
+  spans are never summarised, and the events themselves are all in the log, so a stored run can be
+  re-exported with a larger budget.
 """
 
 from __future__ import annotations
@@ -45,12 +53,13 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -94,6 +103,12 @@ _MAX_STR = 4096
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _MAX_DATA_KEYS = 32
+_MAX_SUMMARY_GROUPS = 128
+
+DEFAULT_SPAN_BUDGET = 10_000
+"""Spans one run may have before the rest are summarised (see the module docstring)."""
+SPAN_BUDGET_ENV = "SWARM_OBS_SPAN_BUDGET"
+"""Environment variable overriding :data:`DEFAULT_SPAN_BUDGET` (a positive integer, or ``none``)."""
 
 RootParent = Callable[[StreamEvent], Context]
 LinkResolver = Callable[[StreamEvent, str], SpanContext | None]
@@ -119,6 +134,26 @@ class _Scope:
     """The span's ``trace_id``/``span_id`` as hex, built once for stamping events."""
     closed_by: StreamEvent | None = None
     """A scan's terminal event, while the root waits for stragglers inside it."""
+    summary: dict[tuple[str, str], _Summary] | None = None
+    """On a root: the scopes of its invocation summarised past the span budget, by kind and name."""
+
+
+@dataclass(slots=True)
+class _Summary:
+    """Scopes of one kind and name that did not become spans because the run was over its budget."""
+
+    root: _Scope
+    count: int = 0
+    errors: int = 0
+    events: int = 0
+    seq_first: int | None = None
+    seq_last: int | None = None
+
+    def saw(self, event: StreamEvent) -> None:
+        if event.seq is not None:
+            if self.seq_first is None:
+                self.seq_first = event.seq
+            self.seq_last = event.seq
 
 
 class SpanMapper:
@@ -133,6 +168,12 @@ class SpanMapper:
         remember: how many finished roots and scopes are kept for links and late children.
         straggler_grace: seconds of event time that scopes still open when their scan ended may
             take to close before they are ended for them.
+        span_budget: spans per run before further scopes are summarised on the root (see the
+            module docstring); by default ``$SWARM_OBS_SPAN_BUDGET`` or :data:`DEFAULT_SPAN_BUDGET`;
+            ``None``: no budget.
+
+    Raises:
+        ValueError: a ``span_budget`` (or ``$SWARM_OBS_SPAN_BUDGET``) that is not a positive integer.
     """
 
     def __init__(
@@ -144,7 +185,13 @@ class SpanMapper:
         id_generator: ScopeIdGenerator | None = None,
         remember: int = 4096,
         straggler_grace: float = 60.0,
+        span_budget: int | Literal["default"] | None = "default",
     ) -> None:
+        self._budget = _span_budget(span_budget)
+        self._run_spans: OrderedDict[str, int] = OrderedDict()
+        self._summarised: dict[str, _Summary] = {}
+        self._root_of: dict[str, _Scope] = {}
+        self._spans_summarised = 0
         self._tracer = tracer
         self._root_parent = root_parent
         self._resolve_link = resolve_link
@@ -187,6 +234,16 @@ class SpanMapper:
     def spans_started(self) -> int:
         """How many spans this mapper has started."""
         return self._started
+
+    @property
+    def spans_summarised(self) -> int:
+        """How many scopes were summarised instead of becoming spans (runs over their span budget)."""
+        return self._spans_summarised
+
+    @property
+    def span_budget(self) -> int | None:
+        """Spans per run before further scopes are summarised; ``None``: no budget."""
+        return self._budget
 
     @property
     def open_scope_count(self) -> int:
@@ -242,6 +299,8 @@ class SpanMapper:
             if self._open[scope_id].opened_by != event.id:
                 self._point(event)  # e.g. scan_resumed after a pause in place: the scope goes on
             return
+        if kind != "scan" and self._budget is not None and self._over_budget(event, kind, scope_id):
+            return
         links: list[Link] = []
         if kind == "scan":
             enclosing = self._known_context(event.parent_scope_id)
@@ -283,7 +342,12 @@ class SpanMapper:
             if self._ids is not None:
                 self._ids.prime(None, None)
         self._started += 1
-        self._open[scope_id] = _Scope(
+        if self._budget is not None:
+            spans = self._run_spans
+            spans[event.run_id] = spans.pop(event.run_id, 0) + 1
+            if len(spans) > self._remember:
+                spans.popitem(last=False)
+        scope = self._open[scope_id] = _Scope(
             span,
             kind,
             scope_id,
@@ -298,6 +362,38 @@ class SpanMapper:
             parent.children[scope_id] = None
         if kind == "scan":
             _remember(self._roots, event.invocation_id or scope_id, span.get_span_context(), self._remember)
+            if event.invocation_id:
+                self._root_of[event.invocation_id] = scope
+
+    def _over_budget(self, event: StreamEvent, kind: str, scope_id: str) -> bool:
+        """Past the run's budget: count the scope in its root's summary instead of starting a span."""
+        if scope_id in self._summarised:
+            return True
+        if self._run_spans.get(event.run_id, 0) < self._budget:  # type: ignore[operator]
+            return False
+        root = self._root_of.get(event.invocation_id) if event.invocation_id else None
+        if root is None:
+            return False  # no root to report on: better an extra span than a silent loss
+        if root.summary is None:
+            root.summary = {}
+            logger.warning(
+                "run %r reached its span budget of %d spans; further spans of invocation %r are "
+                "summarised on its root span (swarm.spans_summarised); every event is still stored",
+                event.run_id,
+                self._budget,
+                event.invocation_id,
+            )
+        key = (kind, _describe_start(event, kind)[0])
+        if key not in root.summary and len(root.summary) >= _MAX_SUMMARY_GROUPS:
+            key = (kind, "*")
+        group = root.summary.get(key)
+        if group is None:
+            group = root.summary[key] = _Summary(root)
+        group.count += 1
+        group.saw(event)
+        self._summarised[scope_id] = group
+        self._spans_summarised += 1
+        return True
 
     def _parent_context(self, event: StreamEvent) -> Context:
         for candidate in (event.parent_scope_id, event.invocation_id):
@@ -326,7 +422,12 @@ class SpanMapper:
         scope_id = event.scope_id or (event.invocation_id if kind == "scan" else None)
         scope = self._open.get(scope_id) if scope_id else None
         if scope is None or scope.closed_by is not None:
-            logger.debug("%s for a scope that is not open (%s) ignored", event.type_name, scope_id)
+            group = self._summarised.pop(scope_id, None) if scope_id and scope is None else None
+            if group is not None:
+                group.saw(event)
+                group.errors += _outcome(event) == Outcome.ERROR
+            else:
+                logger.debug("%s for a scope that is not open (%s) ignored", event.type_name, scope_id)
             return
         end_ns = _ns(event)
         outcome = _outcome(event)
@@ -395,6 +496,10 @@ class SpanMapper:
             self._end(parent)
 
     def _release(self, scope: _Scope) -> None:
+        if scope.kind == "scan":
+            self._write_summary(scope)
+            if scope.invocation_id and self._root_of.get(scope.invocation_id) is scope:
+                del self._root_of[scope.invocation_id]
         self._open.pop(scope.scope_id, None)
         self._waiting.pop(scope.scope_id, None)
         parent = self._open.get(scope.parent_id) if scope.parent_id else None
@@ -404,9 +509,35 @@ class SpanMapper:
                 parent.last_ns = scope.last_ns
         _remember(self._closed, scope.scope_id, scope.span.get_span_context(), self._remember)
 
+    def _write_summary(self, root: _Scope) -> None:
+        """Put the summarised scopes of an ending invocation on its root span."""
+        if not root.summary:
+            return
+        total = 0
+        for (kind, name), group in root.summary.items():
+            total += group.count
+            attributes: dict[str, Any] = {
+                sc.SWARM_SUMMARY_KIND: kind,
+                sc.SWARM_SUMMARY_NAME: name,
+                sc.SWARM_SUMMARY_COUNT: group.count,
+                sc.SWARM_SUMMARY_ERRORS: group.errors,
+                sc.SWARM_SUMMARY_EVENTS: group.events,
+            }
+            if group.seq_first is not None:
+                attributes[sc.SWARM_SEQ_FIRST] = group.seq_first
+                attributes[sc.SWARM_SEQ_LAST] = group.seq_last
+            root.span.add_event(sc.SPANS_SUMMARISED_EVENT, attributes, timestamp=self._last_ns or None)
+        root.span.set_attributes({sc.SWARM_SPANS_SUMMARISED: total, sc.SWARM_SPAN_BUDGET: self._budget or 0})
+        self._summarised = {k: g for k, g in self._summarised.items() if g.root is not root}
+
     # -- point events -----------------------------------------------------------------------------
 
     def _point(self, event: StreamEvent) -> None:
+        if self._summarised and event.scope_id in self._summarised:
+            group = self._summarised[event.scope_id]
+            group.events += 1
+            group.saw(event)
+            return
         scope = None
         for candidate in (event.scope_id, event.parent_scope_id, event.invocation_id):
             if candidate is not None and candidate in self._open:
@@ -582,6 +713,25 @@ def _ns(event: StreamEvent) -> int:
     ns = (timestamp - _EPOCH) // _MICROSECOND * 1000
     _last_ns_of = (timestamp, ns)
     return ns
+
+
+def _span_budget(value: int | str | None) -> int | None:
+    if value == "default":
+        text = os.environ.get(SPAN_BUDGET_ENV, "").strip()
+        if not text:
+            return DEFAULT_SPAN_BUDGET
+        if text.lower() == "none":
+            return None
+        try:
+            value = int(text)
+        except ValueError:
+            message = f"${SPAN_BUDGET_ENV} must be a positive integer or 'none', not {text!r}"
+            raise ValueError(message) from None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"span_budget must be a positive integer or None, not {value!r}")
+    return value
 
 
 def _remember(cache: OrderedDict[str, SpanContext], key: str, value: SpanContext, limit: int) -> None:
