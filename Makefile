@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[cli,notebook,server,postgres]' --group dev
+	$(BIN)/python -m pip install --quiet -e '.[cli,notebook,server,postgres,analytics]' --group dev
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -4,7 +4,8 @@ Every target is judged on the median and listed with its spread, so a reader can
 within the noise. Targets (2-core machine): events + OpenTelemetry spans <= 25 us added per node;
 with the SQLite store at default durability <= 50 us (flushed figure); batched appends with
 serialization: SQLite >= 50k ev/s, JSONL >= 150k, in-memory >= 500k; load of 100k events <= 0.6 s;
-``load_since`` of the last 100 <= 2 ms on both persistent stores; streaming 1M events < 100 MB RSS.
+``load_since`` of the last 100 <= 2 ms on both persistent stores; streaming 1M events < 100 MB RSS;
+analytics at 1M events: rebuild-db >= 200k events/s, ``stats`` p95 < 1 s.
 """
 
 from __future__ import annotations
@@ -61,6 +62,19 @@ def evaluate(sections: dict[str, Any]) -> list[dict[str, Any]]:
                     unit="us",
                 )
             )
+    analytics = sections.get("analytics", {})
+    if "rebuild_events_per_s" in analytics and analytics["events"] >= 1_000_000:
+        s = analytics["rebuild_events_per_s"]
+        out.append(
+            _target("analytics rebuild-db, 1M events", s["median"], 200_000, at_least=True,
+                    spread=_iqr(s), unit="ev/s")
+        )  # fmt: skip
+        s = analytics["stats_ms"]
+        out.append(
+            _target(
+                "analytics stats p95, 1M events", s["p95"], 1000, at_least=False, spread=_iqr(s), unit="ms"
+            )
+        )
     stores = sections.get("stores", {})
     for kind, limit in APPEND_TARGETS.items():
         if kind in stores.get("append", {}):
@@ -248,6 +262,23 @@ def render(results: dict[str, Any]) -> str:
                 f"| {_n(s['p25'])} to {_n(s['p75'])} | {p99} | {_n(s['max'])} |"
             )
         lines.append("")
+    if "analytics" in sections and "events" in sections["analytics"]:
+        sec = sections["analytics"]
+        rebuild, stats_ms = sec["rebuild_events_per_s"], sec["stats_ms"]
+        lines += [
+            "## Analytics projection (DuckDB)",
+            _meta(sec),
+            "",
+            f"{sec['events']} events ({sec['scopes']} scopes) in a SQLite store; "
+            f"database {sec['db_bytes']} bytes.",
+            "",
+            "| measure | median | spread |",
+            "|---|---:|---|",
+            f"| rebuild-db, events/s | {_n(rebuild['median'])} | {_iqr(rebuild)} |",
+            f"| tailer from empty (batches of 50k), events/s | {_n(sec['tail_events_per_s'])} | one run |",
+            f"| stats, ms (p95 {_n(stats_ms['p95'])}) | {_n(stats_ms['median'])} | {_iqr(stats_ms)} |",
+            "",
+        ]
     targets = results.get("targets", [])
     if targets:
         lines += [

@@ -1,6 +1,6 @@
 """Entry point: ``python -m benchmarks.run [--smoke] [--only NAME] [--out FILE]``.
 
-Sections: ``overhead``, ``stores``, ``latency``, ``peers``. A full run writes
+Sections: ``overhead``, ``stores``, ``latency``, ``peers``, ``analytics``. A full run writes
 ``benchmarks/results/latest.json`` and ``latest.md``; ``--only`` replaces just those sections in the
 existing file (so the peers section measured from another venv can be merged in), and ``--smoke``
 writes nothing unless ``--out`` is given. Each section records the machine, date, load average before
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import latency, overhead, peers, report, stores
+from . import analytics, latency, overhead, peers, report, stores
 from ._stats import machine_info
 
 SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
@@ -31,6 +31,7 @@ SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "stores": stores.run,
     "latency": latency.run,
     "peers": peers.run,
+    "analytics": analytics.run,
 }
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 

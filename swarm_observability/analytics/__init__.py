@@ -15,7 +15,7 @@ Tables and their columns: :mod:`swarm_observability.analytics.schema`.
 
 from __future__ import annotations
 
-from ._duckdb import INSTALL_HINT, AnalyticsUnavailableError
+from ._duckdb import INSTALL_HINT, AnalyticsUnavailableError, require_duckdb
 from .insights import open_readonly, parse_since, run_query, stats
 from .projection import DEFAULT_DB_NAME, AnalyticsError, Projection, default_db_path
 
@@ -28,6 +28,7 @@ __all__ = [
     "default_db_path",
     "open_readonly",
     "parse_since",
+    "require_duckdb",
     "run_query",
     "stats",
 ]

@@ -13,7 +13,7 @@ class AnalyticsUnavailableError(SwarmObservabilityError, ImportError):
     """DuckDB, which the analytics projection needs, is not installed."""
 
 
-def import_duckdb() -> Any:
+def require_duckdb() -> Any:
     """The ``duckdb`` module, or :class:`AnalyticsUnavailableError` naming the extra to install."""
     try:
         import duckdb

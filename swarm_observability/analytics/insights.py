@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ._duckdb import import_duckdb
+from ._duckdb import require_duckdb
 
 _SINCE_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -99,7 +99,7 @@ def run_query(
     """
     from .projection import AnalyticsError
 
-    duckdb = import_duckdb()
+    duckdb = require_duckdb()
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as exc:

@@ -29,7 +29,7 @@ from typing import Any
 from ..exceptions import StoreCorruptionError, SwarmObservabilityError
 from ..stores.base import EventStore
 from . import schema
-from ._duckdb import import_duckdb
+from ._duckdb import require_duckdb
 from .source import EventSource
 
 logger = logging.getLogger("swarm_observability")
@@ -77,7 +77,7 @@ class Projection:
     def __init__(self, store: EventStore, path: str | os.PathLike[str], *, batch_size: int = 50_000) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
-        self._duckdb = import_duckdb()
+        self._duckdb = require_duckdb()
         self.store = store
         self.path = Path(path).expanduser().absolute()
         self.batch_size = batch_size
@@ -129,7 +129,9 @@ class Projection:
         heads = self._source.heads()
         with self._lock:
             done = dict(self._connect().execute("SELECT run_id, last_seq FROM projection_state").fetchall())
-        return {run: (done.get(run, 0), last) for run, last in sorted(heads.items()) if last > done.get(run, 0)}
+        return {
+            run: (done.get(run, 0), last) for run, last in sorted(heads.items()) if last > done.get(run, 0)
+        }
 
     def step(self, max_events: int | None = None) -> int:
         """Apply at most ``max_events`` (default :attr:`batch_size`) new events in one transaction.
@@ -254,7 +256,7 @@ class Projection:
         Raises:
             AnalyticsError: another process has the database open (stop its tailer first).
         """
-        import_duckdb()
+        require_duckdb()
         target = Path(path).expanduser().absolute()
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
@@ -292,9 +294,7 @@ class Projection:
         return total
 
 
-def open_database(
-    path: Path, *, writable: bool, allowed_dir: Path | None = None, wait: float = 5.0
-) -> Any:
+def open_database(path: Path, *, writable: bool, allowed_dir: Path | None = None, wait: float = 5.0) -> Any:
     """Open the analytics database, creating its tables when ``writable``; retry a lock for ``wait`` s.
 
     File access from SQL is switched off (only ``allowed_dir``, the tailer's own staging folder, stays
@@ -303,7 +303,7 @@ def open_database(
     Raises:
         AnalyticsError: missing (read-only), locked past ``wait``, or of another schema version.
     """
-    duckdb = import_duckdb()
+    duckdb = require_duckdb()
     if not writable and not path.is_file():
         raise AnalyticsError(f"no analytics database at {path} (build it with `swarm-obs rebuild-db`)")
     deadline = time.monotonic() + wait
@@ -417,7 +417,8 @@ def _apply_batch(conn: Any, json_path: str) -> None:
         + schema.runs_select("(SELECT e.* FROM events e SEMI JOIN _k_runs k ON k.run_id = e.run_id)")
     )
     conn.execute(
-        "DELETE FROM invocations i USING _k_inv k WHERE i.run_id = k.run_id AND i.invocation_id = k.invocation_id"
+        "DELETE FROM invocations i USING _k_inv k"
+        " WHERE i.run_id = k.run_id AND i.invocation_id = k.invocation_id"
     )
     conn.execute(
         "INSERT INTO invocations "
@@ -426,11 +427,14 @@ def _apply_batch(conn: Any, json_path: str) -> None:
             " ON k.run_id = e.run_id AND k.invocation_id = e.invocation_id)"
         )
     )
-    conn.execute("DELETE FROM scopes s USING _k_scopes k WHERE s.run_id = k.run_id AND s.scope_id = k.scope_id")
+    conn.execute(
+        "DELETE FROM scopes s USING _k_scopes k WHERE s.run_id = k.run_id AND s.scope_id = k.scope_id"
+    )
     conn.execute(
         "INSERT INTO scopes "
         + schema.scopes_select(
-            "(SELECT e.* FROM events e SEMI JOIN _k_scopes k ON k.run_id = e.run_id AND k.scope_id = e.scope_id)"
+            "(SELECT e.* FROM events e SEMI JOIN _k_scopes k"
+            " ON k.run_id = e.run_id AND k.scope_id = e.scope_id)"
         )
     )
     conn.execute(f"INSERT INTO errors {schema.errors_select('_new')}")
@@ -444,4 +448,3 @@ def _apply_batch(conn: Any, json_path: str) -> None:
 def _drop_temp(conn: Any) -> None:
     for table in _TEMP_TABLES:
         conn.execute(f"DROP TABLE IF EXISTS {table}")
-

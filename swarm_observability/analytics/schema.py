@@ -77,10 +77,12 @@ _STATUS = """CASE {col}
         WHEN 'scan_error' THEN 'failed' WHEN 'scan_cancelled' THEN 'cancelled'
         ELSE 'pending' END"""
 
-DDL = f"""
+DDL = """
 CREATE TABLE IF NOT EXISTS projection_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS projection_state (run_id VARCHAR PRIMARY KEY, last_seq BIGINT NOT NULL);
-CREATE TABLE IF NOT EXISTS scope_types (type VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, role VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS scope_types (
+    type VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, role VARCHAR NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
     run_id VARCHAR NOT NULL, seq BIGINT NOT NULL, id VARCHAR NOT NULL, type VARCHAR NOT NULL,
     ts TIMESTAMP NOT NULL, version INTEGER, thread_id VARCHAR, node VARCHAR, agent VARCHAR,
@@ -153,7 +155,8 @@ def invocations_select(events: str) -> str:
     return f"""
 SELECT run_id, invocation_id, thread_id, graph, start_type, previous_invocation_id, from_checkpoint_id,
     {_STATUS.format(col="last_lifecycle")} AS status,
-    CASE WHEN last_lifecycle IN ('scan_started', 'scan_resumed') THEN NULL ELSE last_lifecycle END AS end_type,
+    CASE WHEN last_lifecycle IN ('scan_started', 'scan_resumed') THEN NULL ELSE last_lifecycle END
+        AS end_type,
     first_seq, last_seq, events, started_at,
     CASE WHEN last_lifecycle IN ('scan_started', 'scan_resumed') THEN NULL ELSE last_ts END AS ended_at,
     CASE WHEN last_lifecycle IN ('scan_started', 'scan_resumed') THEN NULL ELSE last_duration END

@@ -14,6 +14,10 @@ Commands (``swarm-obs <command> --help`` for each)::
     resume THREAD --graph module:attr
                             continue a thread from its checkpoint with an importable graph
     schema                  the JSON schema of an event
+    rebuild-db              build the DuckDB analytics database from the event log (analytics extra)
+    project [--follow]      apply new events to the analytics database, incrementally
+    stats [--since WHEN]    durations, error rates, tokens per agent/model, runs per status
+    query SQL               a read-only SQL query on the analytics database
     demo [PATH] [--serve]   run the demo swarm on a folder (and watch it on the page)
     serve                   a web page, REST API and live event stream (the server extra)
 
@@ -51,7 +55,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command registered."""
     from .. import __version__
-    from . import control, demo_cmd, export, runs, serve_cmd
+    from . import analytics_cmd, control, demo_cmd, export, runs, serve_cmd
 
     parser = _Parser(
         prog="swarm-obs",
@@ -62,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_store_option(parser)
     add_json_option(parser)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for module in (runs, export, control, demo_cmd, serve_cmd):
+    for module in (runs, export, control, demo_cmd, serve_cmd, analytics_cmd):
         module.register(sub)
     for command in sub.choices.values():
         add_store_option(command)

@@ -1,0 +1,109 @@
+"""The DuckDB analytics projection: rebuild throughput, tailer throughput and ``stats`` latency.
+
+A SQLite store is filled with a synthetic swarm log (:mod:`benchmarks.swarm_log`: runs of nodes,
+probes, agents, model and tool calls; 1M events in a full run) before anything is timed. Then:
+
+* ``rebuild``: :meth:`Projection.rebuild` from scratch, repeated; events per second of wall time
+  (reading the store, staging JSON, DuckDB's parse and insert, the derived tables, the final checkpoint);
+* ``tail``: the incremental tailer projecting the same log from empty in batches of 50k events;
+* ``stats``: :func:`stats` over the whole 1M-event database on a read-only connection, repeated; p50 /
+  p95 / max milliseconds.
+
+Targets: rebuild >= 200k events/s and ``stats`` p95 < 1 s at 1M events.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ._stats import summarize
+
+FULL_EVENTS = 1_000_000
+SMOKE_EVENTS = 3_000
+
+
+def _fill(folder: Path, events: int) -> tuple[Any, int]:
+    from swarm_observability.stores.sqlite import SQLiteEventStore
+
+    from .swarm_log import synthetic_runs
+
+    store = SQLiteEventStore(folder / "events.db", durability="normal")
+    total = 0
+    batch: list[Any] = []
+    for run in synthetic_runs(events, seed=7):
+        batch += run
+        if len(batch) >= 20_000:
+            store.append_batch(batch)
+            total += len(batch)
+            batch = []
+    if batch:
+        store.append_batch(batch)
+        total += len(batch)
+    return store, total
+
+
+def run(smoke: bool) -> dict[str, Any]:
+    """Measure; ``smoke`` uses a few thousand events and single repeats."""
+    try:
+        from swarm_observability.analytics import Projection, open_readonly, stats
+    except ImportError as exc:  # pragma: no cover - the analytics extra is in make's environment
+        return {"unavailable": {"analytics": str(exc)}}
+    events = SMOKE_EVENTS if smoke else FULL_EVENTS
+    repeats = 1 if smoke else 3
+    folder = Path(tempfile.mkdtemp(prefix="swarm-obs-bench-analytics-"))
+    try:
+        t0 = time.perf_counter()
+        store, total = _fill(folder, events)
+        fill_s = time.perf_counter() - t0
+        db = folder / "analytics.duckdb"
+        rebuild_rates = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            Projection.rebuild(store, db)
+            rebuild_rates.append(total / (time.perf_counter() - t0))
+        tail_db = folder / "tail.duckdb"
+        with Projection(store, tail_db, batch_size=50_000) as projection:
+            t0 = time.perf_counter()
+            tailed = projection.catch_up()
+            tail_rate = tailed / (time.perf_counter() - t0)
+        conn = open_readonly(db)
+        try:
+            stats(conn)  # warm the buffer manager once
+            times = []
+            for _ in range(5 if smoke else 20):
+                t0 = time.perf_counter()
+                result = stats(conn)
+                times.append((time.perf_counter() - t0) * 1000)
+            scopes = conn.execute("SELECT count(*) FROM scopes").fetchone()[0]
+        finally:
+            conn.close()
+        store.close()
+        return {
+            "events": total,
+            "scopes": scopes,
+            "stats_rows": len(result["scopes"]),
+            "fill_s": round(fill_s, 1),
+            "db_bytes": db.stat().st_size,
+            "rebuild_events_per_s": summarize(rebuild_rates, 0),
+            "tail_events_per_s": round(tail_rate),
+            "stats_ms": {**summarize(times, 1), "p95": round(_p95(times), 1)},
+        }
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _p95(values: list[float]) -> float:
+    from ._stats import quantile
+
+    return quantile(sorted(values), 0.95)
+
+
+if __name__ == "__main__":  # python -m benchmarks.analytics [--smoke]
+    import json
+    import sys
+
+    print(json.dumps(run("--smoke" in sys.argv), indent=1))
