@@ -30,7 +30,12 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--jsonl", metavar="FILE", help="write the events as JSON lines to FILE ('-': stdout)"
     )
-    parser.add_argument("--service-name", default="swarm-observability", help="service.name of the spans")
+    parser.add_argument(
+        "--service-name",
+        default=None,
+        help="service.name of the spans (default: the one the run was recorded with, else "
+        "$OTEL_SERVICE_NAME, else swarm-observability)",
+    )
     parser.set_defaults(func=_cmd_export)
     parser._swarm_read = True  # type: ignore[attr-defined]
 
@@ -114,8 +119,10 @@ def _write_jsonl(store: Any, run_id: str, target: str) -> int:
 
 def _send_otlp(store: Any, run_id: str, args: argparse.Namespace) -> dict[str, Any]:
     from ..tracing import configure_tracing, export_run, provider_stats
+    from ..tracing.service import recorded_service_name
 
-    provider = configure_tracing(service_name=args.service_name, endpoint=args.otlp, protocol=args.protocol)
+    service_name = args.service_name or recorded_service_name(store, run_id)
+    provider = configure_tracing(service_name=service_name, endpoint=args.otlp, protocol=args.protocol)
     try:
         result = export_run(store, run_id, provider)
         provider.force_flush()

@@ -41,8 +41,12 @@ from ..events import validate_run_id
 from ..exceptions import InvalidRunIdError
 from ..instrumentation.observer import SwarmObserver
 from ..stores.url import open_store
+from ..tracing.service import record_service_name
 from .graph import build_demo_graph, scan_input
 from .probes import PROBES, SEVERITIES
+
+DEMO_SERVICE_NAME = "swarm-obs-demo"
+"""``service.name`` of the demo's spans unless ``OTEL_SERVICE_NAME`` says otherwise."""
 
 
 @dataclass
@@ -131,6 +135,7 @@ def _run(options: DemoOptions, out: Output, store: Any, thread_id: str, graph_in
                 _summary(out, store, thread_id, graph.get_state(config).values)
                 return EXIT_OK
         observer = SwarmObserver(store=store, tracer_provider=provider)
+        observer.emitter.processors = [*observer.emitter.processors, record_service_name(_service_name())]
         instrumented = observer.instrument(graph)
         view = LiveView(out, live=options.progress, quiet=not options.progress)
         try:
@@ -164,7 +169,12 @@ def _otlp_provider() -> Any:
         return None
     from ..tracing import configure_tracing
 
-    return configure_tracing(service_name=os.environ.get("OTEL_SERVICE_NAME") or "swarm-obs-demo")
+    return configure_tracing(service_name=_service_name())
+
+
+def _service_name() -> str:
+    """The demo's ``service.name``, recorded in the run so that every later export uses it too."""
+    return os.environ.get("OTEL_SERVICE_NAME", "").strip() or DEMO_SERVICE_NAME
 
 
 def _control_path(store: Any) -> Path | None:
@@ -279,7 +289,7 @@ def _write_jaeger(options: DemoOptions, out: Output, store: Any, run_id: str) ->
     target = Path(options.jaeger).expanduser() if options.jaeger else folder / "traces" / f"{run_id}.json"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        export_jaeger_json(store, run_id, target, service_name="swarm-obs-demo")
+        export_jaeger_json(store, run_id, target)
     except Exception as exc:
         out.line(f"warning: could not write the Jaeger file {target}: {exc}", "yellow")
         return None

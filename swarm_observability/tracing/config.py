@@ -35,12 +35,12 @@ from urllib.parse import unquote, urlparse
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from ..exceptions import TracingConfigError
-from .export import DEFAULT_SERVICE_NAME
+from .service import service_resource
 
 PROTOCOLS = ("http/protobuf", "grpc")
 """The OTLP protocols the Python exporters implement (``http/json`` is not one of them)."""
@@ -232,10 +232,7 @@ def _resolve_resource(service_name: str | None) -> Resource:
             raise TracingConfigError(f"malformed OTEL_RESOURCE_ATTRIBUTES: {item.strip()!r} is not key=value")
     if service_name is not None and not service_name.strip():
         raise TracingConfigError("service_name must not be empty")
-    resource = Resource.create({SERVICE_NAME: service_name} if service_name else {})
-    if not service_name and str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
-        resource = resource.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE_NAME}))
-    return resource
+    return service_resource(service_name)
 
 
 # -- counting --------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 from opentelemetry import trace
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 
@@ -26,8 +25,7 @@ from ..exceptions import EventStoreError, TracingConfigError
 from ..stores.base import EventStore
 from .ids import ScopeIdGenerator, find_stamped_root
 from .mapping import SpanMapper, tracer_for
-
-DEFAULT_SERVICE_NAME = "swarm-observability"
+from .service import recorded_service_name, service_resource
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +49,7 @@ def export_run(
     run_id: str,
     target: SpanExporter | trace.TracerProvider,
     *,
-    service_name: str = DEFAULT_SERVICE_NAME,
+    service_name: str | None = None,
     span_budget: int | Literal["default"] | None = "default",
 ) -> ExportedRun:
     """Build the spans of a stored run and hand them to ``target``.
@@ -62,7 +60,9 @@ def export_run(
         target: a ``SpanExporter`` (spans are exported synchronously with deterministic ids and a
             ``service.name`` resource) or a ``TracerProvider`` (its processors export; it is
             flushed before returning).
-        service_name: ``service.name`` of the private provider used with an exporter.
+        service_name: ``service.name`` of the private provider used with an exporter; by default
+            the one recorded in the run, else ``OTEL_SERVICE_NAME``, else ``swarm-observability``
+            (see :mod:`.service`). A provider target names its own service.
         span_budget: spans before the rest of the run is summarised on the root spans (see
             :class:`~swarm_observability.tracing.mapping.SpanMapper`); ``None`` exports every span.
 
@@ -72,7 +72,7 @@ def export_run(
         TracingConfigError: ``target`` is neither an exporter nor a tracer provider.
     """
     if isinstance(target, SpanExporter):
-        provider, ids = private_provider(target, service_name)
+        provider, ids = private_provider(target, service_name or recorded_service_name(store, run_id))
         try:
             return replay_run(store, run_id, provider, ids, span_budget=span_budget)
         finally:
@@ -88,11 +88,13 @@ def export_run(
     )
 
 
-def private_provider(exporter: SpanExporter, service_name: str) -> tuple[TracerProvider, ScopeIdGenerator]:
+def private_provider(
+    exporter: SpanExporter, service_name: str | None
+) -> tuple[TracerProvider, ScopeIdGenerator]:
     """A throwaway provider exporting synchronously to ``exporter`` with event-derived ids."""
     ids = ScopeIdGenerator()
     provider = TracerProvider(
-        resource=Resource.create({SERVICE_NAME: service_name}),
+        resource=service_resource(service_name),
         id_generator=ids,
         shutdown_on_exit=False,
     )

@@ -27,7 +27,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanContext, StatusCode
 
 from ..stores.base import EventStore
-from .export import DEFAULT_SERVICE_NAME, ExportedRun, private_provider, replay_run
+from .export import ExportedRun, private_provider, replay_run
+from .service import DEFAULT_SERVICE_NAME, recorded_service_name
 
 
 def export_jaeger_json(
@@ -35,14 +36,16 @@ def export_jaeger_json(
     run_id: str,
     path_or_file: str | PathLike[str] | IO[str],
     *,
-    service_name: str = DEFAULT_SERVICE_NAME,
+    service_name: str | None = None,
 ) -> ExportedRun:
     """Write the run's span tree as Jaeger UI upload JSON to a path or a text file object.
 
-    Raises the same errors as :func:`export_run`; nothing is written when the run is missing.
+    ``service_name`` defaults as in :func:`export_run`: the run's recorded name, then the
+    environment. Raises the same errors as :func:`export_run`; nothing is written when the run is
+    missing.
     """
     exporter = InMemorySpanExporter()
-    provider, ids = private_provider(exporter, service_name)
+    provider, ids = private_provider(exporter, service_name or recorded_service_name(store, run_id))
     result = replay_run(store, run_id, provider, ids)
     payload = jaeger_traces(exporter.get_finished_spans())
     text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)

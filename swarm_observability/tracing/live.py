@@ -6,7 +6,9 @@ How it plugs into the instrumentation (three seams, all on the hot path, none of
    stored, feeds the shared :class:`SpanMapper`: opening events start spans, closing events end
    them, point events become span events) and appends :meth:`LiveTracer.stamp` to the emitter's
    processors (every event emitted inside an open traced scope gets that span's ``trace_id`` and
-   ``span_id``; that is how a resumed invocation in another process finds the root span it links to).
+   ``span_id``; that is how a resumed invocation in another process finds the root span it links to;
+   and ``scan_started``/``scan_resumed`` record the provider's ``service.name``, so a later export
+   of the run names the same service, see :mod:`.service`).
 2. ``token = tracer.scope_opened(event)`` right after an opening event was emitted, in the context
    where the scope's body runs: makes the scope's span the current OpenTelemetry span, so spans
    made by user code, HTTP clients or LLM SDKs inside a node nest under the node span, in sync
@@ -33,6 +35,7 @@ from ..events import StreamEvent, copy_event
 from ..stores.base import EventStore
 from .ids import find_stamped_root
 from .mapping import OPENING_TYPES, SpanMapper, tracer_for
+from .service import service_name_of, stamp_service_name
 
 logger = logging.getLogger("swarm_observability.tracing")
 
@@ -62,6 +65,9 @@ class LiveTracer:
         span_budget: int | Literal["default"] | None = "default",
     ) -> None:
         self._store = store
+        self._service_name = service_name_of(
+            tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
+        )
         self.mapper = SpanMapper(
             tracer_for(tracer_provider),
             root_parent=(lambda _event: otel_context.get_current()) if nest_in_current_span else None,
@@ -96,10 +102,15 @@ class LiveTracer:
             )
 
     def stamp(self, event: StreamEvent) -> StreamEvent:
-        """Emitter processor: put the ids of the event's open span on it (if it has none)."""
+        """Emitter processor: put the ids of the event's open span on it (if it has none).
+
+        An invocation's opening event also records the provider's service name.
+        """
         if event.trace_id is not None or event.scope_id is None:
             return event
         try:
+            if self._service_name:
+                event = stamp_service_name(event, self._service_name)
             ids = self.mapper.ids_for(event.scope_id)
             return event if ids is None else copy_event(event, **ids)
         except Exception:

@@ -97,7 +97,7 @@ def _fan_graph(node_mode: str, tracer: trace.Tracer) -> StateGraph:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("node_mode", ["sync", "async"])
 def test_spans_made_in_parallel_node_bodies_nest_under_their_node_span(traced, node_mode):
-    """A user span inside each of two parallel Send branches (sync and async nodes) is a child of its node."""
+    """A user span in each of two parallel Send branches (sync, async) is a child of its node, in time too."""
     observer, provider, exporter = traced
     graph = observer.instrument(_fan_graph(node_mode, provider.get_tracer("user")).compile(name="fan"))
     caller = provider.get_tracer("app")
@@ -115,6 +115,7 @@ def test_spans_made_in_parallel_node_bodies_nest_under_their_node_span(traced, n
         user = spans[f"user.http {item}"]
         parent = next(n for n in nodes if n.context.span_id == user.parent.span_id)
         assert parent.parent.span_id == spans["invoke_workflow fan"].context.span_id
+        assert parent.start_time < user.start_time <= user.end_time < parent.end_time  # drawn inside it
     assert spans["invoke_workflow fan"].parent.span_id == request.get_span_context().span_id
 
 
