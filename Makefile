@@ -34,5 +34,9 @@ bench: $(STAMP)
 bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks.run --smoke
 
+# A real Jaeger v2 (all-in-one) built with Go into .jaeger/bin (reused when present); see scripts/jaeger.sh.
+jaeger:
+	scripts/jaeger.sh build
+
 clean:
 	rm -rf $(VENV) .swarm .pytest_cache build *.egg-info
