@@ -75,7 +75,33 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class EventType(StrEnum):
-    """The event types this release emits. Unknown types read from storage stay plain strings."""
+    """The event types this release emits. Unknown types read from storage stay plain strings.
+
+    Data contracts of the agent-domain events (recorded from LangChain callbacks, see
+    :mod:`swarm_observability.instrumentation.callbacks`). ``agent`` and ``node`` name the enclosing agent
+    and node; each model call and tool run is a scope (``scope_id``) nested under the scope that made it.
+
+    * ``llm_start``: ``model`` (request model, from ``ls_model_name`` or the invocation params; absent
+      when the model reports none), ``provider`` (``ls_provider``, e.g. ``openai``), ``streaming``
+      (bool), ``input_messages`` only with content capture.
+    * ``llm_end``: ``outcome`` ``ok``, ``duration_ms``, ``model``/``provider`` again, ``response_model``
+      when reported, ``input_tokens``/``output_tokens``/``total_tokens`` from ``usage_metadata`` (and
+      ``cache_read_tokens``/``reasoning_tokens`` when its details carry them), ``usage_missing: true``
+      when the call reported no usage (never a silent 0), ``finish_reasons`` (list),
+      ``time_to_first_token_ms`` for streamed calls, ``cost_usd`` with a price table (``None`` for a
+      model the table does not know), ``output_messages`` only with content capture.
+    * ``llm_error``: ``outcome`` ``error``, ``duration_ms``, ``model``/``provider``, ``error_type``,
+      ``error_message`` (the message is also the event's ``message``).
+    * ``tool_start``: ``tool``, ``tool_call_id`` (when LangGraph passes one), ``tool_type``
+      (``function``), ``handoff_to`` for handoff tools, ``arguments`` only with content capture.
+    * ``tool_end``: ``tool``, ``tool_call_id``, ``duration_ms``, ``outcome`` (``ok``, or ``interrupted``
+      for a tool that called ``interrupt()``), ``result`` only with content capture.
+    * ``tool_error``: as ``tool_end`` with ``outcome`` ``error``, ``error_type``, ``error_message``; also
+      for a tool that returned ``ToolMessage(status="error")`` (``error_type`` ``ToolMessageError``).
+    * ``handoff`` (a point event on the scope of the agent control leaves): ``from_agent``,
+      ``to_agent``, ``tool`` when a tool did it, ``via`` (``tool``, ``command`` or ``graph`` for a return
+      inferred from the graph's edges, as a supervisor's worker handing back).
+    """
 
     SCAN_STARTED = "scan_started"
     SCAN_PAUSED = "scan_paused"
@@ -95,6 +121,13 @@ class EventType(StrEnum):
     AGENT_COMPLETE = "agent_complete"
     LOG = "log"
     HEARTBEAT = "heartbeat"
+    LLM_START = "llm_start"
+    LLM_END = "llm_end"
+    LLM_ERROR = "llm_error"
+    TOOL_START = "tool_start"
+    TOOL_END = "tool_end"
+    TOOL_ERROR = "tool_error"
+    HANDOFF = "handoff"
 
 
 TERMINAL_SCAN_TYPES = frozenset(
