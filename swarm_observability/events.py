@@ -82,14 +82,15 @@ class EventType(StrEnum):
     and node; each model call and tool run is a scope (``scope_id``) nested under the scope that made it.
 
     * ``llm_start``: ``model`` (request model, from ``ls_model_name`` or the invocation params; absent
-      when the model reports none), ``provider`` (``ls_provider``, e.g. ``openai``), ``streaming``
-      (bool), ``input_messages`` only with content capture.
+      when the model reports none), ``provider`` (``ls_provider``, e.g. ``openai``),
+      ``input_messages`` only with content capture.
     * ``llm_end``: ``outcome`` ``ok``, ``duration_ms``, ``model``/``provider`` again, ``response_model``
       when reported, ``input_tokens``/``output_tokens``/``total_tokens`` from ``usage_metadata`` (and
       ``cache_read_tokens``/``reasoning_tokens`` when its details carry them), ``usage_missing: true``
       when the call reported no usage (never a silent 0), ``finish_reasons`` (list),
-      ``time_to_first_token_ms`` for streamed calls, ``cost_usd`` with a price table (``None`` for a
-      model the table does not know), ``output_messages`` only with content capture.
+      ``streamed: true`` and ``time_to_first_token_ms`` for streamed calls, ``cost_usd`` with a
+      price table (``None`` for a model the table does not know), ``output_messages`` only with
+      content capture.
     * ``llm_error``: ``outcome`` ``error``, ``duration_ms``, ``model``/``provider``, ``error_type``,
       ``error_message`` (the message is also the event's ``message``).
     * ``tool_start``: ``tool``, ``tool_call_id`` (when LangGraph passes one), ``tool_type``

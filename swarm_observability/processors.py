@@ -7,7 +7,8 @@ the log stays gapless. The default pipeline is ``[SecretRedactor(), PayloadLimit
 * :class:`SecretRedactor` replaces the values of secret-looking keys (``api_key``, ``token``,
   ``password``, ``Authorization`` ...) and secret-looking strings (``Bearer ...``, ``sk-...``, AWS and
   GitHub keys, JWTs, ``password=...`` in text) in ``data`` and ``message`` with ``"[REDACTED]"``.
-  Token *counts* (``max_tokens``, ``prompt_tokens``, ``token_count``) are not secrets and are kept.
+  Token *counts* and timings (``max_tokens``, ``prompt_tokens``, ``token_count``,
+  ``time_to_first_token_ms``) are not secrets and are kept.
   Extend it with ``SecretRedactor(extra_keys=..., extra_patterns=...)``, or pass ``processors=[]``
   to turn it off.
 * :class:`PayloadLimit` caps the serialized ``data`` (default 256 KiB) and ``message`` (default
@@ -38,7 +39,7 @@ REDACTED = "[REDACTED]"
 """What a redacted value is replaced with."""
 
 _SECRET_KEY = (
-    r"api[-_ ]?key|apikey|secret|token(?!s|iz|_?(?:count|limit|usage|type))|passw(?:or)?d|passphrase"
+    r"api[-_ ]?key|apikey|secret|token(?!s|iz|_?(?:count|limit|usage|type|ms))|passw(?:or)?d|passphrase"
     r"|authorization|auth[-_]?header|cookie|credential|private[-_]?key|session[-_]?id"
 )
 _SECRET_VALUE = (

@@ -14,6 +14,13 @@ Rules:
   running, ``scan_complete`` -> completed, ``scan_error`` -> failed, ``scan_cancelled`` -> cancelled,
   ``scan_paused`` -> paused. A pause at a safe point (``scan_paused`` with reason ``pause``) followed by
   ``scan_resumed`` is therefore running again. A log without any event is ``pending``.
+* Model and tool calls (``llm_end``/``llm_error``, ``tool_end``/``tool_error``) add up in ``usage``:
+  calls, tokens as the models reported them, per agent and per model; a call that reported no usage
+  is counted in ``calls_without_usage``, never as 0 tokens. With a price table the ``cost_usd`` of each
+  call (stamped on ``llm_end`` by the observer) adds up in ``usage.cost``; models without a price are
+  listed in ``usage.cost.unpriced_models``, never priced as zero.
+* ``handoffs`` lists the ``handoff`` events in order; ``active_agent`` is the agent that got control
+  last: the ``to_agent`` of the latest handoff or the latest ``agent_start``, whichever came later.
 * Event types unknown to this release are counted and otherwise ignored.
 """
 
@@ -30,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .events import EventType, StreamEvent
 from .exceptions import EventValidationError, StoreCorruptionError
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 """Version of the fold; bump it when the same events would give a different state."""
 
 _T = EventType
@@ -87,6 +94,50 @@ class ErrorRecord(_Frozen):
     agent: str | None = Field(default=None, description="Agent it happened in, if any.")
 
 
+class UsageTotals(_Frozen):
+    """Model and tool calls and their tokens (one agent's, one model's, or the whole run's)."""
+
+    llm_calls: int = Field(default=0, description="Model calls that ended (llm_end or llm_error).")
+    tool_calls: int = Field(default=0, description="Tool runs that ended (tool_end or tool_error).")
+    input_tokens: int = Field(default=0, description="Sum of the models' reported input tokens.")
+    output_tokens: int = Field(default=0, description="Sum of the models' reported output tokens.")
+    total_tokens: int = Field(default=0, description="Sum of the models' reported total tokens.")
+    calls_without_usage: int = Field(default=0, description="Model calls that reported no token usage.")
+    cost_usd: float | None = Field(default=None, description="Sum of the priced calls' cost (with prices).")
+
+
+class CostSummary(_Frozen):
+    """What the run's model calls cost, by the observer's price table."""
+
+    total_usd: float = Field(description="Sum of cost_usd over the priced calls.")
+    priced_calls: int = Field(description="Calls with a price.")
+    unpriced_calls: int = Field(description="Calls of models the price table does not know.")
+    unpriced_models: tuple[str, ...] = Field(description="Those models (sorted), never priced as zero.")
+
+
+class Usage(UsageTotals):
+    """The run's model and tool usage, with breakdowns of the same fields."""
+
+    by_agent: dict[str, UsageTotals] = Field(
+        default_factory=dict, description="Per agent ('' for calls outside any agent)."
+    )
+    by_model: dict[str, UsageTotals] = Field(
+        default_factory=dict, description="Per request model (else response model; '' if unnamed)."
+    )
+    cost: CostSummary | None = Field(default=None, description="Only when calls were priced.")
+
+
+class HandoffRecord(_Frozen):
+    """Control passed from one agent to another (a ``handoff`` event)."""
+
+    seq: int = Field(description="Seq of the handoff event.")
+    at: datetime = Field(description="Its timestamp.")
+    from_agent: str | None = Field(description="Agent control left.")
+    to_agent: str | None = Field(description="Agent control went to.")
+    tool: str | None = Field(default=None, description="Handoff tool, when a tool did it.")
+    via: str | None = Field(default=None, description="tool, command or graph.")
+
+
 class RunState(_Frozen):
     """Everything the log says about one run. Build with :func:`rebuild_run_state` or RunStateBuilder."""
 
@@ -113,6 +164,10 @@ class RunState(_Frozen):
     duration_s: float | None = Field(description="(ended_at or last_event_at) - started_at.")
     event_counts: dict[str, int] = Field(description="Events per type name.")
     last_seq: int = Field(description="Seq of the last event folded (0 for none).")
+    tools: dict[str, ScopeStats] = Field(default_factory=dict, description="Per tool name.")
+    usage: Usage = Field(default_factory=Usage, description="Model and tool calls and tokens.")
+    handoffs: tuple[HandoffRecord, ...] = Field(default=(), description="Handoffs, in log order.")
+    active_agent: str | None = Field(default=None, description="The agent holding control now.")
 
     @property
     def is_terminal(self) -> bool:
@@ -185,7 +240,21 @@ class RunStateBuilder:
         self._thread_id: str | None = None
         self._invocations: list[str] = []
         self._open_nodes: dict[str, dict[str, Any]] = {}
-        self._scopes: dict[str, dict[str, _Scope]] = {"nodes": {}, "probes": {}, "agents": {}, "plans": {}}
+        self._scopes: dict[str, dict[str, _Scope]] = {
+            "nodes": {},
+            "probes": {},
+            "agents": {},
+            "plans": {},
+            "tools": {},
+        }
+        self._usage = _Totals()
+        self._by_agent: dict[str, _Totals] = {}
+        self._by_model: dict[str, _Totals] = {}
+        self._unpriced: set[str] = set()
+        self._priced_calls = 0
+        self._unpriced_calls = 0
+        self._handoffs: list[HandoffRecord] = []
+        self._active_agent: str | None = None
         self._node_progress: dict[str, float] = {}
         self._progress: float | None = None
         self._last_message: str | None = None
@@ -308,6 +377,83 @@ class RunStateBuilder:
     def _probe_result(self, event: StreamEvent) -> None:
         self._scope("probes", event.probe or "?").results += 1
 
+    def _agent_start(self, event: StreamEvent) -> None:
+        self._scope_event(event, "agents", "agent", True)
+        if event.agent:
+            self._active_agent = event.agent
+
+    def _llm_closed(self, event: StreamEvent) -> None:
+        data = event.data
+        model = data.get("model") or data.get("response_model")
+        model = model if isinstance(model, str) else ""
+        tokens = {k: data.get(k) for k in _TOKEN_FIELDS}
+        cost = data.get("cost_usd") if "cost_usd" in data else _NOT_PRICED
+        for totals in self._totals(event.agent or "", model):
+            totals.llm(tokens, cost)
+        if cost is not _NOT_PRICED:
+            if isinstance(cost, int | float):
+                self._priced_calls += 1
+            else:
+                self._unpriced_calls += 1
+                self._unpriced.add(model or "(unnamed)")
+        if data.get("outcome") == "error":
+            self._record_error(event)
+
+    def _tool_start(self, event: StreamEvent) -> None:
+        self._scope("tools", _tool_name(event)).started += 1
+
+    def _tool_closed(self, event: StreamEvent) -> None:
+        self._scope("tools", _tool_name(event)).close(event.data)
+        self._usage.tool_calls += 1
+        self._agent_totals(event.agent or "").tool_calls += 1
+        if event.data.get("outcome") == "error":
+            self._record_error(event)
+
+    def _handoff(self, event: StreamEvent) -> None:
+        data = event.data
+        to_agent = _str_or_none(data.get("to_agent"))
+        self._handoffs.append(
+            HandoffRecord(
+                seq=event.seq or 0,
+                at=event.timestamp,
+                from_agent=_str_or_none(data.get("from_agent")),
+                to_agent=to_agent,
+                tool=_str_or_none(data.get("tool")),
+                via=_str_or_none(data.get("via")),
+            )
+        )
+        if to_agent:
+            self._active_agent = to_agent
+
+    def _totals(self, agent: str, model: str) -> tuple[_Totals, _Totals, _Totals]:
+        by_model = self._by_model.get(model)
+        if by_model is None:
+            by_model = self._by_model[model] = _Totals()
+        return self._usage, self._agent_totals(agent), by_model
+
+    def _agent_totals(self, agent: str) -> _Totals:
+        totals = self._by_agent.get(agent)
+        if totals is None:
+            totals = self._by_agent[agent] = _Totals()
+        return totals
+
+    def _freeze_usage(self) -> Usage:
+        priced = self._priced_calls or self._unpriced_calls
+        cost = None
+        if priced:
+            cost = CostSummary(
+                total_usd=self._usage.cost or 0.0,
+                priced_calls=self._priced_calls,
+                unpriced_calls=self._unpriced_calls,
+                unpriced_models=tuple(sorted(self._unpriced)),
+            )
+        return Usage(
+            **self._usage.fields(),
+            by_agent={k: UsageTotals(**v.fields()) for k, v in self._by_agent.items()},
+            by_model={k: UsageTotals(**v.fields()) for k, v in self._by_model.items()},
+            cost=cost,
+        )
+
     def _scope_event(self, event: StreamEvent, kind: str, name_field: str, opens: bool) -> None:
         name = getattr(event, name_field) or ""
         if kind == "probes" or kind == "agents":
@@ -368,11 +514,56 @@ class RunStateBuilder:
             duration_s=duration,
             event_counts=dict(self._counts),
             last_seq=self._last_seq,
+            tools={k: s.freeze() for k, s in self._scopes["tools"].items()},
+            usage=self._freeze_usage(),
+            handoffs=tuple(self._handoffs),
+            active_agent=self._active_agent,
         )
 
 
 def _str_or_none(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _tool_name(event: StreamEvent) -> str:
+    name = event.data.get("tool")
+    return name if isinstance(name, str) and name else "?"
+
+
+_TOKEN_FIELDS = ("input_tokens", "output_tokens", "total_tokens")
+_NOT_PRICED = object()
+
+
+class _Totals:
+    __slots__ = ("calls_without_usage", "cost", "llm_calls", "tokens", "tool_calls")
+
+    def __init__(self) -> None:
+        self.llm_calls = 0
+        self.tool_calls = 0
+        self.calls_without_usage = 0
+        self.tokens = dict.fromkeys(_TOKEN_FIELDS, 0)
+        self.cost: float | None = None
+
+    def llm(self, tokens: Mapping[str, Any], cost: Any) -> None:
+        self.llm_calls += 1
+        reported = False
+        for key, value in tokens.items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                self.tokens[key] += value
+                reported = True
+        if not reported:
+            self.calls_without_usage += 1
+        if isinstance(cost, int | float) and not isinstance(cost, bool):
+            self.cost = (self.cost or 0.0) + float(cost)
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "llm_calls": self.llm_calls,
+            "tool_calls": self.tool_calls,
+            "calls_without_usage": self.calls_without_usage,
+            "cost_usd": self.cost,
+            **self.tokens,
+        }
 
 
 _HANDLERS = {
@@ -384,6 +575,13 @@ _HANDLERS = {
     _T.NODE_PROGRESS.value: RunStateBuilder._node_progress,
     _T.LOG.value: RunStateBuilder._log,
     _T.PROBE_RESULT.value: RunStateBuilder._probe_result,
+    _T.AGENT_START.value: RunStateBuilder._agent_start,
+    _T.LLM_END.value: RunStateBuilder._llm_closed,
+    _T.LLM_ERROR.value: RunStateBuilder._llm_closed,
+    _T.TOOL_START.value: RunStateBuilder._tool_start,
+    _T.TOOL_END.value: RunStateBuilder._tool_closed,
+    _T.TOOL_ERROR.value: RunStateBuilder._tool_closed,
+    _T.HANDOFF.value: RunStateBuilder._handoff,
 }
 
 

@@ -58,8 +58,9 @@ def test_secret_keys_are_redacted(key: str) -> None:
         {"max_tokens": 256, "token_count": 3, "tokenizer": "cl100k"},
         {"has_api_key": True, "password": None, "token": ""},
         {"outcome": "ok", "duration_ms": 1.5, "error_type": "ValueError"},
+        {"input_tokens": 11, "reasoning_tokens": 2, "time_to_first_token_ms": 12.5},
     ],
-    ids=["token-usage", "token-settings", "flags-and-empties", "contract-fields"],
+    ids=["token-usage", "token-settings", "flags-and-empties", "contract-fields", "llm-end-fields"],
 )
 def test_non_secrets_are_kept_and_the_event_is_not_copied(data: dict[str, Any]) -> None:
     """Token counts, flags and empty values are kept, and an unchanged event is returned as is."""

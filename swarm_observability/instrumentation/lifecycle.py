@@ -48,6 +48,7 @@ from langgraph.types import Command
 
 from ..events import EventType, Outcome, StreamEvent
 from ..exceptions import InstrumentationError, ScanCancelled
+from .callbacks import SwarmCallbackHandler, with_run_callbacks
 from .recorder import RunState, Scope, _current, new_scope_id
 
 if TYPE_CHECKING:
@@ -218,6 +219,10 @@ class _Invocation:
             return None
         return last[0].invocation_id if last else None
 
+    def run_config(self, config: Any) -> Any:
+        """``config`` with this invocation's model and tool callback handler added (see :mod:`.callbacks`)."""
+        return with_run_callbacks(config, SwarmCallbackHandler(self.run, self.observer.callback_settings))
+
     def stream_kwargs(self, config: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         """``kwargs`` for LangGraph's stream, with the manager's ``RunControl`` unless one is given."""
         manager = self.run.manager
@@ -311,7 +316,7 @@ def _run_sync(
             yield inv.shape(root_event)
         token = _current.set(root)
         try:
-            inner = original(inv.graph, input, config, **inv.stream_kwargs(config, kwargs))
+            inner = original(inv.graph, input, inv.run_config(config), **inv.stream_kwargs(config, kwargs))
         finally:
             _current.reset(token)
         while True:
@@ -366,7 +371,7 @@ async def _run_async(
             yield inv.shape(root_event)
         token = _current.set(root)
         try:
-            inner = original(inv.graph, input, config, **inv.stream_kwargs(config, kwargs))
+            inner = original(inv.graph, input, inv.run_config(config), **inv.stream_kwargs(config, kwargs))
         finally:
             _current.reset(token)
         while True:

@@ -39,6 +39,7 @@ from langgraph.errors import GraphInterrupt
 
 from ..events import EventType, validate_run_id
 from ..exceptions import NoActiveRunError
+from .agents import AgentNode, arun_agent, detect_agents, run_agent
 from .recorder import RunState, Scope, _current, outcome_of
 
 if TYPE_CHECKING:
@@ -188,10 +189,13 @@ async def arun_node(
 class ObservedNode(Runnable[Any, Any]):
     """Wraps a sync node's runnable; see the module docstring. ``inner`` is the original runnable."""
 
-    def __init__(self, observer: SwarmObserver, name: str, inner: Runnable[Any, Any]) -> None:
+    def __init__(
+        self, observer: SwarmObserver, name: str, inner: Runnable[Any, Any], agent: AgentNode | None = None
+    ) -> None:
         self.observer = observer
         self.name = name
         self.inner = inner
+        self.agent = agent
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.inner!r})"
@@ -200,14 +204,19 @@ class ObservedNode(Runnable[Any, Any]):
         parent = _current.get()
         if parent is None or config is None:
             return self.inner.invoke(input, config, **kwargs)
+        if self.agent is not None:
+            body = functools.partial(self.inner.invoke, input, config, **kwargs)
+            return run_node(parent, self.name, config, functools.partial(run_agent, self.agent, body))
         return run_node(parent, self.name, config, lambda: self.inner.invoke(input, config, **kwargs))
 
 
 class AsyncObservedNode(ObservedNode):
     """Wraps an async node (or any runnable with a native ``ainvoke``, such as a subgraph)."""
 
-    def __init__(self, observer: SwarmObserver, name: str, inner: Runnable[Any, Any]) -> None:
-        super().__init__(observer, name, inner)
+    def __init__(
+        self, observer: SwarmObserver, name: str, inner: Runnable[Any, Any], agent: AgentNode | None = None
+    ) -> None:
+        super().__init__(observer, name, inner, agent)
         self._sync_missing = getattr(inner, "func", True) is None and hasattr(inner, "afunc")
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
@@ -219,6 +228,9 @@ class AsyncObservedNode(ObservedNode):
         parent = _current.get()
         if parent is None or config is None:
             return await self.inner.ainvoke(input, config, **kwargs)
+        if self.agent is not None:
+            body = functools.partial(self.inner.ainvoke, input, config, **kwargs)
+            return await arun_node(parent, self.name, config, functools.partial(arun_agent, self.agent, body))
         return await arun_node(parent, self.name, config, lambda: self.inner.ainvoke(input, config, **kwargs))
 
 
@@ -230,10 +242,12 @@ def _is_sync_only(runnable: Runnable[Any, Any]) -> bool:
     return afunc is None or (isinstance(afunc, functools.partial) and afunc.func is run_in_executor)
 
 
-def wrap_node(observer: SwarmObserver, name: str, runnable: Runnable[Any, Any]) -> ObservedNode:
-    """The right wrapper class for ``runnable``."""
+def wrap_node(
+    observer: SwarmObserver, name: str, runnable: Runnable[Any, Any], agent: AgentNode | None = None
+) -> ObservedNode:
+    """The right wrapper class for ``runnable``; ``agent``: the node is that agent (see :mod:`.agents`)."""
     cls = ObservedNode if _is_sync_only(runnable) else AsyncObservedNode
-    return cls(observer, name, runnable)
+    return cls(observer, name, runnable, agent)
 
 
 def wrap_nodes(observer: SwarmObserver, graph: Pregel) -> list[Pregel]:
@@ -244,13 +258,13 @@ def wrap_nodes(observer: SwarmObserver, graph: Pregel) -> list[Pregel]:
     and ``get_state(subgraphs=True)`` needs it.
     """
     subgraphs: list[Pregel] = []
+    agents = detect_agents(graph) if observer.detect_agents else {}
     for name, node in list(graph.nodes.items()):
         subgraphs.extend(node.subgraphs)  # type: ignore[arg-type]
         if name == START or isinstance(node.bound, ObservedNode) or node.bound is None:
             continue
-        graph.nodes[name] = node.copy(
-            {"bound": wrap_node(observer, name, node.bound), "subgraphs": list(node.subgraphs)}
-        )
+        bound = wrap_node(observer, name, node.bound, agents.get(name))
+        graph.nodes[name] = node.copy({"bound": bound, "subgraphs": list(node.subgraphs)})
     return subgraphs
 
 

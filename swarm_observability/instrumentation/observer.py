@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -51,6 +51,7 @@ from ..events import EventType, Outcome, StreamEvent, make_event
 from ..exceptions import EventValidationError, InstrumentationError
 from ..processors import Processor
 from ..stores.base import EventStore
+from .callbacks import CallbackSettings, capture_content_from_env, check_prices
 from .nodes import unwrap_nodes, wrap_nodes
 from .recorder import RunState, Scope
 
@@ -107,10 +108,21 @@ class SwarmObserver:
             checkpoint already has (the log stays gapless; a resumed scan continues it and re-runs
             nothing on their account). Cancelled nodes never wait; a synchronous emitter (the
             in-memory store) has stored every event when ``emit`` returns, so there is nothing to wait for.
+        meter_provider: an OpenTelemetry ``MeterProvider``: the GenAI semconv histograms
+            ``gen_ai.client.token.usage`` and ``gen_ai.client.operation.duration`` are recorded there
+            for every model call (:mod:`swarm_observability.tracing.metrics`).
+        capture_content: record prompts, completions, tool arguments and results in the model and tool
+            events (they pass the emitter's processors like every payload). Default: off, unless
+            ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``.
+        detect_agents: give agent subgraph nodes (``create_agent``, ``create_react_agent``, the agents
+            of ``create_swarm``/``create_supervisor``) an agent scope of their own (default on).
+        prices: model name -> (US$ per million input tokens, US$ per million output tokens); each
+            ``llm_end`` then carries ``cost_usd`` (``None`` for a model missing from the table) and the
+            run state sums it.
 
     Raises:
-        ValueError: ``emitter`` together with a different ``store`` or with ``processors``, or a
-            negative ``heartbeat_interval``.
+        ValueError: ``emitter`` together with a different ``store`` or with ``processors``, a
+            negative ``heartbeat_interval``, or a malformed ``prices`` table.
     """
 
     def __init__(
@@ -122,6 +134,10 @@ class SwarmObserver:
         heartbeat_interval: float | None = DEFAULT_HEARTBEAT_INTERVAL,
         processors: Iterable[Processor] | None = None,
         durable_node_exit: bool = False,
+        meter_provider: Any = None,
+        capture_content: bool | None = None,
+        detect_agents: bool = True,
+        prices: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         if emitter is not None:
             if store is not None and store is not emitter.store:
@@ -134,6 +150,11 @@ class SwarmObserver:
         self.tracer_provider = tracer_provider
         self.heartbeat_interval = heartbeat_interval or None
         self.durable_node_exit = durable_node_exit
+        self.detect_agents = detect_agents
+        self.callback_settings = CallbackSettings(
+            capture_content=capture_content_from_env() if capture_content is None else capture_content,
+            prices=check_prices(prices),
+        )
         self._lock = threading.RLock()
         self._heartbeats = _HeartbeatTimer(self, self.heartbeat_interval) if self.heartbeat_interval else None
         self._classes: dict[type, type] = {}
@@ -143,6 +164,10 @@ class SwarmObserver:
             from ..tracing.live import trace_observer
 
             trace_observer(self, tracer_provider)
+        if meter_provider is not None:
+            from ..tracing.metrics import GenAIMetrics
+
+            GenAIMetrics(meter_provider).install(self.emitter)
 
     @property
     def store(self) -> EventStore:

@@ -202,6 +202,21 @@ def current_scope() -> Scope:
     return _require("current_scope")
 
 
+def active_scope() -> Scope | None:
+    """The innermost open scope of the current context, or ``None`` outside an instrumented run."""
+    return _current.get()
+
+
+def enter_scope(scope: Scope) -> Token[Scope | None]:
+    """Make ``scope`` the current one; pass the token to :func:`exit_scope` in the same context."""
+    return _current.set(scope)
+
+
+def exit_scope(token: Token[Scope | None]) -> None:
+    """Restore the scope that was current before :func:`enter_scope` returned ``token``."""
+    _current.reset(token)
+
+
 def _require(what: str) -> Scope:
     scope = _current.get()
     if scope is None:
@@ -390,6 +405,22 @@ class Agent(_Block):
     field = "agent"
     open_type = EventType.AGENT_START
     close_type = EventType.AGENT_COMPLETE
+    _joined = False
+
+    def _open(self) -> None:
+        # Inside an agent of the same name (an agent subgraph the observer detected, whose node also
+        # says ``with agent(name)``), this is that agent: join its scope instead of counting it twice.
+        outer = _require(self.kind)
+        while outer is not None and outer.kind != "agent":
+            outer = outer.parent
+        if self._scope is None and outer is not None and outer.name == self.name:
+            self._scope, self._joined = outer, True
+            return
+        super()._open()
+
+    def _close(self, exc: BaseException | None) -> None:
+        if not self._joined:
+            super()._close(exc)
 
     def __call__(self, fn: F) -> F:
         """Decorate a sync or async function so every call runs inside a fresh agent scope."""

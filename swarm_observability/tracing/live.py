@@ -11,9 +11,10 @@ How it plugs into the instrumentation (three seams, all on the hot path, none of
    of the run names the same service, see :mod:`.service`).
 2. ``token = tracer.scope_opened(event)`` right after an opening event was emitted, in the context
    where the scope's body runs: makes the scope's span the current OpenTelemetry span, so spans
-   made by user code, HTTP clients or LLM SDKs inside a node nest under the node span, in sync
-   (thread) and async (task) nodes alike. The scan root is never made current: ``astream`` is a
-   generator, and a context attached there would leak into the consumer between chunks.
+   made by user code, HTTP clients or LLM SDKs inside a node (or a tool run) nest under its span,
+   in sync (thread) and async (task) nodes alike. The scan root is never made current: ``astream``
+   is a generator, and a context attached there would leak into the consumer between chunks. Nor
+   is a model call's span: LangChain ends async model runs in a copy of the caller's context.
 3. ``tracer.scope_closed(event, token)`` right before the closing event is emitted, in that same
    context: detaches, so the caller's context is exactly what it was.
 
@@ -38,6 +39,10 @@ from .mapping import OPENING_TYPES, SpanMapper, tracer_for
 from .service import service_name_of, stamp_service_name
 
 logger = logging.getLogger("swarm_observability.tracing")
+
+_NEVER_CURRENT = frozenset({"scan", "llm"})
+"""Scope kinds whose span is never made current: a scan root (a generator) and a model call (LangChain
+ends async model runs in a copied context, where the attached context could not be detached)."""
 
 
 class LiveTracer:
@@ -130,7 +135,7 @@ class LiveTracer:
             if span is None:  # not fed by the subscriber (an emitter without it)
                 self.mapper.feed(event)
                 span = self.mapper.span_for(event.scope_id)
-            if kind == "scan" or span is None:
+            if kind in _NEVER_CURRENT or span is None:
                 return None
             return otel_context.attach(trace.set_span_in_context(span))
         except Exception:

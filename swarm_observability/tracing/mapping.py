@@ -78,6 +78,8 @@ OPENING_TYPES: Mapping[str, str] = {
     EventType.PROBE_START: "probe",
     EventType.AGENT_START: "agent",
     EventType.PLAN_START: "plan",
+    EventType.LLM_START: "llm",
+    EventType.TOOL_START: "tool",
 }
 """Event type -> scope kind, for the events that open a scope (and a span)."""
 
@@ -90,8 +92,14 @@ CLOSING_TYPES: Mapping[str, str] = {
     EventType.PROBE_COMPLETE: "probe",
     EventType.AGENT_COMPLETE: "agent",
     EventType.PLAN_COMPLETE: "plan",
+    EventType.LLM_END: "llm",
+    EventType.LLM_ERROR: "llm",
+    EventType.TOOL_END: "tool",
+    EventType.TOOL_ERROR: "tool",
 }
 """Event type -> scope kind, for the events that close a scope."""
+
+_SPAN_KINDS: Mapping[str, SpanKind] = {"llm": SpanKind.CLIENT}
 
 _DEFAULT_OUTCOME: Mapping[str, Outcome] = {
     EventType.SCAN_COMPLETE: Outcome.OK,
@@ -331,7 +339,7 @@ class SpanMapper:
             span = self._tracer.start_span(
                 name,
                 context=parent_ctx,
-                kind=SpanKind.INTERNAL,
+                kind=_SPAN_KINDS.get(kind, SpanKind.INTERNAL),
                 attributes=attributes,
                 links=links,
                 start_time=start_ns,
@@ -446,6 +454,10 @@ class SpanMapper:
             attributes.update(_scan_close_attributes(event))
         elif kind in ("probe", "agent", "plan"):
             attributes.update(_data_attributes(f"swarm.{kind}.", event.data))
+        elif kind == "llm":
+            attributes.update(_llm_close_attributes(event.data))
+        elif kind == "tool" and "result" in event.data:
+            attributes[sc.GEN_AI_TOOL_CALL_RESULT] = _content(event.data["result"])
         if outcome == Outcome.ERROR:
             error_type = str(event.data.get("error_type") or "_OTHER")
             message = str(event.data.get("error_message") or event.message or "")
@@ -553,12 +565,16 @@ class SpanMapper:
             attributes[sc.SWARM_MESSAGE] = _truncate(event.message)
         if event.progress is not None:
             attributes[sc.SWARM_PROGRESS] = event.progress
-        if event.data:
+        name = event.type_name
+        if name == EventType.HANDOFF:
+            name = sc.SWARM_HANDOFF_EVENT
+            attributes.update(_handoff_attributes(event.data))
+        elif event.data:
             attributes[sc.SWARM_DATA] = _json(event.data)
         ns = _ns(event)
         if ns > scope.last_ns:
             scope.last_ns = ns
-        scope.span.add_event(event.type_name, attributes, timestamp=ns)
+        scope.span.add_event(name, attributes, timestamp=ns)
 
 
 # -- describing spans -------------------------------------------------------------------------------
@@ -606,6 +622,10 @@ def _describe_start(event: StreamEvent, kind: str) -> tuple[str, dict[str, Any]]
         if isinstance(call_id, str):
             attributes[sc.GEN_AI_TOOL_CALL_ID] = call_id
         return f"{sc.OP_EXECUTE_TOOL} {tool}", attributes
+    if kind == "llm":
+        return _llm_start(event, attributes)
+    if kind == "tool":
+        return _tool_start(event, attributes)
     if kind == "agent":
         agent = event.agent or "unknown"
         attributes[sc.GEN_AI_OPERATION_NAME] = sc.OP_INVOKE_AGENT
@@ -624,6 +644,87 @@ def _describe_start(event: StreamEvent, kind: str) -> tuple[str, dict[str, Any]]
     if event.agent:
         attributes[sc.GEN_AI_AGENT_NAME] = event.agent
     return (f"{sc.OP_PLAN} {owner}" if owner else sc.OP_PLAN), attributes
+
+
+def _llm_start(event: StreamEvent, attributes: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    data = event.data
+    attributes[sc.GEN_AI_OPERATION_NAME] = sc.OP_CHAT
+    if event.agent:
+        attributes[sc.GEN_AI_AGENT_NAME] = event.agent
+    for key, attr in (("provider", sc.GEN_AI_PROVIDER_NAME), ("model", sc.GEN_AI_REQUEST_MODEL)):
+        value = data.get(key)
+        if isinstance(value, str) and value:
+            attributes[attr] = value
+    if "input_messages" in data:
+        attributes[sc.GEN_AI_INPUT_MESSAGES] = _content(data["input_messages"])
+    model = data.get("model")
+    return (f"{sc.OP_CHAT} {model}" if isinstance(model, str) and model else sc.OP_CHAT), attributes
+
+
+_USAGE_ATTRIBUTES = (
+    ("input_tokens", sc.GEN_AI_USAGE_INPUT_TOKENS),
+    ("output_tokens", sc.GEN_AI_USAGE_OUTPUT_TOKENS),
+    ("cache_read_tokens", sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
+    ("reasoning_tokens", sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
+)
+
+
+def _llm_close_attributes(data: Mapping[str, Any]) -> dict[str, Any]:
+    attributes: dict[str, Any] = {}
+    response_model = data.get("response_model")
+    if isinstance(response_model, str) and response_model:
+        attributes[sc.GEN_AI_RESPONSE_MODEL] = response_model
+    for key, attr in _USAGE_ATTRIBUTES:
+        value = data.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            attributes[attr] = value
+    reasons = data.get("finish_reasons")
+    if isinstance(reasons, list) and reasons:
+        attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [str(r) for r in reasons]
+    ttft = data.get("time_to_first_token_ms")
+    if isinstance(ttft, int | float):
+        attributes[sc.SWARM_TIME_TO_FIRST_TOKEN_MS] = float(ttft)
+    cost = data.get("cost_usd")
+    if isinstance(cost, int | float):
+        attributes[sc.SWARM_COST_USD] = float(cost)
+    if "output_messages" in data:
+        attributes[sc.GEN_AI_OUTPUT_MESSAGES] = _content(data["output_messages"])
+    return attributes
+
+
+def _tool_start(event: StreamEvent, attributes: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    data = event.data
+    tool = data.get("tool")
+    tool = tool if isinstance(tool, str) and tool else "unknown"
+    attributes[sc.GEN_AI_OPERATION_NAME] = sc.OP_EXECUTE_TOOL
+    attributes[sc.GEN_AI_TOOL_NAME] = tool
+    attributes[sc.GEN_AI_TOOL_TYPE] = str(data.get("tool_type") or "function")
+    call_id = data.get("tool_call_id")
+    if isinstance(call_id, str) and call_id:
+        attributes[sc.GEN_AI_TOOL_CALL_ID] = call_id
+    if event.agent:
+        attributes[sc.GEN_AI_AGENT_NAME] = event.agent
+    if "arguments" in data:
+        attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = _content(data["arguments"])
+    return f"{sc.OP_EXECUTE_TOOL} {tool}", attributes
+
+
+def _handoff_attributes(data: Mapping[str, Any]) -> dict[str, Any]:
+    attributes: dict[str, Any] = {}
+    for key, attr in (
+        ("from_agent", sc.SWARM_HANDOFF_FROM),
+        ("to_agent", sc.SWARM_HANDOFF_TO),
+        ("tool", sc.SWARM_HANDOFF_TOOL),
+        ("via", sc.SWARM_HANDOFF_VIA),
+    ):
+        value = data.get(key)
+        if isinstance(value, str) and value:
+            attributes[attr] = _truncate(value)
+    return attributes
+
+
+def _content(value: Any) -> str:
+    return _truncate(value) if isinstance(value, str) else _json(value)
 
 
 def _is_pause_in_place(event: StreamEvent) -> bool:
@@ -745,10 +846,11 @@ def _remember(cache: OrderedDict[str, SpanContext], key: str, value: SpanContext
 def tracer_for(provider: trace.TracerProvider | None) -> trace.Tracer:
     """This package's tracer on ``provider`` (the global provider when ``None``)."""
     provider = provider if provider is not None else trace.get_tracer_provider()
-    return provider.get_tracer(sc.INSTRUMENTATION_NAME, _version(), schema_url=sc.SCHEMA_URL)
+    return provider.get_tracer(sc.INSTRUMENTATION_NAME, instrumentation_version(), schema_url=sc.SCHEMA_URL)
 
 
-def _version() -> str:
+def instrumentation_version() -> str:
+    """The installed version of swarm-observability, as instruments and tracers report it."""
     try:
         return importlib.metadata.version("swarm-observability")
     except importlib.metadata.PackageNotFoundError:

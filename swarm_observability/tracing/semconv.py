@@ -5,7 +5,8 @@ semconv repository that carries ``gen_ai.*``; every ``gen_ai.*`` item there is "
 ``plan`` comes from the successor repository ``semantic-conventions-genai`` (not yet released).
 Everything LangGraph- or product-specific lives under the one ``swarm.`` prefix.
 
-Span names (all spans are ``INTERNAL``, the kind semconv gives in-process frameworks):
+Span names (all ``INTERNAL``, the kind semconv gives in-process frameworks, except ``chat``, a
+``CLIENT`` span as semconv asks for inference calls):
 
 =====================  ============================  =====================================
 event scope            span name                     ``gen_ai.operation.name``
@@ -15,7 +16,13 @@ node execution         ``node {node}``               (none: semconv has no node 
 agent                  ``invoke_agent {agent}``      ``invoke_agent``
 probe                  ``execute_tool {probe}``      ``execute_tool``
 plan                   ``plan {agent or node}``      ``plan``
+model call             ``chat {model}`` (``chat``)   ``chat``
+tool run               ``execute_tool {tool}``       ``execute_tool``
 =====================  ============================  =====================================
+
+Token counts (``gen_ai.usage.*``) go on ``chat`` spans only, never on agent or workflow spans, so a
+backend summing a trace's children counts each token once. A ``handoff`` event becomes the span event
+``swarm.handoff`` on the span of the agent control leaves.
 """
 
 from __future__ import annotations
@@ -36,6 +43,22 @@ GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
 GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
 GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
 GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+GEN_AI_TOOL_TYPE: Final = "gen_ai.tool.type"
+GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
+GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+GEN_AI_CLIENT_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+GEN_AI_CLIENT_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+TOKEN_TYPE_INPUT: Final = "input"
+TOKEN_TYPE_OUTPUT: Final = "output"
 ERROR_TYPE: Final = "error.type"
 EXCEPTION_EVENT: Final = "exception"
 EXCEPTION_TYPE: Final = "exception.type"
@@ -45,6 +68,7 @@ OP_INVOKE_WORKFLOW: Final = "invoke_workflow"
 OP_INVOKE_AGENT: Final = "invoke_agent"
 OP_EXECUTE_TOOL: Final = "execute_tool"
 OP_PLAN: Final = "plan"
+OP_CHAT: Final = "chat"
 
 # -- swarm.* -----------------------------------------------------------------------------------------
 SWARM_RUN_ID: Final = "swarm.run_id"
@@ -79,6 +103,14 @@ SWARM_SUMMARY_ERRORS: Final = "swarm.summary.errors"
 SWARM_SUMMARY_EVENTS: Final = "swarm.summary.events"
 SPANS_SUMMARISED_EVENT: Final = "swarm.spans_summarised"
 """Span event on an invocation's root: one per (kind, name) of the spans past the run's span budget."""
+SWARM_HANDOFF_EVENT: Final = "swarm.handoff"
+"""Span event on the agent span control leaves (a ``handoff`` event)."""
+SWARM_HANDOFF_FROM: Final = "swarm.handoff.from_agent"
+SWARM_HANDOFF_TO: Final = "swarm.handoff.to_agent"
+SWARM_HANDOFF_TOOL: Final = "swarm.handoff.tool"
+SWARM_HANDOFF_VIA: Final = "swarm.handoff.via"
+SWARM_TIME_TO_FIRST_TOKEN_MS: Final = "swarm.llm.time_to_first_token_ms"
+SWARM_COST_USD: Final = "swarm.llm.cost_usd"
 
 OUTCOME_INCOMPLETE: Final = "incomplete"
 """``swarm.outcome`` of a scope whose closing event never came (crashed or abandoned run)."""

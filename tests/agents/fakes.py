@@ -34,7 +34,12 @@ def reply(
 ) -> AIMessage:
     """An assistant message: ``text`` and tool calls given as ``(tool name, args)`` pairs."""
     calls = [
-        {"name": name, "args": args, "id": (call_ids[i] if call_ids else f"call_{name}_{i}"), "type": "tool_call"}
+        {
+            "name": name,
+            "args": args,
+            "id": (call_ids[i] if call_ids else f"call_{name}_{i}"),
+            "type": "tool_call",
+        }
         for i, (name, args) in enumerate(tool_calls)
     ]
     return AIMessage(

@@ -1,0 +1,483 @@
+"""Model calls and tool runs, recorded from LangChain's callback system without user code.
+
+Each scan invocation adds one :class:`SwarmCallbackHandler` to its run config (see
+:func:`with_run_callbacks`). LangChain hands the config's callbacks down to every child run, so any
+``BaseChatModel``/``BaseLLM`` and any ``BaseTool`` called inside the graph reports here: in
+subgraphs, ``Send`` branches, ``ToolNode`` (also its parallel tool calls), sync and async, streaming
+or not, whatever the provider. The handler turns callback runs into scopes:
+
+* ``llm_start`` / ``llm_end`` (or ``llm_error``) per model call, ``tool_start`` / ``tool_end`` (or
+  ``tool_error``) per tool run, with the data contracts listed on :class:`~swarm_observability.EventType`.
+* Parent scope: the scope of the callback's ``parent_run_id`` when that run is one of ours (a model
+  called inside a tool nests under the tool), else the scope current where the callback runs (the
+  node, agent or probe that made the call: the handler runs inline, in the caller's context).
+* A tool's ``Command(goto=<agent>, graph=Command.PARENT)`` is a handoff too (see :mod:`.agents`).
+* Control flow is not failure: ``GraphInterrupt`` ends a tool as ``interrupted``, ``ParentCommand``
+  as ``ok``, a cancellation as ``cancelled`` (all with ``tool_end``/``llm_end``). A tool returning
+  ``ToolMessage(status="error")`` is a ``tool_error``, as if it had raised.
+
+The handler never changes what runs: it is not one of LangChain's streaming handlers (so a model
+streams exactly when it would without us), it returns nothing, and every callback catches its own
+failures (LangChain would only log them). ``run_inline`` keeps async callbacks on the caller's task
+instead of a thread-pool hop per callback. Chain, retriever and custom-event callbacks are ignored,
+so nodes cost nothing here.
+
+Content (prompts, completions, tool arguments and results) is recorded only with
+``capture_content`` (``SwarmObserver(capture_content=True)`` or
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``); it then goes through the emitter's
+processors (redaction, size cap) like every payload.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar, Token
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
+from langchain_core.messages import BaseMessage, ToolMessage
+from langgraph.errors import ParentCommand
+
+from ..events import EventType, Outcome
+from .agents import enclosing_agent, handoff_targets, record_handoff
+from .recorder import RunState, Scope, active_scope, outcome_of
+
+logger = logging.getLogger("swarm_observability")
+
+CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+"""Set to ``true`` to record prompts, completions and tool payloads (as the OTel GenAI SDKs read it)."""
+
+Prices = Mapping[str, tuple[float, float]]
+"""Model name -> (US$ per million input tokens, US$ per million output tokens)."""
+
+_MAX_WARNED_RUNS = 4096
+_MODEL_PARAM_KEYS = ("model", "model_name", "model_id", "deployment_name")
+_tool_context: ContextVar[object] = ContextVar("swarm_observability_tool_context")
+
+
+def capture_content_from_env() -> bool:
+    """Whether ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` asks for content capture."""
+    return os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def check_prices(prices: Any) -> dict[str, tuple[float, float]] | None:
+    """``prices`` as a plain dict, or ``ValueError`` naming the first malformed entry."""
+    if prices is None:
+        return None
+    if not isinstance(prices, Mapping):
+        raise ValueError(f"prices must map model names to (input, output) US$ per 1M tokens, got {prices!r}")
+    table: dict[str, tuple[float, float]] = {}
+    for model, price in prices.items():
+        ok = isinstance(model, str) and model and isinstance(price, tuple | list) and len(price) == 2
+        if ok:
+            ok = all(
+                isinstance(p, int | float) and not isinstance(p, bool) and 0 <= p < float("inf")
+                for p in price
+            )
+        if not ok:
+            raise ValueError(
+                f"prices[{model!r}] must be (US$ per 1M input tokens, US$ per 1M output tokens), "
+                f"two non-negative numbers; got {price!r}"
+            )
+        table[model] = (float(price[0]), float(price[1]))
+    return table
+
+
+@dataclass(slots=True)
+class CallbackSettings:
+    """What the observer tells every invocation's handler (shared by all of them).
+
+    Attributes:
+        capture_content: record prompts, completions, tool arguments and results.
+        prices: the price table; ``llm_end`` then carries ``cost_usd`` (``None`` for unknown models).
+        warned_runs: runs already told that a streamed model reported no usage (once per run).
+    """
+
+    capture_content: bool = False
+    prices: Prices | None = None
+    warned_runs: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Call:
+    scope: Scope
+    started: float
+    model: str | None = None
+    provider: str | None = None
+    first_token: float | None = None
+    tool: str | None = None
+    tool_call_id: str | None = None
+    marker: Token[object] | None = None
+
+
+class SwarmCallbackHandler(BaseCallbackHandler):
+    """The LangChain callback handler of one scan invocation; see the module docstring."""
+
+    run_inline = True
+    raise_error = False
+
+    def __init__(self, run: RunState, settings: CallbackSettings) -> None:
+        self._run = run
+        self._settings = settings
+        self._calls: dict[UUID, _Call] = {}
+
+    @property
+    def ignore_chain(self) -> bool:
+        return True
+
+    @property
+    def ignore_retriever(self) -> bool:
+        return True
+
+    @property
+    def ignore_retry(self) -> bool:
+        return True
+
+    @property
+    def ignore_custom_event(self) -> bool:
+        return True
+
+    # -- model calls ------------------------------------------------------------------------------
+
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[BaseMessage]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        content = _messages(messages[0]) if self._settings.capture_content and messages else None
+        self._start_llm(run_id, parent_run_id, metadata, kwargs, content)
+
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any],
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        content = list(prompts) if self._settings.capture_content else None
+        self._start_llm(run_id, parent_run_id, metadata, kwargs, content)
+
+    def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
+        call = self._calls.get(run_id)
+        if call is not None and call.first_token is None:
+            call.first_token = time.perf_counter()
+
+    def on_stream_event(self, event: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self.on_llm_new_token("", run_id=run_id)
+
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        call = self._calls.pop(run_id, None)
+        if call is None:
+            return
+        try:
+            data = self._llm_end_data(call, response)
+            call.scope.run.observer._close_scope(call.scope, EventType.LLM_END, Outcome.OK, data)
+        except Exception:
+            logger.exception("swarm_observability: a model call's end was not recorded")
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        call = self._calls.pop(run_id, None)
+        if call is None:
+            return
+        try:
+            outcome, data = outcome_of(error)
+            data.update(_model_fields(call))
+            kind = EventType.LLM_ERROR if outcome == Outcome.ERROR else EventType.LLM_END
+            call.scope.run.observer._close_scope(call.scope, kind, outcome, data)
+        except Exception:
+            logger.exception("swarm_observability: a model call's error was not recorded")
+
+    def _start_llm(
+        self,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        metadata: dict[str, Any] | None,
+        kwargs: dict[str, Any],
+        content: Any,
+    ) -> None:
+        try:
+            metadata = metadata or {}
+            params = kwargs.get("invocation_params") or {}
+            model = metadata.get("ls_model_name") or next(
+                (params[k] for k in _MODEL_PARAM_KEYS if isinstance(params.get(k), str) and params[k]), None
+            )
+            provider = metadata.get("ls_provider")
+            parent = self._parent(parent_run_id)
+            scope = parent.child("llm", str(model or "chat"), **_agent_field(parent))
+            call = _Call(scope, time.perf_counter(), model=model, provider=provider)
+            data: dict[str, Any] = _model_fields(call)
+            if content is not None:
+                data["input_messages"] = content
+            self._calls[run_id] = call
+            scope.run.observer._open_scope(scope, EventType.LLM_START, data)
+        except Exception:
+            logger.exception("swarm_observability: a model call's start was not recorded")
+
+    def _llm_end_data(self, call: _Call, response: Any) -> dict[str, Any]:
+        data = _model_fields(call)
+        generations = [g for batch in (getattr(response, "generations", None) or ()) for g in batch]
+        message = getattr(generations[0], "message", None) if generations else None
+        metadata = getattr(message, "response_metadata", None) or {}
+        response_model = metadata.get("model_name") or metadata.get("model")
+        if isinstance(response_model, str) and response_model:
+            data["response_model"] = response_model
+        usage = _usage(message, getattr(response, "llm_output", None))
+        if usage:
+            data.update(usage)
+        else:
+            data["usage_missing"] = True
+        reasons = _finish_reasons(generations)
+        if reasons:
+            data["finish_reasons"] = reasons
+        if call.first_token is not None:
+            data["streamed"] = True
+            data["time_to_first_token_ms"] = round((call.first_token - call.started) * 1000.0, 3)
+        prices = self._settings.prices
+        if prices is not None:
+            data["cost_usd"] = _cost(prices, call.model, data)
+        if self._settings.capture_content:
+            data["output_messages"] = [
+                _message(g.message) if hasattr(g, "message") else {"content": getattr(g, "text", "")}
+                for g in generations
+            ]
+        if not usage and call.first_token is not None:
+            self._warn_usage_missing(call)
+        return data
+
+    def _warn_usage_missing(self, call: _Call) -> None:
+        warned = self._settings.warned_runs
+        run_id = self._run.run_id
+        if run_id in warned:
+            return
+        if len(warned) >= _MAX_WARNED_RUNS:
+            warned.clear()
+        warned.add(run_id)
+        call.scope.run.observer._emit(
+            call.scope,
+            EventType.LOG,
+            message=(
+                f"model {call.model or '(unnamed)'} streamed without reporting token usage, so this run's "
+                "token counts miss its streamed calls; turn usage reporting on in the model "
+                "(for example stream_usage=True on ChatOpenAI)"
+            ),
+            data={"usage_missing": True, "model": call.model},
+        )
+
+    # -- tool runs --------------------------------------------------------------------------------
+
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any],
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None,
+        tool_call_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        try:
+            name = str(kwargs.get("name") or (serialized or {}).get("name") or "tool")
+            parent = self._parent(parent_run_id)
+            scope = parent.child("tool", name, **_agent_field(parent))
+            call = _Call(scope, time.perf_counter(), tool=name, tool_call_id=tool_call_id)
+            data: dict[str, Any] = {"tool": name, "tool_type": "function"}
+            if tool_call_id:
+                data["tool_call_id"] = tool_call_id
+            destination = (metadata or {}).get("__handoff_destination")
+            if isinstance(destination, str):
+                data["handoff_to"] = destination
+            if self._settings.capture_content:
+                data["arguments"] = inputs if inputs is not None else input_str
+            self._calls[run_id] = call
+            call.marker = _tool_context.set(run_id)
+            scope.run.observer._open_scope(scope, EventType.TOOL_START, data)
+        except Exception:
+            logger.exception("swarm_observability: a tool run's start was not recorded")
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        call = self._calls.pop(run_id, None)
+        if call is None:
+            return
+        try:
+            data = _tool_fields(call)
+            status = getattr(output, "status", None) if isinstance(output, ToolMessage) else None
+            if self._settings.capture_content:
+                data["result"] = output.content if isinstance(output, ToolMessage) else output
+            self._handoffs(call, output)
+            if status == "error":
+                data["error_type"] = "ToolMessageError"
+                data["error_message"] = _text(output.content)
+                self._close_tool(call, EventType.TOOL_ERROR, Outcome.ERROR, data)
+            else:
+                self._close_tool(call, EventType.TOOL_END, Outcome.OK, data)
+        except Exception:
+            logger.exception("swarm_observability: a tool run's end was not recorded")
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        call = self._calls.pop(run_id, None)
+        if call is None:
+            return
+        try:
+            if isinstance(error, ParentCommand) and error.args:
+                self._handoffs(call, error.args[0])
+            outcome, extra = outcome_of(error)
+            data = {**_tool_fields(call), **extra}
+            kind = EventType.TOOL_ERROR if outcome == Outcome.ERROR else EventType.TOOL_END
+            self._close_tool(call, kind, outcome, data)
+        except Exception:
+            logger.exception("swarm_observability: a tool run's error was not recorded")
+
+    def _handoffs(self, call: _Call, output: Any) -> None:
+        commands = output if isinstance(output, list) else (output,)
+        agent_scope = enclosing_agent(call.scope.parent)
+        for command in commands:
+            for target in handoff_targets(command, parent_only=True):
+                if agent_scope is not None:
+                    record_handoff(agent_scope, target, "tool", tool=call.tool)
+
+    def _close_tool(self, call: _Call, kind: EventType, outcome: Outcome, data: dict[str, Any]) -> None:
+        if call.marker is not None:
+            try:
+                _tool_context.reset(call.marker)
+            except (ValueError, RuntimeError):
+                # Ending in another context than it started in: a context attached for the tool's
+                # span there cannot be detached here, so leave it to the enclosing scope's reset.
+                call.scope.token = None
+        call.scope.run.observer._close_scope(call.scope, kind, outcome, data)
+
+    # -- parentage --------------------------------------------------------------------------------
+
+    def _parent(self, parent_run_id: UUID | None) -> Scope:
+        if parent_run_id is not None:
+            call = self._calls.get(parent_run_id)
+            if call is not None:
+                return call.scope
+        scope = active_scope()
+        if scope is None or scope.run is not self._run:
+            root = self._run.root
+            assert root is not None
+            return root
+        return scope
+
+
+def with_run_callbacks(config: Any, handler: BaseCallbackHandler) -> dict[str, Any]:
+    """A copy of ``config`` whose callbacks include ``handler`` (inherited by every child run)."""
+    config = dict(config or {})
+    callbacks = config.get("callbacks")
+    if callbacks is None:
+        config["callbacks"] = [handler]
+    elif isinstance(callbacks, BaseCallbackManager):
+        manager = callbacks.copy()
+        manager.add_handler(handler, inherit=True)
+        config["callbacks"] = manager
+    else:
+        config["callbacks"] = [*callbacks, handler]
+    return config
+
+
+# -- reading LangChain's objects -------------------------------------------------------------------------
+
+
+def _agent_field(parent: Scope) -> dict[str, Any]:
+    agent = enclosing_agent(parent)
+    return {"agent": agent.name} if agent is not None and agent.name else {}
+
+
+def _model_fields(call: _Call) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if call.model:
+        data["model"] = call.model
+    if call.provider:
+        data["provider"] = call.provider
+    return data
+
+
+def _tool_fields(call: _Call) -> dict[str, Any]:
+    data: dict[str, Any] = {"tool": call.tool}
+    if call.tool_call_id:
+        data["tool_call_id"] = call.tool_call_id
+    return data
+
+
+def _usage(message: Any, llm_output: Any) -> dict[str, int]:
+    """Token counts from ``usage_metadata`` (chat models) or ``llm_output["token_usage"]`` (LLMs)."""
+    usage = getattr(message, "usage_metadata", None)
+    out: dict[str, int] = {}
+    if usage:
+        for key in ("input_tokens", "output_tokens", "total_tokens"):
+            value = usage.get(key)
+            if isinstance(value, int):
+                out[key] = value
+        cache_read = (usage.get("input_token_details") or {}).get("cache_read")
+        if isinstance(cache_read, int) and cache_read:
+            out["cache_read_tokens"] = cache_read
+        reasoning = (usage.get("output_token_details") or {}).get("reasoning")
+        if isinstance(reasoning, int) and reasoning:
+            out["reasoning_tokens"] = reasoning
+        return out
+    token_usage = (llm_output or {}).get("token_usage") if isinstance(llm_output, dict) else None
+    if isinstance(token_usage, dict):
+        for ours, theirs in (
+            ("input_tokens", "prompt_tokens"),
+            ("output_tokens", "completion_tokens"),
+            ("total_tokens", "total_tokens"),
+        ):
+            if isinstance(token_usage.get(theirs), int):
+                out[ours] = token_usage[theirs]
+    return out
+
+
+def _finish_reasons(generations: Sequence[Any]) -> list[str]:
+    reasons = []
+    for generation in generations:
+        info = getattr(generation, "generation_info", None) or {}
+        metadata = getattr(getattr(generation, "message", None), "response_metadata", None) or {}
+        reason = info.get("finish_reason") or metadata.get("finish_reason") or metadata.get("stop_reason")
+        if isinstance(reason, str) and reason:
+            reasons.append(reason)
+    return reasons
+
+
+def _cost(prices: Prices, model: str | None, data: Mapping[str, Any]) -> float | None:
+    """US$ of one call, from the request model's (else the response model's) price; ``None`` if unknown."""
+    price = prices.get(model) if model else None
+    if price is None:
+        response_model = data.get("response_model")
+        price = prices.get(response_model) if isinstance(response_model, str) else None
+    if price is None or "input_tokens" not in data:
+        return None
+    per_input, per_output = price
+    return (data["input_tokens"] * per_input + data.get("output_tokens", 0) * per_output) / 1_000_000
+
+
+def _message(message: BaseMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": message.type, "content": message.content}
+    tool_calls = getattr(message, "tool_calls", None)
+    if tool_calls:
+        out["tool_calls"] = [
+            {"name": c.get("name"), "args": c.get("args"), "id": c.get("id")} for c in tool_calls
+        ]
+    return out
+
+
+def _messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
+    return [_message(m) for m in messages]
+
+
+def _text(content: Any) -> str:
+    return content if isinstance(content, str) else str(content)
