@@ -127,6 +127,12 @@ def wait_for_append(store: object, timeout: float) -> bool:
     return True
 
 
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """``exc`` as one line of at most ``limit`` characters: the reason part of a damage report."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def batch_events(events: Iterable[StreamEvent]) -> tuple[StreamEvent, ...]:
     """The argument of ``append_batch`` as a tuple, checked before any backend work.
 

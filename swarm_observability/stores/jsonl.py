@@ -44,9 +44,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal, NoReturn
 
-from ..events import EventType, StreamEvent
+from ..events import EventType, StreamEvent, validate_run_id
 from ..exceptions import DuplicateEventError, EventStoreError, StoreClosedError, StoreCorruptionError
-from .base import PagedReads, RunInfo, StoreStats, batch_events, check_batch, query_filter
+from .base import PagedReads, RunInfo, StoreStats, batch_events, check_batch, one_line, query_filter
 
 try:
     import fcntl
@@ -62,6 +62,7 @@ _HEADER = re.compile(
     rb'\{"seq":(\d+),"run_id":' + _STRING + rb',"id":' + _STRING + rb',"batch":\[(\d+),(\d+)\],"event":'
 )
 _CRC_KEY = b',"crc":"'
+_RECORD_START = b'{"seq":'
 _SUFFIX = 19  # len(b',"crc":"01234567"}\n')
 _SCAN_CHUNK = 4 << 20
 _READ_CHUNK = 1 << 20
@@ -277,25 +278,30 @@ class JSONLEventStore(PagedReads):
         run_names: dict[bytes, str] = {}
         count = 0
         lines = _file_lines(self._fd, batch_start)
-        damage: int | None = None
+        damage: tuple[int, bytes] | None = None
+        newline_at: int | None = None
         for offset, line in lines:
-            frame = _frame(line)
+            frame = self._header(line, offset)
+            if frame is None and not self.read_only and line[-1:] != b"\n":
+                frame = self._header(line + b"\n", offset)  # a whole last record without its newline
+                if frame is not None:
+                    newline_at, line = offset + len(line), line + b"\n"
             if frame is None:
-                damage = offset
+                damage = (offset, line)
                 break
-            seq_text, run_text, id_text, index_text, count_text = frame.groups()
-            run_id = run_names.get(run_text) or run_names.setdefault(run_text, _json_text(run_text))
-            event_id = _json_text(id_text)
-            index = int(index_text)
+            seq, run_text, event_id, index, batch_count = frame
+            run_id = run_names.get(run_text) or run_names.setdefault(
+                run_text, self._run_name(run_text, offset)
+            )
             if index == 0:
-                count = int(count_text)
-            if index != len(pending) or index >= count or int(count_text) != count:
-                self._refuse(offset, f"batch framing broken: line {index} of {count_text.decode()} found")
+                count = batch_count
+            if index != len(pending) or index >= count or batch_count != count:
+                self._refuse(offset, f"batch framing broken: line {index} of {batch_count} found")
             last = pending_last.get(run_id)
             if last is None:
                 last = self._last_seq(run_id)
-            if int(seq_text) != last + 1:
-                self._refuse(offset, f"run {run_id!r} expects seq {last + 1}, found seq {seq_text.decode()}")
+            if seq != last + 1:
+                self._refuse(offset, f"run {run_id!r} expects seq {last + 1}, found seq {seq}")
             id_hash = hash(event_id)
             if (id_hash in pending_hashes and any(event_id == p[1] for p in pending)) or (
                 not self.read_only and id_hash in self._id_hashes and self._stored_id(event_id)
@@ -312,14 +318,14 @@ class JSONLEventStore(PagedReads):
                 pending_last.clear()
                 pending_hashes.clear()
         if damage is not None:
-            for later, line in lines:
-                if _frame(line) is not None:
-                    raise StoreCorruptionError(
-                        f"damaged record in {self.path} at byte {damage} is followed by a valid record "
-                        f"at byte {later}; refusing to open rather than drop acknowledged events",
-                        f"{self.path}:{damage}",
-                    )
+            self._check_torn_tail(*damage, lines)
         self._indexed = batch_start
+        if newline_at is not None and batch_start > newline_at:
+            logger.warning(
+                "%s: restoring the newline missing after the last record (byte %d)", self.path, newline_at
+            )
+            _write_all(self._fd, b"\n")
+            os.fsync(self._fd)
         size = os.fstat(self._fd).st_size
         if size > batch_start and not self.read_only:
             logger.warning(
@@ -331,8 +337,72 @@ class JSONLEventStore(PagedReads):
             os.ftruncate(self._fd, batch_start)
             os.fsync(self._fd)
 
+    def _header(self, line: bytes, offset: int) -> tuple[int, bytes, str, int, int] | None:
+        """``(seq, run id JSON, event id, index, count)`` of a CRC-valid line; ``None`` if it fails its CRC.
+
+        A line whose CRC holds was written whole, so a header that is malformed anyway (not our
+        framing, undecodable text, absurd numbers) is damage, never a torn write: it is refused.
+        """
+        if not _crc_ok(line):
+            return None
+        match = _HEADER.match(line)
+        if match is None:
+            self._refuse(offset, "record passes its CRC but its header is not swarm-observability framing")
+        seq_text, run_text, id_text, index_text, count_text = match.groups()
+        try:
+            event_id = _json_text(id_text)
+            numbers = [int(text) for text in (seq_text, index_text, count_text)]
+        except ValueError as exc:  # undecodable UTF-8 or JSON escapes, over-long numbers
+            self._refuse(offset, f"record passes its CRC but its header does not decode: {exc}")
+        return numbers[0], run_text, event_id, numbers[1], numbers[2]
+
+    def _run_name(self, run_text: bytes, offset: int) -> str:
+        try:
+            return validate_run_id(_json_text(run_text))
+        except ValueError as exc:
+            self._refuse(offset, f"record passes its CRC but its run id is unusable: {exc}")
+
+    def _check_torn_tail(self, offset: int, line: bytes, rest: Iterator[tuple[int, bytes]]) -> None:
+        """Accept the bytes from ``offset`` on as a torn write to cut, or raise :class:`StoreCorruptionError`.
+
+        A crashed writer leaves a prefix of what it wrote (a last line cut short), or after a power
+        loss blocks of NUL bytes; either way no complete record follows the first bad byte. Any
+        complete record after it (on a later line, or glued to the damage by a lost newline), or a
+        complete, NUL-free last line failing its CRC, is damage to acknowledged data: refused.
+        """
+        tail = [(offset, line), *rest]
+        for later, text in tail[1:]:
+            if _frame(text) is not None:
+                self._refuse(
+                    offset,
+                    f"damaged record followed by a valid record at byte {later}; refusing to open "
+                    "rather than drop acknowledged events",
+                )
+        for start, text in tail:
+            at = text.find(_RECORD_START, 1)
+            while at > 0:
+                if _frame(text[at:]) is not None or _frame(text[:at] + b"\n") is not None:
+                    self._refuse(
+                        offset,
+                        f"a complete record at byte {start + at if _frame(text[at:]) else start} is glued "
+                        "to damaged bytes (a lost newline?); refusing to cut acknowledged events",
+                    )
+                at = text.find(_RECORD_START, at + 1)
+        if line[-1:] != b"\n" and _frame(line[:-1] + b"\n") is not None:
+            self._refuse(offset, "the last record is complete but its newline was overwritten")
+        if line[-1:] == b"\n" and not any(b"\0" in text for _, text in tail):
+            self._refuse(
+                offset,
+                "the last record is complete but fails its CRC or framing: damaged after it was written "
+                "(a crash only ever cuts a record short)",
+            )
+
     def _refuse(self, offset: int, problem: str) -> NoReturn:
-        raise StoreCorruptionError(f"{self.path} at byte {offset}: {problem}", f"{self.path}:{offset}")
+        raise StoreCorruptionError(
+            f"{self.path} at byte {offset}: {problem} (to keep the records before it, copy the file "
+            f"and cut the copy at byte {offset})",
+            f"{self.path}:{offset}",
+        )
 
     def _stored_id(self, event_id: str) -> bool:
         """Whether ``event_id`` is in the indexed part of the file (the slow check behind a hash hit)."""
@@ -406,7 +476,8 @@ class JSONLEventStore(PagedReads):
             return StreamEvent.from_stored_json(line[start:-_SUFFIX])
         except ValueError as exc:
             raise StoreCorruptionError(
-                f"stored event does not parse: {exc}", f"{self.path}:{offset}"
+                f"{self.path} at byte {offset}: stored event does not parse: {one_line(exc)}",
+                f"{self.path}:{offset}",
             ) from exc
 
     def last_sequence(self, run_id: str) -> int:

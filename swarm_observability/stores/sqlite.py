@@ -23,13 +23,14 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
 from ..events import EventType, StreamEvent
 from ..exceptions import DuplicateEventError, EventStoreError, StoreClosedError, StoreCorruptionError
-from .base import PagedReads, RunInfo, StoreStats, batch_events, check_batch, query_filter
+from .base import PagedReads, RunInfo, StoreStats, batch_events, check_batch, one_line, query_filter
 
 logger = logging.getLogger("swarm_observability")
 
@@ -152,15 +153,23 @@ class SQLiteEventStore(PagedReads):
                     conn.execute("ROLLBACK")
                     raise
             row = conn.execute("SELECT value FROM swarm_meta WHERE key = 'schema_version'").fetchone()
-        except sqlite3.OperationalError as exc:
-            conn.close()
-            raise EventStoreError(f"cannot open event store {target}: {exc}") from exc
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StoreCorruptionError(f"cannot use {target} as an event store: {exc}", str(target)) from exc
-        if row is None or int(row[0]) > SCHEMA_VERSION:
+            if _is_corruption(exc):
+                raise StoreCorruptionError(
+                    f"cannot use {target} as an event store: {one_line(exc)}", str(target)
+                ) from exc
+            raise EventStoreError(f"cannot open event store {target}: {exc}") from exc
+        version = None if row is None else row[0]
+        if version is not None and (version.__class__ is not str or not version.isdigit()):
             conn.close()
-            found = "no" if row is None else f"version {row[0]}"
+            raise StoreCorruptionError(
+                f"{target}: the schema_version row in swarm_meta holds {version!r}, not a version number",
+                f"{target} table swarm_meta",
+            )
+        if version is None or int(version) > SCHEMA_VERSION:
+            conn.close()
+            found = "no" if version is None else f"version {version}"
             raise EventStoreError(
                 f"{target} has {found} event-store schema; this release reads version {SCHEMA_VERSION}"
             )
@@ -195,6 +204,8 @@ class SQLiteEventStore(PagedReads):
                 _rollback(conn)
                 if isinstance(exc, sqlite3.IntegrityError):
                     raise self._duplicate(events) from exc
+                if isinstance(exc, sqlite3.DatabaseError) and _is_corruption(exc):
+                    raise self._corrupt(exc, "append") from exc
                 if isinstance(exc, sqlite3.Error):
                     raise EventStoreError(f"append to {self.location} failed: {exc}") from exc
                 raise
@@ -214,7 +225,7 @@ class SQLiteEventStore(PagedReads):
     def _pages(self, run_id: str, after_seq: int) -> Iterator[list[StreamEvent]]:
         expected = max(int(after_seq), 0) + 1
         while True:
-            with self._lock:
+            with self._lock, self._reading(f"run {run_id!r} from seq {expected}"):
                 rows = self._open_conn().execute(_PAGE_SQL, (run_id, expected, _PAGE)).fetchall()
             if rows:
                 if rows[0][0] != expected or rows[-1][0] != expected + len(rows) - 1:
@@ -222,7 +233,7 @@ class SQLiteEventStore(PagedReads):
                     raise self._damage(f"run {run_id!r} has a gap: seq {missing} is missing", run_id, missing)
                 try:
                     events = [StreamEvent.from_stored_json(data) for _, data in rows]
-                except ValueError:
+                except (ValueError, TypeError):
                     events = [self._parse(run_id, seq, data) for seq, data in rows]
                 for event, (seq, _) in zip(events, rows, strict=True):
                     if event.seq != seq or event.run_id != run_id:
@@ -235,11 +246,43 @@ class SQLiteEventStore(PagedReads):
     def _parse(self, run_id: str, seq: int, data: bytes) -> StreamEvent:
         try:
             return StreamEvent.from_stored_json(data)
-        except ValueError as exc:
-            raise self._damage(f"stored event does not parse: {exc}", run_id, seq) from exc
+        except (ValueError, TypeError) as exc:
+            raise self._damage(f"stored event does not parse: {one_line(exc)}", run_id, seq) from exc
 
     def _damage(self, message: str, run_id: str, seq: int) -> StoreCorruptionError:
-        return StoreCorruptionError(message, f"{self.location} run {run_id!r} seq {seq}")
+        return StoreCorruptionError(message, f"{self.location} table swarm_events run {run_id!r} seq {seq}")
+
+    def _corrupt(self, exc: sqlite3.Error, doing: str) -> StoreCorruptionError:
+        return StoreCorruptionError(
+            f"the SQLite file is damaged: {one_line(exc)}", f"{self.location}, {doing}"
+        )
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        """SQLite's errors while reading ``what`` as ours: damage as :class:`StoreCorruptionError`."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if _is_corruption(exc):
+                raise self._corrupt(exc, f"reading {what}") from exc
+            raise EventStoreError(f"reading {what} from {self.location} failed: {exc}") from exc
+
+    def check_integrity(self) -> None:
+        """Run SQLite's ``PRAGMA quick_check`` over the whole file (every table and index page).
+
+        Reads of a run only touch the pages they need; this finds damage anywhere, for ``verify``.
+
+        Raises:
+            StoreCorruptionError: the check reports problems (the first few are in the message).
+        """
+        with self._lock, self._reading("the whole file (quick_check)"):
+            rows = self._open_conn().execute("PRAGMA quick_check(5)").fetchall()
+        problems = [str(row[0]) for row in rows]
+        if problems != ["ok"]:
+            raise StoreCorruptionError(
+                f"{self.location} fails SQLite's integrity check: {one_line(Exception('; '.join(problems)))}",
+                f"{self.location} (quick_check)",
+            )
 
     def last_sequence(self, run_id: str) -> int:
         """The last seq of a run, 0 for an unknown run.
@@ -250,7 +293,7 @@ class SQLiteEventStore(PagedReads):
         writers. The emitter relies on that for the first event of a run.
         """
         if self.path is None or self.read_only:
-            with self._lock:
+            with self._lock, self._reading(f"the last seq of run {run_id!r}"):
                 self._open_conn()
                 return self._max_seq(run_id)
         with self._read_lock:
@@ -262,6 +305,10 @@ class SQLiteEventStore(PagedReads):
                         self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
                     )
                 row = self._reader.execute(_MAX_SEQ, (run_id,)).fetchone()
+            except sqlite3.DatabaseError as exc:
+                if _is_corruption(exc):
+                    raise self._corrupt(exc, f"reading the last seq of run {run_id!r}") from exc
+                raise EventStoreError(f"cannot read event store {self.location}: {exc}") from exc
             except sqlite3.Error as exc:
                 raise EventStoreError(f"cannot read event store {self.location}: {exc}") from exc
         return row[0] or 0
@@ -295,20 +342,43 @@ class SQLiteEventStore(PagedReads):
         if checked.limit is not None:
             sql += " LIMIT ?"
             params.append(checked.limit)
-        with self._lock:
+        with self._lock, self._reading("a query"):
             rows = self._open_conn().execute(sql, params).fetchall()
         return [self._parse(run, seq, data) for run, seq, data in rows]
 
     def runs(self) -> list[RunInfo]:
         """Every run with its event count and first/last timestamps, oldest first."""
         sql = "SELECT run_id, last_seq, first_ts, last_ts, last_type FROM swarm_runs ORDER BY first_ts, 1"
-        with self._lock:
+        with self._lock, self._reading("the runs table"):
             rows = self._open_conn().execute(sql).fetchall()
-        return [RunInfo(run, n, _from_ms(first), _from_ms(last), kind) for run, n, first, last, kind in rows]
+        return [self._run_info(row) for row in rows]
+
+    def _run_info(self, row: tuple[object, ...]) -> RunInfo:
+        run, count, first, last, kind = row
+        for column, value, wanted in (
+            ("run_id", run, str),
+            ("last_seq", count, int),
+            ("first_ts", first, int),
+            ("last_ts", last, int),
+            ("last_type", kind, str),
+        ):
+            if value.__class__ is not wanted:
+                raise StoreCorruptionError(
+                    f"{self.location}: swarm_runs row of run {run!r} has {column} = {value!r}, "
+                    f"not {'an integer' if wanted is int else 'text'}",
+                    f"{self.location} table swarm_runs run {run!r}",
+                )
+        try:
+            return RunInfo(run, count, _from_ms(first), _from_ms(last), kind)  # type: ignore[arg-type]
+        except (OverflowError, ValueError) as exc:
+            raise StoreCorruptionError(
+                f"{self.location}: swarm_runs row of run {run!r} has an impossible timestamp: {exc}",
+                f"{self.location} table swarm_runs run {run!r}",
+            ) from exc
 
     def stats(self) -> StoreStats:
         """Runs, events, the database path and its size on disk (database + WAL file)."""
-        with self._lock:
+        with self._lock, self._reading("the store's size"):
             conn = self._open_conn()
             runs, events = conn.execute("SELECT count(*), total(last_seq) FROM swarm_runs").fetchone()
             if self.path is None:
@@ -390,6 +460,12 @@ def _run_rows(rows: list[tuple[str, int, str, str, int, bytes]]) -> list[tuple[s
         first_ts = last[run][2] if run in last else ts
         last[run] = (run, seq, first_ts, ts, kind)
     return list(last.values())
+
+
+def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    """Damage (a malformed page, not a database at all) rather than a lock, a full disk or a bug of ours."""
+    name = getattr(exc, "sqlite_errorname", "")
+    return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or type(exc) is sqlite3.DatabaseError
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

@@ -83,15 +83,105 @@ def test_partial_final_batch_is_removed_whole(tmp_path: Path) -> None:
         assert as_bytes(store.load("r")) == as_bytes(kept)
 
 
-def test_damaged_final_record_is_cut(tmp_path: Path) -> None:
-    """A complete last line failing its CRC, with nothing valid after it, is cut like a torn write."""
+def test_damaged_final_record_is_refused(tmp_path: Path) -> None:
+    """A complete last line failing its CRC was damaged after it was written (no crash does that): refused."""
     kept = run_events("r", 2)
     path = _write_store(tmp_path, kept, [ev("r", 3)])
     data = bytearray(path.read_bytes())
     data[-40] ^= 0x01
     path.write_bytes(bytes(data))
+    last_line = bytes(data).rindex(b"\n", 0, len(data) - 1) + 1
+    with pytest.raises(StoreCorruptionError, match=f"byte {last_line}: the last record is complete") as info:
+        JSONLEventStore(tmp_path)
+    assert info.value.location == f"{path}:{last_line}"
+    assert path.read_bytes() == bytes(data)
+
+
+def test_nul_blocks_after_a_power_loss_are_cut(tmp_path: Path) -> None:
+    """A tail of NUL bytes (blocks never written before a power loss), even with newlines, is a torn write."""
+    kept = run_events("r", 2)
+    path, sizes = _write_batches(tmp_path, kept, [ev("r", 3, data={"x": "y" * 300})])
+    data = bytearray(path.read_bytes())
+    data[sizes[0] + 20 : sizes[0] + 200] = b"\0" * 180
+    path.write_bytes(bytes(data) + b"\0" * 50 + b"\n")
     with JSONLEventStore(tmp_path) as store:
         assert as_bytes(store.load("r")) == as_bytes(kept)
+    assert path.stat().st_size == sizes[0]
+
+
+def test_lost_newline_before_the_last_record_is_refused(tmp_path: Path) -> None:
+    """Item 3: removing the newline before the last record glues two intact records: refused, nothing cut."""
+    path = _write_store(tmp_path, run_events("r", 2), [ev("r", 3)])
+    lines = path.read_bytes().splitlines(keepends=True)
+    damaged = lines[0] + lines[1][:-1] + lines[2]
+    path.write_bytes(damaged)
+    with pytest.raises(StoreCorruptionError, match="glued to damaged bytes") as info:
+        JSONLEventStore(tmp_path)
+    assert info.value.location == f"{path}:{len(lines[0])}"
+    assert path.read_bytes() == damaged
+
+
+def test_last_record_missing_only_its_newline_is_kept(tmp_path: Path) -> None:
+    """A whole last record without its newline (killed before the last byte, or the byte lost) is kept."""
+    events = [*run_events("r", 2), ev("r", 3)]
+    path = _write_store(tmp_path, events[:2], events[2:])
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-1])
+    with JSONLEventStore(tmp_path) as store:
+        assert as_bytes(store.load("r")) == as_bytes(events)
+        store.append(ev("r", 4))
+    assert path.read_bytes().startswith(whole)
+    with JSONLEventStore(tmp_path, read_only=True) as reader:
+        assert reader.last_sequence("r") == 4
+
+
+def test_last_record_with_its_newline_replaced_is_refused(tmp_path: Path) -> None:
+    """A whole record whose newline became another byte is damage, not a torn write."""
+    path = _write_store(tmp_path, run_events("r", 2), [ev("r", 3)])
+    data = path.read_bytes()[:-1] + b"x"
+    path.write_bytes(data)
+    with pytest.raises(StoreCorruptionError):
+        JSONLEventStore(tmp_path)
+    assert path.read_bytes() == data
+
+
+def _crc_line(prefix: bytes) -> bytes:
+    return prefix + b',"crc":"%08x"}\n' % zlib.crc32(prefix)
+
+
+_EVENT = b'{"type":"log","run_id":"r","id":"x","seq":3,"timestamp":"2026-01-01T00:00:00.000Z","version":1}'
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b'{"seq":3,"run_id":"\xff\xfe","id":"x","batch":[0,1],"event":',
+        b'{"seq":3,"run_id":"r","id":"\\x","batch":[0,1],"event":',
+        b'{"seq":3,"run_id":"\\ud800","id":"x","batch":[0,1],"event":',
+        b'{"seq":' + b"9" * 5000 + b',"run_id":"r","id":"x","batch":[0,1],"event":',
+        b'{"seq":3,"run_id":"r","id":"x","batch":[0,' + b"1" * 5000 + b'],"event":',
+        b'{"seq":3,"run_id":"","id":"x","batch":[0,1],"event":',
+        b'{"not":"ours","event":',
+    ],
+    ids=["bad utf-8", "bad escape", "lone surrogate", "huge seq", "huge count", "empty run", "foreign"],
+)
+@pytest.mark.parametrize("where", ["last", "middle"])
+def test_crc_valid_record_with_a_malformed_header_is_refused(
+    tmp_path: Path, header: bytes, where: str
+) -> None:
+    """Item 4: a record whose CRC holds but whose header does not decode raises StoreCorruptionError."""
+    path = _write_store(tmp_path, run_events("r", 2))
+    good = path.read_bytes()
+    bad = _crc_line(header + _EVENT)
+    damaged = good + bad if where == "last" else good + bad + good.splitlines(keepends=True)[0]
+    path.write_bytes(damaged)
+    with pytest.raises(StoreCorruptionError) as info:
+        JSONLEventStore(tmp_path)
+    assert info.value.location == f"{path}:{len(good)}"
+    assert "\n" not in str(info.value)
+    with pytest.raises(StoreCorruptionError):
+        JSONLEventStore(tmp_path, read_only=True)
+    assert path.read_bytes() == damaged
 
 
 def test_flipped_byte_mid_file_is_refused(tmp_path: Path) -> None:
