@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
 
+from .chain import event_hash, genesis_hash
 from .events import EventType, StreamEvent, _plain_event, copy_event, make_event, storable_event
 from .exceptions import EventStoreError, EventValidationError, SequenceConflictError
 from .processors import Processor, default_processors
@@ -131,6 +132,10 @@ class EventEmitter:
             flushes is stored up to this much later (a crash in between loses it). ``0``: at once.
         max_pending: the most unfinished deliveries one async subscriber may have; later events
             skip it (counted in :meth:`stats`) until it catches up.
+        hash_chain: give every event the hash of the previous event of its run in ``prev_hash``
+            (tamper evidence checked by ``swarm-obs verify``; see :mod:`swarm_observability.chain`).
+            Costs one more serialization and a SHA-256 per event, and on the first event of a run
+            that already has events, a read of its last one.
 
     Raises:
         ValueError: an unknown ``write`` mode, a ``max_batch`` or ``max_pending`` under 1 or a
@@ -146,8 +151,11 @@ class EventEmitter:
         max_batch: int = 2000,
         linger: float = _LINGER_S,
         max_pending: int = _MAX_PENDING,
+        hash_chain: bool = False,
     ) -> None:
         self.store: EventStore = store if store is not None else InMemoryEventStore()
+        self.hash_chain = bool(hash_chain)
+        self._heads: dict[str, tuple[int, str]] = {}
         self.processors: list[Processor] = list(default_processors() if processors is None else processors)
         if write is None:
             write = "sync" if getattr(self.store, "backend", None) == "memory" else "background"
@@ -244,6 +252,10 @@ class EventEmitter:
             if last is None:
                 last = self._sync_last(run_id)
             event = _with_seq(event, last + 1, owned)
+            if self.hash_chain:
+                self._set_link(event, last)
+            elif event.prev_hash is not None:  # a link of another log means nothing at this seq
+                event = copy_event(event, prev_hash=None)
             if self.write == "sync":
                 event = self._append_sync(event)
             else:
@@ -251,6 +263,8 @@ class EventEmitter:
                 self._queue.put(event)
             self._last[run_id] = event.seq  # type: ignore[assignment]
             self._emitted += 1
+            if self.hash_chain:
+                self._heads[run_id] = (event.seq, event_hash(event))  # type: ignore[assignment]
         self._notify(event)
         return event
 
@@ -266,11 +280,27 @@ class EventEmitter:
             self._last.pop(event.run_id, None)
             self._conflicts += 1
             retry = _with_seq(event, self.store.last_sequence(event.run_id) + 1, True)
+            if self.hash_chain:
+                self._set_link(retry, retry.seq - 1)  # type: ignore[operator]
         except BaseException:
             self._last.pop(event.run_id, None)
             raise
         self.store.append(retry)
         return retry
+
+    def _set_link(self, event: StreamEvent, last: int) -> None:
+        """Set ``event.prev_hash`` to the link to seq ``last`` of its run (the emitter owns ``event``)."""
+        run_id = event.run_id
+        cached = self._heads.get(run_id)
+        if cached is not None and cached[0] == last:
+            previous = cached[1]
+        elif last == 0:
+            previous = genesis_hash(run_id)
+        else:
+            stored = self.store.load_since(run_id, last - 1)
+            previous = event_hash(stored[-1]) if stored else genesis_hash(run_id)
+        event.__dict__["prev_hash"] = previous
+        event.__pydantic_fields_set__.add("prev_hash")
 
     def _sync_last(self, run_id: str) -> int:
         """The last seq of a run missing from the cache, never waiting for the background writer."""
@@ -600,6 +630,7 @@ class EventEmitter:
         self._committed[run_id] = _FAILED
         self._last.pop(run_id, None)
         self._forgotten.pop(run_id, None)
+        self._heads.pop(run_id, None)
 
 
 def _with_seq(event: StreamEvent, seq: int, owned: bool) -> StreamEvent:

@@ -77,6 +77,8 @@ def open_cli_store(args: argparse.Namespace, *, write: bool = False) -> Iterator
         raise CliError(f"cannot open event store {url}: {exc}") from exc
     try:
         yield store
+    except StoreCorruptionError as exc:
+        raise CliError(f"the event store {url} is damaged: {exc}", EXIT_PROBLEMS) from exc
     finally:
         store.close()
 

@@ -8,11 +8,19 @@ Errors (exit code 1):
 * a closing event (``node_exit``, ``probe_complete``, ``agent_complete``, ``plan_complete``, a
   terminal scan event) has no opening event with the same ``scope_id`` before it;
 * an invocation has more than one terminal event, or events before its ``scan_started``/``scan_resumed``;
-* the derived run state (:func:`rebuild_run_state`) does not end at the log's last seq.
+* the derived run state (:func:`rebuild_run_state`) does not end at the log's last seq;
+* the run's hash chain (``prev_hash``, written by ``hash_chain=True``) is broken: an event was
+  edited, deleted or reordered; with ``--require-chain`` an event without a link is an error too;
+* with ``--all``, the store file fails its own integrity check (SQLite ``quick_check``).
+
+Damage is reported on one line naming the file and where (byte offset, table, run and seq).
 
 Warnings (reported, exit code 0): an invocation without a terminal event (running, or the process
 died), scopes never closed, events after an invocation's terminal event (a sync node finishing in its
-thread after a cancel).
+thread after a cancel), events holding values stored in a marked form (their ``sanitized`` field).
+
+For a chained run the hash of its last event is printed (``chain head``): keep it elsewhere to
+detect later changes that a chain in the same file cannot show (events cut from the end).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import argparse
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..chain import ChainChecker
 from ..exceptions import StoreCorruptionError
 from ..state import rebuild_run_state
 from ._common import EXIT_OK, EXIT_PROBLEMS, CliError, open_cli_store, resolve_run, run_arg
@@ -44,6 +53,7 @@ class RunReport:
     events: int = 0
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    chain_head: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -63,6 +73,11 @@ def register(sub: Any) -> None:
         "run", nargs="?", type=run_arg, metavar="RUN", help="run id (a unique prefix is enough)"
     )
     parser.add_argument("--all", action="store_true", help="verify every run in the store")
+    parser.add_argument(
+        "--require-chain",
+        action="store_true",
+        help="every event must carry a hash-chain link (prev_hash); runs without one fail",
+    )
     parser.set_defaults(func=_cmd_verify)
     parser._swarm_read = True  # type: ignore[attr-defined]
 
@@ -71,10 +86,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     out = Output(json_mode=bool(getattr(args, "json", False)))
     if bool(args.run) == bool(args.all):
         raise CliError("verify: give one RUN or --all")
+    require = bool(getattr(args, "require_chain", False))
     try:
         with open_cli_store(args) as store:
+            reports = _store_reports(store) if args.all else []
             run_ids = [info.run_id for info in store.runs()] if args.all else [resolve_run(store, args.run)]
-            reports = [verify_run(store, run_id) for run_id in run_ids]
+            reports += [verify_run(store, run_id, require_chain=require) for run_id in run_ids]
     except CliError as exc:
         if exc.code != EXIT_PROBLEMS:
             raise
@@ -94,12 +111,36 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                 out.line(f"  error: {error}", "red")
             for warning in report.warnings:
                 out.line(f"  warning: {warning}", "yellow")
+            if report.chain_head:
+                out.line(f"  chain head: {report.chain_head}")
     return EXIT_OK if ok else EXIT_PROBLEMS
 
 
-def verify_run(store: Any, run_id: str) -> RunReport:
+def _store_reports(store: Any) -> list[RunReport]:
+    """The whole-file check of a store that has one (SQLite's quick_check), as a report if it fails."""
+    check = getattr(store, "check_integrity", None)
+    if check is None:
+        return []
+    try:
+        check()
+    except StoreCorruptionError as exc:
+        return [RunReport("(store file)", errors=[f"damaged store: {exc}"])]
+    return []
+
+
+def verify_run(store: Any, run_id: str, *, require_chain: bool = False) -> RunReport:
     """Check one run; every problem found is listed, reading stops only at damage."""
     report = RunReport(run_id)
+    try:
+        _verify_run(store, run_id, report, require_chain)
+    except StoreCorruptionError as exc:
+        report.errors.append(f"damaged log: {exc}")
+    return report
+
+
+def _verify_run(store: Any, run_id: str, report: RunReport, require_chain: bool) -> None:
+    chain = ChainChecker(run_id, require=require_chain)
+    sanitized = 0
     expected = 1
     ids: set[str] = set()
     opened: dict[str, str] = {}
@@ -117,9 +158,18 @@ def verify_run(store: Any, run_id: str) -> RunReport:
             if event.run_id != run_id:
                 report.errors.append(f"seq {event.seq} belongs to run {event.run_id!r}")
             _check_scopes(event, report, opened, closed, invocations)
+            chain.check(event)
+            sanitized += event.sanitized is not None
     except StoreCorruptionError as exc:
         report.errors.append(f"damaged log: {exc}")
-        return report
+        return
+    report.errors += chain.problems
+    if chain.chained:
+        report.chain_head = chain.head
+    if sanitized:
+        report.warnings.append(
+            f"{sanitized} event(s) hold values stored in a marked form (see their 'sanitized' field)"
+        )
     last = store.last_sequence(run_id)
     if last != report.events:
         report.errors.append(f"store reports last seq {last} but {report.events} events were read")
@@ -147,7 +197,6 @@ def verify_run(store: Any, run_id: str) -> RunReport:
     else:
         if state.last_seq != report.events:
             report.errors.append(f"run state ends at seq {state.last_seq}, the log at {report.events}")
-    return report
 
 
 def _check_scopes(

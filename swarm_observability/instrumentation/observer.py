@@ -119,10 +119,13 @@ class SwarmObserver:
         prices: model name -> (US$ per million input tokens, US$ per million output tokens); each
             ``llm_end`` then carries ``cost_usd`` (``None`` for a model missing from the table) and the
             run state sums it.
+        hash_chain: chain every run's events by hash for tamper evidence (``prev_hash``, checked by
+            ``swarm-obs verify``; see :mod:`swarm_observability.chain`); only without ``emitter``
+            (pass ``EventEmitter(hash_chain=True)`` then).
 
     Raises:
-        ValueError: ``emitter`` together with a different ``store`` or with ``processors``, a
-            negative ``heartbeat_interval``, or a malformed ``prices`` table.
+        ValueError: ``emitter`` together with a different ``store``, ``processors`` or
+            ``hash_chain``, a negative ``heartbeat_interval``, or a malformed ``prices`` table.
     """
 
     def __init__(
@@ -138,15 +141,22 @@ class SwarmObserver:
         capture_content: bool | None = None,
         detect_agents: bool = True,
         prices: Mapping[str, tuple[float, float]] | None = None,
+        hash_chain: bool = False,
     ) -> None:
         if emitter is not None:
             if store is not None and store is not emitter.store:
                 raise ValueError("pass either store or emitter (the emitter already has a store), not both")
             if processors is not None:
                 raise ValueError("processors belong to the emitter; pass them to EventEmitter instead")
+            if hash_chain:
+                raise ValueError("hash_chain belongs to the emitter; pass EventEmitter(hash_chain=True)")
         if heartbeat_interval is not None and heartbeat_interval < 0:
             raise ValueError(f"heartbeat_interval must be >= 0 seconds, got {heartbeat_interval!r}")
-        self.emitter = emitter if emitter is not None else EventEmitter(store, processors=processors)
+        self.emitter = (
+            emitter
+            if emitter is not None
+            else EventEmitter(store, processors=processors, hash_chain=hash_chain)
+        )
         self.tracer_provider = tracer_provider
         self.heartbeat_interval = heartbeat_interval or None
         self.durable_node_exit = durable_node_exit

@@ -164,8 +164,8 @@ class SQLiteEventStore(PagedReads):
         if version is not None and (version.__class__ is not str or not version.isdigit()):
             conn.close()
             raise StoreCorruptionError(
-                f"{target}: the schema_version row in swarm_meta holds {version!r}, not a version number",
-                f"{target} table swarm_meta",
+                f"{self.location}: swarm_meta holds schema_version {version!r}, not a version number",
+                f"{self.location} table swarm_meta",
             )
         if version is None or int(version) > SCHEMA_VERSION:
             conn.close()

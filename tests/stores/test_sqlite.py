@@ -161,3 +161,103 @@ def test_a_stored_record_that_does_not_parse_is_reported(tmp_path: Path) -> None
         with pytest.raises(StoreCorruptionError, match="does not parse") as info:
             store.load("r")
         assert info.value.location.endswith("run 'r' seq 4")
+
+
+def _filled(path: Path) -> list:
+    runs = {f"run-{n}": run_events(f"run-{n}", 300, data={"pad": "p" * 300}) for n in range(3)}
+    with SQLiteEventStore(path) as store:
+        for events in runs.values():
+            store.append_batch(events)
+    return list(runs)
+
+
+def _pages_of(path: Path, table: str) -> list[int]:
+    conn = sqlite3.connect(path)
+    try:
+        return [row[0] for row in conn.execute("SELECT pageno FROM dbstat WHERE name = ?", (table,))]
+    finally:
+        conn.close()
+
+
+def _every_read(store: SQLiteEventStore, runs: list) -> list:
+    """Each read operation of the store; each is run and what it raised (or None) is returned."""
+    outcomes = []
+    calls = [store.runs, store.stats, store.query, store.check_integrity]
+    calls += [lambda r=r: store.load(r) for r in runs] + [lambda r=r: store.last_sequence(r) for r in runs]
+    for call in calls:
+        try:
+            call()
+            outcomes.append(None)
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+@pytest.mark.parametrize("table", ["swarm_events", "swarm_runs", "swarm_events_id"])
+@pytest.mark.parametrize("read_only", [False, True])
+def test_page_damage_is_reported_as_store_corruption(tmp_path: Path, table: str, read_only: bool) -> None:
+    """Item 5: garbage over a table's or index's page ends in StoreCorruptionError, never sqlite3's error."""
+    path = tmp_path / "events.db"
+    runs = _filled(path)
+    page_size = 4096
+    pages = _pages_of(path, table)
+    data = bytearray(path.read_bytes())
+    page = pages[len(pages) // 2]
+    data[(page - 1) * page_size : page * page_size] = b"\xa5" * page_size
+    path.write_bytes(bytes(data))
+    try:
+        store = SQLiteEventStore(path, read_only=read_only)
+    except StoreCorruptionError as exc:
+        assert str(path) in str(exc)
+        return
+    try:
+        outcomes = _every_read(store, runs)
+    finally:
+        store.close()
+    raised = [exc for exc in outcomes if exc is not None]
+    assert raised, "a damaged page must not read as if nothing happened"
+    for exc in raised:
+        assert isinstance(exc, StoreCorruptionError), repr(exc)
+        assert str(path) in str(exc) and "\n" not in str(exc)
+    assert isinstance(outcomes[3], StoreCorruptionError), "check_integrity finds it wherever it is"
+
+
+@pytest.mark.parametrize("value", ["abc", "", "1.5", "-1"])
+def test_a_non_numeric_schema_version_is_store_corruption(tmp_path: Path, value: str) -> None:
+    """A garbled schema_version row is named as damage in swarm_meta, on a writer and a reader alike."""
+    path = tmp_path / "events.db"
+    SQLiteEventStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE swarm_meta SET value = ? WHERE key = 'schema_version'", (value,))
+    conn.commit()
+    conn.close()
+    for read_only in (False, True):
+        with pytest.raises(StoreCorruptionError, match="schema_version") as info:
+            SQLiteEventStore(path, read_only=read_only)
+        assert info.value.location == f"{path} table swarm_meta"
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("first_ts", "2026-01-01"),
+        ("last_ts", 1.5),
+        ("last_seq", "three"),
+        ("last_type", b"\0"),
+        ("first_ts", 10**15),
+    ],
+)
+def test_a_bad_runs_row_is_store_corruption(tmp_path: Path, column: str, value: object) -> None:
+    """A text timestamp (or other wrong type) in swarm_runs makes runs() raise our error naming the run."""
+    path = tmp_path / "events.db"
+    with SQLiteEventStore(path) as store:
+        store.append_batch(run_events("r", 3))
+    conn = sqlite3.connect(path)
+    conn.execute(f"UPDATE swarm_runs SET {column} = ?", (value,))
+    conn.commit()
+    conn.close()
+    with SQLiteEventStore(path, read_only=True) as store:
+        with pytest.raises(StoreCorruptionError, match="swarm_runs row of run 'r'") as info:
+            store.runs()
+        assert info.value.location == f"{path} table swarm_runs run 'r'"
+        assert as_bytes(store.load("r"))
