@@ -16,13 +16,15 @@ tailer's own connection; ``swarm-obs project --follow`` releases the file betwee
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import queue
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -266,14 +268,13 @@ class Projection:
             stale.unlink(missing_ok=True)
         source = EventSource(store)
         tmp_dir = Path(tempfile.mkdtemp(prefix="swarm-obs-rebuild-"))
-        conn = open_database(building, writable=True, allowed_dir=tmp_dir)
+        conn = open_database(building, writable=True, allowed_dir=tmp_dir, ordered=False)
         total = 0
         try:
-            for blobs in source.read_all(_REBUILD_CHUNK):
-                tmp = _write_json(tmp_dir, blobs)
+            for tmp, count in _staged(source, tmp_dir):
                 conn.execute(f"INSERT INTO events {schema.ingest_select(_READ_JSON)}", [str(tmp)])
                 tmp.unlink()
-                total += len(blobs)
+                total += count
             _check_gapless(conn, "events")
             conn.execute(f"INSERT INTO runs {schema.runs_select('events')}")
             conn.execute(f"INSERT INTO invocations {schema.invocations_select('events')}")
@@ -294,11 +295,14 @@ class Projection:
         return total
 
 
-def open_database(path: Path, *, writable: bool, allowed_dir: Path | None = None, wait: float = 5.0) -> Any:
+def open_database(
+    path: Path, *, writable: bool, allowed_dir: Path | None = None, wait: float = 5.0, ordered: bool = True
+) -> Any:
     """Open the analytics database, creating its tables when ``writable``; retry a lock for ``wait`` s.
 
     File access from SQL is switched off (only ``allowed_dir``, the tailer's own staging folder, stays
-    readable), so a query can neither read nor write files outside the database.
+    readable), so a query can neither read nor write files outside the database. ``ordered=False``
+    lets DuckDB insert in parallel without keeping the input order (rows are compared sorted anyway).
 
     Raises:
         AnalyticsError: missing (read-only), locked past ``wait``, or of another schema version.
@@ -324,6 +328,8 @@ def open_database(path: Path, *, writable: bool, allowed_dir: Path | None = None
             _check_version(conn, path)
         if allowed_dir is not None:
             conn.execute("SET allowed_directories = ?", [[f"{allowed_dir}/"]])
+        if not ordered:
+            conn.execute("SET preserve_insertion_order = false")
         conn.execute("SET enable_external_access = false")
         conn.execute("SET lock_configuration = true")
     except BaseException:
@@ -368,6 +374,37 @@ def _write_json(folder: Path, blobs: list[bytes]) -> Path:
     with os.fdopen(fd, "wb") as file:
         file.write(b"\n".join(blobs))
     return Path(name)
+
+
+def _staged(source: EventSource, folder: Path) -> Iterator[tuple[Path, int]]:
+    """Chunks of the log staged as NDJSON files by a reader thread, so that reading the store and
+    DuckDB's parsing of the previous chunk overlap (both release the GIL)."""
+    chunks: queue.Queue[tuple[Path, int] | BaseException | None] = queue.Queue(maxsize=2)
+    done = threading.Event()
+
+    def produce() -> None:
+        try:
+            for blobs in source.read_all(_REBUILD_CHUNK):
+                if done.is_set():
+                    return
+                chunks.put((_write_json(folder, blobs), len(blobs)))
+            chunks.put(None)
+        except BaseException as exc:
+            chunks.put(exc)
+
+    reader = threading.Thread(target=produce, name="swarm-obs-rebuild-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := chunks.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        done.set()
+        while reader.is_alive():
+            with contextlib.suppress(queue.Empty):
+                chunks.get(timeout=0.05)
+        reader.join()
 
 
 def _check_gapless(conn: Any, table: str) -> None:

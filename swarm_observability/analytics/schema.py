@@ -181,17 +181,20 @@ FROM (
 
 
 def scopes_select(events: str) -> str:
-    """Rows of ``scopes`` for every scope in ``events`` (its opening event is required)."""
+    """Rows of ``scopes`` for every scope in ``events``: its first opening event joined with its first
+    closing one (a scope without an opening event gets no row)."""
     return f"""
 WITH s AS (
     SELECT e.*, k.kind, k.role FROM {events} e JOIN scope_types k ON k.type = e.type
     WHERE e.scope_id IS NOT NULL
+), k AS (
+    SELECT run_id, scope_id, min(seq) FILTER (WHERE role = 'open') AS o_seq,
+        min(seq) FILTER (WHERE role = 'close') AS c_seq
+    FROM s GROUP BY run_id, scope_id
 ), o AS (
-    SELECT * FROM s WHERE role = 'open'
-    QUALIFY row_number() OVER (PARTITION BY run_id, scope_id ORDER BY seq) = 1
+    SELECT s.* FROM s JOIN k ON k.run_id = s.run_id AND k.o_seq = s.seq
 ), c AS (
-    SELECT * FROM s WHERE role = 'close'
-    QUALIFY row_number() OVER (PARTITION BY run_id, scope_id ORDER BY seq) = 1
+    SELECT s.* FROM s JOIN k ON k.run_id = s.run_id AND k.c_seq = s.seq
 )
 SELECT o.run_id, o.scope_id, o.kind,
     CASE o.kind
