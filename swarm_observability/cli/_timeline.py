@@ -30,11 +30,16 @@ def to_tree(run_id: str, invocations: list[Scope], *, status: str, events: int) 
     return root
 
 
+_LABELS = {"llm": "model", "plan": "plan"}
+
+
 def _scope_node(scope: Scope) -> TreeNode:
-    label = f"{scope.kind} {scope.name}" if scope.kind != "plan" else "plan"
+    label = f"{_LABELS.get(scope.kind, scope.kind)} {scope.name}" if scope.kind != "plan" else "plan"
     if scope.kind == "node" and scope.step is not None:
         label += f" (step {scope.step})"
     parts = [fmt_duration(scope.duration_ms)]
+    if scope.kind == "llm" and "input_tokens" in scope.detail:
+        parts.append(f"{scope.detail['input_tokens']} in / {scope.detail.get('output_tokens', 0)} out tokens")
     if scope.kind == "probe":
         parts.append(f"{scope.results} result(s)")
     if scope.outcome == "open" and scope.progress is not None:
@@ -66,6 +71,10 @@ def _point_nodes(scope: Scope) -> list[TreeNode]:
 
 
 def _describe(event: dict[str, Any]) -> str:
+    if event["type"] == "handoff":
+        data = event.get("data") or {}
+        via = f" via {data['tool']}" if data.get("tool") else f" ({data['via']})" if data.get("via") else ""
+        return f"{data.get('from_agent', '?')} -> {data.get('to_agent', '?')}{via}"
     parts = [f"{key}={event[key]}" for key in ("node", "probe", "agent") if key in event]
     if "progress" in event:
         parts.append(f"{event['progress']:.0%}")

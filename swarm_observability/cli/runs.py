@@ -108,6 +108,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
                     "events": info.event_count,
                     "errors": len(state.errors),
                     "last_type": info.last_type,
+                    "llm_calls": state.usage.llm_calls,
+                    "total_tokens": state.usage.total_tokens,
                 }
             )
     code = EXIT_PROBLEMS if any(r["status"] == "damaged" for r in rows) else EXIT_OK
@@ -118,7 +120,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         out.line("no runs in the store")
         return EXIT_OK
     out.table(
-        ["RUN", "STATUS", "GRAPH", "STARTED", "DURATION", "INVOC", "EVENTS"],
+        ["RUN", "STATUS", "GRAPH", "STARTED", "DURATION", "INVOC", "EVENTS", "TOKENS"],
         [
             [
                 r["run_id"],
@@ -128,6 +130,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
                 fmt_duration(None if r["duration_s"] is None else r["duration_s"] * 1000),
                 r["invocations"],
                 r["events"],
+                r["total_tokens"] if r.get("llm_calls") else "-",
             ]
             for r in rows
         ],
@@ -353,9 +356,49 @@ def _print_state(out: Output, state: RunState) -> None:
             rows.append(row)
         columns = [title.upper()[:-1], "STARTED", "FINISHED", "OUTCOMES", "TIME"]
         out.table(columns + (["RESULTS"] if title == "probes" else []), rows)
+    _print_usage(out, state)
     for error in state.errors:
         where = error.probe or error.agent or error.node or "scan"
         out.line(f"  error (seq {error.seq}) in {where}: {error.error_type}: {error.message}", "red")
+
+
+def _print_usage(out: Output, state: RunState) -> None:
+    """Model and tool calls with tokens (and cost) per agent, then per model; handoffs in order."""
+    usage = state.usage
+    if not (usage.llm_calls or usage.tool_calls):
+        return
+    priced = usage.cost is not None
+    columns = ["AGENT", "MODEL CALLS", "TOOL CALLS", "INPUT TOKENS", "OUTPUT TOKENS", "TOTAL TOKENS"]
+    for title, group in (("AGENT", usage.by_agent), ("MODEL", usage.by_model)):
+        rows = []
+        for name, totals in sorted(group.items()):
+            row: list[Any] = [name or "-", totals.llm_calls]
+            if title == "AGENT":
+                row.append(totals.tool_calls)
+            row += [totals.input_tokens, totals.output_tokens, totals.total_tokens]
+            if priced:
+                row.append("-" if totals.cost_usd is None else f"${totals.cost_usd:.6f}")
+            rows.append(row)
+        rows.append(
+            ["total", usage.llm_calls]
+            + ([usage.tool_calls] if title == "AGENT" else [])
+            + [usage.input_tokens, usage.output_tokens, usage.total_tokens]
+            + (["-" if usage.cost_usd is None else f"${usage.cost_usd:.6f}"] if priced else [])
+        )
+        heads = [title, *columns[1:]] if title == "AGENT" else [title, columns[1], *columns[3:]]
+        out.table(heads + (["COST"] if priced else []), rows)
+    if usage.calls_without_usage:
+        out.line(
+            f"  {usage.calls_without_usage} model call(s) reported no token usage (not counted)", "yellow"
+        )
+    if usage.cost is not None and usage.cost.unpriced_models:
+        models = ", ".join(usage.cost.unpriced_models)
+        out.line(f"  no price for {models} ({usage.cost.unpriced_calls} call(s) not in the cost)", "yellow")
+    if state.handoffs:
+        steps = ", ".join(f"{h.from_agent or '?'} -> {h.to_agent or '?'}" for h in state.handoffs)
+        out.line(f"  handoffs:     {steps}")
+    if state.active_agent:
+        out.line(f"  active agent: {state.active_agent}")
 
 
 def _cmd_rebuild(args: argparse.Namespace) -> int:
