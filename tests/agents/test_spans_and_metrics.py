@@ -36,7 +36,7 @@ def _by_name(spans: dict, prefix: str) -> list[dict]:
 
 
 def test_swarm_reads_workflow_agent_node_chat_tool_and_export_equals_live(traced):
-    """chat/execute_tool/invoke_agent spans nest right; handoffs are span events; export_run gives the same."""
+    """chat, execute_tool and invoke_agent spans nest right; handoffs are span events; export == live."""
     observer, exporter = traced
     observer.instrument(graphs.swarm().graph).invoke(INPUT, {"configurable": {"thread_id": "t"}})
     live = tree(exporter.get_finished_spans())
