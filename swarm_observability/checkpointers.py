@@ -4,6 +4,9 @@
   LangGraph's ``SqliteSaver`` raises ``NotImplementedError`` under ``ainvoke``/``astream``;
   ``ThreadedSqliteSaver`` runs its sync methods in a worker thread instead, so **one saver serves sync and
   async graphs** without blocking the event loop. It owns its connection: ``close()`` or ``with``.
+* A ``postgresql://`` URL instead of a path gives LangGraph's ``PostgresSaver`` / ``AsyncPostgresSaver``
+  (``langgraph-checkpoint-postgres``, the ``postgres`` extra), set up and owning their pools, so a thread
+  started by one worker process or host can be resumed by another.
 * :func:`aget_checkpointer` is the async context manager yielding LangGraph's ``AsyncSqliteSaver``
   (aiosqlite); its sync methods, which would deadlock on the event-loop thread, raise
   :class:`CheckpointerError` there instead.
@@ -58,7 +61,62 @@ def default_checkpoint_path() -> Path:
     return default_data_dir() / CHECKPOINT_FILENAME
 
 
-class ThreadedSqliteSaver(SqliteSaver):
+class SyncSaverInThreads:
+    """Async checkpointer methods that run the sync ones in a worker thread (``asyncio.to_thread``).
+
+    For savers whose sync methods are thread-safe (they serialize their cursors behind a lock): one saver
+    then serves ``invoke``/``stream`` and ``ainvoke``/``astream`` alike, and the event loop never waits on
+    the database. Mixed in before the saver class.
+    """
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await asyncio.to_thread(self.get_tuple, config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        def _collect() -> list[CheckpointTuple]:
+            return list(self.list(config, filter=filter, before=before, limit=limit))
+
+        for item in await asyncio.to_thread(_collect):
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await asyncio.to_thread(self.delete_thread, thread_id)
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        def _walk() -> Mapping[str, DeltaChannelHistory]:
+            return self.get_delta_channel_history(config=config, channels=channels)
+
+        return await asyncio.to_thread(_walk)
+
+
+class ThreadedSqliteSaver(SyncSaverInThreads, SqliteSaver):
     """A ``SqliteSaver`` whose async methods run the sync ones in a worker thread.
 
     The sync saver already serializes every cursor behind a ``threading.Lock`` and uses a connection
@@ -128,52 +186,6 @@ class ThreadedSqliteSaver(SqliteSaver):
         with super().cursor(transaction) as cur:
             yield cur
 
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await asyncio.to_thread(self.get_tuple, config)
-
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        def _collect() -> list[CheckpointTuple]:
-            return list(self.list(config, filter=filter, before=before, limit=limit))
-
-        for item in await asyncio.to_thread(_collect):
-            yield item
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        await asyncio.to_thread(self.delete_thread, thread_id)
-
-    async def aget_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> Mapping[str, DeltaChannelHistory]:
-        def _walk() -> Mapping[str, DeltaChannelHistory]:
-            return self.get_delta_channel_history(config=config, channels=channels)
-
-        return await asyncio.to_thread(_walk)
-
 
 class _LoopGuardedAsyncSqliteSaver(AsyncSqliteSaver):
     """``AsyncSqliteSaver`` whose sync methods fail clearly on the event-loop thread.
@@ -236,41 +248,58 @@ def _resolve_path(persistent: bool, path: str | os.PathLike[str] | None) -> str 
             raise ValueError("a path was given with persistent=False; pass persistent=True to use the file")
         return None
     target = str(path) if path is not None else str(default_checkpoint_path())
-    if target != ":memory:":
+    if target != ":memory:" and not is_postgres_url(target):
         Path(target).parent.mkdir(parents=True, exist_ok=True)
     return target
 
 
-def get_checkpointer(
-    persistent: bool = True, path: str | os.PathLike[str] | None = None
-) -> ThreadedSqliteSaver | InMemorySaver:
+def is_postgres_url(value: object) -> bool:
+    """Whether ``value`` is a ``postgresql://`` or ``postgres://`` URL rather than a file path."""
+    return isinstance(value, str) and value.lower().startswith(("postgresql://", "postgres://"))
+
+
+def get_checkpointer(persistent: bool = True, path: str | os.PathLike[str] | None = None) -> Any:
     """A checkpointer for ``graph.compile(checkpointer=...)``, usable directly or with ``with``.
 
     Args:
-        persistent: a SQLite file (default) or process memory.
-        path: the SQLite file; :func:`default_checkpoint_path` when omitted. Its folder is created.
+        persistent: a SQLite file or PostgreSQL database (default) or process memory.
+        path: the SQLite file (:func:`default_checkpoint_path` when omitted; its folder is created), or a
+            ``postgresql://`` URL: LangGraph's ``PostgresSaver`` (the ``postgres`` extra), its tables
+            created or migrated by its ``setup()``, so any worker process or host can resume a thread.
 
     Returns:
-        A :class:`ThreadedSqliteSaver` owning its connection (close it, or use ``with``), or an
-        ``InMemorySaver``. Both serve ``invoke``/``stream`` and ``ainvoke``/``astream``.
+        A :class:`ThreadedSqliteSaver` owning its connection, a ``ThreadedPostgresSaver`` owning its
+        connection pool (close either, or use ``with``), or an ``InMemorySaver``. All serve
+        ``invoke``/``stream`` and ``ainvoke``/``astream``.
     """
     target = _resolve_path(persistent, path)
     if target is None:
         return InMemorySaver()
+    if is_postgres_url(target):
+        from ._pg_savers import open_saver
+
+        return open_saver(target)
     return ThreadedSqliteSaver.open(target)
 
 
 @asynccontextmanager
 async def aget_checkpointer(
     persistent: bool = True, path: str | os.PathLike[str] | None = None
-) -> AsyncIterator[AsyncSqliteSaver | InMemorySaver]:
-    """Async context manager yielding LangGraph's ``AsyncSqliteSaver`` (aiosqlite) or an ``InMemorySaver``.
+) -> AsyncIterator[Any]:
+    """Async context manager yielding LangGraph's ``AsyncSqliteSaver`` (aiosqlite), its
+    ``AsyncPostgresSaver`` (for a ``postgresql://`` URL, on a pool, set up) or an ``InMemorySaver``.
 
-    The connection is closed when the block exits. Same arguments as :func:`get_checkpointer`.
+    The connection (pool) is closed when the block exits. Same arguments as :func:`get_checkpointer`.
     """
     target = _resolve_path(persistent, path)
     if target is None:
         yield InMemorySaver()
+        return
+    if is_postgres_url(target):
+        from ._pg_savers import open_async_saver
+
+        async with open_async_saver(target) as saver:
+            yield saver
         return
     conn = await aiosqlite.connect(target)
     try:
@@ -343,5 +372,6 @@ __all__ = [
     "default_checkpoint_path",
     "default_data_dir",
     "get_checkpointer",
+    "is_postgres_url",
     "timeline",
 ]

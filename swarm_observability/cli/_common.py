@@ -39,7 +39,7 @@ def add_store_option(parser: argparse.ArgumentParser) -> None:
         "--store",
         metavar="URL",
         default=argparse.SUPPRESS,
-        help=f"event store: sqlite:///path.db, jsonl:///dir, a .db path or a folder "
+        help=f"event store: sqlite:///path.db, jsonl:///dir, postgresql://user@host/db, a .db path, a folder "
         f"(default: ${STORE_ENV} or .swarm/events.db)",
     )
 
@@ -89,15 +89,30 @@ def store_folder(store: EventStore) -> Path | None:
     return Path(path).parent if path else None
 
 
-def control_path(store: EventStore) -> Path:
-    """The SQLite file of the control channel for ``store``: the store's own file when it is SQLite,
-    else ``control.db`` beside it. In-memory stores have none (a :class:`CliError`)."""
+def control_path(store: EventStore) -> Path | str:
+    """Where the control channel of ``store`` is (:func:`~..control.channel.default_channel_path`): a SQLite
+    file, or for PostgreSQL the store's database URL. In-memory stores have none (a :class:`CliError`)."""
     from ..control.channel import default_channel_path
 
     path = default_channel_path(store)
     if path is None:
         raise CliError("scan control needs an on-disk event store (sqlite or jsonl), not an in-memory one")
     return path
+
+
+def checkpoints_location(store: EventStore, explicit: str | None) -> Path | str:
+    """The checkpointer for a scan on ``store``: ``explicit`` (a path or ``postgresql://`` URL) if given,
+    else the PostgreSQL store's own database, else ``checkpoints.db`` beside the store's file."""
+    from ..checkpointers import default_checkpoint_path, is_postgres_url
+
+    if explicit:
+        return explicit if is_postgres_url(explicit) else Path(explicit)
+    if getattr(store, "backend", "") == "postgres":
+        from ..stores.postgres import split_url
+
+        return split_url(str(store.dsn))[0]  # type: ignore[attr-defined]
+    folder = store_folder(store)
+    return folder / "checkpoints.db" if folder else default_checkpoint_path()
 
 
 def run_arg(text: str) -> str:

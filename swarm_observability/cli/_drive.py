@@ -23,7 +23,7 @@ from typing import Any
 
 from langgraph.errors import GraphDrained
 
-from ..control import ControlChannel, get_manager, remove_manager
+from ..control import get_manager, open_channel, remove_manager
 from ..exceptions import ScanCancelled
 from ..state import RunState, rebuild_run_state
 from ._live import LiveView
@@ -49,14 +49,14 @@ async def drive(
     *,
     run_id: str,
     view: LiveView,
-    control_path: Path | None,
+    control_path: Path | str | None,
     pause_after: int | None = None,
     pause_seconds: float = 1.5,
 ) -> DriveResult:
     """Run ``graph`` once with live output and control; return the outcome from the log."""
     remove_manager(run_id)
     manager = get_manager(run_id)
-    channel = ControlChannel(control_path) if control_path is not None else None
+    channel = open_channel(control_path) if control_path is not None else None
     watcher = None
     if channel is not None:
         manager.sync_from(channel)

@@ -17,8 +17,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from ..checkpointers import default_checkpoint_path, get_checkpointer
-from ..control import ControlChannel
+from ..checkpointers import get_checkpointer
+from ..control import open_channel
 from ..exceptions import StoreCorruptionError
 from ..state import rebuild_run_state
 from ._common import (
@@ -26,11 +26,11 @@ from ._common import (
     EXIT_OK,
     EXIT_PROBLEMS,
     CliError,
+    checkpoints_location,
     control_path,
     open_cli_store,
     resolve_run,
     run_arg,
-    store_folder,
 )
 from ._format import Output, fmt_status
 from ._imports import import_object
@@ -115,7 +115,7 @@ def _cmd_request(args: argparse.Namespace) -> int:
                 EXIT_PROBLEMS,
             )
         path = control_path(store)
-    channel = ControlChannel(path)
+    channel = open_channel(path)
     try:
         request = channel.request(run_id, args.action, args.reason)
     finally:
@@ -155,15 +155,9 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     run_id = args.scan_id or thread_id
     graph = _load_graph(args.graph)
     with open_cli_store(args, write=True) as store:
-        folder = store_folder(store)
         saver = None
         if getattr(graph, "checkpointer", None) in (None, False, True):
-            path = (
-                Path(args.checkpoints)
-                if args.checkpoints
-                else (folder / "checkpoints.db" if folder else default_checkpoint_path())
-            )
-            saver = get_checkpointer(path=path)
+            saver = get_checkpointer(path=checkpoints_location(store, args.checkpoints))
             graph = graph.copy(update={"checkpointer": saver})
         try:
             config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
@@ -211,7 +205,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     )
 
 
-def _safe_control_path(store: Any) -> Path | None:
+def _safe_control_path(store: Any) -> Path | str | None:
     try:
         return control_path(store)
     except CliError:

@@ -270,7 +270,7 @@ def _tail(store: Any, args: argparse.Namespace, out: Output, deadline: float | N
             if deadline is not None and time.monotonic() >= deadline:
                 view.print_line(f"stopped following {run_id} after {args.timeout:g} s", "dim")
                 return EXIT_OK
-            time.sleep(args.interval)
+            _wait_for_more(store, args.interval, deadline)
 
 
 def _prefix(store: Any, run_id: str, upto: int) -> Any:
@@ -295,7 +295,23 @@ def _wait_for_run(store: Any, args: argparse.Namespace, deadline: float | None) 
 
                 print(f"waiting for run {args.run!r} ...", file=sys.stderr, flush=True)
                 announced = True
-            time.sleep(args.interval)
+            _wait_for_more(store, args.interval, deadline)
+
+
+_NOTIFIED_WAIT_S = 2.0
+
+
+def _wait_for_more(store: Any, interval: float, deadline: float | None) -> None:
+    """Sleep ``interval`` before re-reading; a store that is told of appends (PostgreSQL's LISTEN) is
+    waited on instead, up to a couple of seconds, so new events show at once and idle tails cost nothing."""
+    waiter = getattr(store, "wait_for_append", None)
+    if waiter is None or getattr(store, "backend", "") == "memory":
+        time.sleep(interval)
+        return
+    timeout = max(interval, _NOTIFIED_WAIT_S)
+    if deadline is not None:
+        timeout = min(timeout, max(deadline - time.monotonic(), 0.0))
+    waiter(timeout)
 
 
 def _style(event: StreamEvent) -> str | None:

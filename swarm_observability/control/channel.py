@@ -22,7 +22,8 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -236,8 +237,15 @@ class ControlWatcher:
     Args:
         channel: where requests are read.
         managers: the managers to serve (more can be added with :meth:`add`).
-        interval: seconds between polls.
+        interval: seconds between polls; also how long :meth:`stop` may wait for the thread.
+
+    A channel that can block until a request is written (``wait_for_request(timeout) -> bool``, the
+    PostgreSQL channel's ``LISTEN``) is not polled: the table is read when it wakes the watcher, and
+    otherwise only every :attr:`fallback_poll` seconds, as a safety net.
     """
+
+    fallback_poll = 5.0
+    """Seconds between reads of a channel that notifies, in case a notification was missed."""
 
     def __init__(
         self,
@@ -300,7 +308,15 @@ class ControlWatcher:
         self.stop()
 
     def _run(self) -> None:
+        waiter = getattr(self.channel, "wait_for_request", None)
+        due = True
+        last_poll = 0.0
         while not self._stop.is_set():
+            if waiter is not None and not due and time.monotonic() - last_poll < self.fallback_poll:
+                due = self._wait(waiter)
+                continue
+            due = False
+            last_poll = time.monotonic()
             try:
                 self.poll_once()
             except ControlChannelError as exc:
@@ -313,7 +329,21 @@ class ControlWatcher:
                 self._failing = True
             else:
                 self._failing = False
+            if waiter is None:
+                self._stop.wait(self.interval)
+            else:
+                due = self._failing or self._wait(waiter)
+
+    def _wait(self, waiter: Callable[[float], bool]) -> bool:
+        """Block on the channel's notifications for up to one interval; whether to read it now."""
+        try:
+            return bool(waiter(self.interval))
+        except Exception as exc:
+            if not self._failing:
+                logger.error("swarm_observability: waiting on control channel failed: %s; will retry", exc)
+            self._failing = True
             self._stop.wait(self.interval)
+            return True
 
 
 def _iso(value: datetime) -> str:
@@ -340,9 +370,12 @@ def _row_to_request(row: tuple[int, str, str, str | None, str, str | None]) -> C
     )
 
 
-def default_channel_path(store: object) -> Path | None:
+def default_channel_path(store: object) -> Path | str | None:
     """Where the control channel of ``store`` lives: the store's own file when it is SQLite, else
-    ``control.db`` beside it; ``None`` for a store without a file (in-memory)."""
+    ``control.db`` beside it; for PostgreSQL the store's database and schema (its URL, for
+    :func:`~.postgres.open_channel`); ``None`` for a store without a file (in-memory)."""
+    if getattr(store, "backend", "") == "postgres":
+        return str(store.dsn)  # type: ignore[attr-defined]
     path = getattr(store, "path", None)
     if not path:
         return None

@@ -25,12 +25,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..checkpointers import default_checkpoint_path, get_checkpointer
+from ..checkpointers import get_checkpointer
 from ..cli._common import (
     EXIT_CANCELLED,
     EXIT_OK,
     EXIT_PROBLEMS,
     CliError,
+    checkpoints_location,
     control_path,
     store_folder,
 )
@@ -40,6 +41,7 @@ from ..cli._live import LiveView
 from ..events import validate_run_id
 from ..exceptions import InvalidRunIdError
 from ..instrumentation.observer import SwarmObserver
+from ..stores.postgres import redact
 from ..stores.url import open_store
 from ..tracing.service import record_service_name
 from .graph import build_demo_graph, scan_input
@@ -112,12 +114,7 @@ def run_demo(options: DemoOptions, out: Output | None = None) -> int:
 
 
 def _run(options: DemoOptions, out: Output, store: Any, thread_id: str, graph_input: Any) -> int:
-    folder = store_folder(store)
-    checkpoints = (
-        Path(options.checkpoints)
-        if options.checkpoints
-        else (folder / "checkpoints.db" if folder else default_checkpoint_path())
-    )
+    checkpoints = checkpoints_location(store, options.checkpoints)
     provider = _otlp_provider()
     with get_checkpointer(path=checkpoints) as saver:
         config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
@@ -177,7 +174,7 @@ def _service_name() -> str:
     return os.environ.get("OTEL_SERVICE_NAME", "").strip() or DEMO_SERVICE_NAME
 
 
-def _control_path(store: Any) -> Path | None:
+def _control_path(store: Any) -> Path | str | None:
     try:
         return control_path(store)
     except CliError:
@@ -197,7 +194,7 @@ def _report(
     thread_id: str,
     result: DriveResult,
     values: dict[str, Any],
-    checkpoints: Path,
+    checkpoints: Path | str,
     provider: Any,
 ) -> int:
     state = result.state
@@ -209,7 +206,7 @@ def _report(
     out.line(f"status:       {fmt_status(status, state.status_reason)}")
     out.line(f"run id:       {thread_id}   (thread id {thread_id})")
     out.line(f"event store:  {location}   ({state.last_seq} events)")
-    out.line(f"checkpoints:  {checkpoints}")
+    out.line(f"checkpoints:  {redact(str(checkpoints))}")
     if trace_file:
         out.line(f"trace:        {trace_file}   (Jaeger UI: Search > Upload > JSON File)")
     if provider is not None:

@@ -52,7 +52,7 @@ class ServerConfig:
     token: str | None
     """Bearer token the control API requires; ``None`` only when ``read_only``."""
     read_only: bool
-    control_path: Path | None
+    control_path: Path | str | None
     """SQLite file of the control channel; ``None``: only scans running in this process are reachable."""
     heartbeat: float
     started_at: float
@@ -82,12 +82,15 @@ def create_app(
         heartbeat: seconds of silence after which a stream sends a heartbeat comment.
         ring_size: events kept for resuming the all-events stream.
     """
+    from ..checkpointers import is_postgres_url
     from ..control.channel import default_channel_path
     from . import control, routes
 
     if heartbeat <= 0:
         raise ValueError(f"heartbeat must be positive, got {heartbeat!r}")
-    path = Path(control_path) if control_path is not None else default_channel_path(store)
+    path = default_channel_path(store) if control_path is None else control_path
+    if isinstance(path, str) and not is_postgres_url(path):
+        path = Path(path)
     watcher = StoreWatcher(store, ring_size=ring_size)
     config = ServerConfig(
         store=store,

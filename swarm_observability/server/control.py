@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from ..control import ControlChannel, managers
+from ..control import managers, open_channel
 from ..exceptions import ControlChannelError
 from .app import ServerConfig
 from .routes import RunId, known_run
@@ -83,7 +83,7 @@ def control_run(
     reason = body.reason or "requested from the swarm-obs page"
     if config.control_path is not None:
         try:
-            channel = ControlChannel(config.control_path)
+            channel = open_channel(config.control_path)
             try:
                 queued = channel.request(run_id, action.value, reason)
             finally:

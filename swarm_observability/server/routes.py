@@ -16,6 +16,7 @@ from fastapi.responses import StreamingResponse
 
 from ..events import StreamEvent, validate_run_id
 from ..stores.base import EventStore, RunInfo
+from ..stores.postgres import redact
 from ..timeline import build_timeline
 from . import live
 from .app import ServerConfig
@@ -256,7 +257,7 @@ def get_health(request: Request) -> dict[str, Any]:
         "status": "ok" if store["ok"] else "degraded",
         "uptime_s": round(time.time() - config.started_at, 3),
         "read_only": config.read_only,
-        "control_channel": str(config.control_path) if config.control_path else None,
+        "control_channel": redact(str(config.control_path)) if config.control_path else None,
         "store": store,
         "streams": live.health(config.watcher),
     }

@@ -5,7 +5,8 @@ Layout (in one schema, ``public`` unless ``schema=`` says otherwise; created and
     swarm_events(run_id, seq, id, type, ts, data, prev_seq)
         PRIMARY KEY (run_id, seq), CHECK (seq >= 1), UNIQUE (id), INDEX (ts)
         prev_seq = NULLIF(seq - 1, 0) REFERENCES swarm_events (run_id, seq)   -- no gap can exist
-        data json = event.to_json_bytes(), kept byte for byte (json, not jsonb, preserves the text)
+        data text = event.to_json_bytes() byte for byte (text: a newer writer's NaN is not valid json;
+        SQL can still read ordinary events with data::json->>'field')
     swarm_runs(run_id, last_seq, first_ts, last_ts, last_type)    one row per run, same transaction
     swarm_meta(key, value)                                         schema_version
 
@@ -69,7 +70,7 @@ CREATE TABLE {s}.swarm_events (
     id text NOT NULL,
     type text NOT NULL,
     ts timestamptz NOT NULL,
-    data json NOT NULL,
+    data text NOT NULL,
     prev_seq bigint GENERATED ALWAYS AS (NULLIF(seq - 1, 0)) STORED,
     PRIMARY KEY (run_id, seq),
     CONSTRAINT swarm_events_gapless FOREIGN KEY (run_id, prev_seq) REFERENCES {s}.swarm_events (run_id, seq)
@@ -429,7 +430,7 @@ class PostgresEventStore(PagedReads):
         if checked.since is not None:
             where.append("ts >= %s")
             params.append(checked.since)
-        sql = f"SELECT run_id, seq, data::text FROM {self._q}.swarm_events"
+        sql = f"SELECT run_id, seq, data FROM {self._q}.swarm_events"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY ts DESC, seq DESC, run_id DESC"
@@ -451,6 +452,16 @@ class PostgresEventStore(PagedReads):
         """Runs, events, the server URL (no password) with the schema, and the tables' size on disk."""
         runs, events, size = self._retrying(lambda conn: conn.execute(self._sql["stats"]).fetchone())
         return StoreStats(self.backend, int(runs), int(events), self.location, int(size))
+
+    @property
+    def dsn(self) -> str:
+        """The URL that reopens this store (password included, ``?schema=`` when not ``public``).
+
+        What the CLI hands to the control channel and the checkpointer, so they share the database.
+        """
+        if self.schema == "public":
+            return self._conninfo
+        return f"{self._conninfo}{'&' if '?' in self._conninfo else '?'}schema={self.schema}"
 
     @property
     def location(self) -> str:
@@ -542,7 +553,7 @@ _SQL = {
     "insert": (
         "INSERT INTO {s}.swarm_events (run_id, seq, id, type, ts, data) "
         "SELECT * FROM unnest("
-        "%s::text[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::json[])"
+        "%s::text[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::text[])"
     ),
     "upsert_runs": (
         "INSERT INTO {s}.swarm_runs (run_id, last_seq, first_ts, last_ts, last_type) "
@@ -550,7 +561,7 @@ _SQL = {
         "ON CONFLICT (run_id) DO UPDATE SET "
         "last_seq = excluded.last_seq, last_ts = excluded.last_ts, last_type = excluded.last_type"
     ),
-    "page": "SELECT seq, data::text FROM {s}.swarm_events WHERE run_id = %s AND seq >= %s ORDER BY seq",
+    "page": "SELECT seq, data FROM {s}.swarm_events WHERE run_id = %s AND seq >= %s ORDER BY seq",
     "runs": "SELECT run_id, last_seq, first_ts, last_ts, last_type FROM {s}.swarm_runs ORDER BY first_ts, 1",
     "stats": (
         "SELECT (SELECT count(*) FROM {s}.swarm_runs), "

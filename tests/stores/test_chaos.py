@@ -179,7 +179,8 @@ def _check_tables(schema: str, pg_url: str | None) -> str | None:
         ).fetchall()
         mismatched = conn.execute(
             f'SELECT run_id, seq FROM "{schema}".swarm_events '
-            "WHERE data->>'run_id' <> run_id OR (data->>'seq')::bigint <> seq OR data->>'id' <> id LIMIT 5"
+            "WHERE data::json->>'run_id' <> run_id OR (data::json->>'seq')::bigint <> seq "
+            "OR data::json->>'id' <> id LIMIT 5"
         ).fetchall()
     if bad:
         return f"runs whose rows are not seq 1..n or disagree with swarm_runs: {bad}"

@@ -1,0 +1,229 @@
+"""The control channel in PostgreSQL: cancel, pause, resume or drain a scan running on another host.
+
+:class:`PostgresControlChannel` has the interface of the SQLite :class:`~.channel.ControlChannel`
+(``request``, ``pending``, ``requests``, ``claim``, ``close``) on a table in the event store's database and
+schema::
+
+    swarm_control(id bigserial PRIMARY KEY, scan_id, action, reason, created_at, consumed_at)
+
+and adds :meth:`~PostgresControlChannel.wait_for_request`: ``request`` commits the row and a ``NOTIFY`` in
+one transaction, and a :class:`~.channel.ControlWatcher` blocks on ``LISTEN`` instead of polling, so a
+``swarm-obs cancel`` reaches the worker running the scan within milliseconds, wherever it runs. A request is
+claimed with one conditional ``UPDATE``, so exactly one process applies it; the watcher still re-reads the
+table every few seconds as a safety net (a notification sent while its listening connection was being
+re-established is not replayed by PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC
+from typing import Any
+
+from ..events import validate_run_id
+from ..exceptions import ControlChannelError
+from ..stores.postgres import _psycopg, quote_ident, redact, split_url
+from .channel import ControlAction, ControlRequest, parse_action
+
+NOTIFY_CHANNEL = "swarm_obs_control"
+"""``LISTEN`` channel of control requests (``.<schema>`` added outside ``public``); payload: the scan id."""
+
+_SCHEMA = """
+CREATE SCHEMA IF NOT EXISTS {s};
+CREATE TABLE IF NOT EXISTS {s}.swarm_control (
+    id bigserial PRIMARY KEY,
+    scan_id text NOT NULL,
+    action text NOT NULL,
+    reason text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    consumed_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS swarm_control_pending ON {s}.swarm_control (scan_id, id) WHERE consumed_at IS NULL;
+"""
+_COLUMNS = "id, scan_id, action, reason, created_at, consumed_at"
+
+
+class PostgresControlChannel:
+    """Control requests in PostgreSQL, shared by every process that opens the same database and schema.
+
+    Args:
+        url: a libpq URL; ``?schema=name`` (or ``schema``) picks the schema, as for the event store.
+        schema: the schema of the table (default ``public``).
+        timeout: seconds to wait for the server when connecting.
+
+    Raises:
+        ControlChannelError: the server cannot be reached or the table cannot be created.
+    """
+
+    def __init__(self, url: str, *, schema: str | None = None, timeout: float = 10.0) -> None:
+        self._psycopg = _psycopg()
+        conninfo, ours = split_url(url)
+        self.schema = schema if schema is not None else ours.get("schema", "public")
+        self._q = quote_ident(self.schema)
+        self.path = redact(conninfo) + ("" if self.schema == "public" else f"#{self.schema}")
+        """Where the channel is (URL without password), named in errors like the SQLite channel's path."""
+        self._conninfo = conninfo
+        self._timeout = max(1, round(timeout))
+        self._channel = NOTIFY_CHANNEL if self.schema == "public" else f"{NOTIFY_CHANNEL}.{self.schema}"
+        self._lock = threading.Lock()
+        self._listen_lock = threading.Lock()
+        self._listener: Any = None
+        self._closed = False
+        self._conn: Any = None
+        with self._lock:
+            self._run(lambda conn: self._create(conn))
+
+    def _create(self, conn: Any) -> None:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"swarm_obs:{self.schema}",))
+            for statement in _SCHEMA.format(s=self._q).split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    def request(self, scan_id: str, action: ControlAction | str, reason: str | None = None) -> ControlRequest:
+        """Append a request for ``scan_id``, notify listeners, and return it (committed when this returns).
+
+        Raises:
+            ValueError: ``action`` is not cancel, pause, resume or drain.
+            InvalidRunIdError: ``scan_id`` cannot be a run id.
+            ControlChannelError: the database cannot be written.
+        """
+        validate_run_id(scan_id)
+        parsed = parse_action(action)
+        if reason is not None and not isinstance(reason, str):
+            raise TypeError(f"reason must be a string or None, not {type(reason).__name__}")
+
+        def insert(conn: Any) -> tuple[Any, ...]:
+            with conn.transaction():
+                row = conn.execute(
+                    f"INSERT INTO {self._q}.swarm_control (scan_id, action, reason) VALUES (%s, %s, %s) "
+                    f"RETURNING {_COLUMNS}",
+                    (scan_id, parsed.value, reason),
+                ).fetchone()
+                conn.execute("SELECT pg_notify(%s, %s)", (self._channel, scan_id))
+            return row
+
+        with self._lock:
+            return _to_request(self._run(insert))
+
+    def pending(self, scan_id: str, after_id: int = 0) -> list[ControlRequest]:
+        """Unclaimed requests for ``scan_id`` with ``id > after_id``, oldest first."""
+        return self._select(
+            "WHERE scan_id = %s AND id > %s AND consumed_at IS NULL ORDER BY id", (scan_id, after_id)
+        )
+
+    def requests(self, scan_id: str | None = None) -> list[ControlRequest]:
+        """Every request (claimed or not), oldest first, optionally for one scan."""
+        if scan_id is None:
+            return self._select("ORDER BY id", ())
+        return self._select("WHERE scan_id = %s ORDER BY id", (scan_id,))
+
+    def claim(self, request_id: int) -> bool:
+        """Mark a request consumed; ``True`` only for the one caller (of any process) that claimed it."""
+        sql = f"UPDATE {self._q}.swarm_control SET consumed_at = now() WHERE id = %s AND consumed_at IS NULL"
+        with self._lock:
+            return self._run(lambda conn: conn.execute(sql, (request_id,)).rowcount) == 1
+
+    def wait_for_request(self, timeout: float) -> bool:
+        """Block until a request may have been written (a ``NOTIFY``) or ``timeout`` seconds pass.
+
+        The first call starts ``LISTEN`` on a connection of its own and returns ``True`` at once (a request
+        may predate it); a lost connection is reopened by the next call, which again returns ``True``.
+        """
+        with self._listen_lock:
+            if self._closed:
+                raise ControlChannelError(f"control channel {self.path} is closed", self.path)
+            if self._listener is None or self._listener.closed:
+                try:
+                    self._listener = self._connect()
+                    self._listener.execute(f'LISTEN "{self._channel}"')
+                except self._psycopg.Error as exc:
+                    self._drop_listener()
+                    raise ControlChannelError(f"cannot listen on {self.path}: {exc}", self.path) from exc
+                return True
+            try:
+                for _ in self._listener.notifies(timeout=max(float(timeout), 0.0), stop_after=1):
+                    return True
+            except self._psycopg.Error:
+                self._drop_listener()
+                return True
+            return False
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close both connections; idempotent."""
+        with self._lock, self._listen_lock:
+            self._closed = True
+            self._drop_listener()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> PostgresControlChannel:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresControlChannel({self.path!r})"
+
+    def _select(self, where: str, params: tuple[object, ...]) -> list[ControlRequest]:
+        sql = f"SELECT {_COLUMNS} FROM {self._q}.swarm_control {where}"
+        with self._lock:
+            rows = self._run(lambda conn: conn.execute(sql, params).fetchall())
+        return [_to_request(row) for row in rows]
+
+    def _connect(self) -> Any:
+        return self._psycopg.Connection.connect(
+            self._conninfo, autocommit=True, connect_timeout=self._timeout
+        )
+
+    def _run(self, call: Any) -> Any:
+        """``call(connection)`` under the lock, reconnecting once if the connection died."""
+        if self._closed:
+            raise ControlChannelError(f"control channel {self.path} is closed", self.path)
+        for attempt in (1, 2):
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = self._connect()
+                return call(self._conn)
+            except (self._psycopg.OperationalError, self._psycopg.InterfaceError) as exc:
+                if self._conn is not None:
+                    self._conn.close()
+                self._conn = None
+                if attempt == 2:
+                    raise ControlChannelError(f"control channel {self.path}: {exc}", self.path) from exc
+            except self._psycopg.Error as exc:
+                raise ControlChannelError(f"control channel {self.path}: {exc}", self.path) from exc
+        raise AssertionError("unreachable")
+
+    def _drop_listener(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+
+def _to_request(row: tuple[Any, ...]) -> ControlRequest:
+    row_id, scan_id, action, reason, created_at, consumed_at = row
+    return ControlRequest(
+        int(row_id),
+        scan_id,
+        parse_action(action),
+        reason,
+        created_at.astimezone(UTC),
+        consumed_at.astimezone(UTC) if consumed_at is not None else None,
+    )
+
+
+def open_channel(location: Any) -> Any:
+    """The control channel at ``location``: a ``postgresql://`` URL, else a SQLite file path."""
+    from .channel import ControlChannel
+
+    text = str(location)
+    if text.lower().startswith(("postgresql://", "postgres://")):
+        return PostgresControlChannel(text)
+    return ControlChannel(location)
