@@ -79,6 +79,7 @@ if TYPE_CHECKING:
         SwarmObservabilityError,
         TracingConfigError,
     )
+    from .instrumentation.emit_event import emit_event
     from .instrumentation.lifecycle import EventStream, iter_events, stream_events
     from .instrumentation.nodes import observe_node
     from .instrumentation.observer import SwarmObserver, instrument
@@ -121,6 +122,7 @@ _EXPORTS: dict[str, str] = {
     "default_store_path": ".stores",
     "DuplicateEventError": ".exceptions",
     "event_json_schema": ".events",
+    "emit_event": ".instrumentation.emit_event",
     "EmitterStats": ".emitter",
     "EventEmitter": ".emitter",
     "EventStore": ".stores",
@@ -249,6 +251,7 @@ __all__ = [
     "configure_tracing",
     "default_processors",
     "default_store_path",
+    "emit_event",
     "event_json_schema",
     "export_jaeger_json",
     "export_run",

@@ -63,6 +63,7 @@ EXPECTED_ALL = [
     "configure_tracing",
     "default_processors",
     "default_store_path",
+    "emit_event",
     "event_json_schema",
     "export_jaeger_json",
     "export_run",

@@ -35,7 +35,7 @@ FROM scopes WHERE started_at >= ? GROUP BY kind, name ORDER BY kind, name NULLS 
 _TOKENS = """
 SELECT coalesce(agent, node) AS agent, name AS model, count(*) AS calls,
     sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-    sum(total_tokens) AS total_tokens
+    sum(total_tokens) AS total_tokens, sum(cost_usd) AS cost_usd
 FROM scopes WHERE kind = 'model' AND started_at >= ?
 GROUP BY ALL ORDER BY agent NULLS FIRST, model NULLS FIRST
 """

@@ -14,7 +14,7 @@ Tables (timestamps are UTC ``TIMESTAMP``; durations in milliseconds)::
     invocations   one row per scan invocation: how it started (started/resumed, from which
                   checkpoint), how it ended, duration, event count
     scopes        one row per node / probe / agent / plan / model / tool execution: kind, name,
-                  parent, start, end, duration, outcome, error, model and tokens where present
+                  parent, start, end, duration, outcome, error, model, tokens and cost where present
     errors        one row per event whose outcome is ``error`` (scan, node, probe, agent, model,
                   tool, or a custom event type)
     projection_state   the last projected seq of every run (what the tailer resumes from)
@@ -109,7 +109,7 @@ CREATE TABLE IF NOT EXISTS scopes (
     step BIGINT, task_id VARCHAR, start_seq BIGINT NOT NULL, end_seq BIGINT,
     started_at TIMESTAMP NOT NULL, ended_at TIMESTAMP, duration_ms DOUBLE, outcome VARCHAR,
     error_type VARCHAR, error_message VARCHAR, model VARCHAR,
-    input_tokens BIGINT, output_tokens BIGINT, total_tokens BIGINT
+    input_tokens BIGINT, output_tokens BIGINT, total_tokens BIGINT, cost_usd DOUBLE
 );
 CREATE TABLE IF NOT EXISTS errors (
     run_id VARCHAR NOT NULL, seq BIGINT NOT NULL, ts TIMESTAMP NOT NULL, type VARCHAR NOT NULL,
@@ -214,7 +214,8 @@ SELECT o.run_id, o.scope_id, o.kind,
     TRY_CAST(c.data->>'output_tokens' AS BIGINT) AS output_tokens,
     coalesce(TRY_CAST(c.data->>'total_tokens' AS BIGINT),
         TRY_CAST(c.data->>'input_tokens' AS BIGINT) + TRY_CAST(c.data->>'output_tokens' AS BIGINT))
-        AS total_tokens
+        AS total_tokens,
+    TRY_CAST(c.data->>'cost_usd' AS DOUBLE) AS cost_usd
 FROM o LEFT JOIN c ON c.run_id = o.run_id AND c.scope_id = o.scope_id"""
 
 
