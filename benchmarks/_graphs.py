@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from langgraph.checkpoint.memory import InMemorySaver
@@ -39,6 +39,8 @@ class GraphSpec:
     name: str
     nodes: int
     build: Callable[[], StateGraph]
+    input: Any = field(default_factory=lambda: {"x": 1})
+    """What every run is invoked with."""
 
 
 def _chain(length: int) -> StateGraph:
@@ -86,10 +88,13 @@ class GraphRunner:
     ``astream`` runs on one event loop owned by the runner, so loop creation is never timed.
     """
 
-    def __init__(self, graph: Any, mode: str, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(
+        self, graph: Any, mode: str, loop: asyncio.AbstractEventLoop | None = None, input: Any = None
+    ) -> None:
         if mode not in ("invoke", "astream"):
             raise ValueError(f"mode must be 'invoke' or 'astream', not {mode!r}")
         self.graph = graph
+        self.input = {"x": 1} if input is None else input
         self.mode = mode
         self.loop = loop
         self.last_thread: str | None = None
@@ -102,14 +107,14 @@ class GraphRunner:
     def run(self) -> None:
         """One run of the graph (the timed call)."""
         if self.mode == "invoke":
-            self.graph.invoke({"x": 1}, self._config())
+            self.graph.invoke(self.input, self._config())
         else:
             assert self.loop is not None, "astream needs an event loop"
             self.loop.run_until_complete(self._consume())
 
     async def _consume(self) -> None:
         count = 0
-        async for _ in self.graph.astream({"x": 1}, self._config(), stream_mode=STREAM_MODES):
+        async for _ in self.graph.astream(self.input, self._config(), stream_mode=STREAM_MODES):
             count += 1
         self.chunks = count
 

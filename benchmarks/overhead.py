@@ -123,8 +123,8 @@ def _cell(config: str, spec: GraphSpec, mode: str, pairs: int, warmup: int) -> d
     with tempfile.TemporaryDirectory(prefix="swarm-obs-bench-") as tmp:
         inst = make_instrumented(config, Path(tmp))
         try:
-            base = GraphRunner(compile_graph(spec), mode, loop)
-            observed = GraphRunner(inst.observer.instrument(compile_graph(spec)), mode, loop)
+            base = GraphRunner(compile_graph(spec), mode, loop, spec.input)
+            observed = GraphRunner(inst.observer.instrument(compile_graph(spec)), mode, loop, spec.input)
             produced: dict[str, int] = {}
 
             def after_b() -> None:

@@ -10,6 +10,10 @@ so it cannot be used). Spans go through a ``BatchSpanProcessor`` into an ``InMem
 Every baseline run is checked to produce no span, so a toggle that failed to switch a peer off
 would show up as ``baseline_spans_per_run > 0``.
 
+Besides the node graphs, every peer and ours run the agent graphs of :mod:`benchmarks._agents`
+(``agent_cells``): added time per model call (``llm20``), per tool call (``tool20``) and per call of a
+small ReAct loop with a ``ToolNode`` (``react``), against the same graph uninstrumented.
+
 They must not be installed into the project's venv (they could move shared versions); run this
 module from a separate venv, e.g. one made by ``python -m benchmarks.run --setup-peers /tmp/peers-venv``,
 where ``swarm-observability`` itself is installed too, so ours is measured again in the same process
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._agents import agent_specs
 from ._graphs import STREAM_MODES, GraphRunner, compile_graph, graph_specs
 from ._stats import Side, paired
 from .overhead import MODES
@@ -144,22 +149,30 @@ def _measure_peer(peer: Peer, smoke: bool, pairs: int, warmup: int) -> dict[str,
     toggle.set(False)
     if not toggle.changes:
         return {"skipped": "instrument() patched nothing that could be toggled"}
-    cells = []
+    cells, agent_cells = [], []
     try:
         for spec in graph_specs(smoke):
             for mode in MODES:
                 cells.append(_peer_cell(spec, mode, toggle, provider, exporter, pairs, warmup))
+        for spec in agent_specs(smoke):
+            for mode in MODES:
+                agent_cells.append(_peer_cell(spec, mode, toggle, provider, exporter, pairs, warmup))
     finally:
         toggle.set(False)
         provider.shutdown()
-    return {"version": _peer_version(peer), "patched": toggle.describe(), "cells": cells}
+    return {
+        "version": _peer_version(peer),
+        "patched": toggle.describe(),
+        "cells": cells,
+        "agent_cells": agent_cells,
+    }
 
 
 def _peer_cell(
     spec: Any, mode: str, toggle: PatchToggle, provider: Any, exporter: Any, pairs: int, warmup: int
 ) -> dict[str, Any]:
     loop = asyncio.new_event_loop() if mode == "astream" else None
-    runner = GraphRunner(compile_graph(spec), mode, loop)
+    runner = GraphRunner(compile_graph(spec), mode, loop, spec.input)
     spans = {"a": 0, "b": 0}
 
     def side(on: bool) -> Side:
@@ -203,7 +216,12 @@ def run(smoke: bool = False) -> dict[str, Any]:
             for spec in graph_specs(smoke)
             for mode in MODES
         ]
-        result["ours_same_process"] = {"config": "memory+otel", "cells": ours}
+        agents = [
+            our_cell("memory+otel", spec, mode, pairs, warmup)
+            for spec in agent_specs(smoke)
+            for mode in MODES
+        ]
+        result["ours_same_process"] = {"config": "memory+otel", "cells": ours, "agent_cells": agents}
     except (ImportError, AttributeError) as exc:
         result["ours_same_process"] = {"skipped": f"{type(exc).__name__}: {exc}"}
     result["peers"] = {peer.key: _measure_peer(peer, smoke, pairs, warmup) for peer in PEERS}

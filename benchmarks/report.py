@@ -200,6 +200,25 @@ def render(results: dict[str, Any]) -> str:
             if rows:
                 lines += _overhead_table(rows, "instrumentation")
             lines += ["", *notes, ""]
+            agent_rows = [
+                {**c, "config": "swarm-observability (events+OTel)"} for c in ours.get("agent_cells", [])
+            ]
+            for key, peer in sec.get("peers", {}).items():
+                agent_rows += [
+                    {**c, "config": f"{key} {peer['version']}"} for c in peer.get("agent_cells", [])
+                ]
+            if agent_rows:
+                lines += [
+                    "### Per model call and per tool call",
+                    "",
+                    "`llm20`: one node making 20 chat-model calls; `tool20`: one node running a tool "
+                    "20 times; `react`: model node, ToolNode with 3 parallel tool calls, model again. "
+                    "Figures are per call (the run's added time divided by its calls), against the same "
+                    "graph uninstrumented.",
+                    "",
+                    *_overhead_table(agent_rows, "instrumentation"),
+                    "",
+                ]
     if "stores" in sections:
         sec = sections["stores"]
         lines += [

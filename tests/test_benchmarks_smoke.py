@@ -120,12 +120,20 @@ def test_peers_smoke_skips_what_is_not_installed() -> None:
     result = peers.run(smoke=True)
     for cell in result["ours_same_process"]["cells"]:
         _check_overhead_cell(cell, result["pairs"])
+    agent_cells = result["ours_same_process"]["agent_cells"]
+    assert {(c["graph"], c["mode"]) for c in agent_cells} == {
+        (g, m) for g in ("llm20", "tool20") for m in overhead.MODES
+    }
+    for cell in agent_cells:
+        _check_overhead_cell(cell, result["pairs"])
+        # per run: scan start/end, node enter/exit, a start and an end event per call
+        assert cell["events_per_run"] == 4 + 2 * 20 and cell["spans_per_run"] == 2 + 20, cell
     for key, peer in result["peers"].items():
         if "skipped" in peer:
             assert "not importable" in peer["skipped"], key
         else:
             assert peer["patched"], key
-            for cell in peer["cells"]:
+            for cell in peer["cells"] + peer["agent_cells"]:
                 _check_overhead_cell(cell, result["pairs"])
                 assert cell["baseline_spans_per_run"] == 0
                 assert cell["spans_per_run"] > 0

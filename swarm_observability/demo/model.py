@@ -73,10 +73,17 @@ class OfflineReviewModel(BaseChatModel):
 
     max_risks: int = 5
     """How many findings the "Top risks" section lists."""
+    model_name: str = "offline-reviewer"
+    """The model name the instrumentation records (``ls_model_name``), as a provider's model has one."""
 
     @property
     def _llm_type(self) -> str:
         return "swarm-obs-offline-reviewer"
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "swarm_obs"
+        return params
 
     @property
     def _identifying_params(self) -> dict[str, Any]:

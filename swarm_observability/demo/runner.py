@@ -206,6 +206,12 @@ def _report(
     out.line(f"status:       {fmt_status(status, state.status_reason)}")
     out.line(f"run id:       {thread_id}   (thread id {thread_id})")
     out.line(f"event store:  {location}   ({state.last_seq} events)")
+    for agent_name, totals in sorted(state.usage.by_agent.items()):
+        if totals.llm_calls:
+            out.line(
+                f"model calls:  agent {agent_name or '-'}: {totals.llm_calls} call(s), "
+                f"{totals.input_tokens} input / {totals.output_tokens} output tokens"
+            )
     out.line(f"checkpoints:  {redact(str(checkpoints))}")
     if trace_file:
         out.line(f"trace:        {trace_file}   (Jaeger UI: Search > Upload > JSON File)")

@@ -18,7 +18,7 @@ def _events(db: Path, run_id: str) -> list[Any]:
 
 @pytest.mark.timeout(60)
 def test_demo_prints_findings_and_writes_the_jaeger_file(cli: Any, planted: Path, tmp_path: Path) -> None:
-    """A scan ends with the findings table, the review and where the run is stored; the trace is written."""
+    """A scan ends with the findings, the review, the reviewer's model calls and tokens, and a trace file."""
     db = tmp_path / "data" / "events.db"
     result = cli("demo", str(planted), "--store", str(db), "--thread", "scan-a", "--no-progress")
     assert result.code == 0, result.err
@@ -34,7 +34,13 @@ def test_demo_prints_findings_and_writes_the_jaeger_file(cli: Any, planted: Path
     trace = json.loads((tmp_path / "data" / "traces" / "scan-a.json").read_text())
     names = {span["operationName"] for span in trace["data"][0]["spans"]}
     assert {"invoke_workflow demo_swarm", "execute_tool secrets", "invoke_agent reviewer"} <= names
-    assert _events(db, "scan-a")[-1].type_name == "scan_complete"
+    assert "chat offline-reviewer" in names
+    events = _events(db, "scan-a")
+    assert events[-1].type_name == "scan_complete"
+    (end,) = [e for e in events if e.type_name == "llm_end"]
+    assert end.agent == "reviewer" and end.data["input_tokens"] > 0
+    line = f"model calls:  agent reviewer: 1 call(s), {end.data['input_tokens']} input / "
+    assert line + f"{end.data['output_tokens']} output tokens" in result.out
 
 
 def test_demo_prints_progress_lines_when_not_a_terminal(cli: Any, planted: Path, tmp_path: Path) -> None:
