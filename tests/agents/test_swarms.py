@@ -343,3 +343,70 @@ def test_detection_can_be_turned_off_and_the_helper_is_not_counted_twice():
     assert joined == ["alice"]
     assert [e.agent for e in _types(detected.store.load(run.run_id), "agent_start")] == ["alice"]
     detected.close()
+
+
+def test_a_command_leaving_an_agent_without_a_tool_is_a_handoff(observer):
+    """A node inside a swarm agent that routes with Command(goto=<agent>, graph=PARENT) hands off too."""
+    from langgraph.graph import START, MessagesState, StateGraph
+    from langgraph_swarm import create_swarm
+
+    def agent_graph(name: str, then: str | None) -> Any:
+        def act(state: MessagesState) -> Any:
+            if then is None:
+                return {"messages": [("ai", f"{name} done")]}
+            return Command(goto=then, graph=Command.PARENT, update={"active_agent": then})
+
+        builder = StateGraph(MessagesState)
+        builder.add_node("act", act)
+        builder.add_edge(START, "act")
+        return builder.compile(name=name)
+
+    swarm = create_swarm(
+        [agent_graph("alice", "bob"), agent_graph("bob", None)], default_active_agent="alice"
+    )
+    out = observer.instrument(swarm.compile()).invoke(INPUT, _config("cmd"))
+    assert out["messages"][-1].content == "bob done"
+    events = observer.store.load("cmd")
+    handoffs = [(e.data["from_agent"], e.data["to_agent"], e.data["via"]) for e in _types(events, "handoff")]
+    assert handoffs == [("alice", "bob", "command")]
+    assert rebuild_run_state(observer.store, "cmd").active_agent == "bob"
+
+
+def test_sync_message_streaming_is_unchanged_and_timed(observer):
+    """stream(stream_mode="messages") under sync: the same chunks, and the model calls are timed."""
+
+    def chunks(graph: Any, thread: str) -> list[tuple[str, Any]]:
+        stream = graph.stream(INPUT, _config(thread), stream_mode="messages", subgraphs=True)
+        return [(type(chunk).__name__, chunk.content) for _ns, (chunk, _meta) in stream]
+
+    assert chunks(observer.instrument(graphs.swarm().graph), "sync-stream") == chunks(
+        graphs.swarm().graph, "p"
+    )
+    ends = _types(observer.store.load("sync-stream"), "llm_end")
+    assert len(ends) == 4 and all("time_to_first_token_ms" in e.data for e in ends)
+
+
+@pytest.mark.parametrize("shape", ["list", "manager"])
+def test_the_callers_own_callbacks_still_get_every_run(observer, shape):
+    """Callbacks the caller passes (a list or a CallbackManager) keep receiving the model and tool runs."""
+    from langchain_core.callbacks import BaseCallbackHandler, CallbackManager
+
+    class Counting(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.models = self.tools = 0
+
+        def on_chat_model_start(self, *args: Any, **kwargs: Any) -> None:
+            self.models += 1
+
+        def on_tool_start(self, *args: Any, **kwargs: Any) -> None:
+            self.tools += 1
+
+    mine = Counting()
+    callbacks: Any = [mine] if shape == "list" else CallbackManager([mine], inheritable_handlers=[mine])
+    config = {**_config(f"cb-{shape}"), "callbacks": callbacks}
+    observer.instrument(graphs.swarm().graph).invoke(INPUT, config)
+    assert (mine.models, mine.tools) == (4, 3)
+    assert len(_types(observer.store.load(f"cb-{shape}"), "llm_end")) == 4
+    assert config["callbacks"] is callbacks and (shape != "list" or callbacks == [mine]), (
+        "caller's config kept"
+    )
