@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
 
+from ._fork import reinit_after_fork
 from .chain import event_hash, genesis_hash
 from .events import EventType, StreamEvent, _plain_event, copy_event, make_event, storable_event
 from .exceptions import EventStoreError, EventValidationError, SequenceConflictError
@@ -191,6 +192,29 @@ class EventEmitter:
         self._stats_lock = threading.Lock()
         self._sanitized = 0
         _live_emitters.add(self)
+        reinit_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: fresh locks, queue and writer; the parent's queued events stay the parent's.
+
+        The parent commits what it had queued, so the child dropping its copy means nothing is written
+        twice; cached seqs are forgotten, since the parent may go on appending to the same runs.
+        Async subscribers lose the parent's event loop (they run on the loop of the emitting code).
+        """
+        self._lock = threading.Lock()
+        self._stats_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._queue = queue.SimpleQueue()
+        self._writer = None
+        self._tasks = set()
+        self._errors = []
+        self._last.clear()
+        self._forgotten.clear()
+        self._committed.clear()
+        self._subscribers = [
+            (cb, None, None if backlog is None else _Backlog(backlog.limit))
+            for cb, _, backlog in self._subscribers
+        ]
 
     # -- emitting ---------------------------------------------------------------------------------
 

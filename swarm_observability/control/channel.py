@@ -30,6 +30,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._fork import abandon, reinit_after_fork
 from ..events import validate_run_id
 from ..exceptions import ControlChannelError
 
@@ -102,20 +103,32 @@ class ControlChannel:
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 5.0) -> None:
         self.path = str(path)
+        self._timeout = timeout
         self._lock = threading.Lock()
         self._malformed: set[int] = set()
-        self._conn: sqlite3.Connection | None = None
+        self._forked = False
+        self._conn: sqlite3.Connection | None = self._open()
+        reinit_after_fork(self)
+
+    def _open(self) -> sqlite3.Connection:
         with self._errors("open"):
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False, isolation_level=None)
+            conn = sqlite3.connect(
+                self.path, timeout=self._timeout, check_same_thread=False, isolation_level=None
+            )
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(_SCHEMA)
             except BaseException:
                 conn.close()
                 raise
-        self._conn = conn
+        return conn
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: a new lock; the connection is re-opened on first use (never shared)."""
+        self._lock = threading.Lock()
+        self._forked = self._conn is not None
 
     def request(self, scan_id: str, action: ControlAction | str, reason: str | None = None) -> ControlRequest:
         """Append a request for ``scan_id`` and return it (durable when this returns).
@@ -175,7 +188,8 @@ class ControlChannel:
         """Close the connection; idempotent."""
         with self._lock:
             if self._conn is not None:
-                self._conn.close()
+                if not self._forked:
+                    self._conn.close()
                 self._conn = None
 
     def __enter__(self) -> ControlChannel:
@@ -228,6 +242,10 @@ class ControlChannel:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             raise RuntimeError(f"control channel {self.path!r} is closed")
+        if self._forked:  # first use in a forked child
+            conn = self._open()
+            abandon(self._conn)
+            self._conn, self._forked = conn, False
         return self._conn
 
 

@@ -46,6 +46,7 @@ from langchain_core.runnables.config import var_child_runnable_config
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 
+from .._fork import reinit_after_fork
 from ..emitter import EventEmitter
 from ..events import EventType, Outcome, StreamEvent, make_event
 from ..exceptions import EventValidationError, InstrumentationError
@@ -556,6 +557,14 @@ class _HeartbeatTimer:
         self._cond = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._idle = False
+        reinit_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: the thread is gone and the open scopes are the parent's; start afresh."""
+        self._due = {}
+        self._cond = threading.Condition(threading.Lock())
+        self._thread = None
         self._idle = False
 
     def register(self, scope: Scope) -> None:

@@ -44,6 +44,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal, NoReturn
 
+from .._fork import reinit_after_fork
 from ..events import EventType, StreamEvent, validate_run_id
 from ..exceptions import DuplicateEventError, EventStoreError, StoreClosedError, StoreCorruptionError
 from .base import PagedReads, RunInfo, StoreStats, batch_events, check_batch, one_line, query_filter
@@ -174,6 +175,18 @@ class JSONLEventStore(PagedReads):
         except BaseException:
             os.close(self._fd)
             raise
+        self._writer_pid: int | None = None if read_only else os.getpid()
+        reinit_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: a new lock, and the store turns read-only (one writer per file).
+
+        The child shares the parent's file lock and file offset, and its index would fall behind
+        the parent's appends, so it must not write: appends raise an :class:`EventStoreError` saying
+        so, and reads follow the file as a read-only store does.
+        """
+        self._lock = threading.Lock()
+        self.read_only = True
 
     def _open_file(self) -> int:
         if self.read_only:
@@ -217,6 +230,12 @@ class JSONLEventStore(PagedReads):
         with self._lock:
             self._check_open()
             if self.read_only:
+                if self._writer_pid is not None:
+                    raise EventStoreError(
+                        f"event store {self.path} is written by process {self._writer_pid}; this process "
+                        "was forked from it and cannot append (one writer per JSONL file): open a store "
+                        "in the child, or use the SQLite store, which many processes can share"
+                    )
                 raise EventStoreError(f"event store {self.path} is open read-only")
             if self._failed is not None:
                 raise EventStoreError(f"event store {self.path} is unusable after a failed write; reopen it")

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+from .._fork import abandon, reinit_after_fork
 from ..events import EventType, StreamEvent
 from ..exceptions import DuplicateEventError, EventStoreError, StoreClosedError, StoreCorruptionError
 from .base import PagedReads, RunInfo, StoreStats, batch_events, check_batch, one_line, query_filter
@@ -116,7 +117,17 @@ class SQLiteEventStore(PagedReads):
         self._reader: sqlite3.Connection | None = None
         self._busy_timeout = busy_timeout
         self._closed = False
+        self._forked = False
         self._conn = self._connect(busy_timeout)
+        reinit_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: new locks; the connections are re-opened on first use (never shared)."""
+        self._lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        abandon(self._reader)
+        self._reader = None
+        self._forked = True
 
     def _connect(self, busy_timeout: float) -> sqlite3.Connection:
         if self.path is None:
@@ -400,7 +411,8 @@ class SQLiteEventStore(PagedReads):
         with self._lock, self._read_lock:
             if not self._closed:
                 self._closed = True
-                self._conn.close()
+                if not self._forked:
+                    self._conn.close()
                 if self._reader is not None:
                     self._reader.close()
                     self._reader = None
@@ -417,6 +429,10 @@ class SQLiteEventStore(PagedReads):
     def _open_conn(self) -> sqlite3.Connection:
         if self._closed:
             raise StoreClosedError(f"the SQLite event store {self.location} is closed")
+        if self._forked:  # first use in a forked child: a connection of its own
+            conn = self._connect(self._busy_timeout)
+            abandon(self._conn)
+            self._conn, self._forked = conn, False
         return self._conn
 
 
