@@ -211,6 +211,7 @@ class EventEmitter:
         self._last.clear()
         self._forgotten.clear()
         self._committed.clear()
+        self._heads.clear()
         self._subscribers = [
             (cb, None, None if backlog is None else _Backlog(backlog.limit))
             for cb, _, backlog in self._subscribers
