@@ -21,7 +21,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 
 STREAM_MODES = ["updates", "custom"]
-"""``astream`` modes used everywhere: ``custom`` carries our live events, so their delivery is timed too."""
+"""``astream`` modes used everywhere (our events stay out of ``custom`` unless an observer opts in)."""
 
 
 class BenchState(TypedDict, total=False):

@@ -32,7 +32,7 @@ def _graph(kind: str, count: int) -> Any:
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.graph import END, START, StateGraph
 
-    from swarm_observability.instrumentation.recorder import log
+    from swarm_observability import log
 
     async def emit_async(state: _State) -> None:
         for _ in range(count):
@@ -64,7 +64,7 @@ async def _consume(graph: Any) -> list[float]:
 
 def _variant(node_kind: str, config: str, count: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="swarm-obs-latency-") as tmp:
-        inst = make_instrumented(config, Path(tmp))
+        inst = make_instrumented(config, Path(tmp), custom_stream=True)
         try:
             graph = inst.observer.instrument(_graph(node_kind, count))
             asyncio.run(_consume(graph))  # warm-up
@@ -80,7 +80,7 @@ def run(smoke: bool = False) -> dict[str, Any]:
     """Emit-to-consumer latency for async and sync nodes, in-memory and SQLite stores."""
     count = 50 if smoke else 3000
     return {
-        "path": "context.log() in a node -> graph.astream(stream_mode='custom') consumer",
+        "path": "log() in a node -> graph.astream(stream_mode='custom') consumer (custom_stream=True)",
         "variants": [
             _variant(node, store, count) for store in ("memory", "sqlite") for node in ("async", "sync")
         ],

@@ -84,14 +84,17 @@ def _store(kind: str, folder: Path) -> Any:
     raise ValueError(f"unknown store kind {kind!r}")
 
 
-def make_instrumented(config: str, folder: Path) -> Instrumented:
-    """Build the observer of configuration ``config`` (one of :data:`CONFIG_NAMES`) in ``folder``."""
+def make_instrumented(config: str, folder: Path, **observer_kwargs: Any) -> Instrumented:
+    """Build the observer of configuration ``config`` (one of :data:`CONFIG_NAMES`) in ``folder``.
+
+    ``observer_kwargs`` go to ``SwarmObserver`` (the latency benchmark asks for ``custom_stream=True``).
+    """
     from swarm_observability.instrumentation.observer import SwarmObserver
 
     kind, _, extra = config.partition("+")
     provider, exporter = _tracing(extra == "otel")
     store = _store(kind, folder)
-    kwargs: dict[str, Any] = {"store": store}
+    kwargs: dict[str, Any] = {"store": store, **observer_kwargs}
     if provider is not None:
         kwargs["tracer_provider"] = provider
     observer = SwarmObserver(**kwargs)

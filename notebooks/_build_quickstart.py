@@ -119,14 +119,16 @@ def build(checkpointer: Any) -> Any:
         "md",
         """## Instrument it and watch the events live
 
-The observer wraps every node; events go to a durable SQLite event store and into LangGraph's own
-`custom` stream, so `astream(..., stream_mode="custom")` yields the `StreamEvent` objects themselves.
+The observer wraps every node; events go to a durable SQLite event store. By default an instrumented
+graph streams exactly what the plain graph streams; `custom_stream=True` also puts our events into
+LangGraph's own `custom` stream, so `astream(..., stream_mode="custom")` yields the `StreamEvent`
+objects themselves (next to the graph's own custom payloads, if it writes any).
 The checkpointer (SQLite as well) is what makes cancel-and-resume possible later.""",
     ),
     (
         "code",
         """store = so.open_store(workdir / "events.db")
-observer = so.SwarmObserver(store=store)
+observer = so.SwarmObserver(store=store, custom_stream=True)
 checkpointer = so.get_checkpointer(path=workdir / "checkpoints.db")
 graph = observer.instrument(build(checkpointer))
 

@@ -79,11 +79,11 @@ if TYPE_CHECKING:
         SwarmObservabilityError,
         TracingConfigError,
     )
+    from .instrumentation.decorator import observe_node
     from .instrumentation.emit_event import emit_event
-    from .instrumentation.lifecycle import EventStream, iter_events, stream_events
-    from .instrumentation.nodes import observe_node
+    from .instrumentation.event_stream import EventStream, iter_events, stream_events
+    from .instrumentation.helpers import agent, log, plan, probe, progress
     from .instrumentation.observer import SwarmObserver, instrument
-    from .instrumentation.recorder import agent, log, plan, probe, progress
     from .processors import PayloadLimit, SecretRedactor, default_processors
     from .state import RunState, RunStateBuilder, RunStatus, rebuild_run_state
     from .stores import (
@@ -108,7 +108,7 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS: dict[str, str] = {
-    "agent": ".instrumentation.recorder",
+    "agent": ".instrumentation.helpers",
     "aget_checkpointer": ".checkpointers",
     "CancellationManager": ".control",
     "CheckpointerError": ".exceptions",
@@ -127,7 +127,7 @@ _EXPORTS: dict[str, str] = {
     "EventEmitter": ".emitter",
     "EventStore": ".stores",
     "EventStoreError": ".exceptions",
-    "EventStream": ".instrumentation.lifecycle",
+    "EventStream": ".instrumentation.event_stream",
     "EventType": ".events",
     "EventValidationError": ".exceptions",
     "export_jaeger_json": ".tracing",
@@ -139,20 +139,20 @@ _EXPORTS: dict[str, str] = {
     "instrument": ".instrumentation.observer",
     "InstrumentationError": ".exceptions",
     "InvalidRunIdError": ".exceptions",
-    "iter_events": ".instrumentation.lifecycle",
+    "iter_events": ".instrumentation.event_stream",
     "JSONLEventStore": ".stores",
     "LiveTracer": ".tracing",
-    "log": ".instrumentation.recorder",
+    "log": ".instrumentation.helpers",
     "make_event": ".events",
     "NoActiveRunError": ".exceptions",
-    "observe_node": ".instrumentation.nodes",
+    "observe_node": ".instrumentation.decorator",
     "open_store": ".stores",
     "Outcome": ".events",
     "PayloadLimit": ".processors",
     "PayloadTooLargeError": ".exceptions",
-    "plan": ".instrumentation.recorder",
-    "probe": ".instrumentation.recorder",
-    "progress": ".instrumentation.recorder",
+    "plan": ".instrumentation.helpers",
+    "probe": ".instrumentation.helpers",
+    "progress": ".instrumentation.helpers",
     "provider_stats": ".tracing",
     "rebuild_run_state": ".state",
     "remove_manager": ".control",
@@ -169,7 +169,7 @@ _EXPORTS: dict[str, str] = {
     "StoreClosedError": ".exceptions",
     "StoreCorruptionError": ".exceptions",
     "StoreStats": ".stores",
-    "stream_events": ".instrumentation.lifecycle",
+    "stream_events": ".instrumentation.event_stream",
     "StreamEvent": ".events",
     "SwarmObservabilityError": ".exceptions",
     "SwarmObserver": ".instrumentation.observer",

@@ -31,8 +31,16 @@ from typing import Annotated, Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
-from swarm_observability import SQLiteEventStore, StreamEvent, SwarmObserver, get_checkpointer
-from swarm_observability.instrumentation.recorder import log, plan, probe, progress
+from swarm_observability import (
+    SQLiteEventStore,
+    StreamEvent,
+    SwarmObserver,
+    get_checkpointer,
+    log,
+    plan,
+    probe,
+    progress,
+)
 
 TARGETS = ("10.0.0.1", "10.0.0.2", "10.0.0.3")
 PORTS = (22, 80, 443)

@@ -3,11 +3,16 @@
 * :class:`CancellationManager` (one per scan, from :func:`get_manager`) is what safe points consult.
 * :class:`ControlChannel` (SQLite) or :class:`PostgresControlChannel` (LISTEN/NOTIFY, across hosts) carries
   requests from other processes; :class:`ControlWatcher` applies them. :func:`open_channel` picks one.
+
+Layers, each importing only those below it: ``postgres`` -> ``registry`` -> ``cancellation`` -> ``channel`` ->
+``actions``.
 """
 
-from .cancellation import CancellationManager, SafePointCallback, get_manager, managers, remove_manager
-from .channel import ControlAction, ControlChannel, ControlRequest, ControlWatcher, parse_action
+from .actions import ControlAction, parse_action
+from .cancellation import CancellationManager, SafePointCallback
+from .channel import ControlChannel, ControlRequest, ControlWatcher
 from .postgres import PostgresControlChannel, open_channel
+from .registry import ManagerLeases, get_manager, managers, remove_manager
 
 __all__ = [
     "CancellationManager",
@@ -15,6 +20,7 @@ __all__ = [
     "ControlChannel",
     "ControlRequest",
     "ControlWatcher",
+    "ManagerLeases",
     "PostgresControlChannel",
     "SafePointCallback",
     "get_manager",

@@ -23,9 +23,9 @@ every *safe point* (node entry and exit, probe entry and exit); that is where re
 
 All methods are thread-safe; :meth:`~CancellationManager.cancel` may be called from a signal handler (the
 lock is re-entrant, so a handler that interrupts a safe point of the same thread cannot deadlock).
-Managers live in a process-wide registry (:func:`get_manager`) so the instrumentation and the caller find
-the same object by run id; requests from other processes arrive through a
-:class:`~swarm_observability.control.channel.ControlChannel`.
+Managers live in a process-wide registry (:func:`~.registry.get_manager`) so the instrumentation and
+the caller find the same object by run id; requests from other processes arrive through a
+:class:`~.channel.ControlChannel`.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ from langgraph.runtime import RunControl
 
 from ..events import validate_run_id
 from ..exceptions import InstrumentationError, ScanCancelled
-from .channel import ControlAction, ControlWatcher, parse_action
+from .actions import ControlAction, parse_action
+from .channel import ControlWatcher
 
 if TYPE_CHECKING:
     from .channel import ControlChannel
@@ -165,6 +166,30 @@ class CancellationManager:
             self._control = None
             self._drain_reason = None
             self._wake_locked()
+
+    def end_invocation(self) -> CancellationManager | None:
+        """An invocation is ending (right before its terminal event): reset for the next one.
+
+        Reset before the terminal event, so a request made by anyone who has seen that event (a
+        subscriber, a stream consumer, a reader of the store) applies to the next invocation. Returns
+        what branches of the ending invocation that are still running (sync node bodies cannot be
+        interrupted) should consult from now on: a private cancelled manager if this one was
+        cancelled or paused, so they stop at their next safe point as they would have without the
+        reset, else ``None``.
+        """
+        stopped = None
+        if self.is_cancelled or self.is_paused:
+            stopped = CancellationManager(self.scan_id)
+            stopped.cancel(self.cancel_reason)
+        self.reset()
+        return stopped
+
+    @property
+    def is_idle(self) -> bool:
+        """No request pending for the next invocation (cancel, pause, drain) and no snapshot."""
+        return not (
+            self.is_cancelled or self.is_paused or self.is_drain_requested or self.get_snapshot() is not None
+        )
 
     async def checkpoint(
         self,
@@ -439,28 +464,3 @@ def _run_callback(callback: SafePointCallback | None, what: str) -> None:
         callback()
     except Exception:
         logger.exception("swarm_observability: %s callback failed; the scan continues", what)
-
-
-_registry: dict[str, CancellationManager] = {}
-_registry_lock = threading.Lock()
-
-
-def get_manager(scan_id: str) -> CancellationManager:
-    """The manager of ``scan_id``, created on first use (so ``cancel`` may precede the scan)."""
-    with _registry_lock:
-        manager = _registry.get(scan_id)
-        if manager is None:
-            manager = _registry[scan_id] = CancellationManager(scan_id)
-        return manager
-
-
-def remove_manager(scan_id: str) -> CancellationManager | None:
-    """Drop ``scan_id`` from the registry and return its manager, if there was one."""
-    with _registry_lock:
-        return _registry.pop(scan_id, None)
-
-
-def managers() -> dict[str, CancellationManager]:
-    """A copy of the registry: run id -> manager."""
-    with _registry_lock:
-        return dict(_registry)

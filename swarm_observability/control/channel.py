@@ -26,16 +26,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .._fork import abandon, reinit_after_fork
 from ..events import validate_run_id
 from ..exceptions import ControlChannelError
-
-if TYPE_CHECKING:
-    from .cancellation import CancellationManager
+from .actions import ControlAction, Syncable, parse_action
 
 logger = logging.getLogger("swarm_observability")
 
@@ -51,19 +47,6 @@ CREATE TABLE IF NOT EXISTS swarm_control (
 CREATE INDEX IF NOT EXISTS swarm_control_pending ON swarm_control (scan_id, id) WHERE consumed_at IS NULL;
 """
 _COLUMNS = "id, scan_id, action, reason, created_at, consumed_at"
-
-
-class ControlAction(StrEnum):
-    """What a control request asks of a scan."""
-
-    CANCEL = "cancel"
-    """Stop at the next safe point (``ScanCancelled``); resumable from the last checkpoint."""
-    PAUSE = "pause"
-    """Wait at the next safe point until resumed (in memory; the process keeps running)."""
-    RESUME = "resume"
-    """End a pause."""
-    DRAIN = "drain"
-    """Stop at the next superstep boundary with the checkpoint saved, so the process can exit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,15 +65,6 @@ class ControlRequest:
     """When the request was written (UTC)."""
     consumed_at: datetime | None
     """When a process claimed it, or ``None`` while pending."""
-
-
-def parse_action(action: object) -> ControlAction:
-    """Return ``action`` as a :class:`ControlAction`; raise ``ValueError`` naming it if unknown."""
-    try:
-        return ControlAction(action)
-    except ValueError:
-        choices = ", ".join(a.value for a in ControlAction)
-        raise ValueError(f"unknown control action {action!r}; expected one of: {choices}") from None
 
 
 class ControlChannel:
@@ -268,7 +242,7 @@ class ControlWatcher:
     def __init__(
         self,
         channel: ControlChannel,
-        managers: Iterable[CancellationManager] = (),
+        managers: Iterable[Syncable] = (),
         *,
         interval: float = 0.2,
     ) -> None:
@@ -277,12 +251,12 @@ class ControlWatcher:
         self.channel = channel
         self.interval = interval
         self._lock = threading.Lock()
-        self._managers: dict[str, CancellationManager] = {m.scan_id: m for m in managers}
+        self._managers: dict[str, Syncable] = {m.scan_id: m for m in managers}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
 
-    def add(self, manager: CancellationManager) -> None:
+    def add(self, manager: Syncable) -> None:
         """Serve ``manager`` too."""
         with self._lock:
             self._managers[manager.scan_id] = manager

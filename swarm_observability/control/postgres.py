@@ -23,7 +23,8 @@ from typing import Any
 from ..events import validate_run_id
 from ..exceptions import ControlChannelError
 from ..stores.postgres import _psycopg, quote_ident, redact, split_url
-from .channel import ControlAction, ControlRequest, parse_action
+from .actions import ControlAction, parse_action
+from .channel import ControlRequest
 
 NOTIFY_CHANNEL = "swarm_obs_control"
 """``LISTEN`` channel of control requests (``.<schema>`` added outside ``public``); payload: the scan id."""

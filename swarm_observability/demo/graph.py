@@ -35,7 +35,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Send
 
-from ..instrumentation.recorder import agent, log, plan, probe, progress
+from ..instrumentation.helpers import agent, log, plan, probe, progress
 from .model import OfflineReviewModel, build_review_prompt
 from .probes import PROBES, FileEntry, files_for, run_probe, take_inventory
 

@@ -160,7 +160,7 @@ def record_handoff(agent_scope: Scope, target_node: str, via: str, tool: str | N
     data: dict[str, Any] = {"from_agent": agent_scope.name, "to_agent": to_agent, "via": via}
     if tool is not None:
         data["tool"] = tool
-    agent_scope.run.observer._emit(agent_scope, EventType.HANDOFF, data=data)
+    agent_scope.invocation.recorder.emit(agent_scope, EventType.HANDOFF, data=data)
 
 
 def _open(info: AgentNode) -> tuple[Scope, Any]:
@@ -169,7 +169,7 @@ def _open(info: AgentNode) -> tuple[Scope, Any]:
     scope = node_scope.child("agent", info.name, agent=info.name)
     _peers[scope.scope_id] = info.peers
     token = enter_scope(scope)
-    scope.run.observer._open_scope(scope, EventType.AGENT_START, {"detected": True})
+    scope.invocation.recorder.open(scope, EventType.AGENT_START, {"detected": True})
     return scope, token
 
 
@@ -182,7 +182,7 @@ def _close(scope: Scope, token: Any, info: AgentNode, exc: BaseException | None,
         if not targets and exc is None and info.returns_to and not _handed_off.get(scope.scope_id):
             record_handoff(scope, info.returns_to, "graph")
         outcome, data = outcome_of(exc)
-        scope.run.observer._close_scope(scope, EventType.AGENT_COMPLETE, outcome, data)
+        scope.invocation.recorder.close(scope, EventType.AGENT_COMPLETE, outcome, data)
     finally:
         _handed_off.pop(scope.scope_id, None)
         _peers.pop(scope.scope_id, None)

@@ -45,7 +45,7 @@ from langgraph.errors import ParentCommand
 
 from ..events import EventType, Outcome
 from .agents import enclosing_agent, handoff_targets, record_handoff
-from .recorder import RunState, Scope, active_scope, outcome_of
+from .recorder import Invocation, Scope, active_scope, outcome_of
 
 logger = logging.getLogger("swarm_observability")
 
@@ -121,7 +121,7 @@ class SwarmCallbackHandler(BaseCallbackHandler):
     run_inline = True
     raise_error = False
 
-    def __init__(self, run: RunState, settings: CallbackSettings) -> None:
+    def __init__(self, run: Invocation, settings: CallbackSettings) -> None:
         self._run = run
         self._settings = settings
         self._calls: dict[UUID, _Call] = {}
@@ -184,7 +184,7 @@ class SwarmCallbackHandler(BaseCallbackHandler):
             return
         try:
             data = self._llm_end_data(call, response)
-            call.scope.run.observer._close_scope(call.scope, EventType.LLM_END, Outcome.OK, data)
+            call.scope.invocation.recorder.close(call.scope, EventType.LLM_END, Outcome.OK, data)
         except Exception:
             logger.exception("swarm_observability: a model call's end was not recorded")
 
@@ -196,7 +196,7 @@ class SwarmCallbackHandler(BaseCallbackHandler):
             outcome, data = outcome_of(error)
             data.update(_model_fields(call))
             kind = EventType.LLM_ERROR if outcome == Outcome.ERROR else EventType.LLM_END
-            call.scope.run.observer._close_scope(call.scope, kind, outcome, data)
+            call.scope.invocation.recorder.close(call.scope, kind, outcome, data)
         except Exception:
             logger.exception("swarm_observability: a model call's error was not recorded")
 
@@ -222,7 +222,7 @@ class SwarmCallbackHandler(BaseCallbackHandler):
             if content is not None:
                 data["input_messages"] = content
             self._calls[run_id] = call
-            scope.run.observer._open_scope(scope, EventType.LLM_START, data)
+            scope.invocation.recorder.open(scope, EventType.LLM_START, data)
         except Exception:
             logger.exception("swarm_observability: a model call's start was not recorded")
 
@@ -265,7 +265,7 @@ class SwarmCallbackHandler(BaseCallbackHandler):
         if len(warned) >= _MAX_WARNED_RUNS:
             warned.clear()
         warned.add(run_id)
-        call.scope.run.observer._emit(
+        call.scope.invocation.recorder.emit(
             call.scope,
             EventType.LOG,
             message=(
@@ -305,7 +305,7 @@ class SwarmCallbackHandler(BaseCallbackHandler):
                 data["arguments"] = inputs if inputs is not None else input_str
             self._calls[run_id] = call
             call.marker = _tool_context.set(run_id)
-            scope.run.observer._open_scope(scope, EventType.TOOL_START, data)
+            scope.invocation.recorder.open(scope, EventType.TOOL_START, data)
         except Exception:
             logger.exception("swarm_observability: a tool run's start was not recorded")
 
@@ -358,7 +358,7 @@ class SwarmCallbackHandler(BaseCallbackHandler):
                 # Ending in another context than it started in: a context attached for the tool's
                 # span there cannot be detached here, so leave it to the enclosing scope's reset.
                 call.scope.token = None
-        call.scope.run.observer._close_scope(call.scope, kind, outcome, data)
+        call.scope.invocation.recorder.close(call.scope, kind, outcome, data)
 
     # -- parentage --------------------------------------------------------------------------------
 
@@ -368,7 +368,7 @@ class SwarmCallbackHandler(BaseCallbackHandler):
             if call is not None:
                 return call.scope
         scope = active_scope()
-        if scope is None or scope.run is not self._run:
+        if scope is None or scope.invocation is not self._run:
             root = self._run.root
             assert root is not None
             return root

@@ -141,13 +141,13 @@ def _sink(
             "instrumented run; call it from a node of a graph instrumented by SwarmObserver, or pass "
             "emit_event(..., emitter=EventEmitter(store), run_id='...')"
         )
-    observer = scope.run.observer
+    recorder = scope.invocation.recorder
 
     def emit(data: dict[str, Any], text: str | None) -> StreamEvent | None:
         fields: dict[str, Any] = {"data": data}
         if text is not None:
             fields["message"] = text
-        return observer._emit(scope, type, **fields)
+        return recorder.emit(scope, type, **fields)
 
     return emit
 

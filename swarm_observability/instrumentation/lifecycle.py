@@ -1,13 +1,13 @@
-"""The scan lifecycle of an instrumented graph, and the one-call live event stream.
+"""The scan lifecycle of an instrumented graph: one outermost ``stream``/``astream`` call is one invocation.
 
-An instrumented compiled graph gets a subclass of its own class (same name, swapped on the instance,
-so ``with_config()`` copies stay instrumented) whose ``stream`` and ``astream`` wrap LangGraph's;
-``invoke``/``ainvoke``/``batch``/``astream_events`` all go through them. The outermost call is one
-*scan invocation*:
+An instrumented compiled graph keeps its class; its ``stream``, ``astream`` and ``copy`` are shadowed
+on the instance (see :mod:`._langgraph`), and ``invoke``/``ainvoke``/``batch``/``astream_events``
+all go through them. The outermost call is one *scan invocation*:
 
-* it emits ``scan_started``, or ``scan_resumed`` when the input is ``None`` or a ``Command`` and the
-  thread already has a checkpoint (``data.previous_invocation_id`` names the last invocation of the
-  run in the event log);
+* it emits ``scan_started``, or ``scan_resumed`` when the input is ``None`` or a ``Command``, the call
+  has a thread id and the run already has an invocation in the event log
+  (``data.previous_invocation_id`` names it). The log answers, not the checkpointer, so resuming
+  reads the checkpointer exactly as often as without instrumentation;
 * it ends with exactly one of ``scan_complete``; ``scan_paused`` (``reason`` ``"interrupt"`` when a
   node called ``interrupt()`` or a static ``interrupt_before/after`` stopped it, ``"drain"`` on
   ``GraphDrained``, which is re-raised); ``scan_cancelled`` (``ScanCancelled``, ``CancelledError``,
@@ -17,87 +17,108 @@ so ``with_config()`` copies stay instrumented) whose ``stream`` and ``astream`` 
 Graph calls inside a running invocation (a subgraph node, ``graph.invoke()`` inside a node) pass
 straight through: their nodes report into the enclosing invocation.
 
-Events emitted inside nodes reach ``stream_mode="custom"`` through LangGraph's stream writer. The
-invocation's own events are yielded here, shaped like LangGraph's custom items for the requested
-``stream_mode``/``subgraphs``/``version``, and only when ``"custom"`` is requested. The terminal event
-of a failed invocation is yielded before the exception is raised.
+Streams are untouched by default: nothing of ours is added to any ``stream_mode``. With
+``SwarmObserver(custom_stream=True)`` (and always for :func:`~.event_stream.stream_events`) events
+emitted in nodes go into ``stream_mode="custom"`` through LangGraph's stream writer, and the
+invocation's own events are yielded here, shaped like LangGraph's custom items; the terminal event of
+a failed invocation is yielded before the exception is raised.
 
 Control: unless the caller passes ``control=`` (or an enclosing LangGraph run provides one), each
 invocation runs with a fresh ``RunControl`` from the scan's ``CancellationManager``, so
-``manager.drain()`` works without extra wiring. The manager is reset as the invocation ends (just
-before its terminal event), so a cancelled or drained scan can be resumed in the same process, while a
-request made after that applies to the next invocation.
+``manager.drain()`` works without extra wiring. The manager is reset as the invocation ends.
+
+Run callbacks: factories registered with ``SwarmObserver.add_run_callback`` are called with the
+invocation's scope as it starts; the LangChain callback handlers they return are added to the
+config of that one call (the seam for model and tool call events).
 
 Durability: the outermost invocation waits, after its terminal event, until the emitter has stored
-every event (a background writer may still hold some), so ``store.load()`` right after ``invoke``,
-``ainvoke`` or the end of ``astream`` sees the whole invocation. A failed write is logged there and
-raised by the next explicit ``emitter.flush()``, never into the graph's caller.
+every event, so ``store.load()`` right after ``invoke``/``ainvoke``/the end of ``astream`` sees the
+whole invocation. A failed write is logged there, never raised into the graph's caller.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
-from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
-from langgraph._internal._config import ensure_config as _langgraph_config
-from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.errors import GraphDrained, GraphInterrupt
 from langgraph.types import Command
 
+from ..control.registry import ManagerLeases
 from ..events import EventType, Outcome, StreamEvent
-from ..exceptions import InstrumentationError, ScanCancelled
-from .callbacks import SwarmCallbackHandler, with_run_callbacks
-from .recorder import RunState, Scope, _current, new_scope_id
-
-if TYPE_CHECKING:
-    from langgraph.pregel import Pregel
-
-    from ..emitter import EventEmitter
-    from .observer import SwarmObserver
-
-import logging
+from ..exceptions import ScanCancelled
+from ._langgraph import config_checkpointer, copy_graph, enclosing_control, run_identity, shadow_methods
+from .callbacks import with_run_callbacks
+from .recorder import Invocation, Recorder, Scope, active_scope, enter_scope, exit_scope, new_scope_id
 
 logger = logging.getLogger("swarm_observability")
 
 _Shape = Callable[[StreamEvent], Any]
+RunCallback = Callable[[Scope], Any]
+"""Called with an invocation's scope as it starts; returns a LangChain callback handler or ``None``."""
 
 
-def observed_class(observer: SwarmObserver, cls: type) -> type:
-    """The instrumented subclass of a compiled graph class for ``observer`` (cached)."""
-    sub = observer._classes.get(cls)
-    if sub is None:
-        namespace = {
-            "__module__": cls.__module__,
-            "__qualname__": cls.__qualname__,
-            "__doc__": cls.__doc__,
-            "_swarm_observer": observer,
-            "_swarm_original_class": cls,
-            "stream": _stream,
-            "astream": _astream,
-        }
-        sub = observer._classes[cls] = type(cls.__name__, (cls,), namespace)
-    return sub
+class Lifecycle:
+    """One observer's invocation driver: binds the shadowing methods of the graphs it instruments."""
+
+    def __init__(self, recorder: Recorder, leases: ManagerLeases, *, custom_stream: bool, owner: Any) -> None:
+        self.recorder = recorder
+        self.leases = leases
+        self.custom_stream = custom_stream
+        self.owner = owner
+        self.run_callbacks: list[RunCallback] = []
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Lifecycle:
+        return self  # copies of an instrumented graph are instrumented by the same observer
+
+    def methods(self, graph: Any) -> dict[str, Callable[..., Any]]:
+        """The ``stream``/``astream``/``copy`` that shadow ``graph``'s own."""
+        entry = GraphEntry(self, graph)
+        return {"stream": entry.stream, "astream": entry.astream, "copy": entry.copy}
 
 
-def _stream(self: Pregel, input: Any, config: Any = None, **kwargs: Any) -> Iterator[Any]:
-    original = type(self)._swarm_original_class.stream  # type: ignore[attr-defined]
-    if _current.get() is not None:
-        return original(self, input, config, **kwargs)  # type: ignore[no-any-return]
-    invocation = _Invocation(type(self)._swarm_observer, self, input, config, kwargs)  # type: ignore[attr-defined]
-    return _run_sync(invocation, original, input, config, kwargs)
+class GraphEntry:
+    """The entry points of one instrumented graph (bound to it; see :meth:`Lifecycle.methods`)."""
+
+    __slots__ = ("graph", "lifecycle")
+
+    def __init__(self, lifecycle: Lifecycle, graph: Any) -> None:
+        self.lifecycle = lifecycle
+        self.graph = graph
+
+    def stream(self, input: Any, config: Any = None, **kwargs: Any) -> Iterator[Any]:
+        return self.run_stream(input, config, kwargs, streams=self.lifecycle.custom_stream)
+
+    def astream(self, input: Any, config: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
+        return self.run_astream(input, config, kwargs, streams=self.lifecycle.custom_stream)
+
+    def copy(self, update: dict[str, Any] | None = None) -> Any:
+        new = copy_graph(self.graph, update)
+        shadow_methods(new, self.lifecycle.methods)
+        return new
+
+    def run_stream(self, input: Any, config: Any, kwargs: dict[str, Any], *, streams: bool) -> Iterator[Any]:
+        """``stream``, with our events in ``stream_mode="custom"`` if ``streams``."""
+        original = type(self.graph).stream
+        if active_scope() is not None:
+            return original(self.graph, input, config, **kwargs)  # type: ignore[no-any-return]
+        run = _Run(self.lifecycle, self.graph, input, config, kwargs, streams)
+        return _run_sync(run, original, input, config, kwargs)
+
+    def run_astream(
+        self, input: Any, config: Any, kwargs: dict[str, Any], *, streams: bool
+    ) -> AsyncIterator[Any]:
+        """``astream``, with our events in ``stream_mode="custom"`` if ``streams``."""
+        original = type(self.graph).astream
+        if active_scope() is not None:
+            return original(self.graph, input, config, **kwargs)  # type: ignore[no-any-return]
+        run = _Run(self.lifecycle, self.graph, input, config, kwargs, streams)
+        return _run_async(run, original, input, config, kwargs)
 
 
-def _astream(self: Pregel, input: Any, config: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
-    original = type(self)._swarm_original_class.astream  # type: ignore[attr-defined]
-    if _current.get() is not None:
-        return original(self, input, config, **kwargs)  # type: ignore[no-any-return]
-    invocation = _Invocation(type(self)._swarm_observer, self, input, config, kwargs)  # type: ignore[attr-defined]
-    return _run_async(invocation, original, input, config, kwargs)
-
-
-def _shape_for(graph: Pregel, kwargs: dict[str, Any]) -> _Shape | None:
+def _shape_for(graph: Any, kwargs: dict[str, Any]) -> _Shape | None:
     """How LangGraph would yield a custom item at the root for these stream arguments (None: not at all)."""
     mode = kwargs.get("stream_mode")
     if mode is None:
@@ -113,189 +134,166 @@ def _shape_for(graph: Pregel, kwargs: dict[str, Any]) -> _Shape | None:
     return (lambda event: ((), "custom", event)) if subgraphs else (lambda event: ("custom", event))
 
 
-def _enclosing_control(graph: Pregel, config: Any) -> Any:
-    """The ``RunControl`` LangGraph would share from an enclosing run, if any.
-
-    LangGraph shares it with a graph called inside a node when the call's config inherits the node's
-    (its own ``ensure_config`` decides, so it is asked here too).
-    """
-    merged = _langgraph_config(graph.config, config)
-    return getattr(merged["configurable"].get("__pregel_runtime"), "control", None)
-
-
-def _stored(emitter: EventEmitter) -> Future[None] | None:
-    """A future done once every event emitted so far is stored; ``None`` when nothing is queued.
-
-    Unlike ``emitter.flush()`` it leaves a failed background write for the next explicit flush to raise.
-    """
-    return emitter.wait_stored()
-
-
-class _Invocation:
+class _Run:
     """Start and end of one scan invocation; shared by the sync and the async stream."""
 
     def __init__(
-        self, observer: SwarmObserver, graph: Pregel, input: Any, config: Any, kwargs: dict[str, Any]
+        self, lifecycle: Lifecycle, graph: Any, input: Any, config: Any, kwargs: dict[str, Any], streams: bool
     ) -> None:
-        from ..events import validate_run_id
-
-        conf = {
-            **((graph.config or {}).get("configurable") or {}),
-            **((config or {}).get("configurable") or {}),
-        }
-        thread = conf.get("thread_id")
-        thread_id = str(thread) if thread is not None else None
-        scan_id = conf.get("scan_id")
-        run_id = validate_run_id(str(scan_id) if scan_id is not None else thread_id or new_scope_id())
-        self.observer = observer
+        run_id, thread_id = run_identity(graph.config, config, new_scope_id)
+        self.lifecycle = lifecycle
+        self.recorder = lifecycle.recorder
         self.graph = graph
         self.invocation_id = new_scope_id()
-        self.run = RunState(observer, run_id, thread_id, self.invocation_id, observer._manager_for(run_id))
-        self.shape = _shape_for(graph, kwargs)
-        saver = graph.checkpointer if isinstance(graph.checkpointer, BaseCheckpointSaver) else None
-        self.saver = saver or conf.get("__pregel_checkpointer")
-        self.lookup = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
-        self.may_resume = (input is None or isinstance(input, Command)) and thread is not None
-        self.static_interrupts = bool(
-            kwargs.get("interrupt_before")
-            or kwargs.get("interrupt_after")
-            or graph.interrupt_before_nodes
-            or graph.interrupt_after_nodes
+        self.invocation = Invocation(
+            lifecycle.recorder,
+            run_id,
+            thread_id,
+            self.invocation_id,
+            lifecycle.leases.lease(run_id),
+            streams=streams,
+        )
+        self.shape = _shape_for(graph, kwargs) if streams else None
+        self.lookup = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+        self.may_resume = (input is None or isinstance(input, Command)) and thread_id is not None
+        self.static_interrupts = (
+            bool(
+                kwargs.get("interrupt_before")
+                or kwargs.get("interrupt_after")
+                or graph.interrupt_before_nodes
+                or graph.interrupt_after_nodes
+            )
+            and config_checkpointer(graph, config) is not None
         )
         self.ended = False
 
+    @property
+    def run_id(self) -> str:
+        return self.invocation.run_id
+
     # -- start ------------------------------------------------------------------------------------
 
-    def resumed(self) -> bool:
-        if not self.may_resume or self.saver is None:
-            return False
-        try:
-            return self.saver.get_tuple(self.lookup) is not None
-        except Exception:
-            logger.debug("swarm_observability: checkpoint lookup failed", exc_info=True)
-            return False
-
-    async def aresumed(self) -> bool:
-        if not self.may_resume or self.saver is None:
-            return False
-        try:
-            return await self.saver.aget_tuple(self.lookup) is not None
-        except Exception:
-            logger.debug("swarm_observability: checkpoint lookup failed", exc_info=True)
-            return False
-
-    def start(self, resumed: bool) -> StreamEvent | None:
+    def start(self) -> StreamEvent | None:
         """Emit ``scan_started``/``scan_resumed`` and open the invocation scope."""
-        observer, run = self.observer, self.run
-        observer.emitter.forget_run(run.run_id)
+        invocation = self.invocation
+        self.recorder.emitter.forget_run(invocation.run_id)
         data: dict[str, Any] = {"graph": self.graph.name}
-        if resumed:
-            data["previous_invocation_id"] = self._previous_invocation()
-        root = Scope(
-            "scan",
-            self.graph.name,
-            run,
-            None,
-            {"thread_id": run.thread_id, "invocation_id": self.invocation_id}
-            if run.thread_id is not None
-            else {"invocation_id": self.invocation_id},
-            scope_id=self.invocation_id,
-        )
-        run.root = root
-        return observer._open_scope(root, EventType.SCAN_RESUMED if resumed else EventType.SCAN_STARTED, data)
+        previous = self._previous_invocation() if self.may_resume else None
+        if previous is not None:
+            data["previous_invocation_id"] = previous
+        fields: dict[str, Any] = {"invocation_id": self.invocation_id}
+        if invocation.thread_id is not None:
+            fields = {"thread_id": invocation.thread_id, **fields}
+        root = Scope("scan", self.graph.name, invocation, None, fields, scope_id=self.invocation_id)
+        invocation.root = root
+        kind = EventType.SCAN_RESUMED if previous is not None else EventType.SCAN_STARTED
+        return self.recorder.open(root, kind, data)
 
     def _previous_invocation(self) -> str | None:
         try:
-            done = _stored(self.observer.emitter)
+            done = self.recorder.emitter.wait_stored()
             if done is not None:
                 done.result()
-            last = self.observer.store.query(
-                self.run.run_id, types=[EventType.SCAN_STARTED, EventType.SCAN_RESUMED], limit=1
+            last = self.recorder.emitter.store.query(
+                self.invocation.run_id, types=[EventType.SCAN_STARTED, EventType.SCAN_RESUMED], limit=1
             )
         except Exception:
             logger.exception(
-                "swarm_observability: could not read the previous invocation of %r", self.run.run_id
+                "swarm_observability: could not read the previous invocation of %r", self.invocation.run_id
             )
             return None
         return last[0].invocation_id if last else None
 
-    def run_config(self, config: Any) -> Any:
-        """``config`` with this invocation's model and tool callback handler added (see :mod:`.callbacks`)."""
-        return with_run_callbacks(config, SwarmCallbackHandler(self.run, self.observer.callback_settings))
-
-    def stream_kwargs(self, config: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """``kwargs`` for LangGraph's stream, with the manager's ``RunControl`` unless one is given."""
-        manager = self.run.manager
-        if manager is None or kwargs.get("control") is not None or _enclosing_control(self.graph, config):
-            return kwargs
-        return {**kwargs, "control": manager.run_control()}
+    def call_args(self, config: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """``config`` with the run callbacks and ``kwargs`` with the manager's ``RunControl``."""
+        root = self.invocation.root
+        for factory in self.lifecycle.run_callbacks:
+            try:
+                handler = factory(root) if root is not None else None
+            except Exception:
+                logger.exception("swarm_observability: run callback factory %r failed", factory)
+                continue
+            if handler is not None:
+                config = with_run_callbacks(config, handler)
+        manager = self.invocation.manager
+        if manager is None or kwargs.get("control") is not None or enclosing_control(self.graph, config):
+            return config, kwargs
+        return config, {**kwargs, "control": manager.run_control()}
 
     # -- end --------------------------------------------------------------------------------------
 
     def needs_state(self) -> bool:
         """Only a static interrupt can pause a run without a node raising; then ask the checkpointer."""
-        return self.static_interrupts and not self.run.interrupts and self.saver is not None
+        return self.static_interrupts and not self.invocation.interrupts
 
     def finish(self, exc: BaseException | None, next_nodes: tuple[str, ...] = ()) -> StreamEvent | None:
         """Emit the invocation's one terminal event for how it ended."""
         if self.ended:
             return None
         self.ended = True
-        interrupts = _unique(self.run.interrupts)
-        data: dict[str, Any] = {}
-        fields: dict[str, Any] = {}
-        if exc is None or (isinstance(exc, GeneratorExit) and interrupts) or isinstance(exc, GraphInterrupt):
-            if interrupts or next_nodes or isinstance(exc, GraphInterrupt):
-                kind, outcome = EventType.SCAN_PAUSED, Outcome.INTERRUPTED
-                data = {
-                    "reason": "interrupt",
-                    "interrupts": [{"id": i.id, "value": i.value} for i in interrupts],
-                }
-                if next_nodes:
-                    data["next"] = list(next_nodes)
-            else:
-                kind, outcome = EventType.SCAN_COMPLETE, Outcome.OK
-        elif isinstance(exc, GraphDrained):
-            kind, outcome = EventType.SCAN_PAUSED, Outcome.PAUSED
-            data = {"reason": "drain", "drain_reason": exc.reason}
-        elif isinstance(exc, ScanCancelled):
-            kind, outcome = EventType.SCAN_CANCELLED, Outcome.CANCELLED
-            data = {"reason": exc.reason or "cancelled"}
-            fields = {"node": exc.node} if exc.node else {}
-        elif isinstance(exc, GeneratorExit):
-            kind, outcome, data = EventType.SCAN_CANCELLED, Outcome.CANCELLED, {"reason": "abandoned"}
-        elif isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
-            kind, outcome = EventType.SCAN_CANCELLED, Outcome.CANCELLED
-            data = {"reason": "cancelled" if isinstance(exc, asyncio.CancelledError) else "KeyboardInterrupt"}
-        else:
-            kind, outcome = EventType.SCAN_ERROR, Outcome.ERROR
-            data = {"error_type": type(exc).__name__, "error_message": str(exc)}
-        root = self.run.root
+        kind, outcome, data, fields = _terminal(exc, _unique(self.invocation.interrupts), next_nodes)
+        root = self.invocation.root
         assert root is not None
-        observer = self.observer
-        observer._end_control(self.run)
+        self._end_control()
         try:
-            return observer._close_scope(root, kind, outcome, data, **fields)
+            return self.recorder.close(root, kind, outcome, data, **fields)
         finally:
-            observer._release_managers()
+            self.lifecycle.leases.release_idle()
+
+    def _end_control(self) -> None:
+        manager = self.invocation.manager
+        if manager is not None:
+            self.invocation.manager = manager.end_invocation()
 
     def settle(self) -> None:
         """Wait until the invocation's events are stored; a failed write is logged, not raised."""
         try:
-            done = _stored(self.observer.emitter)
+            done = self.recorder.emitter.wait_stored()
             if done is not None:
                 done.result()
         except Exception:
-            logger.exception("swarm_observability: could not wait for the events of %r", self.run.run_id)
+            logger.exception(
+                "swarm_observability: could not wait for the events of %r", self.invocation.run_id
+            )
 
     async def asettle(self) -> None:
         """:meth:`settle` without blocking the event loop."""
         try:
-            done = _stored(self.observer.emitter)
+            done = self.recorder.emitter.wait_stored()
             if done is not None:
                 await asyncio.shield(asyncio.wrap_future(done))
         except Exception:
-            logger.exception("swarm_observability: could not wait for the events of %r", self.run.run_id)
+            logger.exception(
+                "swarm_observability: could not wait for the events of %r", self.invocation.run_id
+            )
+
+
+def _terminal(
+    exc: BaseException | None, interrupts: list[Any], next_nodes: tuple[str, ...]
+) -> tuple[EventType, Outcome, dict[str, Any], dict[str, Any]]:
+    """The terminal event type, outcome, data and extra fields for an invocation that ended with ``exc``."""
+    if exc is None or (isinstance(exc, GeneratorExit) and interrupts) or isinstance(exc, GraphInterrupt):
+        if interrupts or next_nodes or isinstance(exc, GraphInterrupt):
+            data: dict[str, Any] = {
+                "reason": "interrupt",
+                "interrupts": [{"id": i.id, "value": i.value} for i in interrupts],
+            }
+            if next_nodes:
+                data["next"] = list(next_nodes)
+            return EventType.SCAN_PAUSED, Outcome.INTERRUPTED, data, {}
+        return EventType.SCAN_COMPLETE, Outcome.OK, {}, {}
+    if isinstance(exc, GraphDrained):
+        return EventType.SCAN_PAUSED, Outcome.PAUSED, {"reason": "drain", "drain_reason": exc.reason}, {}
+    if isinstance(exc, ScanCancelled):
+        fields = {"node": exc.node} if exc.node else {}
+        return EventType.SCAN_CANCELLED, Outcome.CANCELLED, {"reason": exc.reason or "cancelled"}, fields
+    if isinstance(exc, GeneratorExit):
+        return EventType.SCAN_CANCELLED, Outcome.CANCELLED, {"reason": "abandoned"}, {}
+    if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
+        reason = "cancelled" if isinstance(exc, asyncio.CancelledError) else "KeyboardInterrupt"
+        return EventType.SCAN_CANCELLED, Outcome.CANCELLED, {"reason": reason}, {}
+    data = {"error_type": type(exc).__name__, "error_message": str(exc)}
+    return EventType.SCAN_ERROR, Outcome.ERROR, data, {}
 
 
 def _unique(interrupts: list[Any]) -> list[Any]:
@@ -306,198 +304,108 @@ def _unique(interrupts: list[Any]) -> list[Any]:
 
 
 def _run_sync(
-    inv: _Invocation, original: Callable[..., Iterator[Any]], input: Any, config: Any, kwargs: dict[str, Any]
+    run: _Run, original: Callable[..., Iterator[Any]], input: Any, config: Any, kwargs: dict[str, Any]
 ) -> Iterator[Any]:
-    root_event = inv.start(inv.resumed())
-    root = inv.run.root
+    root_event = run.start()
+    root = run.invocation.root
     inner: Iterator[Any] | None = None
     try:
-        if inv.shape is not None and root_event is not None:
-            yield inv.shape(root_event)
-        token = _current.set(root)
+        if run.shape is not None and root_event is not None:
+            yield run.shape(root_event)
+        token = enter_scope(root)
         try:
-            inner = original(inv.graph, input, inv.run_config(config), **inv.stream_kwargs(config, kwargs))
+            call_config, call_kwargs = run.call_args(config, kwargs)
+            inner = original(run.graph, input, call_config, **call_kwargs)
         finally:
-            _current.reset(token)
+            exit_scope(token)
         while True:
-            token = _current.set(root)
+            token = enter_scope(root)
             try:
                 chunk = next(inner)
             except StopIteration:
                 break
             finally:
-                _current.reset(token)
+                exit_scope(token)
             yield chunk
     except GeneratorExit as exc:
-        token = _current.set(root)
+        token = enter_scope(root)
         try:
             if inner is not None:
                 inner.close()  # type: ignore[attr-defined]
         finally:
-            _current.reset(token)
-            inv.finish(exc)
-            inv.settle()
+            exit_scope(token)
+            run.finish(exc)
+            run.settle()
         raise
     except BaseException as exc:
-        event = inv.finish(exc)
-        inv.settle()
-        if inv.shape is not None and event is not None and isinstance(exc, Exception):
-            yield inv.shape(event)
+        event = run.finish(exc)
+        run.settle()
+        if run.shape is not None and event is not None and isinstance(exc, Exception):
+            yield run.shape(event)
         raise
     next_nodes: tuple[str, ...] = ()
-    if inv.needs_state():
+    if run.needs_state():
         try:
-            next_nodes = tuple(inv.graph.get_state(inv.lookup).next)
+            next_nodes = tuple(run.graph.get_state(run.lookup).next)
         except Exception:
             logger.debug("swarm_observability: get_state failed", exc_info=True)
-    event = inv.finish(None, next_nodes)
-    inv.settle()
-    if inv.shape is not None and event is not None:
-        yield inv.shape(event)
+    event = run.finish(None, next_nodes)
+    run.settle()
+    if run.shape is not None and event is not None:
+        yield run.shape(event)
 
 
 async def _run_async(
-    inv: _Invocation,
+    run: _Run,
     original: Callable[..., AsyncIterator[Any]],
     input: Any,
     config: Any,
     kwargs: dict[str, Any],
 ) -> AsyncIterator[Any]:
-    root_event = inv.start(await inv.aresumed())
-    root = inv.run.root
+    root_event = run.start()
+    root = run.invocation.root
     inner: AsyncIterator[Any] | None = None
     try:
-        if inv.shape is not None and root_event is not None:
-            yield inv.shape(root_event)
-        token = _current.set(root)
+        if run.shape is not None and root_event is not None:
+            yield run.shape(root_event)
+        token = enter_scope(root)
         try:
-            inner = original(inv.graph, input, inv.run_config(config), **inv.stream_kwargs(config, kwargs))
+            call_config, call_kwargs = run.call_args(config, kwargs)
+            inner = original(run.graph, input, call_config, **call_kwargs)
         finally:
-            _current.reset(token)
+            exit_scope(token)
         while True:
-            token = _current.set(root)
+            token = enter_scope(root)
             try:
                 chunk = await inner.__anext__()
             except StopAsyncIteration:
                 break
             finally:
-                _current.reset(token)
+                exit_scope(token)
             yield chunk
     except GeneratorExit as exc:
-        token = _current.set(root)
+        token = enter_scope(root)
         try:
             if inner is not None:
                 await inner.aclose()  # type: ignore[attr-defined]
         finally:
-            _current.reset(token)
-            inv.finish(exc)
-        await inv.asettle()
+            exit_scope(token)
+            run.finish(exc)
+        await run.asettle()
         raise
     except BaseException as exc:
-        event = inv.finish(exc)
-        await inv.asettle()
-        if inv.shape is not None and event is not None and isinstance(exc, Exception):
-            yield inv.shape(event)
+        event = run.finish(exc)
+        await run.asettle()
+        if run.shape is not None and event is not None and isinstance(exc, Exception):
+            yield run.shape(event)
         raise
     next_nodes: tuple[str, ...] = ()
-    if inv.needs_state():
+    if run.needs_state():
         try:
-            next_nodes = tuple((await inv.graph.aget_state(inv.lookup)).next)
+            next_nodes = tuple((await run.graph.aget_state(run.lookup)).next)
         except Exception:
             logger.debug("swarm_observability: aget_state failed", exc_info=True)
-    event = inv.finish(None, next_nodes)
-    await inv.asettle()
-    if inv.shape is not None and event is not None:
-        yield inv.shape(event)
-
-
-# -- the one-call live stream -----------------------------------------------------------------------
-
-_SET_BY_US = ("stream_mode", "subgraphs", "version")
-
-
-def _check_stream_args(graph: Any, kwargs: dict[str, Any]) -> None:
-    if getattr(type(graph), "_swarm_observer", None) is None:
-        raise InstrumentationError(
-            f"{type(graph).__name__} is not instrumented: call SwarmObserver().instrument(graph) first"
-        )
-    given = [key for key in _SET_BY_US if key in kwargs]
-    if given:
-        raise TypeError(f"stream_events() sets {', '.join(given)} itself; do not pass them")
-
-
-class EventStream(AsyncIterator[StreamEvent]):
-    """The live events of one run (from :func:`stream_events`): an async iterator and context manager.
-
-    ``async with stream_events(...) as events:`` (or ``contextlib.aclosing``) closes the run when the
-    block is left, whether the loop finished, broke early or raised.
-    """
-
-    __slots__ = ("_events",)
-
-    def __init__(self, events: AsyncGenerator[StreamEvent, None]) -> None:
-        self._events = events
-
-    def __aiter__(self) -> EventStream:
-        return self
-
-    async def __anext__(self) -> StreamEvent:
-        return await self._events.__anext__()
-
-    async def aclose(self) -> None:
-        """End the run now if it is still going (``scan_cancelled``, ``reason="abandoned"``)."""
-        await self._events.aclose()
-
-    async def __aenter__(self) -> EventStream:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-
-def stream_events(graph: Pregel, input: Any, config: Any = None, **kwargs: Any) -> EventStream:
-    """Run an instrumented graph with ``astream`` and yield only its :class:`StreamEvent`s, as they happen.
-
-    Requests ``stream_mode="custom"`` and ``subgraphs=True`` itself (so events of subgraphs and of
-    parallel branches are included) and unpacks LangGraph's tuples; other ``astream`` keyword arguments
-    (``context``, ``durability``, ``control`` ...) are passed on.
-
-    Leaving the loop early: ``break`` alone does *not* end the run. The graph stops being driven, but
-    the invocation stays open (no terminal event, checkpoints and control as they were) until the
-    stream is garbage collected, when the event loop closes it in the background. To end it at once,
-    use the stream as an async context manager or wrap it in ``contextlib.aclosing``: leaving the
-    block closes the run with ``scan_cancelled`` (``reason="abandoned"``)::
-
-        async with stream_events(graph, inputs, config) as events:
-            async for event in events:
-                if event.type_name == "probe_result":
-                    break          # scan_cancelled(abandoned) is stored as the block exits
-
-    Raises:
-        InstrumentationError: ``graph`` is not instrumented.
-        TypeError: ``stream_mode``, ``subgraphs`` or ``version`` was passed.
-    """
-    _check_stream_args(graph, kwargs)
-    items = graph.astream(input, config, stream_mode="custom", subgraphs=True, **kwargs)
-    return EventStream(_only_events(items))
-
-
-async def _only_events(items: AsyncIterator[Any]) -> AsyncGenerator[StreamEvent, None]:
-    try:
-        async for _ns, payload in items:
-            if isinstance(payload, StreamEvent):
-                yield payload
-    finally:
-        await items.aclose()  # type: ignore[attr-defined]
-
-
-def iter_events(graph: Pregel, input: Any, config: Any = None, **kwargs: Any) -> Iterator[StreamEvent]:
-    """The sync twin of :func:`stream_events` (runs ``graph.stream``)."""
-    _check_stream_args(graph, kwargs)
-    items = graph.stream(input, config, stream_mode="custom", subgraphs=True, **kwargs)
-    try:
-        for _ns, payload in items:
-            if isinstance(payload, StreamEvent):
-                yield payload
-    finally:
-        items.close()  # type: ignore[attr-defined]
+    event = run.finish(None, next_nodes)
+    await run.asettle()
+    if run.shape is not None and event is not None:
+        yield run.shape(event)

@@ -1,49 +1,45 @@
-"""The current run, found from contextvars, and the helpers node code calls without parameters.
+"""Scopes and the :class:`Recorder` that turns them into events: the runtime every other module gets.
 
-Inside a node of an instrumented graph, plain function calls report what the node is doing::
+A *scope* is one open unit of work: the scan invocation (one outermost graph call), a node
+execution, an agent, a plan or a probe. It carries the :class:`StreamEvent` fields its events share
+and a link to its :class:`Invocation`, which holds the :class:`Recorder` (emit, open, close, hooks)
+and the run's ``CancellationManager``. Node wrappers, helpers and the lifecycle receive the recorder
+this way; nothing below reaches back into the ``SwarmObserver``.
 
-    from swarm_observability import agent, log, plan, probe, progress
+The innermost open scope of the current context lives in a :class:`contextvars.ContextVar`
+(:func:`enter_scope` / :func:`exit_scope`, :func:`active_scope`). Contextvars are copied into
+``asyncio.create_task`` and ``asyncio.to_thread``, so code started there reports into the scope it
+was started from; a raw ``threading.Thread`` does not inherit it.
 
-    async def scan_hosts(state):
-        with plan(steps=["resolve", "probe"]):
-            log("resolving", hosts=len(state["hosts"]))
-        async with probe("port-scan", host="10.0.0.5") as p:
-            p.result(port=443, open=True)
-            progress(0.5, "half the ports done")
-
-Each helper finds the innermost open scope (scan invocation, node, agent, plan or probe) from a
-:class:`contextvars.ContextVar` that the node wrapper sets, so nothing has to be threaded through.
-Contextvars are copied into ``asyncio.create_task`` and ``asyncio.to_thread``, so helpers work there
-too and their events carry the scope they were started from. A raw ``threading.Thread`` or
-``loop.run_in_executor`` does *not* copy the context: there, as anywhere outside an instrumented run,
-a helper raises :class:`~swarm_observability.exceptions.NoActiveRunError` rather than dropping the
-event silently.
-
-Scopes (``probe``, ``agent``, ``plan``) emit an opening and a closing event with the same
-``scope_id``; the closing one carries ``data.outcome`` and ``data.duration_ms``, also when the body
-raises (outcome ``error``, or ``cancelled`` for cancellation), and the exception propagates unchanged.
+Hooks (:class:`ScopeHooks`, the OpenTelemetry seam): ``scope_opened`` runs right after a scope's
+opening event is emitted and ``scope_closed`` right before its closing event is emitted, with the
+scope current and in the context its body runs in; what ``scope_opened`` returns is kept in
+``scope.token`` and passed back to ``scope_closed``. A failing hook is logged, never raised into the
+graph. The scan scope's hooks run in the consumer's context between stream items: never attach a
+context there.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
+import logging
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from concurrent.futures import Future
 from contextvars import ContextVar, Token
 from random import getrandbits
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol
 
+from langchain_core.runnables.config import var_child_runnable_config
 from langgraph.errors import GraphDrained, GraphInterrupt, ParentCommand
 
-from ..events import EventType, Outcome, StreamEvent
-from ..exceptions import EventValidationError, InstrumentationError, NoActiveRunError, ScanCancelled
+from ..emitter import EventEmitter
+from ..events import EventType, Outcome, StreamEvent, make_event
+from ..exceptions import EventValidationError, NoActiveRunError, ScanCancelled
+from ._heartbeat import HeartbeatTimer
 
-if TYPE_CHECKING:
-    from .observer import SwarmObserver
-
-F = TypeVar("F", bound=Callable[..., Any])
+logger = logging.getLogger("swarm_observability")
 
 _current: ContextVar[Scope | None] = ContextVar("swarm_observability_scope", default=None)
 
@@ -52,10 +48,8 @@ _NO_RUN_HINT = (
     "SwarmObserver.instrument() (or a function decorated with @observe_node), from the node's own "
     "thread or from asyncio tasks/to_thread started there; raw threads do not inherit the run"
 )
-
-
 _NODE_OWN_FIELDS = frozenset({"agent", "probe", "step", "task_id", "checkpoint_id", "namespace"})
-
+_HEARTBEAT_KINDS = frozenset({"node", "probe"})
 _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
 _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 
@@ -67,57 +61,75 @@ def new_scope_id() -> str:
     return f"{getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
 
 
-class RunState:
+class ScopeHooks(Protocol):
+    """What a tracer implements to follow scopes (``LiveTracer`` does)."""
+
+    def scope_opened(self, event: StreamEvent) -> object | None: ...
+
+    def scope_closed(self, event: StreamEvent, token: object | None) -> None: ...
+
+
+class Invocation:
     """What one scan invocation (one outermost graph call) shares with every scope inside it.
 
     Attributes:
-        observer: the observer that emits the invocation's events.
-        run_id: the scan id (thread id, ``configurable["scan_id"]`` or a fresh uuid).
-        thread_id: the LangGraph thread id, if any.
+        recorder: the recorder that emits the invocation's events.
+        run_id: the scan id (``configurable["scan_id"]``, the thread id or a fresh uuid; an id the
+            log cannot store is mapped to a safe one, see ``_langgraph.safe_run_id``).
+        thread_id: the LangGraph thread id, as given, if any.
         invocation_id: uuid4 hex of this invocation, or ``None`` for nodes decorated with
             :func:`~swarm_observability.observe_node` in a graph that is not instrumented.
-        manager: the scan's ``CancellationManager`` (control), or ``None`` when control is unavailable.
+        manager: the scan's ``CancellationManager``, or ``None`` when control is off.
         root: the invocation's own scope, or ``None`` when there is no invocation.
         interrupts: ``Interrupt`` objects raised by nodes of this invocation (paused, not failed).
+        streams: whether events emitted in nodes also go into LangGraph's ``stream_mode="custom"``.
     """
 
-    __slots__ = ("interrupts", "invocation_id", "manager", "observer", "root", "run_id", "thread_id")
+    __slots__ = (
+        "interrupts",
+        "invocation_id",
+        "manager",
+        "recorder",
+        "root",
+        "run_id",
+        "streams",
+        "thread_id",
+    )
 
     def __init__(
         self,
-        observer: SwarmObserver,
+        recorder: Recorder,
         run_id: str,
         thread_id: str | None,
         invocation_id: str | None,
         manager: Any = None,
+        *,
+        streams: bool = False,
     ) -> None:
-        self.observer = observer
+        self.recorder = recorder
         self.run_id = run_id
         self.thread_id = thread_id
         self.invocation_id = invocation_id
         self.manager = manager
         self.root: Scope | None = None
         self.interrupts: list[Any] = []
+        self.streams = streams
 
 
 class Scope:
     """One open scope: the scan invocation, a node execution, an agent, a plan or a probe.
-
-    Seams for the OpenTelemetry mapping: ``token`` holds what ``SwarmObserver._scope_opened``
-    returned (for example the token of an attached context) until ``_scope_closed`` gets it back, and
-    ``span`` is a free slot. Both hooks run in the context the scope's body runs in, with this scope
-    current (:func:`current_scope`), except for the ``"scan"`` scope, whose hooks run in the
-    consumer's context between stream items: never attach a context there.
 
     Attributes:
         kind: ``"scan"``, ``"node"``, ``"agent"``, ``"plan"`` or ``"probe"``.
         name: graph name, node, agent, plan or probe name.
         scope_id: the id every event of this scope carries.
         parent: the enclosing scope, or ``None`` for the invocation.
-        run: the invocation this scope belongs to.
+        invocation: the invocation this scope belongs to.
         fields: the :class:`StreamEvent` fields every event of this scope carries (except run_id);
             owned by the scope, without ``None`` values.
         started: ``time.perf_counter()`` at open.
+        token: what ``ScopeHooks.scope_opened`` returned, until ``scope_closed`` gets it back.
+        span: a free slot for a tracer.
     """
 
     __slots__ = (
@@ -125,10 +137,10 @@ class Scope:
         "closed",
         "config",
         "fields",
+        "invocation",
         "kind",
         "name",
         "parent",
-        "run",
         "scope_id",
         "span",
         "started",
@@ -140,7 +152,7 @@ class Scope:
         self,
         kind: str,
         name: str | None,
-        run: RunState,
+        invocation: Invocation,
         parent: Scope | None,
         fields: dict[str, Any],
         *,
@@ -150,7 +162,7 @@ class Scope:
     ) -> None:
         self.kind = kind
         self.name = name
-        self.run = run
+        self.invocation = invocation
         self.parent = parent
         self.scope_id = scope_id or new_scope_id()
         fields["scope_id"] = self.scope_id
@@ -183,14 +195,41 @@ class Scope:
         """A new scope nested in this one; it inherits node/agent/probe fields unless overridden."""
         fields = dict(self.fields)
         fields.update(overrides)
-        return Scope(kind, name, self.run, self, fields)
+        return Scope(kind, name, self.invocation, self, fields)
 
     def elapsed_ms(self) -> float:
         """Milliseconds since the scope opened, rounded to microseconds."""
         return round((time.perf_counter() - self.started) * 1000.0, 3)
 
     def __repr__(self) -> str:
-        return f"<Scope {self.kind} {self.name!r} {self.scope_id[:8]} run={self.run.run_id!r}>"
+        return f"<Scope {self.kind} {self.name!r} {self.scope_id[:8]} run={self.invocation.run_id!r}>"
+
+
+def active_scope() -> Scope | None:
+    """The innermost open scope of the current context, or ``None``."""
+    return _current.get()
+
+
+def enter_scope(scope: Scope | None) -> Token[Scope | None]:
+    """Make ``scope`` the current one; hand the token to :func:`exit_scope`."""
+    return _current.set(scope)
+
+
+def exit_scope(token: Token[Scope | None]) -> None:
+    """Restore the scope that was current before :func:`enter_scope`."""
+    _current.reset(token)
+
+
+def require_scope(what: str) -> Scope:
+    """The current scope; ``what`` names the caller in the error.
+
+    Raises:
+        NoActiveRunError: outside an instrumented run.
+    """
+    scope = _current.get()
+    if scope is None:
+        raise NoActiveRunError(_NO_RUN_HINT.format(what=what))
+    return scope
 
 
 def current_scope() -> Scope:
@@ -199,29 +238,7 @@ def current_scope() -> Scope:
     Raises:
         NoActiveRunError: outside an instrumented run.
     """
-    return _require("current_scope")
-
-
-def active_scope() -> Scope | None:
-    """The innermost open scope of the current context, or ``None`` outside an instrumented run."""
-    return _current.get()
-
-
-def enter_scope(scope: Scope) -> Token[Scope | None]:
-    """Make ``scope`` the current one; pass the token to :func:`exit_scope` in the same context."""
-    return _current.set(scope)
-
-
-def exit_scope(token: Token[Scope | None]) -> None:
-    """Restore the scope that was current before :func:`enter_scope` returned ``token``."""
-    _current.reset(token)
-
-
-def _require(what: str) -> Scope:
-    scope = _current.get()
-    if scope is None:
-        raise NoActiveRunError(_NO_RUN_HINT.format(what=what))
-    return scope
+    return require_scope("current_scope")
 
 
 def outcome_of(exc: BaseException | None) -> tuple[Outcome, dict[str, Any]]:
@@ -241,244 +258,162 @@ def outcome_of(exc: BaseException | None) -> tuple[Outcome, dict[str, Any]]:
     return Outcome.ERROR, {"error_type": type(exc).__name__, "error_message": str(exc)}
 
 
-# -- point events -----------------------------------------------------------------------------------
-
-
-def progress(fraction: float, message: str | None = None) -> StreamEvent | None:
-    """Report how far the current node (or probe) has got: a ``node_progress`` event.
+class Recorder:
+    """Emit the events of scopes: the one runtime node wrappers, helpers and the lifecycle share.
 
     Args:
-        fraction: done so far, from 0.0 to 1.0.
-        message: optional human-readable text.
+        emitter: where events go (seq, processors, store, subscribers).
+        heartbeat_interval: seconds between ``heartbeat`` events of open nodes and probes; ``None``
+            turns them off.
+        durable_node_exit: see ``SwarmObserver``; :meth:`node_exit_stored` honours it.
 
-    Returns:
-        The emitted event (``None`` if a processor dropped it or the store failed; that is logged).
-
-    Raises:
-        NoActiveRunError: outside an instrumented run.
-        EventValidationError: ``fraction`` is not a number between 0 and 1.
+    Attributes:
+        hooks: a :class:`ScopeHooks` (a tracer), or ``None``; set it to follow scopes.
     """
-    scope = _require("progress")
-    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0.0 <= fraction <= 1.0:
-        raise EventValidationError(f"progress fraction must be a number from 0 to 1, got {fraction!r}")
-    if message is not None and not isinstance(message, str):
-        raise EventValidationError(f"progress message must be a string, got {type(message).__name__}")
-    return scope.run.observer._emit(
-        scope, EventType.NODE_PROGRESS, strict=True, progress=float(fraction), message=message
-    )
 
+    def __init__(
+        self, emitter: EventEmitter, *, heartbeat_interval: float | None, durable_node_exit: bool
+    ) -> None:
+        self.emitter = emitter
+        self.durable_node_exit = durable_node_exit
+        self.hooks: ScopeHooks | None = None
+        self._lock = threading.RLock()
+        self._heartbeats: HeartbeatTimer[Scope] | None = (
+            HeartbeatTimer(heartbeat_interval, self._beat) if heartbeat_interval else None
+        )
 
-def log(message: str, **data: Any) -> StreamEvent | None:
-    """Record a ``log`` event with ``message`` and ``data`` in the current scope.
+    def __deepcopy__(self, memo: dict[int, Any]) -> Recorder:
+        return self  # a service shared by every copy of an instrumented graph, like its emitter
 
-    Raises:
-        NoActiveRunError: outside an instrumented run.
-        EventValidationError: ``message`` is not a string, or the payload is refused by the processors.
-    """
-    scope = _require("log")
-    if not isinstance(message, str):
-        raise EventValidationError(f"log message must be a string, got {type(message).__name__}")
-    return scope.run.observer._emit(scope, EventType.LOG, strict=True, message=message, data=data)
+    def emit(
+        self,
+        scope: Scope,
+        type: EventType,
+        *,
+        strict: bool = False,
+        fields: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> StreamEvent | None:
+        """Emit one event in ``scope``; ``strict`` lets validation errors reach the (user) caller.
 
-
-# -- scopes -----------------------------------------------------------------------------------------
-
-
-class _Block:
-    """Shared open/close logic of probe, agent and plan; a sync and an async context manager."""
-
-    kind = ""
-    field: str | None = None
-    open_type = EventType.LOG
-    close_type = EventType.LOG
-    safe_points = False
-
-    def __init__(self, name: str, data: dict[str, Any]) -> None:
-        if not isinstance(name, str) or not name:
-            raise EventValidationError(f"{self.kind} name must be a non-empty string, got {name!r}")
-        self.name = name
-        self._data = data
-        self._scope: Scope | None = None
-        self._token: Token[Scope | None] | None = None
-
-    @property
-    def scope(self) -> Scope:
-        """The open scope (only inside the ``with`` block)."""
-        if self._scope is None or self._scope.closed:
-            raise NoActiveRunError(f"{self.kind} {self.name!r} is not open")
-        return self._scope
-
-    def _close_data(self) -> dict[str, Any]:
-        return {}
-
-    def _open(self) -> None:
-        if self._scope is not None:
-            raise InstrumentationError(f"{self.kind} {self.name!r} was already entered; create a new one")
-        parent = _require(self.kind)
-        scope = parent.child(self.kind, self.name, **({self.field: self.name} if self.field else {}))
-        self._scope = scope
-        self._token = _current.set(scope)
-        scope.run.observer._open_scope(scope, self.open_type, self._data)
-
-    def _close(self, exc: BaseException | None) -> None:
-        scope = self._scope
-        assert scope is not None and self._token is not None
-        outcome, extra = outcome_of(exc)
-        data = {**self._close_data(), **extra}
-        try:
-            scope.run.observer._close_scope(scope, self.close_type, outcome, data)
-        finally:
-            _current.reset(self._token)
-            self._token = None
-
-    def __enter__(self) -> Any:
-        if self.safe_points:
-            parent = _require(self.kind)
-            parent.run.observer._safe_point_sync(parent)
-        self._open()
-        return self
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        if exc is None and self.safe_points:
-            try:
-                self.scope.run.observer._safe_point_sync(self.scope)
-            except BaseException as late:
-                self._close(late)
-                raise
-        self._close(exc)
-
-    async def __aenter__(self) -> Any:
-        if self.safe_points:
-            parent = _require(self.kind)
-            await parent.run.observer._safe_point(parent)
-        self._open()
-        return self
-
-    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        if exc is None and self.safe_points:
-            try:
-                await self.scope.run.observer._safe_point(self.scope)
-            except BaseException as late:
-                self._close(late)
-                raise
-        self._close(exc)
-
-
-class Probe(_Block):
-    """An open probe: report results with :meth:`result`. Returned by :func:`probe`."""
-
-    kind = "probe"
-    field = "probe"
-    open_type = EventType.PROBE_START
-    close_type = EventType.PROBE_COMPLETE
-    safe_points = True
-
-    def result(self, **data: Any) -> StreamEvent | None:
-        """Emit a ``probe_result`` event with ``data`` as its payload; call it any number of times.
-
-        Raises:
-            NoActiveRunError: the probe is not open (outside its ``with`` block).
+        Never raises otherwise: a failure is logged and ``None`` returned.
         """
-        scope = self.scope
-        return scope.run.observer._emit(scope, EventType.PROBE_RESULT, strict=True, data=data)
+        base = scope.fields if fields is None else fields
+        run_id = scope.invocation.run_id
+        if not scope.invocation.streams or scope.kind == "scan":
+            try:
+                return self.emitter.emit(type, run_id, **({**base, **extra} if extra else base))
+            except Exception as exc:
+                return self._failed(exc, type, strict)
+        with self._lock:  # the stream and the store see the same order
+            try:
+                stored = self.emitter.emit(type, run_id, **({**base, **extra} if extra else base))
+            except Exception as exc:
+                return self._failed(exc, type, strict)
+            if stored is not None:
+                self.write(stored, scope.writer, scope.config)
+        return stored
 
+    def emit_event(self, event: StreamEvent, scope: Scope) -> StreamEvent | None:
+        """Emit an event built by the caller, in ``scope``; never raises."""
+        with self._lock:
+            try:
+                stored = self.emitter.emit_event(event)
+            except Exception as exc:
+                return self._failed(exc, event.type, False)
+            if stored is not None and scope.invocation.streams and scope.kind != "scan":
+                self.write(stored, scope.writer, scope.config)
+        return stored
 
-class Plan(_Block):
-    """An open plan; set :attr:`steps` to record the plan's steps in ``plan_complete``."""
+    def write(self, event: StreamEvent, writer: Any, config: Any) -> None:
+        """Put ``event`` into LangGraph's custom stream of a node through its ``writer``.
 
-    kind = "plan"
-    open_type = EventType.PLAN_START
-    close_type = EventType.PLAN_COMPLETE
-
-    def __init__(self, name: str, data: dict[str, Any]) -> None:
-        super().__init__(name, data)
-        self.steps: list[Any] | None = None
-
-    def _close_data(self) -> dict[str, Any]:
-        return {} if self.steps is None else {"steps": list(self.steps)}
-
-
-class Agent(_Block):
-    """An open agent scope; also usable as a decorator (see :func:`agent`)."""
-
-    kind = "agent"
-    field = "agent"
-    open_type = EventType.AGENT_START
-    close_type = EventType.AGENT_COMPLETE
-    _joined = False
-
-    def _open(self) -> None:
-        # Inside an agent of the same name (an agent subgraph the observer detected, whose node also
-        # says ``with agent(name)``), this is that agent: join its scope instead of counting it twice.
-        outer = _require(self.kind)
-        while outer is not None and outer.kind != "agent":
-            outer = outer.parent
-        if self._scope is None and outer is not None and outer.name == self.name:
-            self._scope, self._joined = outer, True
+        The writer is the node's ``runtime.stream_writer``; it reads the namespace from the current
+        runnable config, which is set to the scope's node config for the call: the node wrapper runs
+        outside the config LangGraph sets for the node's body, and the heartbeat thread has none.
+        """
+        if writer is None:
             return
-        super()._open()
+        try:
+            if config is None:
+                writer(event)
+                return
+            token = var_child_runnable_config.set(config)
+            try:
+                writer(event)
+            finally:
+                var_child_runnable_config.reset(token)
+        except Exception:  # the stream is gone (consumer finished, loop closed)
+            logger.debug("swarm_observability: %s not written to the stream", event.type_name, exc_info=True)
 
-    def _close(self, exc: BaseException | None) -> None:
-        if not self._joined:
-            super()._close(exc)
+    def open(self, scope: Scope, type: EventType, data: dict[str, Any]) -> StreamEvent | None:
+        """Emit the opening event of ``scope``, run the ``scope_opened`` hook, start its heartbeats."""
+        event = self.emit(scope, type, data=data) if data else self.emit(scope, type)
+        hooks = self.hooks
+        if event is not None and hooks is not None:
+            scope.token = self._call(hooks.scope_opened, event)
+        if self._heartbeats is not None and scope.kind in _HEARTBEAT_KINDS:
+            self._heartbeats.register(scope, scope.started)
+        return event
 
-    def __call__(self, fn: F) -> F:
-        """Decorate a sync or async function so every call runs inside a fresh agent scope."""
-        name, data = self.name, self._data
-        if inspect.iscoroutinefunction(fn):
+    def close(
+        self, scope: Scope, type: EventType, outcome: Outcome, data: dict[str, Any], **fields: Any
+    ) -> StreamEvent | None:
+        """Run the ``scope_closed`` hook and emit the closing event (outcome, duration_ms, ``data``)."""
+        if self._heartbeats is not None and scope.kind in _HEARTBEAT_KINDS:
+            self._heartbeats.unregister(scope)
+        payload = {"outcome": outcome.value, "duration_ms": scope.elapsed_ms(), **data}
+        hooks = self.hooks
+        if hooks is None:
+            with self._lock:  # no hook to show the event to first: let the emitter build it
+                scope.closed = True
+                return self.emit(scope, type, data=payload, **fields)
+        try:
+            event = make_event(type, scope.invocation.run_id, **{**scope.fields, **fields, "data": payload})
+        except EventValidationError:
+            logger.exception("swarm_observability: could not build a %s event", type)
+            scope.closed = True
+            return None
+        self._call(hooks.scope_closed, event, scope.token)
+        with self._lock:
+            scope.closed = True
+            return self.emit_event(event, scope)
 
-            @functools.wraps(fn)
-            async def awrapper(*args: Any, **kwargs: Any) -> Any:
-                async with Agent(name, data):
-                    return await fn(*args, **kwargs)
+    def node_exit_stored(self) -> Future[None] | None:
+        """With ``durable_node_exit``, a future done once the ``node_exit`` just emitted is stored.
 
-            return awrapper  # type: ignore[return-value]
+        ``None`` when the node need not wait (the option is off, or nothing is pending). The wait
+        never raises: a failed write is logged by the emitter and raised by its next ``flush()``.
+        """
+        if not self.durable_node_exit:
+            return None
+        return self.emitter.wait_stored()
 
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with Agent(name, data):
-                return fn(*args, **kwargs)
+    def close_timer(self) -> None:
+        """Stop the heartbeat thread."""
+        if self._heartbeats is not None:
+            self._heartbeats.close()
 
-        return wrapper  # type: ignore[return-value]
+    def _beat(self, scope: Scope, now: float) -> None:
+        with self._lock:
+            if scope.closed:
+                return
+            self.emit(scope, EventType.HEARTBEAT, data={"elapsed_s": round(now - scope.started, 3)})
 
+    def _failed(self, exc: Exception, type: EventType | str, strict: bool) -> None:
+        """Telemetry never breaks the graph: log; only a caller's own invalid input is raised (strict)."""
+        if strict and isinstance(exc, EventValidationError):
+            raise exc
+        logger.error("swarm_observability: a %s event was not recorded: %r", type, exc, exc_info=exc)
+        return None
 
-def probe(name: str, **attrs: Any) -> Probe:
-    """Open a probe: ``with probe(name, **attrs) as p:`` or ``async with``.
-
-    Emits ``probe_start`` (``data`` = ``attrs``), a ``probe_result`` per :meth:`Probe.result` call and
-    ``probe_complete`` (outcome, duration_ms; error_type and error_message when the body raised).
-    Probe entry and exit are control safe points: a cancelled scan raises ``ScanCancelled`` there and
-    a paused one waits. Long probes emit heartbeats.
-
-    Raises:
-        NoActiveRunError: on entering the block outside an instrumented run.
-    """
-    return Probe(name, attrs)
-
-
-def plan(*, steps: Sequence[Any] | None = None, **attrs: Any) -> Plan:
-    """Open a planning scope: ``with plan(steps=[...]) as p:`` (or ``async with``).
-
-    Emits ``plan_start`` (``data`` = ``attrs`` plus ``steps`` if given) and ``plan_complete``
-    (outcome, duration_ms, and ``steps`` if :attr:`Plan.steps` was set inside the block). The plan
-    belongs to the enclosing agent or node: its events carry their ``agent``/``node`` fields.
-
-    Raises:
-        NoActiveRunError: on entering the block outside an instrumented run.
-    """
-    data = dict(attrs)
-    if steps is not None:
-        data["steps"] = list(steps)
-    return Plan("plan", data)
-
-
-def agent(name: str, **attrs: Any) -> Agent:
-    """An agent scope: ``with agent("researcher"):``, ``async with``, or ``@agent("researcher")``.
-
-    Emits ``agent_start`` (``data`` = ``attrs``) and ``agent_complete`` (outcome, duration_ms). Events
-    inside carry ``agent=name``. As a decorator each call of the function opens its own scope.
-
-    Raises:
-        NoActiveRunError: on entering the block (or calling the decorated function) outside a run.
-    """
-    return Agent(name, attrs)
+    def _call(self, hook: Callable[..., Any], event: StreamEvent, *args: Any) -> Any:
+        try:
+            return hook(event, *args)
+        except Exception:
+            logger.exception(
+                "swarm_observability: scope hook %s failed on %s",
+                getattr(hook, "__name__", hook),
+                event.type_name,
+            )
+            return None

@@ -173,18 +173,19 @@ def trace_observer(
     *,
     nest_in_current_span: bool = True,
 ) -> LiveTracer:
-    """Wire a :class:`LiveTracer` into a ``SwarmObserver``: its emitter and both scope hooks.
+    """Wire a :class:`LiveTracer` into a ``SwarmObserver``: its emitter and its recorder's hooks.
+
+    Sets ``observer.recorder.hooks`` and ``observer.tracer`` (public attributes; no patching).
 
     Idempotent: a second call returns the tracer already wired in. ``tracer_provider`` defaults to
     ``observer.tracer_provider``, then to the global provider.
     """
-    existing = getattr(observer, "_swarm_live_tracer", None)
+    existing = getattr(observer, "tracer", None)
     if isinstance(existing, LiveTracer):
         return existing
     provider = tracer_provider if tracer_provider is not None else getattr(observer, "tracer_provider", None)
     tracer = LiveTracer(provider, store=observer.store, nest_in_current_span=nest_in_current_span)
     tracer.install(observer.emitter)
-    observer._scope_opened = tracer.scope_opened
-    observer._scope_closed = tracer.scope_closed
-    observer._swarm_live_tracer = tracer
+    observer.recorder.hooks = tracer
+    observer.tracer = tracer
     return tracer

@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 
-from swarm_observability.instrumentation.recorder import probe
+from swarm_observability import probe
 
 FAIL = {"on": False}
 

@@ -17,12 +17,12 @@ import pytest
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
+from swarm_observability import probe
 from swarm_observability.checkpointers import get_checkpointer
 from swarm_observability.control import ControlChannel, get_manager, remove_manager
 from swarm_observability.events import StreamEvent
 from swarm_observability.exceptions import ScanCancelled
 from swarm_observability.instrumentation.observer import SwarmObserver
-from swarm_observability.instrumentation.recorder import probe
 from swarm_observability.state import RunStatus, rebuild_run_state
 from swarm_observability.stores.sqlite import SQLiteEventStore
 

@@ -42,7 +42,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Send, interrupt
 
-from swarm_observability.instrumentation.recorder import agent, log, plan, probe, progress
+from swarm_observability import agent, log, plan, probe, progress
 
 TARGETS = ("10.0.0.1", "10.0.0.2", "10.0.0.3")
 PLAN_STEPS = ["research", "probe", "approve", "report"]

@@ -11,11 +11,10 @@ import pytest
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import START, StateGraph
 
+from swarm_observability import agent, iter_events, log, observe_node, plan, probe, progress, stream_events
 from swarm_observability.exceptions import EventValidationError, NoActiveRunError
-from swarm_observability.instrumentation.lifecycle import iter_events, stream_events
-from swarm_observability.instrumentation.nodes import observe_node
 from swarm_observability.instrumentation.observer import SwarmObserver
-from swarm_observability.instrumentation.recorder import agent, current_scope, log, plan, probe, progress
+from swarm_observability.instrumentation.recorder import current_scope
 
 from .helpers import by_scope, run_api, types
 

@@ -6,7 +6,7 @@ import pytest
 
 from swarm_observability.events import StreamEvent
 from swarm_observability.instrumentation.observer import SwarmObserver
-from swarm_observability.instrumentation.recorder import RunState, Scope
+from swarm_observability.instrumentation.recorder import Invocation, Scope
 
 from .helpers import run_api
 from .swarm_graph import compile_swarm, swarm_input, thread_config
@@ -29,7 +29,7 @@ def test_every_event_of_a_scan_is_what_validation_makes_of_it(observer: SwarmObs
 
 def test_node_fields_drop_what_belongs_to_one_node_execution(observer: SwarmObserver) -> None:
     """A node opened in a node or agent scope starts without its step, task, checkpoint, agent or probe."""
-    run = RunState(observer, "run-1", "thread-1", "i" * 32)
+    run = Invocation(observer.recorder, "run-1", "thread-1", "i" * 32)
     root = Scope("scan", "g", run, None, {"thread_id": "thread-1", "invocation_id": "i" * 32})
     own = {"node": "outer", "step": 2, "task_id": "t", "checkpoint_id": "c", "namespace": ("a:1",)}
     node = Scope("node", "outer", run, root, {**root.fields, **own})

@@ -17,10 +17,10 @@ from langgraph.errors import GraphDrained
 from langgraph.graph import START, StateGraph
 from langgraph.types import Command, interrupt
 
-from swarm_observability.control.cancellation import get_manager, managers, remove_manager
+from swarm_observability import stream_events
+from swarm_observability.control.registry import get_manager, managers, remove_manager
 from swarm_observability.events import StreamEvent
 from swarm_observability.exceptions import ScanCancelled
-from swarm_observability.instrumentation.lifecycle import stream_events
 from swarm_observability.instrumentation.observer import SwarmObserver
 from swarm_observability.stores.sqlite import SQLiteEventStore
 

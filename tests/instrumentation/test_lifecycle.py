@@ -15,11 +15,11 @@ from langgraph.errors import GraphDrained
 from langgraph.graph import START, StateGraph
 from langgraph.runtime import RunControl
 
-from swarm_observability.control.cancellation import get_manager, remove_manager
+from swarm_observability import probe
+from swarm_observability.control.registry import get_manager, remove_manager
 from swarm_observability.events import StreamEvent
 from swarm_observability.exceptions import ScanCancelled
 from swarm_observability.instrumentation.observer import SwarmObserver
-from swarm_observability.instrumentation.recorder import probe
 
 from .helpers import run_api, types
 from .swarm_graph import compile_swarm, swarm_input, thread_config
@@ -275,7 +275,7 @@ def test_lifecycle_items_follow_the_stream_shape(observer: SwarmObserver, kwargs
 @pytest.mark.parametrize("api", ["stream", "astream"])
 def test_heartbeats_for_long_nodes_and_probes(api: str) -> None:
     """A node and a probe running past the interval emit heartbeats in their scope, also to the stream."""
-    observer = SwarmObserver(heartbeat_interval=0.02)
+    observer = SwarmObserver(heartbeat_interval=0.02, custom_stream=True)
 
     def slow(state: S) -> dict:
         with probe("long"):
@@ -369,7 +369,7 @@ def test_log_appended_elsewhere_between_invocations_is_respected(observer: Swarm
 @pytest.mark.timeout(30)
 def test_heartbeat_timer_wakes_again_after_going_idle() -> None:
     """After every scope closed and the timer idled, a later long node still gets repeated heartbeats."""
-    observer = SwarmObserver(heartbeat_interval=0.02)
+    observer = SwarmObserver(heartbeat_interval=0.02, custom_stream=True)
     graph = observer.instrument(_chain(("slow", lambda s: time.sleep(0.12) or {"x": ["slow"]})).compile())
     try:
         for thread in ("first", "second"):

@@ -63,7 +63,7 @@ def _one(events: list[StreamEvent], type_name: str, node: str) -> StreamEvent:
 @pytest.mark.parametrize(("node_mode", "api"), APIS)
 def test_full_scan_event_log(node_mode: str, api: str) -> None:
     """Three invocations of one thread give one gapless log with the exact per-scope event sequences."""
-    observer = SwarmObserver(heartbeat_interval=None)
+    observer = SwarmObserver(heartbeat_interval=None, custom_stream=True)
     graph = observer.instrument(compile_swarm(node_mode=node_mode))  # type: ignore[arg-type]
     config = thread_config(f"scan-{api}")
 

@@ -27,7 +27,7 @@ def traced() -> tuple[SwarmObserver, TracerProvider, InMemorySpanExporter]:
     exporter = InMemorySpanExporter()
     provider = TracerProvider(shutdown_on_exit=False)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    observer = SwarmObserver(heartbeat_interval=None)
+    observer = SwarmObserver(heartbeat_interval=None, custom_stream=True)  # some tests read the custom stream
     trace_observer(observer, provider)
     yield observer, provider, exporter
     observer.close()
@@ -43,7 +43,7 @@ def test_a_full_scan_traced_live_equals_its_replay_from_the_event_log(traced, no
     config = {"configurable": {"thread_id": f"scan-{node_mode}"}}
     outcomes = [run_api(graph, api, inp, config)[1] for inp in (swarm_input(), Command(resume="yes"), None)]
     assert [type(exc).__name__ for exc in outcomes] == ["NoneType", "RuntimeError", "NoneType"]
-    assert observer._swarm_live_tracer.mapper.open_scope_count == 0
+    assert observer.tracer.mapper.open_scope_count == 0
 
     replayed = InMemorySpanExporter()
     result = export_run(observer.store, f"scan-{node_mode}", replayed)
@@ -134,7 +134,7 @@ async def test_an_abandoned_stream_leaves_no_open_span_and_the_callers_context_i
         await stream.aclose()
         assert trace.get_current_span() is consumer
 
-    assert observer._swarm_live_tracer.mapper.open_scope_count == 0
+    assert observer.tracer.mapper.open_scope_count == 0
     spans = exporter.get_finished_spans()
     root = next(s for s in spans if s.name == "invoke_workflow swarm")
     assert root.attributes["swarm.outcome"] == "cancelled"
@@ -147,7 +147,7 @@ async def test_an_abandoned_stream_leaves_no_open_span_and_the_callers_context_i
 @pytest.mark.timeout(60)
 async def test_a_pause_in_place_keeps_one_root_span_live_and_replayed(traced):
     """A pause at a safe point (control pause/resume) is two span events on one root, live and replayed."""
-    from swarm_observability.control.cancellation import get_manager, remove_manager
+    from swarm_observability.control.registry import get_manager, remove_manager
 
     observer, _, live = traced
     graph = observer.instrument(compile_swarm(node_mode="async"))

@@ -1,0 +1,212 @@
+"""The one module that knows LangGraph's internals: config keys, the node runnable slot, graph copies.
+
+Everything here is checked against ``langgraph`` 1.2.x. Keeping it in one place means a LangGraph
+upgrade is a review of this file, and every other module of the core talks about scopes and events.
+
+How an instrumented graph stays *transparent*:
+
+* Nodes: LangGraph runs ``PregelNode.node`` (a ``cached_property`` combining ``bound`` and the
+  writers); drawing (``get_graph``), subgraph discovery, ``.bound.func`` and a ``ToolNode``'s
+  ``tools_by_name`` read ``bound``. The wrapper is put into the cached slot only (:func:`set_node_runnable`),
+  so ``bound`` is the user's object, untouched.
+* Graphs: the class is not swapped (``type(graph) is CompiledStateGraph`` still holds); ``stream``,
+  ``astream`` and ``copy`` are shadowed on the instance (:func:`shadow_methods`), so ``invoke``,
+  ``ainvoke``, ``batch`` and ``astream_events``, which all call ``self.stream``/``self.astream``, go
+  through the lifecycle, and ``with_config()`` copies (``copy()``) stay instrumented.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.runnables import Runnable
+from langgraph._internal._config import ensure_config
+from langgraph._internal._runnable import RunnableSeq
+from langgraph.pregel._read import DEFAULT_BOUND, PregelNode
+
+from ..events import validate_run_id
+from ..exceptions import InvalidRunIdError
+
+logger = logging.getLogger("swarm_observability")
+
+RUNTIME_KEY = "__pregel_runtime"
+START = "__start__"
+SHADOWED = ("stream", "astream", "copy")
+"""The graph methods an instrumented graph shadows on the instance (never in its class)."""
+
+_NOTHING: dict[str, Any] = {}
+_warned_ids: set[str] = set()
+
+
+def node_runtime(config: Any) -> Any:
+    """The LangGraph ``Runtime`` of the node whose config this is (``None`` outside a node)."""
+    return ((config or _NOTHING).get("configurable") or _NOTHING).get(RUNTIME_KEY)
+
+
+def task_namespace(config: Any) -> str:
+    """The node's checkpoint namespace (``parent:task|node:task``), ``""`` at the root."""
+    metadata = config.get("metadata") or _NOTHING
+    return (
+        metadata.get("langgraph_checkpoint_ns")
+        or (config.get("configurable") or _NOTHING).get("checkpoint_ns")
+        or ""
+    )
+
+
+def enclosing_control(graph: Any, config: Any) -> Any:
+    """The ``RunControl`` LangGraph would share from an enclosing run, if any.
+
+    LangGraph shares it with a graph called inside a node when the call's config inherits the node's
+    (its own ``ensure_config`` decides, so it is asked here too).
+    """
+    return getattr(node_runtime(ensure_config(graph.config, config)), "control", None)
+
+
+def safe_run_id(value: str) -> str:
+    """``value`` if the event log can store it as a run id, else a stable id derived from it.
+
+    LangGraph accepts any thread id; the log refuses ids over 256 characters or with control
+    characters. Such an id is mapped to ``thread-<sha256 prefix>`` (the same every time, so a resumed
+    thread continues the same run), the original stays in the events' ``thread_id``, and a warning is
+    logged once per id.
+    """
+    try:
+        return validate_run_id(value)
+    except InvalidRunIdError as exc:
+        digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        mapped = f"thread-{digest}"
+        if mapped not in _warned_ids and len(_warned_ids) < 10_000:
+            _warned_ids.add(mapped)
+            logger.warning(
+                "swarm_observability: id %.40r... cannot be a run id (%s); its events use run id %s",
+                value,
+                exc.reason if hasattr(exc, "reason") else exc,
+                mapped,
+            )
+        return mapped
+
+
+def run_identity(graph_config: Any, config: Any, fallback: Callable[[], str]) -> tuple[str, str | None]:
+    """``(run_id, thread_id)`` of an invocation: ``scan_id``, else the thread id, else ``fallback()``.
+
+    ``configurable`` of the call overrides the graph's own (``with_config``). An empty ``scan_id`` or
+    thread id counts as given (it is a value LangGraph accepts); ``None`` as missing.
+    """
+    conf = {
+        **((graph_config or _NOTHING).get("configurable") or _NOTHING),
+        **((config or _NOTHING).get("configurable") or _NOTHING),
+    }
+    thread = conf.get("thread_id")
+    thread_id = str(thread) if thread is not None else None
+    scan_id = conf.get("scan_id")
+    raw = str(scan_id) if scan_id is not None else thread_id
+    return (safe_run_id(raw) if raw is not None and raw != "" else fallback()), thread_id
+
+
+# -- nodes ------------------------------------------------------------------------------------------
+
+
+def node_bound_runner(node: PregelNode) -> Runnable[Any, Any] | None:
+    """What LangGraph runs where ``node.bound`` runs (``bound`` unless replaced); ``None``: no bound."""
+    if node.bound is DEFAULT_BOUND:
+        return None
+    cached = node.__dict__.get("node")
+    if isinstance(cached, RunnableSeq):
+        return cached.steps[0]
+    return cached if cached is not None else node.bound
+
+
+def run_in_place_of_bound(node: PregelNode, runner: Runnable[Any, Any] | None) -> None:
+    """Make LangGraph run ``runner`` where it runs ``node.bound``, before the writers; ``None`` undoes it.
+
+    Only the cached ``PregelNode.node`` (``bound`` then the writers, exactly as LangGraph builds it)
+    changes; ``bound`` itself stays the user's runnable.
+    """
+    node.__dict__.pop("node", None)
+    if runner is None:
+        return
+    writers = node.flat_writers
+    node.__dict__["node"] = (
+        RunnableSeq(runner, *writers, trace_policy=node.trace_policy) if writers else runner
+    )
+
+
+def graph_nodes(graph: Any) -> dict[str, PregelNode]:
+    """The compiled graph's nodes (``__start__`` included)."""
+    return graph.nodes  # type: ignore[no-any-return]
+
+
+# -- graphs -----------------------------------------------------------------------------------------
+
+
+def is_instrumentable(graph: Any) -> bool:
+    """Whether ``graph`` is a compiled LangGraph graph (``Pregel``)."""
+    from langgraph.pregel import Pregel
+
+    return isinstance(graph, Pregel)
+
+
+def shadow_methods(graph: Any, bind: Callable[[Any], dict[str, Callable[..., Any]]]) -> None:
+    """Shadow ``stream``, ``astream`` and ``copy`` on the instance with ``bind(graph)``.
+
+    The class stays LangGraph's own. ``copy.copy``/``copy.deepcopy`` (through an instance
+    ``__reduce_ex__``, which ``copy`` looks up on the object) rebuild the copy with its own methods
+    from ``bind``, so a copy is instrumented like the original and never runs the original.
+    """
+    for name, method in bind(graph).items():
+        graph.__dict__[name] = method
+    graph.__dict__["__reduce_ex__"] = _Reducer(graph, bind)
+
+
+def shadowed_by(graph: Any) -> Any:
+    """The object whose methods shadow ``graph``'s (``__self__`` of its ``stream``), or ``None``."""
+    return getattr(graph.__dict__.get("stream"), "__self__", None)
+
+
+def unshadow_methods(graph: Any) -> None:
+    """Drop the shadowing methods: the instance uses its class's again."""
+    for name in (*SHADOWED, "__reduce_ex__"):
+        graph.__dict__.pop(name, None)
+
+
+def copy_graph(graph: Any, update: dict[str, Any] | None) -> Any:
+    """``Pregel.copy`` without the shadowing methods (they are not constructor arguments)."""
+    attrs = _plain_state(graph)
+    attrs.pop("__orig_class__", None)
+    attrs.update(update or {})
+    return type(graph)(**attrs)
+
+
+def _plain_state(graph: Any) -> dict[str, Any]:
+    return {k: v for k, v in graph.__dict__.items() if k not in SHADOWED and k != "__reduce_ex__"}
+
+
+class _Reducer:
+    """An instrumented graph's ``__reduce_ex__``: its state without the shadows, rebuilt with new ones."""
+
+    __slots__ = ("bind", "graph")
+
+    def __init__(self, graph: Any, bind: Callable[[Any], dict[str, Callable[..., Any]]]) -> None:
+        self.graph = graph
+        self.bind = bind
+
+    def __call__(self, protocol: int) -> tuple[Any, ...]:
+        return (_rebuild, (type(self.graph), self.bind), _plain_state(self.graph))
+
+
+def _rebuild(cls: type, bind: Callable[[Any], dict[str, Callable[..., Any]]]) -> Any:
+    graph = cls.__new__(cls)
+    shadow_methods(graph, bind)
+    return graph
+
+
+def config_checkpointer(graph: Any, config: Any) -> Any:
+    """The checkpointer an invocation of ``graph`` uses: its own, or the one LangGraph passes a subgraph."""
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+
+    if isinstance(graph.checkpointer, BaseCheckpointSaver):
+        return graph.checkpointer
+    return ((config or _NOTHING).get("configurable") or _NOTHING).get("__pregel_checkpointer")
