@@ -1,10 +1,10 @@
 """One daemon thread that calls ``beat(key, now)`` for every registered key past its interval.
 
-Generic over the key (the recorder passes scopes); of ours it imports only the fork registry. Between wake-ups the
-thread holds no key: its own schedule is keyed by ``id(key)`` and the start time, and every look at
-the keys happens inside :meth:`HeartbeatTimer._tick`, whose locals are gone when it returns. So a
-finished run's scopes (and through them its config, state and checkpointer) are not kept alive by
-a sleeping timer.
+Generic over the key (the recorder passes scopes); of ours it imports only the fork registry.
+Between wake-ups the thread holds no key: its own schedule is keyed by ``id(key)`` and the start
+time, and every look at the keys happens inside :meth:`HeartbeatTimer._tick`, whose locals are gone
+when it returns. So a finished run's scopes (and through them its config, state and checkpointer)
+are not kept alive by a sleeping timer.
 """
 
 from __future__ import annotations
