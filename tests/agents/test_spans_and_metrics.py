@@ -144,3 +144,17 @@ def test_genai_metrics_match_the_reported_usage():
     assert duration.count == 4 and metrics["gen_ai.client.operation.duration"].unit == "s"
     assert duration.attributes["gen_ai.request.model"] == "fake-gpt-4o"
     observer.close()
+
+
+def test_a_model_without_a_name_gives_a_chat_span(traced):
+    """A model that reports no model name: the span is plain `chat`, without gen_ai.request.model."""
+    from langchain.agents import create_agent
+
+    from .fakes import ScriptedChatModel, reply
+
+    observer, exporter = traced
+    model = ScriptedChatModel.of(reply("hi"), model_name="", response_model=None, provider="acme")
+    observer.instrument(create_agent(model, [graphs.add], name="anon")).invoke(INPUT)
+    (chat,) = [s for s in exporter.get_finished_spans() if s.name.startswith("chat")]
+    assert chat.name == "chat" and "gen_ai.request.model" not in chat.attributes
+    assert chat.attributes["gen_ai.provider.name"] == "acme"
