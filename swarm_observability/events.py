@@ -70,6 +70,7 @@ SCHEMA_VERSION = 1
 """Version of the event schema written by this release; readers accept newer versions as-is."""
 
 _MAX_RUN_ID_LENGTH = 256
+_INT64_MAX = 2**63 - 1  # seq, version and step: SQLite's INTEGER, and what every JSON reader keeps exact
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -316,9 +317,13 @@ class StreamEvent(BaseModel):
     )
     run_id: str = Field(description="The scan this event belongs to; defaults to the LangGraph thread id.")
     id: str = Field(default_factory=_new_event_id, description="Unique event id (RFC 9562 UUID, v7).")
-    seq: int | None = Field(default=None, ge=1, description="Per-run sequence number, gapless from 1.")
+    seq: int | None = Field(
+        default=None, ge=1, le=_INT64_MAX, description="Per-run sequence number, gapless from 1."
+    )
     timestamp: Timestamp = Field(default_factory=_utc_now_ms, description="UTC, millisecond precision.")
-    version: int = Field(default=SCHEMA_VERSION, ge=1, description="Schema version of the writer.")
+    version: int = Field(
+        default=SCHEMA_VERSION, ge=1, le=_INT64_MAX, description="Schema version of the writer."
+    )
     thread_id: str | None = Field(default=None, description="LangGraph thread id of the invocation.")
     node: str | None = Field(default=None, description="Graph node the event happened in.")
     agent: str | None = Field(default=None, description="Agent the event happened in.")
@@ -331,7 +336,12 @@ class StreamEvent(BaseModel):
     progress: float | None = Field(
         default=None, ge=0.0, le=1.0, allow_inf_nan=False, description="Fraction done, 0..1."
     )
-    step: int | None = Field(default=None, description="LangGraph superstep of the node execution.")
+    step: int | None = Field(
+        default=None,
+        ge=-_INT64_MAX - 1,
+        le=_INT64_MAX,
+        description="LangGraph superstep of the node execution.",
+    )
     task_id: str | None = Field(default=None, description="LangGraph task id of the node execution.")
     namespace: tuple[str, ...] = Field(
         default=(), description="Subgraph path, one '<node>:<task_id>' element per nesting level."
@@ -491,10 +501,19 @@ class StreamEvent(BaseModel):
         validated as by :meth:`from_json`. Raises pydantic's ``ValidationError`` (a ``ValueError``),
         which the stores turn into :class:`StoreCorruptionError` with the record's location. For
         JSON from anywhere else use :meth:`from_json`.
+
+        Unlike :meth:`from_json`, the fields every stored event has (``id`` and ``timestamp``) are
+        required: filling in a fresh id or the current time would make a damaged
+        record read differently on every read.
         """
-        return cls.__pydantic_validator__.validate_json(text, context=_STORED)  # type: ignore[no-any-return]
+        event: StreamEvent = cls.__pydantic_validator__.validate_json(text, context=_STORED)
+        if not event.__pydantic_fields_set__ >= _STORED_FIELDS:
+            missing = ", ".join(sorted(_STORED_FIELDS - event.__pydantic_fields_set__))
+            raise ValueError(f"stored event lacks {missing}")
+        return event
 
 
+_STORED_FIELDS = frozenset({"id", "timestamp"})
 _STORED: dict[str, bool] = {"stored": True}
 """Validation context of :meth:`StreamEvent.from_stored_json` (compared by identity)."""
 
@@ -631,7 +650,7 @@ def _plain_event(type: object, run_id: object, fields: dict[str, Any]) -> Stream
             if data is None:
                 return None
         elif key == "step":
-            if value.__class__ is not int and value is not None:
+            if value is not None and (value.__class__ is not int or not -_INT64_MAX <= value <= _INT64_MAX):
                 return None
         elif key == "namespace":
             if value.__class__ is not tuple:
@@ -646,10 +665,10 @@ def _plain_event(type: object, run_id: object, fields: dict[str, Any]) -> Stream
             if value.__class__ is not str or not storable_text(value):
                 return None
         elif key == "seq":
-            if value is not None and (value.__class__ is not int or value < 1):
+            if value is not None and (value.__class__ is not int or not 0 < value <= _INT64_MAX):
                 return None
         elif key == "version":
-            if value.__class__ is not int or value < 1:
+            if value.__class__ is not int or not 0 < value <= _INT64_MAX:
                 return None
         else:  # type, run_id, timestamp, or an extra field
             return None

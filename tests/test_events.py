@@ -212,7 +212,7 @@ def test_parsed_timestamps_become_utc_milliseconds(
     text: str, expected: datetime, parse: Callable[[str], StreamEvent]
 ) -> None:
     """Any aware ISO timestamp read from JSON becomes a datetime.UTC value truncated to milliseconds."""
-    event = parse(json.dumps({"type": "log", "run_id": "r", "timestamp": text}))
+    event = parse(json.dumps({"type": "log", "run_id": "r", "id": "e-1", "timestamp": text}))
     assert event.timestamp == expected
     assert event.timestamp.tzinfo is UTC
 
@@ -614,3 +614,13 @@ def test_filename_rules_apply_to_run_ids_already_seen() -> None:
             validate_run_id(run_id, for_filename=True)
     with pytest.raises(InvalidRunIdError):
         validate_run_id(["not", "hashable"])
+
+
+@pytest.mark.parametrize("missing", ["id", "timestamp"])
+def test_a_stored_record_missing_its_id_or_timestamp_is_refused(missing: str) -> None:
+    """A stored event never gets a fresh id or the current time filled in: each read would differ."""
+    fields = {"type": "log", "run_id": "r", "id": "e-1", "timestamp": "2026-03-04T05:06:07.123Z"}
+    del fields[missing]
+    assert StreamEvent.from_json(json.dumps(fields)).type_name == "log"
+    with pytest.raises(ValueError, match=f"stored event lacks {missing}"):
+        StreamEvent.from_stored_json(json.dumps(fields))

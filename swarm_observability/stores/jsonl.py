@@ -64,6 +64,7 @@ _HEADER = re.compile(
 )
 _CRC_KEY = b',"crc":"'
 _RECORD_START = b'{"seq":'
+_NUL_RUN = b"\0" * 16
 _SUFFIX = 19  # len(b',"crc":"01234567"}\n')
 _SCAN_CHUNK = 4 << 20
 _READ_CHUNK = 1 << 20
@@ -385,7 +386,8 @@ class JSONLEventStore(PagedReads):
         """Accept the bytes from ``offset`` on as a torn write to cut, or raise :class:`StoreCorruptionError`.
 
         A crashed writer leaves a prefix of what it wrote (a last line cut short), or after a power
-        loss blocks of NUL bytes; either way no complete record follows the first bad byte. Any
+        loss blocks of NUL bytes (whole disk sectors, so runs of NULs, never a lone one); either way
+        no complete record follows the first bad byte. Any
         complete record after it (on a later line, or glued to the damage by a lost newline), or a
         complete, NUL-free last line failing its CRC, is damage to acknowledged data: refused.
         """
@@ -409,7 +411,7 @@ class JSONLEventStore(PagedReads):
                 at = text.find(_RECORD_START, at + 1)
         if line[-1:] != b"\n" and _frame(line[:-1] + b"\n") is not None:
             self._refuse(offset, "the last record is complete but its newline was overwritten")
-        if line[-1:] == b"\n" and not any(b"\0" in text for _, text in tail):
+        if line[-1:] == b"\n" and not any(_NUL_RUN in text for _, text in tail):
             self._refuse(
                 offset,
                 "the last record is complete but fails its CRC or framing: damaged after it was written "
