@@ -37,6 +37,7 @@ plain text on a terminal.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -99,6 +100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_PROBLEMS
 
 
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def _error(message: str) -> None:
+    """One line on stderr: control characters and lone surrogates from user input are escaped, so a
+    hostile argument can neither break the line nor send escape sequences to the terminal."""
+    message = _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), message)
     text = message if message.startswith("swarm-obs") else f"swarm-obs: {message}"
     print(text, file=sys.stderr, flush=True)

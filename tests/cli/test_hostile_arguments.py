@@ -148,3 +148,11 @@ def test_cancel_on_a_read_only_jsonl_folder_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (folder / "control.db").exists()
     folder.chmod(0o755)
+
+
+def test_error_lines_escape_control_characters(cli: Any, live_db: Path) -> None:
+    """A hostile argument cannot break the error line or send escape sequences to the terminal."""
+    result = cli("runs", "\r\x1b[2J\ninjected", "--store", str(live_db))
+    assert result.code == 2
+    assert result.err.count("\n") == 1 and "\x1b" not in result.err and "\r" not in result.err
+    assert "\\r\\x1b[2J\\ninjected" in result.err
