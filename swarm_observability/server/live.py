@@ -72,6 +72,7 @@ class StoreWatcher:
         self._known: dict[str, int] | None = None
         self._waiters: set[_Waiter] = set()
         self._lock = threading.Lock()
+        self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.last_look: float | None = None
@@ -79,16 +80,20 @@ class StoreWatcher:
     # -- subscriptions ----------------------------------------------------------------------------
 
     def subscribe(self, run_id: str | None) -> _Waiter:
-        """Register the calling coroutine's stream; started on the first subscription."""
+        """Register the calling coroutine's stream; the thread runs while any stream is subscribed."""
         waiter = _Waiter(asyncio.get_running_loop(), asyncio.Event(), run_id)
-        with self._lock:
-            self._waiters.add(waiter)
-            if self._thread is None or not self._thread.is_alive():
-                if self._known is None:
-                    self._look(initial=True)
+        with self._start_lock:
+            with self._lock:
+                self._waiters.add(waiter)
+                running = self._thread is not None and self._thread.is_alive()
+            if not running:
+                # Catch up before the first read, so a resuming client sees the ring as it is now.
+                self._look(initial=self._known is None)
                 self._stop.clear()
-                self._thread = threading.Thread(target=self._run, name="swarm-obs-watcher", daemon=True)
-                self._thread.start()
+                thread = threading.Thread(target=self._run, name="swarm-obs-watcher", daemon=True)
+                with self._lock:
+                    self._thread = thread
+                thread.start()
         return waiter
 
     def unsubscribe(self, waiter: _Waiter) -> None:
