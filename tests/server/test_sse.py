@@ -75,7 +75,7 @@ def _read(url: str, headers: dict[str, str], until: Any, timeout: float = 60) ->
 
 
 def test_killed_client_resumes_with_last_event_id_exactly_once_in_order(tmp_path: Path) -> None:
-    """A scan in another process; a client SIGKILLed mid-stream reconnects: union == the log, once, in order."""
+    """A scan in another process; a client SIGKILLed mid-stream resumes: union == the log, once, in order."""
     folder = plant_folder(tmp_path / "src")
     db = tmp_path / "events.db"
     demo = _demo(folder, db, "sse-1", delay=0.3)
@@ -150,7 +150,7 @@ store.close()
 
 
 def test_all_events_stream_resumes_and_reports_gaps_of_slow_clients(db: Path) -> None:
-    """/api/events/stream: new events of every run; Last-Event-ID resumes; a client past the ring gets a gap."""
+    """/api/events/stream: every run's new events; Last-Event-ID resumes; a client past the ring gets a gap."""
     reader = SQLiteEventStore(db, read_only=True)
     writer = SQLiteEventStore(db)
     try:
