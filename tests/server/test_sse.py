@@ -150,7 +150,7 @@ store.close()
 
 
 def test_all_events_stream_resumes_and_reports_gaps_of_slow_clients(db: Path) -> None:
-    """/api/events/stream: every run's new events; Last-Event-ID resumes; a client past the ring gets a gap."""
+    """/api/events/stream: every run's new events; Last-Event-ID resumes; one past the ring gets a gap."""
     reader = SQLiteEventStore(db, read_only=True)
     writer = SQLiteEventStore(db)
     try:
