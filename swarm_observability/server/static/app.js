@@ -356,8 +356,8 @@ function summary(e) {
   let text = e.message || "";
   if (e.progress !== undefined && e.progress !== null) text = `${Math.round(e.progress * 100)}% ${text}`;
   if (e.data && e.type !== "node_progress") {
-    const data = JSON.stringify(e.data);
-    text += " " + (data.length > 200 ? data.slice(0, 197) + "..." : data);
+    const data = Object.entries(e.data).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(" ");
+    text += " " + (data.length > 300 ? data.slice(0, 297) + "..." : data);
   }
   return [where, text.trim()];
 }
@@ -373,7 +373,7 @@ function renderLog() {
   body.innerHTML = shown.map((e) => {
     const [where, msg] = summary(e);
     const cls = (isError(e) ? "err " : "") + (e.type.startsWith("scan_") ? "term" : "");
-    return `<tr class="${cls}" data-seq="${e.seq}"><td class="seq">${e.seq}</td><td>${esc(fmtTime(e.timestamp).split(" ").pop())}</td><td><span class="t ${typeClass(e.type)}">${esc(e.type)}</span></td><td>${esc(where)}</td><td class="msg">${esc(msg)}</td></tr>`;
+    return `<tr class="${cls}" data-seq="${e.seq}"><td class="seq">${e.seq}</td><td class="ts">${esc((e.timestamp || "").slice(11, 23))}</td><td><span class="t ${typeClass(e.type)}">${esc(e.type)}</span></td><td>${esc(where)}</td><td class="msg" title="${esc(msg)}">${esc(msg)}</td></tr>`;
   }).join("");
   $("log-count").textContent = shown.length === view.events.length ? `${view.events.length}` : `${shown.length} of ${view.events.length}`;
   if (atBottom) box.scrollTop = box.scrollHeight;
