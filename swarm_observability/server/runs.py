@@ -54,7 +54,7 @@ class RunCache:
 
 
 def tokens_of(state: RunState) -> dict[str, int] | None:
-    """Token counts of a run, from the ``usage`` block of its state when the run recorded any."""
+    """Token counts of a run from the ``usage`` block of its state; ``None`` when no call reported any."""
     usage = getattr(state, "usage", None)
     if usage is None:
         return None
@@ -62,6 +62,9 @@ def tokens_of(state: RunState) -> dict[str, int] | None:
         usage = usage.model_dump()
     if not isinstance(usage, dict):
         return None
+    calls = usage.get("llm_calls")
+    if isinstance(calls, int) and calls <= int(usage.get("calls_without_usage") or 0):
+        return None  # no model call reported tokens: unknown, not zero
     counts = {key: int(usage[key]) for key in TOKEN_KEYS if isinstance(usage.get(key), int | float)}
     if counts and "total_tokens" not in counts:
         counts["total_tokens"] = counts.get("input_tokens", 0) + counts.get("output_tokens", 0)

@@ -1,4 +1,4 @@
-"""The page in a real browser: Debian's Chromium driven by Playwright (the pip package, no downloaded browser).
+"""The page in a real browser: Debian's Chromium driven by Playwright (pip package; no browser download).
 
 A demo scan runs in another process; the page shows it appear and progress live and Cancel stops
 it, and the screenshots the README shows are taken on the way (written to
@@ -24,6 +24,8 @@ from swarm_observability.state import rebuild_run_state
 from swarm_observability.stores import SQLiteEventStore
 
 pytestmark = pytest.mark.browser
+
+_DEMO = [sys.executable, "-m", "swarm_observability", "demo"]
 
 
 def _chromium() -> str:
@@ -70,8 +72,7 @@ def test_page_shows_a_running_scan_live_and_cancels_it(tmp_path: Path) -> None:
             page.goto(f"{server.url}/#token={server.token}")
             page.wait_for_selector("#runs-empty:not([hidden])")
             demo = subprocess.Popen(
-                [sys.executable, "-m", "swarm_observability", "demo", str(folder), "--store", str(db)]
-                + ["--thread", "e2e-1", "--no-progress"],
+                [*_DEMO, str(folder), "--store", str(db), "--thread", "e2e-1", "--no-progress"],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
