@@ -79,6 +79,7 @@ if TYPE_CHECKING:
         SwarmObservabilityError,
         TracingConfigError,
     )
+    from .instrumentation.checkpoints import checkpoint
     from .instrumentation.decorator import observe_node
     from .instrumentation.emit_event import emit_event
     from .instrumentation.event_stream import EventStream, iter_events, stream_events
@@ -97,6 +98,7 @@ if TYPE_CHECKING:
         default_store_path,
         open_store,
     )
+    from .timetravel import CheckpointInfo, list_checkpoints, resume_from_checkpoint
     from .tracing import (
         ExportedRun,
         LiveTracer,
@@ -122,7 +124,11 @@ _EXPORTS: dict[str, str] = {
     "default_store_path": ".stores",
     "DuplicateEventError": ".exceptions",
     "event_json_schema": ".events",
+    "checkpoint": ".instrumentation.checkpoints",
+    "CheckpointInfo": ".timetravel",
     "emit_event": ".instrumentation.emit_event",
+    "list_checkpoints": ".timetravel",
+    "resume_from_checkpoint": ".timetravel",
     "EmitterStats": ".emitter",
     "EventEmitter": ".emitter",
     "EventStore": ".stores",
@@ -202,6 +208,7 @@ __version__ = "0.1.0"
 __all__ = [
     "SCHEMA_VERSION",
     "CancellationManager",
+    "CheckpointInfo",
     "CheckpointerError",
     "ControlAction",
     "ControlChannel",
@@ -248,6 +255,7 @@ __all__ = [
     "__version__",
     "agent",
     "aget_checkpointer",
+    "checkpoint",
     "configure_tracing",
     "default_processors",
     "default_store_path",
@@ -259,6 +267,7 @@ __all__ = [
     "get_manager",
     "instrument",
     "iter_events",
+    "list_checkpoints",
     "log",
     "make_event",
     "observe_node",
@@ -269,6 +278,7 @@ __all__ = [
     "provider_stats",
     "rebuild_run_state",
     "remove_manager",
+    "resume_from_checkpoint",
     "stream_events",
     "timeline",
     "validate_run_id",

@@ -103,6 +103,10 @@ class EventType(StrEnum):
     * ``handoff`` (a point event on the scope of the agent control leaves): ``from_agent``,
       ``to_agent``, ``tool`` when a tool did it, ``via`` (``tool``, ``command`` or ``graph`` for a return
       inferred from the graph's edges, as a supervisor's worker handing back).
+
+    A ``checkpoint`` event names a resume point (:func:`swarm_observability.checkpoint` in a node,
+    :meth:`SwarmObserver.create_checkpoint` outside): ``message`` and ``data.label`` are the label,
+    ``checkpoint_id`` the LangGraph checkpoint a fork from that label continues from.
     """
 
     SCAN_STARTED = "scan_started"
@@ -130,6 +134,7 @@ class EventType(StrEnum):
     TOOL_END = "tool_end"
     TOOL_ERROR = "tool_error"
     HANDOFF = "handoff"
+    CHECKPOINT = "checkpoint"
 
 
 TERMINAL_SCAN_TYPES = frozenset(

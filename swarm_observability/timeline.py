@@ -182,6 +182,9 @@ class _Builder:
         scope.detail["graph"] = event.data.get("graph")
         if event.data.get("previous_invocation_id"):
             scope.detail["previous_invocation_id"] = event.data["previous_invocation_id"]
+        for key in ("from_checkpoint_id", "discarded_events", "discarded_checkpoints"):
+            if event.data.get(key) is not None:
+                scope.detail[key] = event.data[key]
         self.scopes[sid] = scope
         self.invocations.append(scope)
         self.current = scope

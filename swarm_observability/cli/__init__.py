@@ -11,8 +11,10 @@ Commands (``swarm-obs <command> --help`` for each)::
     export RUN              --jaeger FILE | --otlp URL | --jsonl FILE
     cancel|pause|resume|drain RUN
                             control a running scan through the store's control channel
-    resume THREAD --graph module:attr
-                            continue a thread from its checkpoint with an importable graph
+    resume THREAD --graph module:attr [--checkpoint ID|LABEL]
+                            continue a thread from its checkpoint with an importable graph, or fork
+                            it from an earlier checkpoint
+    checkpoints THREAD      a thread's checkpoints (every branch) with labels and the events between
     schema                  the JSON schema of an event
     rebuild-db              build the DuckDB analytics database from the event log (analytics extra)
     project [--follow]      apply new events to the analytics database, incrementally
@@ -56,7 +58,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command registered."""
     from .. import __version__
-    from . import analytics_cmd, control, demo_cmd, export, runs, serve_cmd
+    from . import analytics_cmd, checkpoints_cmd, control, demo_cmd, export, runs, serve_cmd
 
     parser = _Parser(
         prog="swarm-obs",
@@ -67,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_store_option(parser)
     add_json_option(parser)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for module in (runs, export, control, demo_cmd, serve_cmd, analytics_cmd):
+    for module in (runs, export, control, demo_cmd, serve_cmd, analytics_cmd, checkpoints_cmd):
         module.register(sub)
     for command in sub.choices.values():
         add_store_option(command)

@@ -24,6 +24,13 @@ def to_tree(run_id: str, invocations: list[Scope], *, status: str, events: int) 
             extra.append(f"paused {inv.pauses}x")
         if inv.detail.get("reason"):
             extra.append(f"reason {inv.detail['reason']}")
+        if inv.detail.get("from_checkpoint_id"):
+            later = len(inv.detail.get("discarded_checkpoints") or ())
+            left = inv.detail.get("discarded_events", 0)
+            extra.append(
+                f"fork from checkpoint {inv.detail['from_checkpoint_id']} "
+                f"({later} later checkpoint(s), {left} event(s) left on the old branch)"
+            )
         node = TreeNode(f"invocation {number} ({inv.name})", inv.outcome or "", "  ".join(extra))
         node.children = [_scope_node(child) for child in inv.children] + _point_nodes(inv)
         root.children.append(node)

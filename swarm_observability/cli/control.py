@@ -72,6 +72,11 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--scan-id", type=run_arg, metavar="RUN", help="configurable scan_id, if the scan used one"
     )
+    parser.add_argument(
+        "--checkpoint",
+        metavar="ID|LABEL",
+        help="with --graph: fork THREAD from this earlier checkpoint (id, or a label from checkpoint())",
+    )
     parser.add_argument("--no-progress", action="store_true", help="with --graph: no live progress")
     _request_options(parser)
     parser.set_defaults(func=_cmd_resume, action="resume")
@@ -145,6 +150,8 @@ def _reason(store: Any, run_id: str) -> str | None:
 
 def _cmd_resume(args: argparse.Namespace) -> int:
     if not args.graph:
+        if getattr(args, "checkpoint", None):
+            raise CliError("--checkpoint needs --graph MODULE:ATTR (the graph to fork the thread with)")
         return _cmd_request(args)
     from ..instrumentation.observer import SwarmObserver
     from ._drive import drive
@@ -163,7 +170,16 @@ def _cmd_resume(args: argparse.Namespace) -> int:
             config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
             if args.scan_id:
                 config["configurable"]["scan_id"] = args.scan_id
+            if args.checkpoint:
+                from ..timetravel import resolve_checkpoint
+
+                config["configurable"]["checkpoint_id"] = resolve_checkpoint(store, run_id, args.checkpoint)
             snapshot = graph.get_state(config)
+            if snapshot.created_at is None and args.checkpoint:
+                raise CliError(
+                    f"thread {thread_id!r} has no checkpoint {args.checkpoint!r} "
+                    f"(list them with `swarm-obs checkpoints {thread_id}`)"
+                )
             if snapshot.created_at is None:
                 raise CliError(f"unknown thread {thread_id!r}: no checkpoint for it")
             observer = SwarmObserver(store=store)

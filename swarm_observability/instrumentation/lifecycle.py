@@ -51,6 +51,7 @@ from ..events import EventType, Outcome, StreamEvent
 from ..exceptions import ScanCancelled
 from ._langgraph import config_checkpointer, copy_graph, enclosing_control, run_identity, shadow_methods
 from .callbacks import with_run_callbacks
+from .checkpoints import fork_record
 from .recorder import Invocation, Recorder, Scope, active_scope, enter_scope, exit_scope, new_scope_id
 
 logger = logging.getLogger("swarm_observability")
@@ -156,6 +157,8 @@ class _Run:
         self.shape = _shape_for(graph, kwargs) if streams else None
         self.lookup = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
         self.may_resume = (input is None or isinstance(input, Command)) and thread_id is not None
+        fork = ((config or {}).get("configurable") or {}).get("checkpoint_id") if self.may_resume else None
+        self.fork_from = str(fork) if fork else None
         self.static_interrupts = (
             bool(
                 kwargs.get("interrupt_before")
@@ -181,6 +184,8 @@ class _Run:
         previous = self._previous_invocation() if self.may_resume else None
         if previous is not None:
             data["previous_invocation_id"] = previous
+            if self.fork_from is not None:
+                data.update(self._fork_record())
         fields: dict[str, Any] = {"invocation_id": self.invocation_id}
         if invocation.thread_id is not None:
             fields = {"thread_id": invocation.thread_id, **fields}
@@ -188,6 +193,14 @@ class _Run:
         invocation.root = root
         kind = EventType.SCAN_RESUMED if previous is not None else EventType.SCAN_STARTED
         return self.recorder.open(root, kind, data)
+
+    def _fork_record(self) -> dict[str, Any]:
+        """The fork this invocation makes by starting from an older checkpoint (see :mod:`.checkpoints`)."""
+        saver = config_checkpointer(self.graph, None)
+        origin = {"configurable": {**self.lookup["configurable"], "checkpoint_id": self.fork_from}}
+        if saver is None:
+            return {"from_checkpoint_id": self.fork_from}
+        return fork_record(saver, self.recorder.emitter.store, self.invocation.run_id, origin)
 
     def _previous_invocation(self) -> str | None:
         try:

@@ -30,6 +30,7 @@ from langgraph.graph import StateGraph
 
 from ..control.registry import ManagerLeases
 from ..emitter import EventEmitter
+from ..events import EventType, StreamEvent
 from ..exceptions import InstrumentationError
 from ..processors import Processor
 from ..stores.base import EventStore
@@ -246,6 +247,54 @@ class SwarmObserver:
         if not is_instrumentable(graph):
             raise InstrumentationError(f"events() needs a compiled graph, got {type(graph).__name__}")
         return stream_events(self.instrument(graph), input, config, **kwargs)
+
+    def create_checkpoint(
+        self, run_id: str, label: str, *, graph: Any = None, checkpoint_id: str | None = None
+    ) -> StreamEvent | None:
+        """Name a checkpoint of thread ``run_id`` ``label``, from outside the graph (a ``checkpoint`` event).
+
+        The checkpoint is ``checkpoint_id``, else the thread's newest one read from ``graph``'s
+        checkpointer. The event is stored before this returns. Resume or fork from the label with
+        ``resume_from_checkpoint``; inside a node use :func:`swarm_observability.checkpoint`.
+
+        Raises:
+            InstrumentationError: neither ``graph`` nor ``checkpoint_id``, or the thread has no checkpoint.
+            EventValidationError: an empty or over-long label, or an invalid run id.
+        """
+        from .checkpoints import check_label
+
+        check_label(label)
+        if checkpoint_id is None:
+            if graph is None:
+                raise InstrumentationError(
+                    "create_checkpoint needs graph= (to read the thread) or checkpoint_id="
+                )
+            snapshot = graph.get_state({"configurable": {"thread_id": run_id}})
+            checkpoint_id = (snapshot.config or {}).get("configurable", {}).get("checkpoint_id")
+            if not checkpoint_id:
+                raise InstrumentationError(f"thread {run_id!r} has no checkpoint to name {label!r}")
+        event = self.emitter.emit(
+            EventType.CHECKPOINT,
+            run_id,
+            thread_id=run_id,
+            checkpoint_id=str(checkpoint_id),
+            message=label,
+            data={"label": label},
+        )
+        self.emitter.flush()
+        return event
+
+    def resume_from_checkpoint(
+        self, graph: Any, thread_id: str, checkpoint: str, *, input: Any = None, config: Any = None
+    ) -> Any:
+        """Fork ``thread_id`` from an earlier checkpoint (id or label) with ``graph`` (instrumented
+        here if needed); labels are looked up in :attr:`store`. See
+        :func:`swarm_observability.timetravel.resume_from_checkpoint`."""
+        from ..timetravel import resume_from_checkpoint
+
+        return resume_from_checkpoint(
+            self.instrument(graph), thread_id, checkpoint, store=self.store, input=input, config=config
+        )
 
     def close(self) -> None:
         """Stop the heartbeat thread, end spans still open (if tracing), flush the emitter.

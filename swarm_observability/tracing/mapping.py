@@ -599,6 +599,12 @@ def _describe_start(event: StreamEvent, kind: str) -> tuple[str, dict[str, Any]]
         previous = event.data.get("previous_invocation_id")
         if isinstance(previous, str) and previous:
             attributes[sc.SWARM_PREVIOUS_INVOCATION_ID] = previous
+        fork = event.data.get("from_checkpoint_id")
+        if isinstance(fork, str) and fork:
+            attributes[sc.SWARM_FORK_CHECKPOINT_ID] = fork
+            discarded = event.data.get("discarded_events")
+            if isinstance(discarded, int):
+                attributes[sc.SWARM_FORK_DISCARDED_EVENTS] = discarded
         if isinstance(graph, str) and graph:
             return f"{sc.OP_INVOKE_WORKFLOW} {graph}", attributes
         return sc.OP_INVOKE_WORKFLOW, attributes
