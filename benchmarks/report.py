@@ -295,6 +295,8 @@ def render(results: dict[str, Any]) -> str:
             "|---|---:|---|",
             f"| rebuild-db, events/s | {_n(rebuild['median'])} | {_iqr(rebuild)} |",
             f"| tailer from empty (batches of 50k), events/s | {_n(sec['tail_events_per_s'])} | one run |",
+            f"| store iter_events (parse), events/s | {_n(sec['store_parse_events_per_s'])} | one run |",
+            f"| rebuild / store parse | {sec['rebuild_vs_store_parse']}x | same run |",
             f"| stats, ms (p95 {_n(stats_ms['p95'])}) | {_n(stats_ms['median'])} | {_iqr(stats_ms)} |",
             "",
         ]
