@@ -17,7 +17,8 @@ Damage is reported on one line naming the file and where (byte offset, table, ru
 
 Warnings (reported, exit code 0): an invocation without a terminal event (running, or the process
 died), scopes never closed, events after an invocation's terminal event (a sync node finishing in its
-thread after a cancel), events holding values stored in a marked form (their ``sanitized`` field).
+thread after a cancel), events holding values stored in a marked form (their ``sanitized`` field),
+more scopes than the span budget (its traces summarise the rest on the root spans).
 
 For a chained run the hash of its last event is printed (``chain head``): keep it elsewhere to
 detect later changes that a chain in the same file cannot show (events cut from the end).
@@ -186,6 +187,7 @@ def _verify_run(store: Any, run_id: str, report: RunReport, require_chain: bool)
                 f"invocation {inv_id[:12]}: {info['late']} event(s) after its {info['terminal']} "
                 "(threads that finished late)"
             )
+    _check_span_budget(report, len(opened) + len(invocations))
     never_closed = [name for sid, name in opened.items() if sid not in closed]
     if never_closed:
         shown = ", ".join(sorted(set(never_closed))[:6])
@@ -197,6 +199,24 @@ def _verify_run(store: Any, run_id: str, report: RunReport, require_chain: bool)
     else:
         if state.last_seq != report.events:
             report.errors.append(f"run state ends at seq {state.last_seq}, the log at {report.events}")
+
+
+def _check_span_budget(report: RunReport, spans: int) -> None:
+    if not spans:
+        return
+    from ..tracing.mapping import resolve_span_budget
+
+    try:
+        budget = resolve_span_budget()
+    except ValueError as exc:
+        report.warnings.append(str(exc))
+        return
+    if budget is not None and spans > budget:
+        report.warnings.append(
+            f"{spans} scopes, over the span budget of {budget}: its traces summarise about "
+            f"{spans - budget} on the root spans (every event is stored; SWARM_OBS_SPAN_BUDGET=none "
+            "exports them all)"
+        )
 
 
 def _check_scopes(

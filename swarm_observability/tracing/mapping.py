@@ -195,7 +195,7 @@ class SpanMapper:
         straggler_grace: float = 60.0,
         span_budget: int | Literal["default"] | None = "default",
     ) -> None:
-        self._budget = _span_budget(span_budget)
+        self._budget = resolve_span_budget(span_budget)
         self._run_spans: OrderedDict[str, int] = OrderedDict()
         self._summarised: dict[str, _Summary] = {}
         self._root_of: dict[str, _Scope] = {}
@@ -822,7 +822,13 @@ def _ns(event: StreamEvent) -> int:
     return ns
 
 
-def _span_budget(value: int | str | None) -> int | None:
+def resolve_span_budget(value: int | str | None = "default") -> int | None:
+    """The span budget ``value`` stands for: ``"default"`` is ``$SWARM_OBS_SPAN_BUDGET`` or
+    :data:`DEFAULT_SPAN_BUDGET`; ``None`` is no budget.
+
+    Raises:
+        ValueError: not a positive integer (nor ``none`` in the environment variable).
+    """
     if value == "default":
         text = os.environ.get(SPAN_BUDGET_ENV, "").strip()
         if not text:
