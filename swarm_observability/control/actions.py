@@ -26,6 +26,8 @@ class ControlAction(StrEnum):
 def parse_action(action: object) -> ControlAction:
     """Return ``action`` as a :class:`ControlAction`; raise ``ValueError`` naming it if unknown."""
     try:
+        if not isinstance(action, str):
+            raise ValueError(action)
         return ControlAction(action)
     except ValueError:
         choices = ", ".join(a.value for a in ControlAction)

@@ -240,7 +240,7 @@ class CancellationManager:
                 self._sync_waiting += 1
                 try:
                     self._cond.wait_for(
-                        lambda e=episode: self._cancel_called or not self._paused or self._episode != e
+                        lambda e=episode: self._cancel_called or not self._paused or self._episode != e  # type: ignore[misc]
                     )
                 finally:
                     self._sync_waiting -= 1

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..events import validate_run_id
 from ..exceptions import ControlChannelError
-from ..stores.postgres import _psycopg, quote_ident, redact, split_url
+from ..stores.postgres import load_psycopg, quote_ident, redact, split_url
 from .actions import ControlAction, parse_action
 from .channel import ControlRequest
 
@@ -57,7 +57,7 @@ class PostgresControlChannel:
     """
 
     def __init__(self, url: str, *, schema: str | None = None, timeout: float = 10.0) -> None:
-        self._psycopg = _psycopg()
+        self._psycopg = load_psycopg()
         conninfo, ours = split_url(url)
         self.schema = schema if schema is not None else ours.get("schema", "public")
         self._q = quote_ident(self.schema)

@@ -136,7 +136,7 @@ def run_in_place_of_bound(node: PregelNode, runner: Runnable[Any, Any] | None) -
 
 def graph_nodes(graph: Any) -> dict[str, PregelNode]:
     """The compiled graph's nodes (``__start__`` included)."""
-    return graph.nodes  # type: ignore[no-any-return]
+    return graph.nodes
 
 
 # -- graphs -----------------------------------------------------------------------------------------
@@ -197,8 +197,8 @@ class _Reducer:
         return (_rebuild, (type(self.graph), self.bind), _plain_state(self.graph))
 
 
-def _rebuild(cls: type, bind: Callable[[Any], dict[str, Callable[..., Any]]]) -> Any:
-    graph = cls.__new__(cls)
+def _rebuild(cls: type[Any], bind: Callable[[Any], dict[str, Callable[..., Any]]]) -> Any:
+    graph = object.__new__(cls)
     shadow_methods(graph, bind)
     return graph
 

@@ -33,7 +33,8 @@ from langgraph.errors import ParentCommand
 from langgraph.types import Command, Send
 
 from ..events import EventType
-from .recorder import Scope, active_scope, enter_scope, exit_scope, outcome_of
+from .outcomes import outcome_of
+from .recorder import Scope, active_scope, enter_scope, exit_scope
 
 if TYPE_CHECKING:
     from langgraph.pregel import Pregel

@@ -45,7 +45,8 @@ from langgraph.errors import ParentCommand
 
 from ..events import EventType, Outcome
 from .agents import enclosing_agent, handoff_targets, record_handoff
-from .recorder import Invocation, Scope, active_scope, outcome_of
+from .outcomes import outcome_of
+from .recorder import Invocation, Scope, active_scope
 
 logger = logging.getLogger("swarm_observability")
 
@@ -170,7 +171,7 @@ class SwarmCallbackHandler(BaseCallbackHandler):
         content = list(prompts) if self._settings.capture_content else None
         self._start_llm(run_id, parent_run_id, metadata, kwargs, content)
 
-    def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
         call = self._calls.get(run_id)
         if call is not None and call.first_token is None:
             call.first_token = time.perf_counter()

@@ -33,7 +33,8 @@ from typing import Any, TypeVar
 from ..emitter import EventEmitter
 from ..events import EventType, StreamEvent
 from ..exceptions import EventValidationError, NoActiveRunError
-from .recorder import active_scope, outcome_of
+from .outcomes import outcome_of
+from .recorder import active_scope
 
 F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger("swarm_observability")

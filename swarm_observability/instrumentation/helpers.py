@@ -30,7 +30,8 @@ from typing import Any, TypeVar
 
 from ..events import EventType, StreamEvent
 from ..exceptions import EventValidationError, InstrumentationError, NoActiveRunError
-from .recorder import Scope, enter_scope, exit_scope, outcome_of, require_scope
+from .outcomes import outcome_of
+from .recorder import Scope, enter_scope, exit_scope, require_scope
 from .safe_points import safe_point, safe_point_sync
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -43,15 +43,14 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from langgraph.errors import GraphDrained, GraphInterrupt
 from langgraph.types import Command
 
 from ..control.registry import ManagerLeases
-from ..events import EventType, Outcome, StreamEvent
-from ..exceptions import ScanCancelled
+from ..events import EventType, StreamEvent
 from ._langgraph import config_checkpointer, copy_graph, enclosing_control, run_identity, shadow_methods
 from .callbacks import with_run_callbacks
 from .checkpoints import fork_record
+from .outcomes import terminal_event, unique_interrupts
 from .recorder import Invocation, Recorder, Scope, active_scope, enter_scope, exit_scope, new_scope_id
 
 logger = logging.getLogger("swarm_observability")
@@ -104,7 +103,7 @@ class GraphEntry:
         """``stream``, with our events in ``stream_mode="custom"`` if ``streams``."""
         original = type(self.graph).stream
         if active_scope() is not None:
-            return original(self.graph, input, config, **kwargs)  # type: ignore[no-any-return]
+            return original(self.graph, input, config, **kwargs)
         run = _Run(self.lifecycle, self.graph, input, config, kwargs, streams)
         return _run_sync(run, original, input, config, kwargs)
 
@@ -114,7 +113,7 @@ class GraphEntry:
         """``astream``, with our events in ``stream_mode="custom"`` if ``streams``."""
         original = type(self.graph).astream
         if active_scope() is not None:
-            return original(self.graph, input, config, **kwargs)  # type: ignore[no-any-return]
+            return original(self.graph, input, config, **kwargs)
         run = _Run(self.lifecycle, self.graph, input, config, kwargs, streams)
         return _run_async(run, original, input, config, kwargs)
 
@@ -244,7 +243,9 @@ class _Run:
         if self.ended:
             return None
         self.ended = True
-        kind, outcome, data, fields = _terminal(exc, _unique(self.invocation.interrupts), next_nodes)
+        kind, outcome, data, fields = terminal_event(
+            exc, unique_interrupts(self.invocation.interrupts), next_nodes
+        )
         root = self.invocation.root
         assert root is not None
         self._end_control()
@@ -279,41 +280,6 @@ class _Run:
             logger.exception(
                 "swarm_observability: could not wait for the events of %r", self.invocation.run_id
             )
-
-
-def _terminal(
-    exc: BaseException | None, interrupts: list[Any], next_nodes: tuple[str, ...]
-) -> tuple[EventType, Outcome, dict[str, Any], dict[str, Any]]:
-    """The terminal event type, outcome, data and extra fields for an invocation that ended with ``exc``."""
-    if exc is None or (isinstance(exc, GeneratorExit) and interrupts) or isinstance(exc, GraphInterrupt):
-        if interrupts or next_nodes or isinstance(exc, GraphInterrupt):
-            data: dict[str, Any] = {
-                "reason": "interrupt",
-                "interrupts": [{"id": i.id, "value": i.value} for i in interrupts],
-            }
-            if next_nodes:
-                data["next"] = list(next_nodes)
-            return EventType.SCAN_PAUSED, Outcome.INTERRUPTED, data, {}
-        return EventType.SCAN_COMPLETE, Outcome.OK, {}, {}
-    if isinstance(exc, GraphDrained):
-        return EventType.SCAN_PAUSED, Outcome.PAUSED, {"reason": "drain", "drain_reason": exc.reason}, {}
-    if isinstance(exc, ScanCancelled):
-        fields = {"node": exc.node} if exc.node else {}
-        return EventType.SCAN_CANCELLED, Outcome.CANCELLED, {"reason": exc.reason or "cancelled"}, fields
-    if isinstance(exc, GeneratorExit):
-        return EventType.SCAN_CANCELLED, Outcome.CANCELLED, {"reason": "abandoned"}, {}
-    if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
-        reason = "cancelled" if isinstance(exc, asyncio.CancelledError) else "KeyboardInterrupt"
-        return EventType.SCAN_CANCELLED, Outcome.CANCELLED, {"reason": reason}, {}
-    data = {"error_type": type(exc).__name__, "error_message": str(exc)}
-    return EventType.SCAN_ERROR, Outcome.ERROR, data, {}
-
-
-def _unique(interrupts: list[Any]) -> list[Any]:
-    seen: dict[Any, Any] = {}
-    for interrupt in interrupts:
-        seen.setdefault(getattr(interrupt, "id", id(interrupt)), interrupt)
-    return list(seen.values())
 
 
 def _run_sync(

@@ -37,7 +37,8 @@ from ._langgraph import (
     task_namespace,
 )
 from .agents import AgentNode, arun_agent, run_agent
-from .recorder import Recorder, Scope, active_scope, enter_scope, exit_scope, outcome_of
+from .outcomes import outcome_of
+from .recorder import Recorder, Scope, active_scope, enter_scope, exit_scope
 from .safe_points import safe_point, safe_point_sync
 
 _STOPPING = (KeyboardInterrupt, asyncio.CancelledError)
@@ -181,6 +182,7 @@ class ObservedNode(Runnable[Any, Any]):
 
     def __init__(self, name: str, inner: Runnable[Any, Any], agent: AgentNode | None = None) -> None:
         self.name = name
+        self.node = name
         self.inner = inner
         self.agent = agent
 
@@ -193,8 +195,8 @@ class ObservedNode(Runnable[Any, Any]):
             return self.inner.invoke(input, config, **kwargs)
         if self.agent is not None:
             body = functools.partial(self.inner.invoke, input, config, **kwargs)
-            return run_node(parent, self.name, config, functools.partial(run_agent, self.agent, body))
-        return run_node(parent, self.name, config, lambda: self.inner.invoke(input, config, **kwargs))
+            return run_node(parent, self.node, config, functools.partial(run_agent, self.agent, body))
+        return run_node(parent, self.node, config, lambda: self.inner.invoke(input, config, **kwargs))
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         parent = active_scope()
@@ -202,10 +204,10 @@ class ObservedNode(Runnable[Any, Any]):
             return await self.inner.ainvoke(input, config, **kwargs)
         if self.agent is not None:
             body = functools.partial(self.inner.ainvoke, input, config, **kwargs)
-            return await arun_node(parent, self.name, config, functools.partial(arun_agent, self.agent, body))
-        return await arun_node(parent, self.name, config, lambda: self.inner.ainvoke(input, config, **kwargs))
+            return await arun_node(parent, self.node, config, functools.partial(arun_agent, self.agent, body))
+        return await arun_node(parent, self.node, config, lambda: self.inner.ainvoke(input, config, **kwargs))
 
-    async def astream(  # type: ignore[override]
+    async def astream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[Any]:
         """LangGraph streams a node (instead of ``ainvoke``) when a streaming callback listens."""
@@ -218,11 +220,11 @@ class ObservedNode(Runnable[Any, Any]):
                 yield chunk
             return
         recorder = parent.invocation.recorder
-        await safe_point(parent, self.name, config)
-        scope, token = open_node(parent, self.name, config)
+        await safe_point(parent, self.node, config)
+        scope, token = open_node(parent, self.node, config)
         try:
             manager = parent.invocation.manager
-            with manager.cancel_scope(self.name) if manager is not None else contextlib.nullcontext():
+            with manager.cancel_scope(self.node) if manager is not None else contextlib.nullcontext():
                 async for chunk in self.inner.astream(input, config, **kwargs):
                     yield chunk
             await safe_point(scope)

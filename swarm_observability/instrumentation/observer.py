@@ -219,7 +219,7 @@ class SwarmObserver:
             if owner is self:
                 previous = hook._swarm_previous  # type: ignore[union-attr]
                 if previous is None:
-                    del graph.compile  # type: ignore[method-assign]
+                    del graph.compile
                 else:
                     graph.compile = previous  # type: ignore[method-assign]
         elif is_instrumentable(graph):

@@ -6,22 +6,17 @@ and a link to its :class:`Invocation`, which holds the :class:`Recorder` (emit, 
 and the run's ``CancellationManager``. Node wrappers, helpers and the lifecycle receive the recorder
 this way; nothing below reaches back into the ``SwarmObserver``.
 
-The innermost open scope of the current context lives in a :class:`contextvars.ContextVar`
-(:func:`enter_scope` / :func:`exit_scope`, :func:`active_scope`). Contextvars are copied into
-``asyncio.create_task`` and ``asyncio.to_thread``, so code started there reports into the scope it
-was started from; a raw ``threading.Thread`` does not inherit it.
+The innermost open scope of the current context lives in a :class:`contextvars.ContextVar`, copied
+into ``asyncio.create_task`` and ``asyncio.to_thread`` (a raw ``threading.Thread`` does not inherit it).
 
 Hooks (:class:`ScopeHooks`, the OpenTelemetry seam): ``scope_opened`` runs right after a scope's
 opening event is emitted and ``scope_closed`` right before its closing event is emitted, with the
 scope current and in the context its body runs in; what ``scope_opened`` returns is kept in
-``scope.token`` and passed back to ``scope_closed``. A failing hook is logged, never raised into the
-graph. The scan scope's hooks run in the consumer's context between stream items: never attach a
-context there.
+``scope.token`` for ``scope_closed``. A failing hook is logged, never raised into the graph.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -32,11 +27,10 @@ from random import getrandbits
 from typing import Any, Protocol
 
 from langchain_core.runnables.config import var_child_runnable_config
-from langgraph.errors import GraphDrained, GraphInterrupt, ParentCommand
 
 from ..emitter import EventEmitter
 from ..events import EventType, Outcome, StreamEvent, make_event
-from ..exceptions import EventValidationError, NoActiveRunError, ScanCancelled
+from ..exceptions import EventValidationError, NoActiveRunError
 from ._heartbeat import HeartbeatTimer
 
 logger = logging.getLogger("swarm_observability")
@@ -171,8 +165,10 @@ class Scope:
         else:
             fields.pop("parent_scope_id", None)
         self.fields = fields
-        self.config = config if config is not None else (parent.config if parent is not None else None)
-        self.writer = writer if writer is not None else (parent.writer if parent is not None else None)
+        self.config: Any = config if config is not None else (parent.config if parent is not None else None)
+        self.writer: Callable[[Any], None] | None = (
+            writer if writer is not None else (parent.writer if parent is not None else None)
+        )
         self.started = time.perf_counter()
         self.closed = False
         self.span: Any = None
@@ -241,23 +237,6 @@ def current_scope() -> Scope:
     return require_scope("current_scope")
 
 
-def outcome_of(exc: BaseException | None) -> tuple[Outcome, dict[str, Any]]:
-    """The outcome a scope ends with when its body raised ``exc`` (``None``: it returned)."""
-    if exc is None:
-        return Outcome.OK, {}
-    if isinstance(exc, GraphInterrupt):
-        return Outcome.INTERRUPTED, {}
-    if isinstance(exc, GraphDrained):
-        return Outcome.PAUSED, {"reason": exc.reason}
-    if isinstance(exc, ParentCommand):
-        return Outcome.OK, {}
-    if isinstance(exc, ScanCancelled):
-        return Outcome.CANCELLED, {"reason": exc.reason or "cancelled"}
-    if isinstance(exc, asyncio.CancelledError):
-        return Outcome.CANCELLED, {"reason": "cancelled"}
-    return Outcome.ERROR, {"error_type": type(exc).__name__, "error_message": str(exc)}
-
-
 class Recorder:
     """Emit the events of scopes: the one runtime node wrappers, helpers and the lifecycle share.
 
@@ -288,7 +267,7 @@ class Recorder:
     def emit(
         self,
         scope: Scope,
-        type: EventType,
+        type: EventType | str,
         *,
         strict: bool = False,
         fields: dict[str, Any] | None = None,
@@ -304,12 +283,14 @@ class Recorder:
             try:
                 return self.emitter.emit(type, run_id, **({**base, **extra} if extra else base))
             except Exception as exc:
-                return self._failed(exc, type, strict)
+                self._failed(exc, type, strict)
+                return None
         with self._lock:  # the stream and the store see the same order
             try:
                 stored = self.emitter.emit(type, run_id, **({**base, **extra} if extra else base))
             except Exception as exc:
-                return self._failed(exc, type, strict)
+                self._failed(exc, type, strict)
+                return None
             if stored is not None:
                 self.write(stored, scope.writer, scope.config)
         return stored
@@ -320,7 +301,8 @@ class Recorder:
             try:
                 stored = self.emitter.emit_event(event)
             except Exception as exc:
-                return self._failed(exc, event.type, False)
+                self._failed(exc, event.type, False)
+                return None
             if stored is not None and scope.invocation.streams and scope.kind != "scan":
                 self.write(stored, scope.writer, scope.config)
         return stored
@@ -405,7 +387,6 @@ class Recorder:
         if strict and isinstance(exc, EventValidationError):
             raise exc
         logger.error("swarm_observability: a %s event was not recorded: %r", type, exc, exc_info=exc)
-        return None
 
     def _call(self, hook: Callable[..., Any], event: StreamEvent, *args: Any) -> Any:
         try:

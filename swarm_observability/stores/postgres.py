@@ -90,7 +90,8 @@ CREATE TABLE {s}.swarm_runs (
 _T = TypeVar("_T")
 
 
-def _psycopg() -> Any:
+def load_psycopg() -> Any:
+    """The ``psycopg`` module (with its pool), or an ImportError naming the extra to install."""
     try:
         import psycopg
         import psycopg_pool  # noqa: F401
@@ -169,7 +170,7 @@ class PostgresEventStore(PagedReads):
         notify: bool | None = None,
         connect_timeout: float = 10.0,
     ) -> None:
-        psycopg = _psycopg()
+        psycopg = load_psycopg()
         from psycopg_pool import ConnectionPool
 
         conninfo, ours = split_url(url)
@@ -485,7 +486,7 @@ class PostgresEventStore(PagedReads):
         self._check_open()
         with self._listen_lock:
             if self._listener is None or self._listener.closed:
-                psycopg = _psycopg()
+                psycopg = load_psycopg()
                 self._listener = psycopg.Connection.connect(
                     self._conninfo, autocommit=True, connect_timeout=self._connect_timeout
                 )
