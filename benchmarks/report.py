@@ -300,6 +300,26 @@ def render(results: dict[str, Any]) -> str:
             f"| stats, ms (p95 {_n(stats_ms['p95'])}) | {_n(stats_ms['median'])} | {_iqr(stats_ms)} |",
             "",
         ]
+    if "server" in sections and "throughput" in sections["server"]:
+        sec = sections["server"]
+        tp, lat = sec["throughput"], sec["latency"]
+        lines += [
+            "## Web server (SSE)",
+            _meta(sec),
+            "",
+            f"`swarm-obs serve` over SQLite in its own process; clients are separate processes. Throughput: "
+            f"{tp['clients']} clients replay {tp['events_per_client']} stored events each at once. Latency: "
+            f"{lat['events']} events emitted at {lat['rate_hz']:g}/s from another process, client: {lat['client']}.",
+            "",
+            "| measure | value |",
+            "|---|---:|",
+            f"| events/s to {tp['clients']} concurrent clients (aggregate) | {_n(tp['aggregate_events_per_s'])} |",
+            f"| events/s per client (median, {_iqr(tp['per_client_events_per_s'])}) "
+            f"| {_n(tp['per_client_events_per_s']['median'])} |",
+            f"| emit-to-client latency p50, ms | {_n(lat['p50_ms'])} |",
+            f"| emit-to-client latency p99, ms | {_n(lat['p99_ms'])} |",
+            "",
+        ]
     targets = results.get("targets", [])
     if targets:
         lines += [

@@ -1,6 +1,6 @@
 """Entry point: ``python -m benchmarks.run [--smoke] [--only NAME] [--out FILE]``.
 
-Sections: ``overhead``, ``stores``, ``latency``, ``peers``, ``analytics``. A full run writes
+Sections: ``overhead``, ``stores``, ``latency``, ``peers``, ``analytics``, ``server``. A full run writes
 ``benchmarks/results/latest.json`` and ``latest.md``; ``--only`` replaces just those sections in the
 existing file (so the peers section measured from another venv can be merged in), and ``--smoke``
 writes nothing unless ``--out`` is given. Each section records the machine, date, load average before
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import analytics, latency, overhead, peers, report, stores
+from . import analytics, latency, overhead, peers, report, server, stores
 from ._stats import machine_info
 
 SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
@@ -32,6 +32,7 @@ SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "latency": latency.run,
     "peers": peers.run,
     "analytics": analytics.run,
+    "server": server.run,
 }
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 

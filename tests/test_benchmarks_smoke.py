@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import _stats, latency, overhead, peers, report, stores
+from benchmarks import _stats, latency, overhead, peers, report, server, stores
 from benchmarks.run import main
 
 SUMMARY_KEYS = {"median", "p25", "p75", "min", "max", "n"}
@@ -192,3 +192,15 @@ def test_run_writes_json_and_markdown_and_merges_sections(tmp_path: Any) -> None
     assert results["sections"]["latency"]["smoke"] is True
     markdown = out.with_suffix(".md").read_text()
     assert "## Live latency" in markdown and "## Peers" in markdown
+
+
+def test_server_smoke_delivers_every_event_to_every_client() -> None:
+    """The SSE benchmark: 10 clients each get every stored event; every emitted event is timed once."""
+    pytest.importorskip("fastapi", reason="the server extra is not installed")
+    body = server.run(smoke=True)
+    throughput, lat = body["throughput"], body["latency"]
+    assert throughput["clients"] == 10 and throughput["per_client_events_per_s"]["n"] == 10
+    assert throughput["aggregate_events_per_s"] > 0 and throughput["total_s"] > 0
+    assert lat["events"] == 20 and 0 < lat["p50_ms"] <= lat["p99_ms"] <= lat["max_ms"]
+    markdown = report.render({"sections": {"server": {"meta": _stats.machine_info(), **body}}})
+    assert "## Web server (SSE)" in markdown

@@ -26,7 +26,7 @@ import logging
 import secrets
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +38,7 @@ logger = logging.getLogger("swarm_observability.server")
 
 PAGE = 500
 """Events a run stream reads from the store at a time (its memory per client)."""
+_PAGE_CACHE = 32
 
 
 @dataclass(eq=False)
@@ -71,6 +72,7 @@ class StoreWatcher:
         self._poll_timeout = poll_timeout
         self._known: dict[str, int] | None = None
         self._waiters: set[_Waiter] = set()
+        self._pages: OrderedDict[tuple[str, int], tuple[int, str]] = OrderedDict()
         self._lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -112,6 +114,31 @@ class StoreWatcher:
         thread = self._thread
         if thread is not None:
             thread.join(timeout=5)
+
+    # -- pages of run streams ---------------------------------------------------------------------
+
+    def run_page(self, run_id: str, after: int) -> tuple[int, str]:
+        """The SSE text of the next page of ``run_id`` after seq ``after``, and the last seq in it.
+
+        Clients replaying the same run read the same pages, so full pages (which can no longer change:
+        the log is append-only) are kept in a small cache and serialized once for all of them.
+        """
+        key = (run_id, after)
+        with self._lock:
+            cached = self._pages.get(key)
+            if cached is not None:
+                self._pages.move_to_end(key)
+                return cached
+        page = read_page(self.store, run_id, after)
+        if not page:
+            return after, ""
+        result = (page[-1].seq or after, "".join(sse(_event_json(e), id=str(e.seq)) for e in page))
+        if len(page) == PAGE:
+            with self._lock:
+                self._pages[key] = result
+                while len(self._pages) > _PAGE_CACHE:
+                    self._pages.popitem(last=False)
+        return result
 
     # -- the ring of the all-events stream ----------------------------------------------------------
 
@@ -173,7 +200,7 @@ def sse(data: str, *, id: str | None = None, event: str | None = None) -> str:
 
 
 def _event_json(event: StreamEvent) -> str:
-    return json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":"))
+    return event.to_json()
 
 
 def read_page(store: EventStore, run_id: str, after: int, limit: int = PAGE) -> list[StreamEvent]:
@@ -200,10 +227,10 @@ async def run_stream(
         yield f"retry: {retry_ms}\n\n"
         while True:
             waiter.event.clear()
-            page = await asyncio.to_thread(read_page, watcher.store, run_id, waiter.sent)
-            if page:
-                yield "".join(sse(_event_json(e), id=str(e.seq)) for e in page)
-                waiter.sent = page[-1].seq or waiter.sent
+            last, text = await asyncio.to_thread(watcher.run_page, run_id, waiter.sent)
+            if text:
+                yield text
+                waiter.sent = last
                 continue
             if not await _wait(waiter, heartbeat):
                 yield ": heartbeat\n\n"
