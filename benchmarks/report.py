@@ -309,11 +309,13 @@ def render(results: dict[str, Any]) -> str:
             "",
             f"`swarm-obs serve` over SQLite in its own process; clients are separate processes. Throughput: "
             f"{tp['clients']} clients replay {tp['events_per_client']} stored events each at once. Latency: "
-            f"{lat['events']} events emitted at {lat['rate_hz']:g}/s from another process, client: {lat['client']}.",
+            f"{lat['events']} events emitted at {lat['rate_hz']:g}/s from another process, "
+            f"client: {lat['client']}.",
             "",
             "| measure | value |",
             "|---|---:|",
-            f"| events/s to {tp['clients']} concurrent clients (aggregate) | {_n(tp['aggregate_events_per_s'])} |",
+            f"| events/s to {tp['clients']} concurrent clients (aggregate) "
+            f"| {_n(tp['aggregate_events_per_s'])} |",
             f"| events/s per client (median, {_iqr(tp['per_client_events_per_s'])}) "
             f"| {_n(tp['per_client_events_per_s']['median'])} |",
             f"| emit-to-client latency p50, ms | {_n(lat['p50_ms'])} |",

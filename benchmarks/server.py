@@ -209,8 +209,9 @@ def _browser_follow(
         page.goto(url.split("/api/")[0] + "/static/app.css")
         page.evaluate(
             """url => { window.lat = []; const s = new EventSource(url);
-            s.onmessage = m => { window.opened = true; const now = performance.timeOrigin + performance.now();
-              const e = JSON.parse(m.data); if (e.data && e.data.sent_ns) window.lat.push(now - e.data.sent_ns / 1e6); }; }""",
+            s.onmessage = m => { window.opened = true;
+              const now = performance.timeOrigin + performance.now(), e = JSON.parse(m.data);
+              if (e.data && e.data.sent_ns) window.lat.push(now - e.data.sent_ns / 1e6); }; }""",
             url,
         )
         page.wait_for_function("() => window.opened")
