@@ -89,7 +89,12 @@ class Projection:
         self._conn: Any = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._connect()
+        try:
+            self._connect()
+        except BaseException:
+            self._source.close()
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            raise
 
     # -- connection ---------------------------------------------------------------------------------
 
@@ -173,7 +178,9 @@ class Projection:
 
         Waits with the store's ``wait_for_append(timeout)`` when it has one (PostgreSQL's NOTIFY),
         else polls every ``interval`` seconds. With ``release`` the file is closed while idle, so other
-        processes can read it. A failing batch is logged and retried at the next poll.
+        processes can read it. A failing batch is logged and retried at the next poll, except for
+        what a retry cannot mend (a database of another schema, a log that does not continue the
+        projected seq), which is raised.
         """
         stop = stop or self._stop
         total = 0
@@ -181,7 +188,7 @@ class Projection:
         while not stop.is_set():
             try:
                 applied = self.catch_up()
-            except AnalyticsError:
+            except (AnalyticsError, StoreCorruptionError):
                 raise
             except Exception:
                 logger.exception("swarm_observability: analytics projection batch failed; retrying")
@@ -204,9 +211,15 @@ class Projection:
                 return
             self._stop.clear()
             self._thread = threading.Thread(
-                target=self.follow, kwargs={"interval": interval}, name="swarm-obs-projection", daemon=True
+                target=self._follow_logged, args=(interval,), name="swarm-obs-projection", daemon=True
             )
             self._thread.start()
+
+    def _follow_logged(self, interval: float) -> None:
+        try:
+            self.follow(interval=interval)
+        except Exception:
+            logger.exception("swarm_observability: the analytics tailer stopped")
 
     def stop(self) -> None:
         """Stop the background tailer started by :meth:`start` (after its current batch)."""
