@@ -7,12 +7,17 @@
   upstream's ``AsyncPostgresSaver`` on an ``AsyncConnectionPool``, closed when the block exits.
 
 Both run upstream's ``setup()`` (its own versioned migrations) under a PostgreSQL advisory lock, so many
-workers starting at once against a new database do not race on ``CREATE TABLE``. The tables live in the
+workers starting at once against a new database do not race on ``CREATE TABLE``. The lock is taken with
+``pg_try_advisory_lock`` and a sleep, never a blocking ``pg_advisory_lock``: upstream's migrations include
+``CREATE INDEX CONCURRENTLY``, which waits for every running statement in the database, including a
+waiting worker's blocked lock call (a deadlock seen with 4 workers starting together). The tables live in the
 connection's ``search_path`` (``public`` unless the URL's ``options`` say otherwise).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,6 +27,8 @@ from .exceptions import CheckpointerError
 from .stores.postgres import INSTALL_HINT, redact, split_url
 
 _SETUP_LOCK = "swarm_obs:langgraph_checkpoint_setup"
+_LOCK_RETRY_S = 0.05
+_TRY_LOCK = "SELECT pg_try_advisory_lock(hashtext(%s)) AS locked"
 _CONNECTION_KWARGS = {"autocommit": True, "prepare_threshold": 0}
 
 
@@ -91,7 +98,8 @@ def open_saver(url: str, *, max_connections: int = 4) -> Any:
         pool.open(wait=True, timeout=10)
         saver = ThreadedPostgresSaver(pool, redact(conninfo))
         with pool.connection() as conn:
-            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (_SETUP_LOCK,))
+            while not conn.execute(_TRY_LOCK, (_SETUP_LOCK,)).fetchone()["locked"]:
+                time.sleep(_LOCK_RETRY_S)
             try:
                 saver.setup()
             finally:
@@ -119,7 +127,8 @@ async def open_async_saver(url: str, *, max_connections: int = 4) -> AsyncIterat
         await pool.open(wait=True, timeout=10)
         saver = AsyncPostgresSaver(pool)
         async with pool.connection() as conn:
-            await conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (_SETUP_LOCK,))
+            while not (await (await conn.execute(_TRY_LOCK, (_SETUP_LOCK,))).fetchone())["locked"]:
+                await asyncio.sleep(_LOCK_RETRY_S)
             try:
                 await saver.setup()
             finally:
