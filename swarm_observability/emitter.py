@@ -276,40 +276,42 @@ class EventEmitter:
             last = self._last.get(run_id)
             if last is None:
                 last = self._sync_last(run_id)
-            event = _with_seq(event, last + 1, owned)
+            seq = last + 1
+            event = _with_seq(event, seq, owned)
             if self.hash_chain:
                 self._set_link(event, last)
             elif event.prev_hash is not None:  # a link of another log means nothing at this seq
                 event = copy_event(event, prev_hash=None)
             if self.write == "sync":
-                event = self._append_sync(event)
+                try:
+                    self.store.append(event)
+                except SequenceConflictError:
+                    event = self._retry_after_conflict(event)
+                    seq = event.seq  # type: ignore[assignment]
+                except BaseException:
+                    self._last.pop(run_id, None)
+                    raise
             else:
                 self._ensure_writer()
                 self._queue.put(event)
-            self._last[run_id] = event.seq  # type: ignore[assignment]
+            self._last[run_id] = seq
             self._emitted += 1
             if self.hash_chain:
                 self._heads[run_id] = (event.seq, event_hash(event))  # type: ignore[assignment]
         self._notify(event)
         return event
 
-    def _append_sync(self, event: StreamEvent) -> StreamEvent:
-        """Append under the lock; on a seq conflict re-read the run's last seq and retry once.
+    def _retry_after_conflict(self, event: StreamEvent) -> StreamEvent:
+        """Another writer appended to the run: re-read its last seq and append once more (locked).
 
         Safe to re-number: nobody has seen the event yet (subscribers are called after the append).
+        A second conflict raises, and the next emit of the run reads the store again.
         """
-        try:
-            self.store.append(event)
-            return event
-        except SequenceConflictError:
-            self._last.pop(event.run_id, None)
-            self._conflicts += 1
-            retry = _with_seq(event, self.store.last_sequence(event.run_id) + 1, True)
-            if self.hash_chain:
-                self._set_link(retry, retry.seq - 1)  # type: ignore[operator]
-        except BaseException:
-            self._last.pop(event.run_id, None)
-            raise
+        self._last.pop(event.run_id, None)
+        self._conflicts += 1
+        retry = _with_seq(event, self.store.last_sequence(event.run_id) + 1, True)
+        if self.hash_chain:
+            self._set_link(retry, retry.seq - 1)  # type: ignore[operator]
         self.store.append(retry)
         return retry
 
