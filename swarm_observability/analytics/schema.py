@@ -23,7 +23,7 @@ Tables (timestamps are UTC ``TIMESTAMP``; durations in milliseconds)::
 
 from __future__ import annotations
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 """Bump when a table changes shape or meaning: an older database is then refused (rebuild it)."""
 
 EVENT_COLUMNS: dict[str, str] = {
@@ -49,6 +49,9 @@ EVENT_COLUMNS: dict[str, str] = {
     "parent_scope_id": "VARCHAR",
     "trace_id": "VARCHAR",
     "span_id": "VARCHAR",
+    "sanitized": "JSON",
+    "prev_hash": "VARCHAR",
+    "time_unix_nano": "BIGINT",
 }
 """Fields of a serialized ``StreamEvent`` and their DuckDB types, as ``read_json`` reads them."""
 
@@ -88,8 +91,8 @@ CREATE TABLE IF NOT EXISTS events (
     ts TIMESTAMP NOT NULL, version INTEGER, thread_id VARCHAR, node VARCHAR, agent VARCHAR,
     probe VARCHAR, message VARCHAR, data JSON, progress DOUBLE, step BIGINT, task_id VARCHAR,
     namespace VARCHAR[], checkpoint_id VARCHAR, invocation_id VARCHAR, scope_id VARCHAR,
-    parent_scope_id VARCHAR, trace_id VARCHAR, span_id VARCHAR,
-    outcome VARCHAR, duration_ms DOUBLE
+    parent_scope_id VARCHAR, trace_id VARCHAR, span_id VARCHAR, sanitized JSON, prev_hash VARCHAR,
+    time_unix_nano BIGINT, outcome VARCHAR, duration_ms DOUBLE
 );
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR NOT NULL, thread_id VARCHAR, graph VARCHAR, status VARCHAR NOT NULL,
@@ -127,7 +130,7 @@ def ingest_select(source: str) -> str:
     return f"""
 SELECT run_id, seq, id, type, CAST("timestamp" AS TIMESTAMP) AS ts, version, thread_id, node, agent,
     probe, message, data, progress, step, task_id, namespace, checkpoint_id, invocation_id, scope_id,
-    parent_scope_id, trace_id, span_id,
+    parent_scope_id, trace_id, span_id, sanitized, prev_hash, time_unix_nano,
     data->>'outcome' AS outcome, TRY_CAST(data->>'duration_ms' AS DOUBLE) AS duration_ms
 FROM {source}"""
 

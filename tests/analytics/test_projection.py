@@ -312,3 +312,15 @@ def test_benchmark_smoke() -> None:
 
     section = {"meta": machine_info(), **result}
     assert "Analytics projection" in report.render({"sections": {"analytics": section}})
+
+
+def test_events_table_has_a_column_for_every_event_field(tmp_path: Path) -> None:
+    """Every StreamEvent field is a column of ``events`` (a new field must be added to the projection)."""
+    with Projection(InMemoryEventStore(), tmp_path / "cols.duckdb") as projection:
+        columns = {
+            row[0]
+            for row in projection.query(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = 'events'"
+            )[1]
+        }
+    assert set(StreamEvent.model_fields) - {"timestamp"} <= columns and "ts" in columns
