@@ -410,3 +410,17 @@ def test_the_callers_own_callbacks_still_get_every_run(observer, shape):
     assert config["callbacks"] is callbacks and (shape != "list" or callbacks == [mine]), (
         "caller's config kept"
     )
+
+
+def test_custom_stream_mode_carries_the_new_events_when_asked():
+    """SwarmObserver(custom_stream=True): astream(stream_mode="custom") yields model, tool, handoff events."""
+    observer = SwarmObserver(heartbeat_interval=None, custom_stream=True)
+    graph = observer.instrument(graphs.swarm().graph)
+
+    async def main() -> list[str]:
+        stream = graph.astream(INPUT, _config("custom"), stream_mode="custom", subgraphs=True)
+        return [item.type_name async for _ns, item in stream if isinstance(item, StreamEvent)]
+
+    live = asyncio.run(main())
+    assert live.count("llm_end") == 4 and live.count("tool_end") == 3 and live.count("handoff") == 2
+    observer.close()
