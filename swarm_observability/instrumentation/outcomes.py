@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from langgraph.errors import GraphDrained, GraphInterrupt, ParentCommand
+from langgraph.errors import GraphBubbleUp, GraphDrained, GraphInterrupt, ParentCommand
 
 from ..events import EventType, Outcome
 from ..exceptions import ScanCancelled
@@ -21,6 +21,8 @@ def outcome_of(exc: BaseException | None) -> tuple[Outcome, dict[str, Any]]:
         return Outcome.PAUSED, {"reason": exc.reason}
     if isinstance(exc, ParentCommand):
         return Outcome.OK, {}
+    if isinstance(exc, GraphBubbleUp):  # any other control flow LangGraph raises on purpose
+        return Outcome.OK, {"control_flow": type(exc).__name__}
     if isinstance(exc, ScanCancelled):
         return Outcome.CANCELLED, {"reason": exc.reason or "cancelled"}
     if isinstance(exc, asyncio.CancelledError):

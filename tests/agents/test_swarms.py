@@ -424,3 +424,40 @@ def test_custom_stream_mode_carries_the_new_events_when_asked():
     live = asyncio.run(main())
     assert live.count("llm_end") == 4 and live.count("tool_end") == 3 and live.count("handoff") == 2
     observer.close()
+
+
+def test_langgraph_control_flow_is_never_a_failure():
+    """Interrupts, drains, parent commands and any other GraphBubbleUp end a scope without an error."""
+    from langgraph.errors import GraphBubbleUp, GraphDrained, GraphInterrupt, ParentCommand
+
+    from swarm_observability.instrumentation.outcomes import outcome_of
+
+    for exc in (
+        GraphInterrupt(),
+        GraphDrained("maintenance"),
+        ParentCommand(Command(goto="x")),
+        GraphBubbleUp(),
+    ):
+        assert outcome_of(exc)[0].value != "error", exc
+    assert outcome_of(RuntimeError("boom"))[0].value == "error"
+
+
+def test_cache_and_reasoning_tokens_are_recorded_when_reported(observer):
+    """usage_metadata details (cache reads, reasoning) reach llm_end and the chat span's attributes."""
+    from langchain.agents import create_agent
+
+    usage = {
+        "input_tokens": 100,
+        "output_tokens": 40,
+        "total_tokens": 140,
+        "input_token_details": {"cache_read": 64},
+        "output_token_details": {"reasoning": 25},
+    }
+    graph = create_agent(ScriptedChatModel.of(reply("ok", usage=usage)), [graphs.add], name="thinker")
+    observer.instrument(graph).invoke(INPUT, _config("details"))
+    (end,) = _types(observer.store.load("details"), "llm_end")
+    assert (end.data["cache_read_tokens"], end.data["reasoning_tokens"], end.data["total_tokens"]) == (
+        64,
+        25,
+        140,
+    )
