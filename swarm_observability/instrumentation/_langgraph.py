@@ -210,3 +210,32 @@ def config_checkpointer(graph: Any, config: Any) -> Any:
     if isinstance(graph.checkpointer, BaseCheckpointSaver):
         return graph.checkpointer
     return ((config or _NOTHING).get("configurable") or _NOTHING).get("__pregel_checkpointer")
+
+
+_MAX_SHAPE_NODES = 500
+
+
+def graph_shape(graph: Any) -> dict[str, Any] | None:
+    """The graph's nodes and edges, from its public ``get_graph()``, for the page's graph view.
+
+    Recorded once per run (``scan_started`` ``data["graph_shape"]``): ``{"nodes": [...], "edges":
+    [{"source", "target", "conditional"?}]}``. ``None`` when the graph cannot be drawn or has more than
+    500 nodes; telemetry never fails the run over it.
+    """
+    try:
+        drawable = graph.get_graph()
+        nodes = [str(node) for node in drawable.nodes]
+        if len(nodes) > _MAX_SHAPE_NODES:
+            return None
+        edges = [
+            {
+                "source": str(e.source),
+                "target": str(e.target),
+                **({"conditional": True} if e.conditional else {}),
+            }
+            for e in drawable.edges
+        ]
+    except Exception:
+        logger.debug("swarm_observability: could not draw the graph for its shape", exc_info=True)
+        return None
+    return {"nodes": nodes, "edges": edges}

@@ -47,7 +47,14 @@ from langgraph.types import Command
 
 from ..control.registry import ManagerLeases
 from ..events import EventType, StreamEvent
-from ._langgraph import config_checkpointer, copy_graph, enclosing_control, run_identity, shadow_methods
+from ._langgraph import (
+    config_checkpointer,
+    copy_graph,
+    enclosing_control,
+    graph_shape,
+    run_identity,
+    shadow_methods,
+)
 from .callbacks import with_run_callbacks
 from .checkpoints import fork_record
 from .outcomes import terminal_event, unique_interrupts
@@ -185,6 +192,8 @@ class _Run:
             data["previous_invocation_id"] = previous
             if self.fork_from is not None:
                 data.update(self._fork_record())
+        elif (shape := graph_shape(self.graph)) is not None:
+            data["graph_shape"] = shape
         fields: dict[str, Any] = {"invocation_id": self.invocation_id}
         if invocation.thread_id is not None:
             fields = {"thread_id": invocation.thread_id, **fields}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -207,6 +208,42 @@ def get_tree(request: Request, run_id: RunId) -> dict[str, Any]:
         "status": state.status.value,
         "events": state.last_seq,
         "invocations": [inv.to_dict() for inv in invocations],
+    }
+
+
+@router.get("/runs/{run_id}/graph", summary="The graph's nodes and edges, with execution counts")
+def get_graph_view(request: Request, run_id: RunId) -> dict[str, Any]:
+    """The shape recorded at the run's start (``get_graph()``), each node's executions and what runs now.
+
+    Runs recorded without a shape (older releases, graphs that cannot be drawn) get the nodes seen in
+    the log and no edges (``recorded: false``).
+    """
+    config = _config(request)
+    known_run(config.store, run_id)
+    state = config.cache.state(run_id)
+    starts = config.store.query(run_id=run_id, types=["scan_started"])
+    shape = next(
+        (e.data["graph_shape"] for e in reversed(starts) if isinstance(e.data.get("graph_shape"), dict)), None
+    )
+    names = list(shape.get("nodes", [])) if shape else sorted(state.nodes)
+    running = Counter(node.node for node in state.current_nodes)
+    nodes = []
+    for name in names + [n for n in sorted(state.nodes) if n not in names]:
+        stats = state.nodes.get(name)
+        nodes.append(
+            {
+                "id": name,
+                "executions": stats.started if stats else 0,
+                "finished": stats.finished if stats else 0,
+                "outcomes": dict(stats.outcomes) if stats else {},
+                "running": running.get(name, 0),
+            }
+        )
+    return {
+        "run_id": run_id,
+        "recorded": shape is not None,
+        "nodes": nodes,
+        "edges": shape.get("edges", []) if shape else [],
     }
 
 

@@ -82,7 +82,7 @@ def test_full_scan_event_log(node_mode: str, api: str) -> None:
     # invocation 1: started -> paused at the interrupt
     assert types(first)[0] == "scan_started" and types(first)[-1] == "scan_paused"
     assert first[0].scope_id == first[0].invocation_id and first[0].parent_scope_id is None
-    assert first[0].data == {"graph": "swarm"}
+    assert first[0].data["graph"] == "swarm" and set(first[0].data) == {"graph", "graph_shape"}
     assert first[-1].data["reason"] == "interrupt" and first[-1].data["outcome"] == "interrupted"
     assert [i["value"]["question"] for i in first[-1].data["interrupts"]] == ["publish?"]
     assert _scope_shapes(first) == FIRST_INVOCATION_SCOPES

@@ -248,3 +248,38 @@ def test_page_and_static_files_are_served(client: TestClient) -> None:
         asset = client.get(f"/static/{name}")
         assert asset.status_code == 200 and "http://" not in asset.text and "https://" not in asset.text
     assert client.get("/openapi.json").json()["info"]["title"] == "swarm-observability"
+
+
+def test_graph_view_has_the_recorded_shape_and_execution_counts() -> None:
+    """/api/runs/{id}/graph: nodes and edges from get_graph() recorded at the start, with executions."""
+    from typing import TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+
+    from swarm_observability import SwarmObserver
+
+    class S(TypedDict):
+        n: int
+
+    builder = StateGraph(S)
+    builder.add_node("a", lambda s: {"n": s["n"] + 1})
+    builder.add_node("b", lambda s: {"n": s["n"] + 1})
+    builder.add_edge(START, "a")
+    builder.add_conditional_edges("a", lambda s: "b" if s["n"] < 3 else END, ["b", END])
+    builder.add_edge("b", "a")
+    store = InMemoryEventStore()
+    observer = SwarmObserver(store=store)
+    observer.instrument(builder.compile()).invoke({"n": 0}, {"configurable": {"thread_id": "g-1"}})
+    observer.close()
+    record_run(store, "plain-1")
+    with TestClient(create_app(store, token=TOKEN)) as client:
+        graph = client.get("/api/runs/g-1/graph").json()
+        plain = client.get("/api/runs/plain-1/graph").json()
+    nodes = {n["id"]: n for n in graph["nodes"]}
+    assert graph["recorded"] is True and set(nodes) == {"__start__", "a", "b", "__end__"}
+    assert (nodes["a"]["executions"], nodes["b"]["executions"], nodes["a"]["running"]) == (2, 1, 0)
+    edges = {(e["source"], e["target"], e.get("conditional", False)) for e in graph["edges"]}
+    assert ("__start__", "a", False) in edges and ("a", "b", True) in edges and ("b", "a", False) in edges
+    assert (
+        plain["recorded"] is False and [n["id"] for n in plain["nodes"]] == ["probe"] and plain["edges"] == []
+    )

@@ -103,6 +103,10 @@ def test_page_shows_a_running_scan_live_and_cancels_it(tmp_path: Path) -> None:
                 arg=str(last),
             )
             page.screenshot(path=str(shots / "page-run.png"), full_page=True)
+            page.click('#timeline-tabs .tab[data-mode="graph"]')
+            page.wait_for_selector('g.gnode.ran[data-node="planner"]')
+            page.wait_for_selector('g.gnode[data-node="reviewer"]')
+            page.locator(".panel").first.screenshot(path=str(shots / "page-graph.png"))
             browser.close()
             assert errors == [], f"the page raised: {errors}"
         assert rebuild_run_state(store, "e2e-1").status.value == "cancelled"

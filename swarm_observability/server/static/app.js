@@ -8,7 +8,7 @@ const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 const KINDS = ["invocation", "node", "probe", "agent", "plan", "llm", "tool"];
 const MAX_LOG = 5000;
 
-const view = { route: null, source: null, runId: null, events: [], types: new Set(), tree: null, state: null,
+const view = { route: null, source: null, runId: null, events: [], types: new Set(), tree: null, state: null, graph: null,
   row: null, refreshTimer: null, mode: "scopes", logDirty: false };
 
 // -- helpers ------------------------------------------------------------------------------------
@@ -172,7 +172,7 @@ function renderRuns() {
 // -- run view -------------------------------------------------------------------------------------
 
 async function showRun(runId) {
-  Object.assign(view, { route: "run", runId, events: [], types: new Set(), tree: null, state: null, row: null });
+  Object.assign(view, { route: "run", runId, events: [], types: new Set(), tree: null, state: null, row: null, graph: null });
   $("runs-view").hidden = true;
   $("run-view").hidden = false;
   $("crumbs").innerHTML = `/ <a href="#/">runs</a> / ${esc(runId)}`;
@@ -207,9 +207,10 @@ function scheduleRun() {
 }
 async function refreshRun() {
   const id = encodeURIComponent(view.runId);
-  const [run, tree] = await Promise.all([api(`/api/runs/${id}`), api(`/api/runs/${id}/tree`)]);
+  const [run, tree, graph] = await Promise.all([api(`/api/runs/${id}`), api(`/api/runs/${id}/tree`),
+    view.mode === "graph" ? api(`/api/runs/${id}/graph`) : Promise.resolve(view.graph)]);
   if (view.route !== "run") return;
-  view.state = run.state; view.row = run.run; view.tree = tree;
+  view.state = run.state; view.row = run.run; view.tree = tree; view.graph = graph;
   renderHeader(); renderGantt(); renderState();
   if (view.logDirty || !view.events.length) { renderLog(); view.logDirty = false; }
 }
@@ -287,6 +288,7 @@ function renderGantt() {
   const el = $("gantt");
   const tree = view.tree;
   if (!tree || !tree.invocations.length) { el.innerHTML = `<p class="muted">no scopes yet</p>`; return; }
+  if (view.mode === "graph") { el.innerHTML = graphView(view.graph); $("legend").innerHTML = ""; return; }
   const rows = flatten(tree);
   const [t0, t1] = bounds(rows);
   let html = `<div class="g-axis"><div></div><div class="g-ticks">${ticks(t0, t1).map(([p, t]) => `<span class="g-tick" style="left:${p}%">${t}</span>`).join("")}</div></div>`;
@@ -316,6 +318,47 @@ function agentLanes(rows, t0, t1) {
     const [kind, name] = key.split(/:(.*)/s);
     return `<div class="g-row" data-lane="${esc(name)}"><div class="g-label"><span class="k">${esc(kind)}</span>${esc(name)} <span class="k">×${scopes.length}</span></div><div class="g-track">${scopes.map((s) => bar(s, t0, t1)).join("")}</div></div>`;
   }).join("");
+}
+
+// -- graph view -----------------------------------------------------------------------------------
+
+function graphView(graph) {
+  // The recorded get_graph() shape, left to right by distance from __start__; counts and what runs now.
+  if (!graph) return `<p class="muted">loading the graph ...</p>`;
+  if (!graph.nodes.length) return `<p class="muted">no graph recorded for this run</p>`;
+  const depth = new Map([["__start__", 0]]);
+  const queue = ["__start__"];
+  while (queue.length) {
+    const at = queue.shift();
+    for (const e of graph.edges) if (e.source === at && !depth.has(e.target)) { depth.set(e.target, depth.get(at) + 1); queue.push(e.target); }
+  }
+  let maxDepth = Math.max(0, ...depth.values());
+  for (const n of graph.nodes) if (!depth.has(n.id)) depth.set(n.id, ++maxDepth);
+  const columns = new Map();
+  for (const n of graph.nodes) { const d = depth.get(n.id); if (!columns.has(d)) columns.set(d, []); columns.get(d).push(n); }
+  const W = 150, H = 44, GX = 70, GY = 22, pos = new Map();
+  const tallest = Math.max(...[...columns.values()].map((c) => c.length));
+  for (const [d, col] of columns) col.forEach((n, i) => pos.set(n.id, { x: 10 + d * (W + GX), y: 10 + (tallest - col.length) * (H + GY) / 2 + i * (H + GY) }));
+  const width = 20 + (maxDepth + 1) * (W + GX), height = 20 + tallest * (H + GY);
+  const edges = graph.edges.filter((e) => pos.has(e.source) && pos.has(e.target)).map((e) => {
+    const a = pos.get(e.source), b = pos.get(e.target);
+    const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2, back = x2 <= x1;
+    const down = b.y > a.y;
+    const d = a.x === b.x ? `M${a.x + W / 2},${down ? a.y + H : a.y} L${b.x + W / 2},${down ? b.y : b.y + H}`
+      : back ? `M${x1 - W / 2},${y1 + H / 2} C${x1 - W / 2},${y1 + H * 1.6} ${x2 + W / 2},${y2 + H * 1.6} ${x2 + W / 2},${y2 + H / 2}`
+      : `M${x1},${y1} C${x1 + GX / 2},${y1} ${x2 - GX / 2},${y2} ${x2},${y2}`;
+    return `<path d="${d}" class="edge${e.conditional ? " cond" : ""}" marker-end="url(#arrow)"/>`;
+  }).join("");
+  const nodes = graph.nodes.map((n) => {
+    const p = pos.get(n.id), special = n.id.startsWith("__");
+    const errors = n.outcomes.error || 0;
+    const cls = ["gnode", special ? "special" : "", n.running ? "running" : "", errors ? "error" : "", n.executions ? "ran" : ""].join(" ");
+    const label = special ? n.id.replace(/__/g, "") : n.id;
+    const count = special ? "" : `<text x="${p.x + W / 2}" y="${p.y + 33}" class="count">×${n.executions}${n.running ? " · running" : ""}${errors ? ` · ${errors} error` : ""}</text>`;
+    return `<g class="${cls}" data-node="${esc(n.id)}"><rect x="${p.x}" y="${p.y}" width="${W}" height="${H}" rx="${special ? 22 : 6}"/><text x="${p.x + W / 2}" y="${p.y + (special ? 26 : 18)}" class="name">${esc(label)}</text>${count}</g>`;
+  }).join("");
+  const note = graph.recorded ? "" : `<p class="muted">no shape recorded for this run: the nodes seen in its log</p>`;
+  return `${note}<svg class="graph" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}"><defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#6e7681"/></marker></defs>${edges}${nodes}</svg>`;
 }
 
 // -- derived state --------------------------------------------------------------------------------
@@ -413,6 +456,7 @@ for (const tab of document.querySelectorAll("#timeline-tabs .tab")) {
   tab.onclick = () => {
     document.querySelectorAll("#timeline-tabs .tab").forEach((t) => t.classList.toggle("active", t === tab));
     view.mode = tab.dataset.mode;
+    if (view.mode === "graph") scheduleRun();
     renderGantt();
   };
 }
