@@ -72,7 +72,12 @@ def open_cli_store(args: argparse.Namespace, *, write: bool = False) -> Iterator
     except StoreCorruptionError as exc:
         raise CliError(f"the event store {url} is damaged: {exc}", EXIT_PROBLEMS) from exc
     except EventStoreError as exc:
-        raise CliError(f"{exc} (run a scan first, e.g. `swarm-obs demo`, or pass --store)") from exc
+        text = str(exc)
+        if "readonly" in text or "read-only database" in text:
+            hint = "; SQLite needs to create its -shm file beside a WAL database: make the folder writable"
+        else:
+            hint = " (run a scan first, e.g. `swarm-obs demo`, or pass --store)"
+        raise CliError(f"{text}{hint}") from exc
     except (ValueError, OSError) as exc:
         raise CliError(f"cannot open event store {url}: {exc}") from exc
     try:

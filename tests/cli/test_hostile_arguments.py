@@ -156,3 +156,19 @@ def test_error_lines_escape_control_characters(cli: Any, live_db: Path) -> None:
     assert result.code == 2
     assert result.err.count("\n") == 1 and "\x1b" not in result.err and "\r" not in result.err
     assert "\\r\\x1b[2J\\ninjected" in result.err
+
+
+def test_a_store_in_a_read_only_folder_names_the_real_problem(tmp_path: Path) -> None:
+    """A WAL database whose folder cannot be written: one line saying so, not 'run a scan first'."""
+    folder = tmp_path / "ro"
+    db = folder / "events.db"
+    with SQLiteEventStore(db) as store:
+        _start_run(store, "live-1")
+    folder.chmod(0o555)
+    try:
+        result = _cli_without_override("runs", "--store", str(db))
+    finally:
+        folder.chmod(0o755)
+    assert result.returncode == 2, result
+    assert "make the folder writable" in result.stderr and "run a scan first" not in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
