@@ -94,6 +94,8 @@ def _span(span: ReadableSpan) -> dict[str, Any]:
     tags.append(_tag("span.kind", span.kind.name.lower()))
     if span.instrumentation_scope is not None:
         tags.append(_tag("otel.scope.name", span.instrumentation_scope.name))
+        if span.instrumentation_scope.version:
+            tags.append(_tag("otel.scope.version", span.instrumentation_scope.version))
     if span.status.status_code is not StatusCode.UNSET:
         tags.append(_tag("otel.status_code", span.status.status_code.name))
     if span.status.status_code is StatusCode.ERROR:
@@ -134,4 +136,8 @@ def _tag(key: str, value: Any) -> Mapping[str, Any]:
         return {"key": key, "type": "float64", "value": value}
     if isinstance(value, str):
         return {"key": key, "type": "string", "value": value}
-    return {"key": key, "type": "string", "value": json.dumps(list(value), ensure_ascii=False)}
+    return {
+        "key": key,
+        "type": "string",
+        "value": json.dumps(list(value), separators=(",", ":"), ensure_ascii=False),
+    }
