@@ -30,11 +30,20 @@ def pg_database_url(pg_url: str) -> Iterator[str]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Say once, at the end, that PostgreSQL tests were skipped and how to run them."""
+    """Say once, at the end, that PostgreSQL or Jaeger tests were skipped and how to run them."""
     skipped = [r for r in terminalreporter.stats.get("skipped", []) if ENV in str(r.longrepr)]
     if skipped:
         terminalreporter.write_line(
             f"{len(skipped)} PostgreSQL test(s) SKIPPED: {ENV} is unset; run `make test-postgres`",
+            yellow=True,
+            bold=True,
+        )
+    skips = terminalreporter.stats.get("skipped", [])
+    jaeger = [r for r in skips if "needs a real Jaeger" in str(r.longrepr)]
+    if jaeger:
+        terminalreporter.write_line(
+            f"{len(jaeger)} Jaeger test(s) SKIPPED: no Jaeger binary and no JAEGER_QUERY_URL; "
+            "run `make jaeger` (Go >= 1.24), then `make test` starts it itself",
             yellow=True,
             bold=True,
         )

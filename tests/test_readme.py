@@ -64,3 +64,13 @@ def test_package_docstring_example_runs(tmp_path: Path) -> None:
     example = textwrap.dedent(doc.split("A complete example::", 1)[1])
     out = _run(example, tmp_path, dict(os.environ))
     assert "scan_started" in out and "probe_result" in out and "scan_complete" in out
+
+
+def test_the_readme_go_route_builds_the_jaeger_the_script_and_ci_pin() -> None:
+    """The README's copy-paste `go` commands name the Jaeger module version scripts/jaeger.sh (CI) builds."""
+    script = (README.parent / "scripts" / "jaeger.sh").read_text(encoding="utf-8")
+    pinned = re.search(r'JAEGER_VERSION="\$\{JAEGER_VERSION:-(v[0-9.]+)\}"', script)
+    assert pinned is not None
+    shown = set(re.findall(r"github\.com/jaegertracing/jaeger(?:/cmd/jaeger)?@(v[0-9.]+)", TEXT))
+    assert shown == {pinned.group(1)}
+    assert "scripts/jaeger.sh start" in TEXT and "make jaeger" in TEXT

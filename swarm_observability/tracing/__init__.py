@@ -4,6 +4,8 @@
   observer wires it in) and makes each node's span current inside the node body.
 * :func:`export_run` rebuilds the same span tree from a stored event log, with the original
   timestamps; :func:`export_jaeger_json` writes it as a Jaeger UI upload file.
+* :func:`record_service_name` (an emitter processor) records a run's ``service.name`` when it is not
+  traced live, so every later export names the same service (see :mod:`.service`).
 * :func:`configure_tracing` builds an OTLP-exporting provider from arguments or the standard
   ``OTEL_*`` variables; :func:`provider_stats` counts exported, failed and dropped spans.
 
@@ -15,6 +17,7 @@ from .export import ExportedRun, export_run
 from .jaeger import export_jaeger_json, jaeger_traces
 from .live import LiveTracer, trace_observer
 from .mapping import SpanMapper
+from .service import record_service_name
 
 __all__ = [
     "PROTOCOLS",
@@ -27,5 +30,6 @@ __all__ = [
     "export_run",
     "jaeger_traces",
     "provider_stats",
+    "record_service_name",
     "trace_observer",
 ]
