@@ -25,15 +25,16 @@ The contract:
 * Times: each span starts and ends at its events' precise ``time_unix_nano`` (the millisecond
   ``timestamp`` for events that lack it), and a child never lies outside its parent: a child starts
   no earlier than its open parent, and a parent ends no earlier than its last child.
-* Closing a node, probe, agent or plan first ends its still-open descendants at the same time with
-  ``swarm.outcome=cancelled`` (if the scope was cancelled) or ``incomplete``, and
+* Closing a node, probe, agent or plan that did not end as cancelled first ends its still-open
+  descendants at the same time with ``swarm.outcome=incomplete`` and
   ``swarm.ended_by=<closing event type>``; so a crashed node leaves nothing open.
-* Closing a scan invocation while work inside it still runs (a probe thread that goes on after a
-  cancel) does not cut that work short: the root gets its outcome and a span event named after the
-  terminal event at that moment, and stays open until those scopes' own closing events end them at
-  their real end, as ``swarm-obs show`` reports them. Stragglers are bounded: one that has not
-  closed ``straggler_grace`` seconds (of event time) after the terminal event is ended at its last
-  sign of life with the inherited outcome and ``swarm.ended_by=straggler_grace``.
+* Closing a scan invocation, or cancelling a scope, while work inside it still runs (a probe thread
+  that goes on after its node was cancelled) does not cut that work short: the scope gets its outcome
+  and a span event named after its closing event at that moment, and stays open until those scopes'
+  own closing events end them at their real end, as ``swarm-obs show`` reports them. Stragglers are
+  bounded: one that has not closed ``straggler_grace`` seconds (of event time) after its ancestor's
+  closing event is ended at its last sign of life with ``swarm.outcome=cancelled`` (after a cancel,
+  else ``incomplete``) and ``swarm.ended_by=straggler_grace``.
   :meth:`SpanMapper.end_open_scopes` ends whatever is left (a crashed run) as ``incomplete``.
 * A ``scan_resumed`` with ``data.previous_invocation_id`` links its root span to the root of the
   invocation it continues (``swarm.link.type=resumes``), found among the roots this mapper has seen
@@ -439,7 +440,7 @@ class SpanMapper:
             return
         end_ns = _ns(event)
         outcome = _outcome(event)
-        if kind != "scan":
+        if kind != "scan" and outcome != Outcome.CANCELLED:
             for child_id in list(scope.children):
                 child = self._open.get(child_id)
                 if child is not None:
@@ -475,7 +476,7 @@ class SpanMapper:
         span.set_attributes(attributes)
         if end_ns > scope.last_ns:
             scope.last_ns = end_ns
-        if scope.children:  # a scan whose work goes on: wait for it (bounded by straggler_grace)
+        if scope.children:  # cancelled (or a scan), its work goes on: wait for it, bounded by straggler_grace
             marker = {sc.SWARM_SEQ: event.seq} if event.seq is not None else {}
             span.add_event(event.type_name, marker, timestamp=end_ns)
             scope.closed_by = event

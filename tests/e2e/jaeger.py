@@ -303,3 +303,16 @@ def replayed(store: Any, run_id: str) -> dict[str, dict[str, Any]]:
     exporter = InMemorySpanExporter()
     export_run(store, run_id, exporter)
     return tree_of_sdk(exporter.get_finished_spans())
+
+
+def assert_same_tree(got: dict[str, dict[str, Any]], expected: dict[str, dict[str, Any]]) -> None:
+    """``got == expected``, failing with the scopes and fields that differ."""
+    problems = [f"missing in Jaeger: {expected[k]['name']}" for k in expected.keys() - got.keys()]
+    problems += [f"not in the log's replay: {got[k]['name']}" for k in got.keys() - expected.keys()]
+    for scope in got.keys() & expected.keys():
+        for key, value in got[scope].items():
+            if value != expected[scope].get(key):
+                problems.append(
+                    f"{got[scope]['name']} {key}: Jaeger {value!r} != replay {expected[scope][key]!r}"
+                )
+    assert not problems, "\n".join(problems[:10])

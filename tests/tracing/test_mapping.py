@@ -257,6 +257,26 @@ def test_work_that_outlives_its_cancelled_scan_ends_when_it_really_ended(provide
         assert got[scope]["attributes"]["swarm.outcome"] == "cancelled"
 
 
+def test_a_probe_thread_outliving_its_cancelled_node_ends_when_it_really_ended(provider, exporter):
+    """node_exit(cancelled) and scan_cancelled before the probe's close: node and root wait and cover it."""
+    s = Scenario()
+    inv = s.start()
+    node = s.open("node", "probe")
+    probe = s.open("probe", "secrets", node)
+    node_exit = s.close(node, "cancelled", reason="cancelled")
+    cancel = s.end(EventType.SCAN_CANCELLED, "cancelled", reason="operator")
+    probe_end = s.close(probe, "cancelled", reason="operator")
+
+    got = tree(map_events(provider, exporter, s.events))
+
+    assert got[probe]["times"][1] == _ns_of(probe_end) == got[node]["times"][1] == got[inv]["times"][1]
+    assert got[node]["events"] == [("node_exit", {"swarm.seq": node_exit.seq})]
+    assert got[node]["event_times"] == [_ns_of(node_exit)]
+    assert got[inv]["events"] == [("scan_cancelled", {"swarm.seq": cancel.seq})]
+    assert {got[k]["attributes"]["swarm.outcome"] for k in (inv, node, probe)} == {"cancelled"}
+    assert not any("swarm.ended_by" in got[k]["attributes"] for k in (inv, node, probe))
+
+
 def test_work_that_never_closes_after_a_cancel_ends_as_cancelled_at_the_end_of_the_log(provider, exporter):
     """A node and probe open at scan_cancelled that never close: ended as cancelled when the log ends."""
     s = Scenario()
