@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-postgres lint bench bench-smoke clean
+.PHONY: demo test test-postgres lint bench bench-smoke bench-postgres clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+# The PostgreSQL section against a throwaway local cluster (or $$SWARM_OBS_BENCH_PG_URL / $$SWARM_OBS_TEST_PG_URL).
+bench-postgres: $(STAMP)
+	.ci/with-postgres.sh $(BIN)/python -m benchmarks.run --only postgres
 
 bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks.run --smoke

@@ -322,6 +322,8 @@ def render(results: dict[str, Any]) -> str:
             f"| emit-to-client latency p99, ms | {_n(lat['p99_ms'])} |",
             "",
         ]
+    if "postgres" in sections and "append" in sections["postgres"]:
+        lines += _postgres_lines(sections["postgres"])
     targets = results.get("targets", [])
     if targets:
         lines += [
@@ -335,3 +337,47 @@ def render(results: dict[str, Any]) -> str:
             lines.append(f"| {t['target']} | {t['limit']} | {t['measured']} | {t['spread']} | {met} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _postgres_lines(sec: dict[str, Any]) -> list[str]:
+    """The PostgreSQL section: appends, reads, streaming memory, concurrent writers, latencies."""
+    app, reads, stream, conc, lat = (
+        sec["append"],
+        sec["reads"],
+        sec["stream"],
+        sec["concurrent_writers"],
+        sec["latency"],
+    )
+    server = sec["server"]
+    rows = [
+        ("append one at a time, events/s", app["one_at_a_time"]["events_per_s"]),
+        ("append batches of 100, events/s", app["batches_of_100"]["events_per_s"]),
+        ("append batches of 1000, events/s", app["batches_of_1000"]["events_per_s"]),
+        (f"load {reads['run_events']} events, s", reads["load_s"]),
+        ("load_since last 100, ms", reads["load_since_last100_ms"]),
+        ("last_sequence, us", reads["last_sequence_us"]),
+        ("cancel request to manager (LISTEN/NOTIFY), ms", lat["cancel_request_to_manager_ms"]),
+        ("append call to tail wake (NOTIFY), ms", lat["append_call_to_tail_wake_ms"]),
+    ]
+    lines = [
+        "## PostgreSQL",
+        _meta(sec),
+        "",
+        f"PostgreSQL {server['version']} on {server['host']}, "
+        f"synchronous_commit={server['synchronous_commit']}.",
+        "",
+        "| measure | median | spread |",
+        "|---|---:|---|",
+        *(f"| {name} | {_n(s['median'])} | {_iqr(s)} |" for name, s in rows),
+        f"| stream {stream['events']} events with iter_events, events/s | {_n(stream['events_per_s'])} "
+        f"| peak RSS growth {stream['growth_mb']} MB |",
+        "",
+        f"Concurrent writer processes, batches of {conc['batch']}, {conc['events_per_writer']} events each:",
+        "",
+        "| writers | events/s (aggregate) | vs 1 writer |",
+        "|---:|---:|---:|",
+    ]
+    for n in (1, 2, 4, 8):
+        if f"{n}_writers_events_per_s" in conc:
+            lines.append(f"| {n} | {_n(conc[f'{n}_writers_events_per_s'])} | {conc[f'{n}_writers_vs_1']}x |")
+    return [*lines, ""]

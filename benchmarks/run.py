@@ -1,10 +1,11 @@
 """Entry point: ``python -m benchmarks.run [--smoke] [--only NAME] [--out FILE]``.
 
-Sections: ``overhead``, ``stores``, ``latency``, ``peers``, ``analytics``, ``server``. A full run writes
-``benchmarks/results/latest.json`` and ``latest.md``; ``--only`` replaces just those sections in the
-existing file (so the peers section measured from another venv can be merged in), and ``--smoke``
-writes nothing unless ``--out`` is given. Each section records the machine, date, load average before
-and after, and a CPU speed gauge, because the VM's speed drifts.
+Sections: ``overhead``, ``stores``, ``latency``, ``peers``, ``analytics``, ``server``, ``postgres`` (needs
+a server, see ``benchmarks/postgres.py``). A full run writes ``benchmarks/results/latest.json`` and
+``latest.md``; ``--only`` replaces just those sections in the existing file (so the peers section measured
+from another venv can be merged in), and ``--smoke`` writes nothing unless ``--out`` is given. Each section
+records the machine, date, load average before and after, and a CPU speed gauge, because the VM's speed
+drifts.
 
 The peers are never installed in the project venv: ``--setup-peers DIR`` creates a separate venv for
 them, and ``--peers-python DIR/bin/python`` (or ``SWARM_OBS_PEERS_PYTHON``) makes the peers section run
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import analytics, latency, overhead, peers, report, server, stores
+from . import analytics, latency, overhead, peers, postgres, report, server, stores
 from ._stats import machine_info
 
 SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
@@ -33,6 +34,7 @@ SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "peers": peers.run,
     "analytics": analytics.run,
     "server": server.run,
+    "postgres": postgres.run,
 }
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 

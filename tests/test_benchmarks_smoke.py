@@ -204,3 +204,30 @@ def test_server_smoke_delivers_every_event_to_every_client() -> None:
     assert lat["events"] == 20 and 0 < lat["p50_ms"] <= lat["p99_ms"] <= lat["max_ms"]
     markdown = report.render({"sections": {"server": {"meta": _stats.machine_info(), **body}}})
     assert "## Web server (SSE)" in markdown
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(300)
+def test_postgres_section_smoke(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The PostgreSQL section runs on the test server and its figures are present and consistent."""
+    from benchmarks.run import run_section
+
+    monkeypatch.setenv("SWARM_OBS_BENCH_PG_URL", pg_url)
+    sec = run_section("postgres", True, None)
+    for key in ("one_at_a_time", "batches_of_100", "batches_of_1000"):
+        _check_summary(sec["append"][key]["events_per_s"], 1)
+    _check_summary(sec["reads"]["load_s"], 1)
+    assert sec["stream"]["events"] == 2_000
+    assert sec["concurrent_writers"]["1_writers_vs_1"] == 1.0
+    assert all(sec["concurrent_writers"][f"{n}_writers_events_per_s"] > 0 for n in (1, 2, 4, 8))
+    _check_summary(sec["latency"]["cancel_request_to_manager_ms"], 3)
+    assert "## PostgreSQL" in report.render({"sections": {"postgres": sec}})
+
+
+def test_postgres_section_without_a_server_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a server the PostgreSQL section reports itself unavailable instead of failing the run."""
+    from benchmarks import postgres
+
+    for name in postgres.ENV:
+        monkeypatch.delenv(name, raising=False)
+    assert "SWARM_OBS_BENCH_PG_URL" in postgres.run(smoke=True)["unavailable"]

@@ -1,0 +1,305 @@
+"""PostgreSQL: the event store beside the other backends, concurrent writers, cancel and live-tail latency.
+
+Needs a server: ``$SWARM_OBS_BENCH_PG_URL``, else ``$SWARM_OBS_TEST_PG_URL`` (``make bench-postgres`` starts a
+throwaway cluster on loopback). Without one the section reports itself unavailable. Every measurement runs in
+a fresh schema, dropped afterwards.
+
+* Append rate, one event per call, batches of 100 and of 1000 (events built first; the rate includes
+  serialization, the round trips and the commit, fsynced by the server's default ``synchronous_commit=on``).
+* Reads on a 100k-event run plus a 20k-event second run: ``load``, ``load_since`` (last 100),
+  ``last_sequence``; and peak RSS growth of a fresh process streaming a 300k-event run with ``iter_events``.
+* 1, 2, 4 and 8 writer *processes*, each appending batches of 100 to its own run at once: aggregate rate
+  and the ratio to one writer (the issue's goal: linear to 4 writers).
+* Control and tail latency: from ``PostgresControlChannel.request`` returning in one connection to the
+  scan's manager being cancelled by a ``ControlWatcher`` on another (LISTEN/NOTIFY), and from an
+  ``append`` call (its round trips and commit included) to ``wait_for_append`` waking in a tail.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ._stats import summarize
+from .stores import _peak_rss_mb, _rss_mb, make_events
+
+ENV = ("SWARM_OBS_BENCH_PG_URL", "SWARM_OBS_TEST_PG_URL")
+
+
+def server_url() -> str | None:
+    """The benchmark server's URL, or ``None``."""
+    return next((os.environ[name] for name in ENV if os.environ.get(name)), None)
+
+
+class _Schema:
+    """A fresh schema for one measurement; dropped on exit."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.name = f"bench_{uuid.uuid4().hex[:12]}"
+
+    def store(self, **options: Any) -> Any:
+        from swarm_observability.stores import PostgresEventStore
+
+        return PostgresEventStore(self.url, schema=self.name, **options)
+
+    def __enter__(self) -> _Schema:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE')
+
+
+def _rate(url: str, events: list[Any], batch: int, repeats: int) -> dict[str, Any]:
+    rates = []
+    for _ in range(repeats):
+        with _Schema(url) as schema:
+            store = schema.store()
+            try:
+                t0 = time.perf_counter()
+                if batch == 1:
+                    for event in events:
+                        store.append(event)
+                else:
+                    for i in range(0, len(events), batch):
+                        store.append_batch(events[i : i + batch])
+                elapsed = time.perf_counter() - t0
+                assert store.last_sequence(events[0].run_id) == len(events)
+            finally:
+                store.close()
+        rates.append(len(events) / elapsed)
+    return {"events": len(events), "batch": batch, "events_per_s": summarize(rates, 0)}
+
+
+def _timed(fn: Any, calls: int) -> list[float]:
+    out = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def _reads(url: str, size: int, other: int, repeats: int) -> dict[str, Any]:
+    with _Schema(url) as schema:
+        store = schema.store()
+        try:
+            for rid, count in (("target", size), ("other", other)):
+                for start in range(0, count, 1000):
+                    store.append_batch(make_events(rid, min(1000, count - start), start + 1))
+            load = _timed(lambda: store.load("target"), repeats)
+            since = _timed(lambda: store.load_since("target", size - 100), 50)
+            last = _timed(lambda: store.last_sequence("target"), 500)
+        finally:
+            store.close()
+    return {
+        "run_events": size,
+        "other_run_events": other,
+        "load_s": summarize(load, 4),
+        "load_since_last100_ms": summarize([s * 1e3 for s in since], 3),
+        "last_sequence_us": summarize([s * 1e6 for s in last], 1),
+    }
+
+
+def _stream(url: str, total: int) -> dict[str, Any]:
+    """Write ``total`` events here, stream them in a fresh process that reports its memory."""
+    with _Schema(url) as schema:
+        store = schema.store()
+        try:
+            t0 = time.perf_counter()
+            for start in range(0, total, 2000):
+                store.append_batch(make_events("stream", min(2000, total - start), start + 1))
+            write_s = time.perf_counter() - t0
+        finally:
+            store.close()
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks.postgres", "stream", url, schema.name],
+            cwd=Path(__file__).resolve().parent.parent,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    if out["events"] != total:
+        raise AssertionError(f"streamed {out['events']} of {total}")
+    out["events_per_s"] = round(total / out["seconds"])
+    out["write_s_batches_of_2000"] = round(write_s, 2)
+    return out
+
+
+def _writer(url: str, schema: str, run_id: str, count: int, start: Any, done: Any) -> None:
+    from swarm_observability.stores import PostgresEventStore
+
+    events = make_events(run_id, count)
+    store = PostgresEventStore(url, schema=schema, pool_size=1)
+    store.last_sequence(run_id)  # connected before the start line
+    start.wait()
+    for i in range(0, count, 100):
+        store.append_batch(events[i : i + 100])
+    store.close()
+    done.put(time.perf_counter())
+
+
+def _concurrent(url: str, per_writer: int, writers: tuple[int, ...]) -> dict[str, Any]:
+    """Aggregate append rate of N processes on N runs (batches of 100), and the ratio to one writer."""
+    ctx = multiprocessing.get_context("fork")
+    out: dict[str, Any] = {"events_per_writer": per_writer, "batch": 100}
+    base = None
+    for n in writers:
+        with _Schema(url) as schema:
+            schema.store().close()
+            start, done = ctx.Event(), ctx.Queue()
+            procs = [
+                ctx.Process(target=_writer, args=(url, schema.name, f"w{i}", per_writer, start, done))
+                for i in range(n)
+            ]
+            for p in procs:
+                p.start()
+            time.sleep(1.0 + 0.2 * n)  # every writer has built its events and connected
+            t0 = time.perf_counter()
+            start.set()
+            ends = [done.get(timeout=600) for _ in procs]
+            for p in procs:
+                p.join()
+            rate = n * per_writer / (max(ends) - t0)
+        base = base or rate
+        out[f"{n}_writers_events_per_s"] = round(rate)
+        out[f"{n}_writers_vs_1"] = round(rate / base, 2)
+    return out
+
+
+def _latency(url: str, samples: int) -> dict[str, Any]:
+    """Cancel request -> manager cancelled (watcher on LISTEN), and append call -> tail woken."""
+    from swarm_observability.control import (
+        ControlWatcher,
+        PostgresControlChannel,
+        get_manager,
+        remove_manager,
+    )
+    from swarm_observability.events import EventType, make_event
+
+    cancel, wake = [], []
+    with _Schema(url) as schema:
+        dsn = f"{url}{'&' if '?' in url else '?'}schema={schema.name}"
+        listener, writer = PostgresControlChannel(dsn), PostgresControlChannel(dsn)
+        try:
+            for i in range(samples):
+                scan = f"lat-{i}"
+                remove_manager(scan)
+                manager = get_manager(scan)
+                with ControlWatcher(listener, [manager], interval=0.2):
+                    time.sleep(0.3)  # listening, idle
+                    t0 = time.perf_counter()
+                    writer.request(scan, "cancel")
+                    while not manager.is_cancelled:
+                        time.sleep(0.0005)
+                    cancel.append(time.perf_counter() - t0)
+                remove_manager(scan)
+        finally:
+            listener.close()
+            writer.close()
+        tail, store = schema.store(), schema.store()
+        try:
+            tail.wait_for_append(0)
+            for i in range(samples):
+                stamp: list[float] = []
+
+                def append(seq: int = i + 1, stamp: list[float] = stamp) -> None:
+                    stamp.append(time.perf_counter())
+                    store.append(make_event(EventType.LOG, "t", seq=seq))
+
+                timer = threading.Timer(0.05, append)
+                timer.start()
+                woke = tail.wait_for_append(10.0)
+                t1 = time.perf_counter()
+                timer.join()
+                if woke and stamp:
+                    wake.append(t1 - stamp[0])
+        finally:
+            tail.close()
+            store.close()
+    return {
+        "cancel_request_to_manager_ms": summarize([s * 1e3 for s in cancel], 2),
+        "append_call_to_tail_wake_ms": summarize([s * 1e3 for s in wake], 2),
+    }
+
+
+def run(smoke: bool = False) -> dict[str, Any]:
+    """Every PostgreSQL figure, or ``{"unavailable": reason}`` without a server."""
+    url = server_url()
+    if url is None:
+        return {"unavailable": "no PostgreSQL: set SWARM_OBS_BENCH_PG_URL (or run `make bench-postgres`)"}
+    try:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            version = conn.execute("SHOW server_version").fetchone()[0]
+            sync_commit = conn.execute("SHOW synchronous_commit").fetchone()[0]
+    except Exception as exc:  # a benchmark section reports, never crashes the run
+        return {"unavailable": f"PostgreSQL at {url} does not answer: {exc}"}
+    single, batched, read_n, other_n, stream_n, per_writer, repeats, samples = (
+        (200, 1_000, 1_000, 200, 2_000, 500, 1, 3)
+        if smoke
+        else (2_000, 30_000, 100_000, 20_000, 300_000, 10_000, 3, 20)
+    )
+    pool = make_events("append", max(single, batched))
+    result: dict[str, Any] = {
+        "server": {"version": version, "synchronous_commit": sync_commit, "host": "loopback"},
+        "append": {
+            "one_at_a_time": _rate(url, pool[:single], 1, repeats),
+            "batches_of_100": _rate(url, pool[:batched], 100, repeats),
+            "batches_of_1000": _rate(url, pool[:batched], 1000, repeats),
+        },
+    }
+    del pool
+    result["reads"] = _reads(url, read_n, other_n, repeats)
+    result["stream"] = _stream(url, stream_n)
+    result["concurrent_writers"] = _concurrent(url, per_writer, (1, 2, 4, 8))
+    result["latency"] = _latency(url, samples)
+    return result
+
+
+def _stream_child(url: str, schema: str) -> None:
+    rss_start = _rss_mb()
+    from swarm_observability.stores import PostgresEventStore
+
+    rss_import = _rss_mb()
+    t0 = time.perf_counter()
+    store = PostgresEventStore(url, schema=schema, read_only=True)
+    count = 0
+    for _ in store.iter_events("stream"):
+        count += 1
+    elapsed = time.perf_counter() - t0
+    store.close()
+    peak = _peak_rss_mb()
+    print(
+        json.dumps(
+            {
+                "events": count,
+                "seconds": round(elapsed, 3),
+                "rss_at_start_mb": round(rss_start, 1),
+                "rss_after_imports_mb": round(rss_import, 1),
+                "peak_rss_mb": round(peak, 1),
+                "growth_mb": round(peak - rss_import, 1),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "stream":
+        _stream_child(sys.argv[2], sys.argv[3])
+    else:
+        print(json.dumps(run(smoke="--smoke" in sys.argv), indent=1))
