@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests._postgres import fresh_database, server_url
 from tests.tracing.otlp_sink import OtlpSink
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -42,11 +44,21 @@ def test_the_readme_has_the_sections_a_newcomer_needs() -> None:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("index", range(len(BLOCKS)), ids=SECTIONS)
+@pytest.mark.parametrize(
+    "index",
+    [
+        pytest.param(i, marks=[pytest.mark.postgres] if "DATABASE_URL" in block else [])
+        for i, block in enumerate(BLOCKS)
+    ],
+    ids=SECTIONS,
+)
 def test_readme_code_block_runs(index: int, tmp_path: Path) -> None:
     """A README python block runs to completion as a user would paste it (spans go to a local OTLP sink)."""
-    with OtlpSink() as sink:
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(OtlpSink())
         env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": sink.http_endpoint}
+        if "DATABASE_URL" in BLOCKS[index]:  # the PostgreSQL example: a database of its own
+            env["DATABASE_URL"] = stack.enter_context(fresh_database(server_url()))
         out = _run(BLOCKS[index], tmp_path, env)
         if "configure_tracing" in BLOCKS[index]:
             names = {span.name for span in sink.wait_for(3)}
