@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-postgres lint bench bench-smoke bench-postgres clean
+.PHONY: demo test test-postgres lint bench bench-smoke bench-postgres clean langgraph-suite
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,3 +46,8 @@ jaeger:
 
 clean:
 	rm -rf $(VENV) .swarm .pytest_cache build *.egg-info
+
+# Opt-in (not in `make test`): LangGraph's own suites plain and with every graph instrumented.
+SUITE ?= prebuilt
+langgraph-suite: $(STAMP)
+	$(BIN)/python scripts/langgraph_suite/run.py $(SUITE)

@@ -1,0 +1,172 @@
+"""LangGraph's own test suites, run plain and with every graph instrumented; the failure sets must match.
+
+Usage (``make langgraph-suite [SUITE=prebuilt|core|all]``)::
+
+    .venv/bin/python scripts/langgraph_suite/run.py prebuilt [--workdir .langgraph-suite] [--jobs N]
+
+Downloads the source distributions of the ``langgraph`` / ``langgraph-prebuilt`` versions installed
+here (``pip download --no-binary :all:``; they ship their tests), builds a venv for them beside the
+project (this project editable, plus the suites' test dependencies), runs each suite twice with
+``NO_DOCKER=true`` (no Postgres or Redis): once plain and once with ``-p swarm_obs_plugin``
+(``swarm_obs_plugin.py``: every compiled graph instrumented), and compares the sets of failed tests
+from the JUnit reports. Exit 1 if the instrumented run fails a test the plain run passes.
+Results go to ``<workdir>/results.json``. Opt-in: not part of ``make test``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import venv
+import xml.etree.ElementTree as ET
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+SUITES = {"prebuilt": "langgraph-prebuilt", "core": "langgraph"}
+TEST_DEPS = [
+    "pytest",
+    "pytest-asyncio",
+    "pytest-mock",
+    "pytest-xdist",
+    "pytest-repeat",
+    "pytest-dotenv",
+    "syrupy",
+    "httpx",
+    "pycryptodome",
+    "redis",
+    "psycopg[binary]",
+    "langgraph-checkpoint-postgres",
+    "langgraph-sdk",
+]
+"""The suites' ``test`` dependency groups, minus the CLI (``langgraph-cli``) and benchmark tools."""
+
+
+def _run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    print("+", " ".join(cmd), file=sys.stderr, flush=True)
+    return subprocess.run(cmd, check=False, text=True, **kwargs)  # type: ignore[call-overload,no-any-return]
+
+
+def suite_venv(workdir: Path) -> Path:
+    """The suites' interpreter (created once, reused)."""
+    python = workdir / "venv" / "bin" / "python"
+    stamp = workdir / "venv" / ".installed"
+    if not stamp.exists():
+        if not python.exists():
+            venv.create(workdir / "venv", with_pip=True)
+        pinned = ("langgraph", "langgraph-prebuilt", "langchain-core")
+        pins = [f"{name}=={metadata.version(name)}" for name in pinned]
+        done = _run([str(python), "-m", "pip", "install", "-q", "-e", str(ROOT), *pins, *TEST_DEPS])
+        if done.returncode != 0:
+            raise SystemExit("could not install the suites' test dependencies")
+        stamp.touch()
+    return python
+
+
+def sources(workdir: Path, package: str) -> Path:
+    """The unpacked source distribution of the installed ``package`` version (downloaded once)."""
+    version = metadata.version(package)
+    dist = workdir / "sdist"
+    folder = dist / f"{package.replace('-', '_')}-{version}"
+    if not folder.exists():
+        spec = f"{package}=={version}"
+        pip = [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps", spec]
+        pip += ["-d", str(dist)]
+        if _run(pip).returncode != 0:
+            raise SystemExit(f"could not download the source distribution of {spec}")
+        archive = next(dist.glob(f"{package.replace('-', '_')}-{version}.tar.gz"))
+        with tarfile.open(archive) as tar:
+            tar.extractall(dist, filter="data")
+    return folder
+
+
+def outcomes(report: Path) -> dict[str, str]:
+    """``test id -> passed|failed|skipped`` from a JUnit XML report (errors count as failed)."""
+    result: dict[str, str] = {}
+    for case in ET.parse(report).getroot().iter("testcase"):
+        name = f"{case.get('classname')}::{case.get('name')}"
+        if case.find("failure") is not None or case.find("error") is not None:
+            result[name] = "failed"
+        elif case.find("skipped") is not None:
+            result.setdefault(name, "skipped")
+        else:
+            result.setdefault(name, "passed")
+    return result
+
+
+def run_suite(
+    python: Path, folder: Path, label: str, instrumented: bool, jobs: int
+) -> tuple[dict[str, str], dict[str, int]]:
+    """Outcomes of one run and, instrumented, how many graphs the plugin instrumented and events it saw."""
+    report = folder.parent / f"{folder.name}.{label}.xml"
+    seen = folder.parent / f"{folder.name}.{label}.plugin"
+    seen.unlink(missing_ok=True)
+    env = {**os.environ, "NO_DOCKER": "true", "PYTHONDONTWRITEBYTECODE": "1"}
+    args = [str(python), "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider", f"--junitxml={report}"]
+    args += ["-o", "addopts=", "-W", "ignore::DeprecationWarning"]
+    if jobs > 1:
+        args += ["-n", str(jobs)]
+    if instrumented:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
+        env["SWARM_OBS_PLUGIN_REPORT"] = str(seen)
+        args += ["-p", "swarm_obs_plugin"]
+    _run(args, cwd=folder, env=env, stdout=subprocess.DEVNULL)
+    lines = seen.read_text().split("\n") if seen.exists() else []
+    counts = [tuple(int(n) for n in line.split()) for line in lines if line.strip()]
+    plugin = {"graphs": sum(c[0] for c in counts), "events": sum(c[1] for c in counts)}
+    return outcomes(report), plugin
+
+
+def compare(plain: dict[str, str], observed: dict[str, str]) -> dict[str, object]:
+    def count(results: dict[str, str]) -> dict[str, int]:
+        return {k: sum(1 for v in results.values() if v == k) for k in ("passed", "failed", "skipped")}
+
+    failed_plain = {t for t, v in plain.items() if v == "failed"}
+    failed_observed = {t for t, v in observed.items() if v == "failed"}
+    return {
+        "plain": count(plain),
+        "instrumented": count(observed),
+        "new_failures": sorted(failed_observed - failed_plain),
+        "fixed": sorted(failed_plain - failed_observed),
+        "missing": sorted(set(plain) - set(observed)),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("suite", choices=[*SUITES, "all"], nargs="?", default="prebuilt")
+    parser.add_argument("--workdir", type=Path, default=ROOT / ".langgraph-suite")
+    parser.add_argument("--jobs", type=int, default=1, help="pytest-xdist workers per run (default 1)")
+    args = parser.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    python = suite_venv(args.workdir)
+    results_file = args.workdir / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    names = list(SUITES) if args.suite == "all" else [args.suite]
+    broken = False
+    for name in names:
+        folder = sources(args.workdir, SUITES[name])
+        plain, _ = run_suite(python, folder, "plain", False, args.jobs)
+        observed, plugin = run_suite(python, folder, "instrumented", True, args.jobs)
+        summary = {"version": metadata.version(SUITES[name]), **compare(plain, observed), "plugin": plugin}
+        if not plugin["graphs"]:
+            raise SystemExit(f"{name}: the plugin instrumented no graph; the comparison would prove nothing")
+        results[name] = summary
+        broken = broken or bool(summary["new_failures"])
+        print(f"{name} {summary['version']}: plain {summary['plain']}")
+        seen = f"{plugin['graphs']} graphs, {plugin['events']} events"
+        print(f"{' ' * len(name)} instrumented {summary['instrumented']} ({seen})")
+        for test in summary["new_failures"]:
+            print(f"  NEW FAILURE: {test}")
+    results_file.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {results_file}")
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
