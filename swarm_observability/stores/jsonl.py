@@ -310,9 +310,9 @@ class JSONLEventStore(PagedReads):
                 damage = (offset, line)
                 break
             seq, run_text, event_id, index, batch_count = frame
-            run_id = run_names.get(run_text) or run_names.setdefault(
-                run_text, self._run_name(run_text, offset)
-            )
+            run_id = run_names.get(run_text)
+            if run_id is None:
+                run_id = run_names[run_text] = self._run_name(run_text, offset)
             if index == 0:
                 count = batch_count
             if index != len(pending) or index >= count or batch_count != count:
