@@ -10,7 +10,12 @@ The rules (checked by the one conformance suite in ``tests/stores``):
   and returns only when the batch is as durable as the backend promises (``append`` likewise):
   returned means acknowledged.
 * Reads return events in seq order and refuse damage rather than skip it (:class:`StoreCorruptionError`).
+  Every way a store's file can be damaged ends in that error, naming the file and where (byte offset,
+  table, run and seq) on one line; the backend's own exceptions (``sqlite3.DatabaseError``,
+  ``UnicodeDecodeError`` ...) never escape.
 * Appends from many threads are safe; appends to one run are serialized.
+* Optional: ``check_integrity()`` checks the whole store (every page, not only those a read touches)
+  and raises :class:`StoreCorruptionError`; ``swarm-obs verify --all`` calls it when a backend has it.
 """
 
 from __future__ import annotations
