@@ -231,10 +231,7 @@ class EventEmitter:
             EventStoreError: the emitter is closed, or a synchronous store append failed.
         """
         if not _FIELDS.issuperset(fields):
-            unknown = fields.keys() - _FIELDS
-            reserved = sorted(unknown & _ASSIGNED.keys())
-            hint = "".join(f" ({name} is assigned by {_ASSIGNED[name]})" for name in reserved)
-            raise EventValidationError(f"unknown StreamEvent field(s): {', '.join(sorted(unknown))}{hint}")
+            fields = _without_unset_assigned(fields)
         event = _plain_event(type, run_id, fields)
         if event is None:
             event = make_event(type, run_id, **fields)
@@ -658,6 +655,17 @@ class EventEmitter:
         self._last.pop(run_id, None)
         self._forgotten.pop(run_id, None)
         self._heads.pop(run_id, None)
+
+
+def _without_unset_assigned(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` without the assigned fields left ``None`` (as ``event.model_dump()`` has them), or
+    :class:`EventValidationError` for an unknown field or an assigned one given a value."""
+    unknown = {name for name in fields.keys() - _FIELDS if name not in _ASSIGNED or fields[name] is not None}
+    if unknown:
+        reserved = sorted(unknown & _ASSIGNED.keys())
+        hint = "".join(f" ({name} is assigned by {_ASSIGNED[name]})" for name in reserved)
+        raise EventValidationError(f"unknown StreamEvent field(s): {', '.join(sorted(unknown))}{hint}")
+    return {name: value for name, value in fields.items() if name in _FIELDS}
 
 
 def _with_seq(event: StreamEvent, seq: int, owned: bool) -> StreamEvent:

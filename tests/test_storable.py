@@ -228,3 +228,14 @@ def test_hostile_values_inside_an_instrumented_graph_leave_a_complete_log(tmp_pa
     assert observer.emitter.stats().sanitized_events == len(marked)
     observer.close()
     store.close()
+
+
+def test_assigned_fields_left_unset_may_be_passed_back_to_emit() -> None:
+    """Re-emitting ``event.model_dump()`` works (sanitized/prev_hash None); giving them values does not."""
+    emitter = EventEmitter()
+    first = emitter.emit("log", "r", message="one")
+    assert first is not None
+    again = emitter.emit("log", "r", **first.model_dump(exclude={"type", "run_id", "seq", "id"}))
+    assert again is not None and again.message == "one"
+    with pytest.raises(EventValidationError, match="prev_hash is assigned by the hash chain"):
+        emitter.emit("log", "r", prev_hash="sha256:" + "0" * 64)
