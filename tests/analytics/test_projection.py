@@ -122,7 +122,7 @@ def test_tailer_killed_mid_batch_resumes_without_double_counting(
     killed_before_done = 0
     for _ in range(4):
         child = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, str(store.path), str(db), str(rng.randint(20, 120))],
+            [sys.executable, "-c", _CHILD, str(store.path), str(db), str(rng.randint(5, 30))],
             stdout=subprocess.PIPE,
             text=True,
             env=env,
