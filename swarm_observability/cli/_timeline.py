@@ -1,11 +1,11 @@
-"""The ``swarm-obs show`` tree: :func:`swarm_observability.timeline.build_timeline` as text lines."""
+"""The ``swarm-obs show`` tree: :func:`swarm_observability.scope_tree.build_timeline` as text lines."""
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any
 
-from ..timeline import Scope, build_timeline
+from ..scope_tree import Scope, build_timeline
 from ._format import TreeNode, fmt_duration, fmt_time
 
 __all__ = ["build_timeline", "to_tree"]

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
+import os
+import sys
+import threading
+import webbrowser
 from typing import Any
 
 from ._common import CliError, thread_arg
@@ -75,10 +80,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _demo_served(args: argparse.Namespace, options: Any) -> int:
     """The demo with the page up: served from its own read connection, as from another process."""
-    import os
-    import sys
-    import webbrowser
-
     from ..demo.runner import run_demo
     from ..server import INSTALL_HINT, ServerUnavailableError
     from ..stores.url import open_store
@@ -109,12 +110,8 @@ def _demo_served(args: argparse.Namespace, options: Any) -> int:
             code = run_demo(options, Output())
             if sys.stdin is not None and sys.stdin.isatty():
                 print(f"swarm-obs: the page stays up on {link}; Ctrl-C to stop", flush=True)
-                try:
-                    import threading
-
+                with contextlib.suppress(KeyboardInterrupt):
                     threading.Event().wait()
-                except KeyboardInterrupt:
-                    pass
         return code
     finally:
         store.close()

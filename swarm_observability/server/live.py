@@ -108,6 +108,12 @@ class StoreWatcher:
         with self._lock:
             return list(self._waiters)
 
+    @property
+    def running(self) -> bool:
+        """Whether the thread is following the store (only while a stream is subscribed)."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
     def stop(self) -> None:
         """Stop the thread (the app shuts down)."""
         self._stop.set()
@@ -309,7 +315,7 @@ def health(watcher: StoreWatcher) -> dict[str, Any]:
         "slow_client_gaps": watcher.gaps,
         "missed_events": watcher.missed_events,
         "watcher_errors": watcher.errors,
-        "watcher_running": watcher._thread is not None and watcher._thread.is_alive(),
+        "watcher_running": watcher.running,
         "last_look_age_s": None if watcher.last_look is None else round(time.time() - watcher.last_look, 3),
     }
 

@@ -6,6 +6,7 @@ read never stalls the streams); the SSE handlers are coroutines reading the stor
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections import Counter
@@ -16,9 +17,9 @@ from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from ..events import StreamEvent, validate_run_id
+from ..scope_tree import build_timeline
 from ..stores.base import EventStore, RunInfo
 from ..stores.postgres import redact
-from ..timeline import build_timeline
 from . import live
 from .app import ServerConfig
 from .runs import rows, run_row, store_stats
@@ -269,7 +270,7 @@ async def run_stream(
         if not last_event_id.strip().isdigit():
             raise HTTPException(422, "bad parameters: Last-Event-ID must be a seq (a whole number)")
         after = int(last_event_id.strip())
-    exists = await _to_thread(config.store.last_sequence, run_id)
+    exists = await asyncio.to_thread(config.store.last_sequence, run_id)
     if exists == 0:
         raise HTTPException(404, f"unknown run {run_id!r}")
     stream = live.run_stream(config.watcher, run_id, after, heartbeat=config.heartbeat)
@@ -298,9 +299,3 @@ def get_health(request: Request) -> dict[str, Any]:
         "store": store,
         "streams": live.health(config.watcher),
     }
-
-
-async def _to_thread(func: Any, *args: Any) -> Any:
-    import asyncio
-
-    return await asyncio.to_thread(func, *args)

@@ -7,8 +7,8 @@ from typing import Any
 
 from swarm_observability.cli import main
 from swarm_observability.emitter import EventEmitter
+from swarm_observability.scope_tree import Scope, build_timeline
 from swarm_observability.stores import SQLiteEventStore
-from swarm_observability.timeline import Scope, build_timeline
 
 
 def _emit_seed_style(store: Any, run: str) -> None:
