@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import operator
 import os
 import random
 import signal
@@ -11,7 +13,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 import pytest
 
@@ -25,6 +27,11 @@ from swarm_observability.stores.memory import InMemoryEventStore
 from swarm_observability.stores.sqlite import SQLiteEventStore
 
 pytest.importorskip("duckdb", reason="the analytics extra (duckdb) is part of make's test environment")
+
+
+class _S(TypedDict, total=False):
+    x: Annotated[list[str], operator.add]
+
 
 TABLES = ("events", "runs", "invocations", "scopes", "errors", "projection_state")
 ROOT = Path(__file__).resolve().parents[2]
@@ -324,3 +331,53 @@ def test_events_table_has_a_column_for_every_event_field(tmp_path: Path) -> None
             )[1]
         }
     assert set(StreamEvent.model_fields) - {"timestamp"} <= columns and "ts" in columns
+
+
+def test_projection_of_a_real_instrumented_run(tmp_path: Path) -> None:
+    """Events of a real instrumented graph (probe, agent, custom event, a failing node) project into
+    scopes, errors, invocations and runs as the run state reads them."""
+    from langgraph.graph import START, StateGraph
+
+    from swarm_observability import SwarmObserver, agent, emit_event, probe
+
+    @emit_event("order_checked")
+    def check() -> None:
+        raise LookupError("stale order")
+
+    def scan(state: _S) -> _S:
+        with probe("ports", host="h"), agent("reviewer"), contextlib.suppress(LookupError):
+            check()
+        return {"x": ["scan"]}
+
+    def report(state: _S) -> _S:
+        raise RuntimeError("disk on fire")
+
+    builder = StateGraph(_S)
+    builder.add_node("scan", scan)
+    builder.add_node("report", report)
+    builder.add_edge(START, "scan")
+    builder.add_edge("scan", "report")
+    store = SQLiteEventStore(tmp_path / "events.db")
+    observer = SwarmObserver(store=store, heartbeat_interval=None)
+    graph = observer.instrument(builder.compile())
+    with pytest.raises(RuntimeError):
+        graph.invoke({"x": []}, {"configurable": {"thread_id": "real-1"}})
+    observer.close()
+    Projection.rebuild(store, tmp_path / "a.duckdb")
+    with Projection(store, tmp_path / "a.duckdb") as projection:
+        scopes = projection.query("SELECT kind, name, outcome FROM scopes ORDER BY start_seq")[1]
+        assert scopes == [
+            ("node", "scan", "ok"),
+            ("probe", "ports", "ok"),
+            ("agent", "reviewer", "ok"),
+            ("node", "report", "error"),
+        ]
+        errors = projection.query("SELECT kind, name, error_type FROM errors ORDER BY seq")[1]
+        assert errors == [
+            ("event", "order_checked", "LookupError"),
+            ("node", "report", "RuntimeError"),
+            ("scan", "scan_error", "RuntimeError"),
+        ]
+        assert projection.query("SELECT status, errors, invocations FROM runs")[1] == [("failed", 3, 1)]
+        assert rebuild_run_state(store, "real-1").status.value == "failed"
+    store.close()
