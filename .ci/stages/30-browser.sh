@@ -12,4 +12,4 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 SWARM_OBS_CHROMIUM="$(command -v chromium)"
 export SWARM_OBS_CHROMIUM
-exec .venv/bin/python -m pytest -q -m browser -p no:cacheprovider "$@"
+exec .venv/bin/python -m pytest -q -m browser -p no:cacheprovider tests/server "$@"
