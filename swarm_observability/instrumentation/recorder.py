@@ -242,8 +242,7 @@ class Recorder:
 
     Args:
         emitter: where events go (seq, processors, store, subscribers).
-        heartbeat_interval: seconds between ``heartbeat`` events of open nodes and probes; ``None``
-            turns them off.
+        heartbeat_interval: seconds between ``heartbeat`` events of open nodes and probes (``None``: off).
         durable_node_exit: see ``SwarmObserver``; :meth:`node_exit_stored` honours it.
 
     Attributes:
@@ -346,8 +345,11 @@ class Recorder:
             self._heartbeats.unregister(scope)
         payload = {"outcome": outcome.value, "duration_ms": scope.elapsed_ms(), **data}
         hooks = self.hooks
+        if hooks is None and self._heartbeats is None:  # nothing to race with: no lock
+            scope.closed = True
+            return self.emit(scope, type, data=payload, **fields)
         if hooks is None:
-            with self._lock:  # no hook to show the event to first: let the emitter build it
+            with self._lock:  # against a heartbeat of this scope: let the emitter build the event
                 scope.closed = True
                 return self.emit(scope, type, data=payload, **fields)
         try:
@@ -392,9 +394,6 @@ class Recorder:
         try:
             return hook(event, *args)
         except Exception:
-            logger.exception(
-                "swarm_observability: scope hook %s failed on %s",
-                getattr(hook, "__name__", hook),
-                event.type_name,
-            )
+            name = getattr(hook, "__name__", hook)
+            logger.exception("swarm_observability: scope hook %s failed on %s", name, event.type_name)
             return None

@@ -289,3 +289,19 @@ def test_resume_reads_the_checkpointer_as_often_as_plain_langgraph(api: str) -> 
     observer = SwarmObserver(heartbeat_interval=None)
     assert reads(observer.instrument(_interrupting(saver)), saver) == plain
     assert [e.type_name for e in observer.store.load("t")][-1] == "scan_complete"
+
+
+def test_astream_events_yields_what_the_plain_graph_yields() -> None:
+    """astream_events(v2) (LangGraph streams each node then) gives the same events, names and data."""
+
+    async def events(graph: Any) -> list[tuple[str, str, Any]]:
+        config = {"configurable": {"thread_id": "t"}}
+        return [
+            (e["event"], e["name"], e["data"].get("output"))
+            async for e in graph.astream_events({"x": []}, config, version="v2")
+        ]
+
+    plain = asyncio.run(events(_writing_graph()))
+    observer = SwarmObserver(heartbeat_interval=None)
+    assert asyncio.run(events(observer.instrument(_writing_graph()))) == plain
+    assert [e.type_name for e in observer.store.load("t")].count("node_exit") == 2
