@@ -24,9 +24,8 @@ from typing import Annotated, Any, TypedDict
 import psycopg
 from langgraph.graph import END, START, StateGraph
 
-from swarm_observability import ScanCancelled, SwarmObserver, get_checkpointer
+from swarm_observability import ScanCancelled, SwarmObserver, get_checkpointer, progress
 from swarm_observability.control import PostgresControlChannel, get_manager, remove_manager
-from swarm_observability.instrumentation.recorder import progress
 from swarm_observability.stores import PostgresEventStore
 
 QUEUE_SQL = """
