@@ -142,7 +142,7 @@ class _Scope:
     ids: dict[str, str] | None = None
     """The span's ``trace_id``/``span_id`` as hex, built once for stamping events."""
     closed_by: StreamEvent | None = None
-    """A scan's terminal event, while the root waits for stragglers inside it."""
+    """The scope's closing event (a scan's end, a cancel), while it waits for work still inside it."""
     summary: dict[tuple[str, str], _Summary] | None = None
     """On a root: the scopes of its invocation summarised past the span budget, by kind and name."""
 
@@ -175,8 +175,8 @@ class SpanMapper:
         id_generator: when the tracer's provider uses a :class:`ScopeIdGenerator`, the mapper primes
             it so ids are derived from ``invocation_id``/``scope_id`` (reproducible exports).
         remember: how many finished roots and scopes are kept for links and late children.
-        straggler_grace: seconds of event time that scopes still open when their scan ended may
-            take to close before they are ended for them.
+        straggler_grace: seconds of event time that scopes still running when an ancestor closed
+            (a scan's end, a cancel) may take to close before they are ended for them.
         span_budget: spans per run before further scopes are summarised on the root (see the
             module docstring); by default ``$SWARM_OBS_SPAN_BUDGET`` or :data:`DEFAULT_SPAN_BUDGET`;
             ``None``: no budget.
@@ -293,9 +293,10 @@ class SpanMapper:
             return count
 
     def _expire_stragglers(self, now_ns: int) -> None:
-        for root in list(self._waiting.values()):
-            if root.closed_by is not None and now_ns - _ns(root.closed_by) > self._grace_ns:
-                self._end_subtree(root, None, _inherited(root.closed_by), sc.ENDED_BY_STRAGGLER_GRACE)
+        for waiting in list(self._waiting.values()):
+            closed_by = waiting.closed_by
+            if closed_by is not None and now_ns - _ns(closed_by) > self._grace_ns:
+                self._end_subtree(waiting, None, _inherited(closed_by), sc.ENDED_BY_STRAGGLER_GRACE)
 
     # -- opening ----------------------------------------------------------------------------------
 
@@ -486,7 +487,7 @@ class SpanMapper:
 
     def _end_subtree(self, scope: _Scope, end_ns: int | None, outcome: str, ended_by: str) -> None:
         """End ``scope`` and its open descendants at ``end_ns`` (``None``: each at its last sign of life)."""
-        if scope.closed_by is not None:  # a waiting scan root keeps its own outcome
+        if scope.closed_by is not None:  # a waiting scope keeps its own outcome; its stragglers inherit
             outcome = _inherited(scope.closed_by)
         for child_id in list(scope.children):
             child = self._open.get(child_id)
