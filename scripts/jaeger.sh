@@ -66,6 +66,8 @@ service:
       service.name: jaeger
     metrics:
       level: none
+    traces:
+      level: none
     logs:
       level: info
 extensions:
@@ -82,6 +84,7 @@ extensions:
     storage:
       traces: memstore
     max_clock_skew_adjust: 0s
+    enable_tracing: false   # Jaeger's own spans would go to localhost:4317, whoever listens there
     http:
       endpoint: 127.0.0.1:$query
     grpc:
