@@ -86,7 +86,6 @@ def test_no_import_cycles_in_the_package() -> None:
 
 
 _OVER_400 = {
-    "instrumentation/callbacks.py": "agents (issue 11): the LangChain readers go to their own module",
     "control/cancellation.py": "sync_from/watch move next to the channel (design doc section 6)",
 }
 """Modules still over the limit, each with its plan; strict xfail, so fixing one fails until it is removed."""

@@ -25,17 +25,16 @@ so nodes cost nothing here.
 Content (prompts, completions, tool arguments and results) is recorded only with
 ``capture_content`` (``SwarmObserver(capture_content=True)`` or
 ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``); it then goes through the emitter's
-processors (redaction, size cap) like every payload.
+processors (redaction, size cap) like every payload. The settings live in :mod:`.callback_settings`,
+the readers of LangChain's objects (model names, usage, messages) in :mod:`.langchain_readers`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import Mapping, Sequence
 from contextvars import ContextVar, Token
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -45,63 +44,15 @@ from langgraph.errors import ParentCommand
 
 from ..events import EventType, Outcome
 from .agents import enclosing_agent, handoff_targets, record_handoff
+from .callback_settings import CallbackSettings, call_cost
+from .langchain_readers import finish_reasons, message_record, message_records, model_name, text, token_usage
 from .outcomes import outcome_of
 from .recorder import Invocation, Scope, active_scope
 
 logger = logging.getLogger("swarm_observability")
 
-CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
-"""Set to ``true`` to record prompts, completions and tool payloads (as the OTel GenAI SDKs read it)."""
-
-Prices = Mapping[str, tuple[float, float]]
-"""Model name -> (US$ per million input tokens, US$ per million output tokens)."""
-
 _MAX_WARNED_RUNS = 4096
-_MODEL_PARAM_KEYS = ("model", "model_name", "model_id", "deployment_name")
 _tool_context: ContextVar[object] = ContextVar("swarm_observability_tool_context")
-
-
-def capture_content_from_env() -> bool:
-    """Whether ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` asks for content capture."""
-    return os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def check_prices(prices: Any) -> dict[str, tuple[float, float]] | None:
-    """``prices`` as a plain dict, or ``ValueError`` naming the first malformed entry."""
-    if prices is None:
-        return None
-    if not isinstance(prices, Mapping):
-        raise ValueError(f"prices must map model names to (input, output) US$ per 1M tokens, got {prices!r}")
-    table: dict[str, tuple[float, float]] = {}
-    for model, price in prices.items():
-        ok = isinstance(model, str) and model and isinstance(price, tuple | list) and len(price) == 2
-        if ok:
-            ok = all(
-                isinstance(p, int | float) and not isinstance(p, bool) and 0 <= p < float("inf")
-                for p in price
-            )
-        if not ok:
-            raise ValueError(
-                f"prices[{model!r}] must be (US$ per 1M input tokens, US$ per 1M output tokens), "
-                f"two non-negative numbers; got {price!r}"
-            )
-        table[model] = (float(price[0]), float(price[1]))
-    return table
-
-
-@dataclass(slots=True)
-class CallbackSettings:
-    """What the observer tells every invocation's handler (shared by all of them).
-
-    Attributes:
-        capture_content: record prompts, completions, tool arguments and results.
-        prices: the price table; ``llm_end`` then carries ``cost_usd`` (``None`` for unknown models).
-        warned_runs: runs already told that a streamed model reported no usage (once per run).
-    """
-
-    capture_content: bool = False
-    prices: Prices | None = None
-    warned_runs: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -155,7 +106,7 @@ class SwarmCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        content = _messages(messages[0]) if self._settings.capture_content and messages else None
+        content = message_records(messages[0]) if self._settings.capture_content and messages else None
         self._start_llm(run_id, parent_run_id, metadata, kwargs, content)
 
     def on_llm_start(
@@ -212,9 +163,7 @@ class SwarmCallbackHandler(BaseCallbackHandler):
         try:
             metadata = metadata or {}
             params = kwargs.get("invocation_params") or {}
-            model = metadata.get("ls_model_name") or next(
-                (params[k] for k in _MODEL_PARAM_KEYS if isinstance(params.get(k), str) and params[k]), None
-            )
+            model = model_name(metadata, params)
             provider = metadata.get("ls_provider")
             parent = self._parent(parent_run_id)
             scope = parent.child("llm", str(model or "chat"), **_agent_field(parent))
@@ -235,12 +184,12 @@ class SwarmCallbackHandler(BaseCallbackHandler):
         response_model = metadata.get("model_name") or metadata.get("model")
         if isinstance(response_model, str) and response_model:
             data["response_model"] = response_model
-        usage = _usage(message, getattr(response, "llm_output", None))
+        usage = token_usage(message, getattr(response, "llm_output", None))
         if usage:
             data.update(usage)
         else:
             data["usage_missing"] = True
-        reasons = _finish_reasons(generations)
+        reasons = finish_reasons(generations)
         if reasons:
             data["finish_reasons"] = reasons
         if call.first_token is not None:
@@ -248,10 +197,10 @@ class SwarmCallbackHandler(BaseCallbackHandler):
             data["time_to_first_token_ms"] = round((call.first_token - call.started) * 1000.0, 3)
         prices = self._settings.prices
         if prices is not None:
-            data["cost_usd"] = _cost(prices, call.model, data)
+            data["cost_usd"] = call_cost(prices, call.model, data)
         if self._settings.capture_content:
             data["output_messages"] = [
-                _message(g.message) if hasattr(g, "message") else {"content": getattr(g, "text", "")}
+                message_record(g.message) if hasattr(g, "message") else {"content": getattr(g, "text", "")}
                 for g in generations
             ]
         if not usage and call.first_token is not None:
@@ -322,7 +271,7 @@ class SwarmCallbackHandler(BaseCallbackHandler):
             self._handoffs(call, output)
             if status == "error":
                 data["error_type"] = "ToolMessageError"
-                data["error_message"] = _text(output.content)
+                data["error_message"] = text(output.content)
                 self._close_tool(call, EventType.TOOL_ERROR, Outcome.ERROR, data)
             else:
                 self._close_tool(call, EventType.TOOL_END, Outcome.OK, data)
@@ -391,7 +340,7 @@ def with_run_callbacks(config: Any, handler: BaseCallbackHandler) -> dict[str, A
     return config
 
 
-# -- reading LangChain's objects -------------------------------------------------------------------------
+# -- event fields -------------------------------------------------------------------------
 
 
 def _agent_field(parent: Scope) -> dict[str, Any]:
@@ -413,72 +362,3 @@ def _tool_fields(call: _Call) -> dict[str, Any]:
     if call.tool_call_id:
         data["tool_call_id"] = call.tool_call_id
     return data
-
-
-def _usage(message: Any, llm_output: Any) -> dict[str, int]:
-    """Token counts from ``usage_metadata`` (chat models) or ``llm_output["token_usage"]`` (LLMs)."""
-    usage = getattr(message, "usage_metadata", None)
-    out: dict[str, int] = {}
-    if usage:
-        for key in ("input_tokens", "output_tokens", "total_tokens"):
-            value = usage.get(key)
-            if isinstance(value, int):
-                out[key] = value
-        cache_read = (usage.get("input_token_details") or {}).get("cache_read")
-        if isinstance(cache_read, int) and cache_read:
-            out["cache_read_tokens"] = cache_read
-        reasoning = (usage.get("output_token_details") or {}).get("reasoning")
-        if isinstance(reasoning, int) and reasoning:
-            out["reasoning_tokens"] = reasoning
-        return out
-    token_usage = (llm_output or {}).get("token_usage") if isinstance(llm_output, dict) else None
-    if isinstance(token_usage, dict):
-        for ours, theirs in (
-            ("input_tokens", "prompt_tokens"),
-            ("output_tokens", "completion_tokens"),
-            ("total_tokens", "total_tokens"),
-        ):
-            if isinstance(token_usage.get(theirs), int):
-                out[ours] = token_usage[theirs]
-    return out
-
-
-def _finish_reasons(generations: Sequence[Any]) -> list[str]:
-    reasons = []
-    for generation in generations:
-        info = getattr(generation, "generation_info", None) or {}
-        metadata = getattr(getattr(generation, "message", None), "response_metadata", None) or {}
-        reason = info.get("finish_reason") or metadata.get("finish_reason") or metadata.get("stop_reason")
-        if isinstance(reason, str) and reason:
-            reasons.append(reason)
-    return reasons
-
-
-def _cost(prices: Prices, model: str | None, data: Mapping[str, Any]) -> float | None:
-    """US$ of one call, from the request model's (else the response model's) price; ``None`` if unknown."""
-    price = prices.get(model) if model else None
-    if price is None:
-        response_model = data.get("response_model")
-        price = prices.get(response_model) if isinstance(response_model, str) else None
-    if price is None or "input_tokens" not in data:
-        return None
-    per_input, per_output = price
-    return (data["input_tokens"] * per_input + data.get("output_tokens", 0) * per_output) / 1_000_000
-
-
-def _message(message: BaseMessage) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": message.type, "content": message.content}
-    tool_calls = getattr(message, "tool_calls", None)
-    if tool_calls:
-        out["tool_calls"] = [
-            {"name": c.get("name"), "args": c.get("args"), "id": c.get("id")} for c in tool_calls
-        ]
-    return out
-
-
-def _messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
-    return [_message(m) for m in messages]
-
-
-def _text(content: Any) -> str:
-    return content if isinstance(content, str) else str(content)

@@ -36,7 +36,8 @@ from ..processors import Processor
 from ..stores.base import EventStore
 from ._langgraph import is_instrumentable, shadow_methods, shadowed_by, unshadow_methods
 from .agents import detect_agents as find_agents
-from .callbacks import CallbackSettings, SwarmCallbackHandler, capture_content_from_env, check_prices
+from .callback_settings import CallbackSettings, capture_content_from_env, check_prices
+from .callbacks import SwarmCallbackHandler
 from .event_stream import EventStream, stream_events
 from .lifecycle import GraphEntry, Lifecycle, RunCallback
 from .nodes import unwrap_nodes, wrap_nodes
