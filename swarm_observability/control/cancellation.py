@@ -7,9 +7,7 @@ every *safe point* (node entry and exit, probe entry and exit); that is where re
 * **cancel** - the safe point raises :class:`ScanCancelled`. Like anyio's ``CancelScope.cancel()``, the
   request is idempotent (the first reason sticks) and valid before the scan starts: the first safe point
   of the next invocation raises. ``cancel(hard=True)`` also cancels the asyncio tasks registered with
-  :meth:`~CancellationManager.cancel_scope`, and the scope turns that ``CancelledError`` into
-  ``ScanCancelled`` so the node is recorded as cancelled, not failed. Sync node bodies cannot be
-  interrupted (Python threads cannot be killed); they stop at their next safe point.
+  :meth:`~CancellationManager.cancel_scope` at once (see :mod:`.hard_cancel`).
 * **pause** / **resume** - a paused scan waits at its next safe point without busy-looping: sync callers
   on a :class:`threading.Condition`, async callers on a per-call future resolved with
   ``call_soon_threadsafe``, so the event loop keeps running. ``on_pause`` is called once per pause
@@ -33,18 +31,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from langgraph.runtime import RunControl
 
 from ..events import validate_run_id
 from ..exceptions import InstrumentationError, ScanCancelled
-from .actions import ControlAction, parse_action
+from .actions import ControlAction, RequestCursor, parse_action
 from .channel import ControlWatcher
+from .hard_cancel import HardCancel
 
 if TYPE_CHECKING:
     from .channel import ControlChannel
@@ -67,20 +64,17 @@ class CancellationManager:
         self._cond = threading.Condition(threading.RLock())
         self._cancel_called = False
         self._cancel_reason: str | None = None
-        self._hard = False
         self._paused = False
         self._episode = 0
         self._announced_pause = 0
         self._announced_resume = 0
         self._async_waiters: dict[asyncio.Future[None], asyncio.AbstractEventLoop] = {}
         self._sync_waiting = 0
-        self._tasks: dict[asyncio.Task[Any], asyncio.AbstractEventLoop] = {}
-        self._hard_cancelled: set[asyncio.Task[Any]] = set()
+        self._hard = HardCancel(self._cond)
         self._snapshot: Any = None
         self._control: RunControl | None = None
         self._drain_reason: str | None = None
-        self._channel_cursor = 0
-        self._last_sync = -math.inf
+        self._cursor = RequestCursor(self.scan_id)
 
     def __repr__(self) -> str:
         return (
@@ -130,11 +124,9 @@ class CancellationManager:
             if not self._cancel_called:
                 self._cancel_called = True
                 self._cancel_reason = reason
-            tasks = list(self._tasks.items()) if hard else []
-            self._hard = self._hard or hard
+            tasks = self._hard.request_locked() if hard else []
             self._wake_locked()
-        for task, loop in tasks:
-            self._schedule_task_cancel(task, loop)
+        self._hard.cancel_tasks(self, tasks)
 
     def pause(self) -> None:
         """Make safe points wait until :meth:`resume`, :meth:`cancel` or :meth:`drain`. Idempotent."""
@@ -159,8 +151,7 @@ class CancellationManager:
         with self._cond:
             self._cancel_called = False
             self._cancel_reason = None
-            self._hard = False
-            self._hard_cancelled.clear()
+            self._hard.reset_locked()
             self._paused = False
             self._announced_resume = self._announced_pause = self._episode
             self._control = None
@@ -245,8 +236,7 @@ class CancellationManager:
                 finally:
                     self._sync_waiting -= 1
 
-    @contextlib.contextmanager
-    def cancel_scope(self, node: str | None = None) -> Iterator[None]:
+    def cancel_scope(self, node: str | None = None) -> contextlib.AbstractContextManager[None]:
         """Register the current asyncio task for ``cancel(hard=True)`` while the block runs.
 
         A hard cancel delivers ``CancelledError`` to the task inside the block; the scope converts it to
@@ -254,32 +244,7 @@ class CancellationManager:
         cancelled rather than failed. Any other ``CancelledError`` passes through unchanged. Outside an
         event loop (a sync node) the scope only checks for cancellation on entry.
         """
-        try:
-            task = asyncio.current_task()
-        except RuntimeError:
-            task = None
-        if task is None:
-            self._raise_if_cancelled(node)
-            yield
-            return
-        loop = task.get_loop()
-        with self._cond:
-            if self._hard and self._cancel_called:
-                raise ScanCancelled(self.scan_id, self._cancel_reason, node)
-            self._tasks[task] = loop
-        try:
-            yield
-        except asyncio.CancelledError as exc:
-            if self._take_hard_cancel(task):
-                task.uncancel()
-                raise ScanCancelled(self.scan_id, self._cancel_reason, node) from exc
-            raise
-        finally:
-            with self._cond:
-                self._tasks.pop(task, None)
-        if self._take_hard_cancel(task):
-            task.uncancel()
-            raise ScanCancelled(self.scan_id, self._cancel_reason, node)
+        return self._hard.scope(self, node)
 
     def attach_task(self, task: asyncio.Task[Any]) -> Callable[[], None]:
         """Register an asyncio task for ``cancel(hard=True)``; return a function that detaches it.
@@ -288,19 +253,7 @@ class CancellationManager:
         attached here simply receives ``task.cancel()``. A task attached after a hard cancel is cancelled
         at once.
         """
-        loop = task.get_loop()
-        with self._cond:
-            self._tasks[task] = loop
-            hard = self._hard and self._cancel_called
-        if hard:
-            self._schedule_task_cancel(task, loop)
-
-        def detach() -> None:
-            with self._cond:
-                self._tasks.pop(task, None)
-                self._hard_cancelled.discard(task)
-
-        return detach
+        return self._hard.attach(self, task)
 
     def save_snapshot(self, state: Any) -> None:
         """Keep ``state`` (by reference) so a controller can inspect what a paused scan was doing."""
@@ -363,20 +316,7 @@ class CancellationManager:
         With ``min_interval`` (seconds) calls closer together than that return 0 without touching the
         database, which keeps the call cheap enough for every safe point.
         """
-        now = time.monotonic()
-        with self._cond:
-            if now - self._last_sync < min_interval:
-                return 0
-            self._last_sync = now
-            after = self._channel_cursor
-        applied = 0
-        for request in channel.pending(self.scan_id, after):
-            if channel.claim(request.id):
-                self.apply(request.action, request.reason)
-                applied += 1
-            with self._cond:
-                self._channel_cursor = max(self._channel_cursor, request.id)
-        return applied
+        return self._cursor.apply_pending(channel, self.apply, min_interval=min_interval)
 
     def watch(self, channel: ControlChannel, interval: float = 0.2) -> ControlWatcher:
         """Start a background thread applying ``channel`` requests for this scan every ``interval`` s.
@@ -414,35 +354,11 @@ class CancellationManager:
             _run_callback(on_pause, "on_pause")
         return self._episode
 
-    def _raise_if_cancelled(self, node: str | None) -> None:
-        with self._cond:
-            if self._cancel_called:
-                raise ScanCancelled(self.scan_id, self._cancel_reason, node)
-
     def _wake_locked(self) -> None:
         self._cond.notify_all()
         for future, loop in list(self._async_waiters.items()):
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, future)
-
-    def _schedule_task_cancel(self, task: asyncio.Task[Any], loop: asyncio.AbstractEventLoop) -> None:
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._cancel_if_attached, task)
-
-    def _cancel_if_attached(self, task: asyncio.Task[Any]) -> None:
-        """On the task's loop: cancel it only if it is still inside a scope (not somewhere in LangGraph)."""
-        with self._cond:
-            if task not in self._tasks or task.done():
-                return
-            self._hard_cancelled.add(task)
-        task.cancel(f"scan {self.scan_id!r} cancelled: {self._cancel_reason or 'hard cancel'}")
-
-    def _take_hard_cancel(self, task: asyncio.Task[Any]) -> bool:
-        with self._cond:
-            if task in self._hard_cancelled:
-                self._hard_cancelled.discard(task)
-                return True
-            return False
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
