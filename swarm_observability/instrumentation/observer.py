@@ -344,7 +344,9 @@ class SwarmObserver:
         subgraphs = wrap_nodes(graph, find_agents(graph) if self.detect_agents else None)
         shadow_methods(graph, self.lifecycle.methods)
         for sub in subgraphs:
-            if is_instrumentable(sub):
+            # A subgraph another observer instruments (shared between graphs) stays as it is: its nodes
+            # report into whichever invocation runs them, so refusing would only break the compile.
+            if is_instrumentable(sub) and _owner(sub) is None:
                 self._instrument_compiled(sub)
 
 

@@ -305,3 +305,18 @@ def test_astream_events_yields_what_the_plain_graph_yields() -> None:
     observer = SwarmObserver(heartbeat_interval=None)
     assert asyncio.run(events(observer.instrument(_writing_graph()))) == plain
     assert [e.type_name for e in observer.store.load("t")].count("node_exit") == 2
+
+
+def test_a_subgraph_shared_with_another_observer_does_not_break_the_parent() -> None:
+    """Compiling a parent around a subgraph another observer instruments works; its nodes report here."""
+    inner = StateGraph(S)
+    inner.add_node("deep", lambda s: {"x": ["deep"]})
+    inner.add_edge(START, "deep")
+    shared = SwarmObserver(heartbeat_interval=None).instrument(inner.compile(name="shared"))
+    outer = StateGraph(S)
+    outer.add_node("sub", shared)
+    outer.add_edge(START, "sub")
+    observer = SwarmObserver(heartbeat_interval=None)
+    graph = observer.instrument(outer.compile())
+    assert graph.invoke({"x": []}, {"configurable": {"thread_id": "t"}}) == {"x": ["deep"]}
+    assert [e.node for e in observer.store.load("t") if e.type_name == "node_enter"] == ["sub", "deep"]
