@@ -225,16 +225,20 @@ def _open_for_tail(args: argparse.Namespace, deadline: float | None) -> tuple[An
 
     A database file that exists but has no tables yet (its writer is creating it right now) cannot be
     told from a damaged or foreign one when opened read-only, so any open error is retried for a few
-    seconds too.
+    seconds too, counted from the first time the file is seen (the writer may take long to start).
     """
-    settle = time.monotonic() + _STORE_SETTLE_S
+    settle: float | None = None
     while True:
         manager = open_cli_store(args)
         try:
             return manager, manager.__enter__()
         except CliError as exc:
             missing = exc.code == EXIT_USAGE and "no event store" in exc.message
-            settling = exc.code in (EXIT_PROBLEMS, EXIT_USAGE) and time.monotonic() < settle
+            if not missing and settle is None:
+                settle = time.monotonic() + _STORE_SETTLE_S
+            settling = (
+                exc.code in (EXIT_PROBLEMS, EXIT_USAGE) and settle is not None and time.monotonic() < settle
+            )
             if not args.follow or not (missing or settling):
                 raise
             if deadline is not None and time.monotonic() >= deadline:

@@ -88,12 +88,16 @@ def test_scan_stopped_from_outside_is_resumed_to_completion(
             demo.send_signal(signal.SIGINT)
         else:
             action = how.split("-")[0]
-            request = subprocess.run(
-                _swarm_obs(action, "xp-stop", "--reason", sent, "--store", str(db)),
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
+            demo.send_signal(signal.SIGSTOP)  # the scan cannot finish while the command starts up
+            try:
+                request = subprocess.run(
+                    _swarm_obs(action, "xp-stop", "--reason", sent, "--store", str(db)),
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+            finally:
+                demo.send_signal(signal.SIGCONT)
             assert request.returncode == 0, request.stderr
     finally:
         out, err = _finish(demo, timeout=60)
