@@ -40,7 +40,7 @@ bench-postgres: $(STAMP)
 bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks.run --smoke
 
-# A real Jaeger v2 (all-in-one) built with Go into .jaeger/bin (reused when present); see scripts/jaeger.sh.
+# A real Jaeger v2 (all-in-one) built with Go into ~/.cache/swarm-observability/jaeger/bin (once per machine, reused by every clone); see scripts/jaeger.sh.
 jaeger:
 	scripts/jaeger.sh build
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A real Jaeger v2 (all-in-one) for the end-to-end tests and for local use, with nothing but Go and its module proxy.
 #
-#   scripts/jaeger.sh build          go install the pinned Jaeger into .jaeger/bin (reused when present)
+#   scripts/jaeger.sh build          go install the pinned Jaeger into ~/.cache/swarm-observability/jaeger/bin (reused)
 #   scripts/jaeger.sh start [DIR]    start it on 127.0.0.1 only, in-memory storage, free ports; prints env lines
 #   scripts/jaeger.sh stop [DIR]     stop the one started with that DIR, by its pid
 #   scripts/jaeger.sh path           print where the binary is (or will be)
@@ -13,7 +13,8 @@ set -euo pipefail
 
 JAEGER_VERSION="${JAEGER_VERSION:-v1.76.0}"   # module tag; the v1.x tags carry the Jaeger v2 binary (cmd/jaeger)
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-JAEGER_HOME="${JAEGER_HOME:-$ROOT/.jaeger}"
+# Built once per machine, outside the clone, so every clone (CI's fresh one too) reuses the binary.
+JAEGER_HOME="${JAEGER_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/swarm-observability/jaeger}"
 JAEGER_BIN="${JAEGER_BIN:-$JAEGER_HOME/bin/jaeger}"
 STAMP="$JAEGER_HOME/bin/.version"
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CI stage: the `jaeger`-marked end-to-end tests (tests/e2e) against a real Jaeger v2.
-# `scripts/jaeger.sh build` reuses .jaeger/bin/jaeger when it is there (a later run costs seconds) or builds the
+# `scripts/jaeger.sh build` reuses ~/.cache/swarm-observability/jaeger/bin/jaeger (kept across clones) when it is there (a later run costs seconds) or builds the
 # pinned release with Go and the module proxy (one line saying why when it cannot). The stage then starts it on
 # 127.0.0.1 with in-memory storage on free ports, exports JAEGER_QUERY_URL and the OTLP endpoints, runs the marker
 # (CI=true: an unreachable Jaeger fails instead of skipping; the outage test starts its own from the binary) and

@@ -5,7 +5,8 @@ Where the Jaeger comes from, in order:
 1. ``JAEGER_QUERY_URL`` (with ``JAEGER_OTLP_HTTP_ENDPOINT`` / ``JAEGER_OTLP_GRPC_ENDPOINT``, defaulting to
    ports 4318 / 4317 on the query URL's host): a Jaeger someone else runs. Under ``CI=true`` an
    unreachable one fails the tests instead of skipping them.
-2. The binary ``scripts/jaeger.sh build`` (``make jaeger``) leaves in ``.jaeger/bin`` (or ``$JAEGER_BIN``):
+2. The binary ``scripts/jaeger.sh build`` (``make jaeger``) leaves in ``~/.cache/swarm-observability/jaeger``
+   (``$JAEGER_HOME``, or ``$JAEGER_BIN``; ``scripts/jaeger.sh path`` says where):
    started with ``scripts/jaeger.sh start DIR`` on 127.0.0.1 and free ports, in-memory storage, and
    stopped by its pid when the tests end.
 3. Neither: the tests skip, saying how to get one.
@@ -30,14 +31,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "jaeger.sh"
 SKIP_REASON = (
-    "needs a real Jaeger: run `make jaeger` (Go >= 1.24 builds it into .jaeger/bin, then the tests start it "
-    "themselves) or set JAEGER_QUERY_URL (+ JAEGER_OTLP_HTTP_ENDPOINT / JAEGER_OTLP_GRPC_ENDPOINT)"
+    "needs a real Jaeger: run `make jaeger` (Go >= 1.24 builds it into ~/.cache/swarm-observability/jaeger, "
+    "then the tests start it themselves) or set JAEGER_QUERY_URL "
+    "(+ JAEGER_OTLP_HTTP_ENDPOINT / JAEGER_OTLP_GRPC_ENDPOINT)"
 )
 
 
 def binary() -> Path:
     """Where ``scripts/jaeger.sh`` builds (or finds) the Jaeger binary."""
-    return Path(os.environ.get("JAEGER_BIN") or ROOT / ".jaeger" / "bin" / "jaeger")
+    found = subprocess.run(["bash", str(SCRIPT), "path"], capture_output=True, text=True, check=True)
+    return Path(found.stdout.strip())
 
 
 @dataclass
