@@ -55,7 +55,7 @@ class StoreStats:
     """Size figures of a store, for dashboards and ``swarm-obs``."""
 
     backend: str
-    """``memory``, ``sqlite`` or ``jsonl``."""
+    """``memory``, ``sqlite``, ``jsonl`` or ``postgres``."""
     runs: int
     """Number of runs."""
     events: int

@@ -12,16 +12,19 @@ Layout (in one schema, ``public`` unless ``schema=`` says otherwise; created and
 
 The database itself enforces the log's rules, whoever writes: the primary key makes a duplicate seq
 impossible and the self-referencing foreign key makes a gap impossible (event ``n`` needs event ``n - 1`` of
-its run). An append is one transaction: lock the batch's ``swarm_runs`` rows (``SELECT ... FOR UPDATE``),
-check the batch against their ``last_seq`` (expected-version append), insert every event with one
-``INSERT ... SELECT FROM unnest(...)``, upsert the run rows, ``pg_notify`` the batch's runs, ``COMMIT``.
-Two processes racing on a new run both pass the check; the loser's insert waits on the primary key and
-fails, and is reported as :class:`SequenceConflictError` like any other stale expected version.
+its run). Together they *are* the expected-version check: an event whose seq is not ``last + 1`` for its
+run either repeats a stored seq (primary key) or lacks its predecessor (foreign key), so an append needs no
+read first. Each batch is checked here for its own shape (each run's events consecutive, no repeated id),
+then sent as one pipelined round trip: ``INSERT ... SELECT FROM unnest(...)`` of every event, the upsert of
+the ``swarm_runs`` rows, ``pg_notify`` of the batch's runs, ``COMMIT``. A violated constraint rolls it all
+back and is reported as :class:`SequenceConflictError` (with the run's seq as committed now) or
+:class:`DuplicateEventError`. Two processes racing on one run: the loser's insert waits on the primary key
+(or finds its predecessor missing) and fails, whichever way the race goes.
 
 Connections come from a ``psycopg_pool`` pool. A connection that dies under an append (server restart,
-``pg_terminate_backend``, network) is replaced and the append retried: before ``COMMIT`` was sent the
-transaction certainly rolled back; after, the batch's event ids (unique) tell whether it committed, so a
-batch is never stored twice nor reported failed while stored. Reads stream a run through a server-side
+``pg_terminate_backend``, network) is replaced and the append retried; whether the lost round trip's
+``COMMIT`` went through is told by the batch's event ids (unique), so a batch is never stored twice nor
+reported failed while stored. Reads stream a run through a server-side
 cursor in pages of 1000 events, so a million-event run is read in bounded memory.
 """
 
@@ -279,42 +282,37 @@ class PostgresEventStore(PagedReads):
         runs = list(dict.fromkeys(event.run_id for event in events))
         for run in runs:
             validate_run_id(run)
-        columns = _event_columns(events)
+        if not _well_formed(events):
+            raise self._conflict_now(events)
+        columns, run_columns = _event_columns(events), _run_columns(events)
+        notify = (self.notify, self._channel, _notify_payload(runs) if self.notify else "")
         for attempt in range(1, _ATTEMPTS + 1):
-            commit_sent = False
             try:
                 with self._pool.connection() as conn:
+                    # One statement in autocommit: its own transaction, one round trip. The constraints
+                    # do the expected-version check (see the module docstring).
+                    conn.autocommit = True
                     try:
-                        locked = conn.execute(self._sql["lock_runs"], (runs,)).fetchall()
-                        check_batch(events, {run: last for run, last in locked}, lookup_last=lambda _: 0)
-                        conn.execute(self._sql["insert"], columns)
-                        conn.execute(self._sql["upsert_runs"], _run_columns(events))
-                        if self.notify:
-                            conn.execute("SELECT pg_notify(%s, %s)", (self._channel, _notify_payload(runs)))
-                        commit_sent = True
-                        conn.commit()
+                        conn.execute(self._sql["append"], (*columns, *run_columns, *notify))
                         return
                     except self._errors.UniqueViolation as exc:
-                        conn.rollback()
                         raise self._unique_violation(conn, exc, events) from exc
+                    except (self._errors.ForeignKeyViolation, self._errors.CheckViolation) as exc:
+                        raise self._conflict_now(events, conn) from exc
                     except self._errors.ReadOnlySqlTransaction as exc:
-                        conn.rollback()
                         raise EventStoreError(f"event store {self.location} is read-only: {exc}") from exc
-                    except BaseException:
+                    finally:
                         if not conn.closed:
-                            conn.rollback()
-                        raise
+                            conn.autocommit = False
             except self._operational as exc:
                 if self._closed:
                     raise StoreClosedError(f"the PostgreSQL event store {self.location} is closed") from exc
-                if commit_sent and self._committed(events):
+                if self._committed(events):  # the connection died around COMMIT, which went through
                     return
                 if attempt == _ATTEMPTS:
                     raise EventStoreError(f"append to {self.location} failed: {exc}") from exc
                 logger.warning("append to %s lost its connection (%s); retrying", self.location, exc)
             except self._errors.Error as exc:
-                if isinstance(exc, self._errors.ForeignKeyViolation):
-                    raise self._conflict_now(events) from exc
                 raise EventStoreError(f"append to {self.location} failed: {exc}") from exc
 
     def _unique_violation(self, conn: Any, exc: Any, events: Sequence[StreamEvent]) -> EventStoreError:
@@ -547,20 +545,20 @@ class PostgresEventStore(PagedReads):
 
 
 _SQL = {
-    "lock_runs": "SELECT run_id, last_seq FROM {s}.swarm_runs WHERE run_id = ANY(%s) FOR UPDATE",
     "last_seqs": "SELECT run_id, last_seq FROM {s}.swarm_runs WHERE run_id = ANY(%s)",
     "last_seq": "SELECT last_seq FROM {s}.swarm_runs WHERE run_id = %s",
     "find_ids": "SELECT id FROM {s}.swarm_events WHERE id = ANY(%s)",
-    "insert": (
-        "INSERT INTO {s}.swarm_events (run_id, seq, id, type, ts, data) "
+    "append": (
+        "WITH inserted AS (INSERT INTO {s}.swarm_events (run_id, seq, id, type, ts, data) "
         "SELECT * FROM unnest("
-        "%s::text[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::text[])"
-    ),
-    "upsert_runs": (
-        "INSERT INTO {s}.swarm_runs (run_id, last_seq, first_ts, last_ts, last_type) "
+        "%s::text[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::text[]) RETURNING 1), "
+        "runs AS (INSERT INTO {s}.swarm_runs (run_id, last_seq, first_ts, last_ts, last_type) "
         "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::text[]) "
         "ON CONFLICT (run_id) DO UPDATE SET "
-        "last_seq = excluded.last_seq, last_ts = excluded.last_ts, last_type = excluded.last_type"
+        "last_seq = excluded.last_seq, last_ts = excluded.last_ts, last_type = excluded.last_type "
+        "RETURNING 1) "
+        "SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM runs), "
+        "CASE WHEN %s::bool THEN pg_notify(%s, %s) END"
     ),
     "page": "SELECT seq, data FROM {s}.swarm_events WHERE run_id = %s AND seq >= %s ORDER BY seq",
     "runs": "SELECT run_id, last_seq, first_ts, last_ts, last_type FROM {s}.swarm_runs ORDER BY first_ts, 1",
@@ -598,6 +596,22 @@ def _run_columns(events: Sequence[StreamEvent]) -> tuple[list[Any], ...]:
             row[1], row[3], row[4] = event.seq, event.timestamp, kind
     rows = list(last.values())
     return tuple([row[i] for row in rows] for i in range(5))
+
+
+def _well_formed(events: Sequence[StreamEvent]) -> bool:
+    """Whether each run's events in the batch are consecutive from an int seq >= 1, with no repeated id.
+
+    The database checks the first event of each run against what is stored; this is the rest.
+    """
+    following: dict[str, int] = {}
+    ids: set[str] = set()
+    for event in events:
+        seq = event.seq
+        if type(seq) is not int or seq < 1 or following.get(event.run_id, seq) != seq or event.id in ids:
+            return False
+        following[event.run_id] = seq + 1
+        ids.add(event.id)
+    return True
 
 
 def _notify_payload(runs: list[str]) -> str:

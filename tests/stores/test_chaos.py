@@ -32,6 +32,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -113,7 +114,24 @@ class ForkServer:
             acks.append(_ack(line))
         status = int(line.split()[2])
         assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, line
+        if self.pg_url is not None:
+            self._wait_for_sessions_to_end()
         return acks
+
+    def _wait_for_sessions_to_end(self) -> None:
+        """PostgreSQL finishes a statement its dead client sent (an append may commit after the kill):
+        verify only once the worker's server sessions are gone, so every read sees the final log."""
+        import psycopg
+
+        assert self.pg_url is not None
+        deadline = time.monotonic() + 30
+        with psycopg.connect(self.pg_url, autocommit=True) as conn:
+            while conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                (f"{CHAOS_APP}_{os.getpid()}",),
+            ).fetchone()[0]:
+                assert time.monotonic() < deadline, "the killed worker's sessions did not end in 30 s"
+                time.sleep(0.01)
 
     def _terminate_connections(self) -> int:
         import psycopg
