@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
@@ -18,4 +19,13 @@ settings.register_profile(
 )
 settings.register_profile("long", deadline=None, suppress_health_check=_QUIET, print_blob=True)
 _slow = os.environ.get("SWARM_OBS_SLOW") == "1"
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("long" if _slow else "default"))
+_LONG = (os.environ.get("HYPOTHESIS_PROFILE") or ("long" if _slow else "default")) == "long"
+settings.load_profile("long" if _LONG else os.environ.get("HYPOTHESIS_PROFILE") or "default")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long runs take as long as their examples need: no per-test timeout for the property suite then."""
+    if _LONG:
+        for item in items:
+            if "tests/property/" in str(item.fspath):
+                item.add_marker(pytest.mark.timeout(0))
