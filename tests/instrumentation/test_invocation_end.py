@@ -281,7 +281,9 @@ def test_closing_the_event_stream_ends_the_run_at_once(observer: SwarmObserver, 
         return names
 
     assert asyncio.run(main()) == ["scan_started", "node_enter", "scan_cancelled"]
-    assert observer.store.load("t")[-1].data["reason"] == "abandoned"
+    # a sync node body cannot be stopped: on a slow machine its node_exit may land after the terminal event
+    terminal = [e for e in observer.store.load("t") if e.type_name == "scan_cancelled"]
+    assert len(terminal) == 1 and terminal[0].data["reason"] == "abandoned"
 
 
 @pytest.mark.timeout(30)
