@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,19 @@ def test_only_one_module_touches_langgraph_internals() -> None:
         if module.startswith("langgraph._internal") or module.startswith("langgraph.pregel._")
     }
     assert touching <= {"swarm_observability.instrumentation._langgraph"}
+
+
+@pytest.mark.parametrize("directory", CORE)
+def test_every_core_module_is_in_a_layer(directory: str) -> None:
+    """Each module of instrumentation/ and control/ is in an import-linter layer that lint-imports checks."""
+    config = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    container = f"swarm_observability.{directory}"
+    (contract,) = [
+        c
+        for c in config["tool"]["importlinter"]["contracts"]
+        if c["type"] == "layers" and container in c.get("containers", [])
+    ]
+    layered = {name.strip() for layer in contract["layers"] for name in layer.split("|")}
+    modules = {p.stem for p in (PACKAGE / directory).glob("*.py") if p.stem != "__init__"}
+    modules |= {p.name for p in (PACKAGE / directory).iterdir() if (p / "__init__.py").is_file()}
+    assert sorted(modules - layered) == []

