@@ -17,8 +17,10 @@ How an instrumented graph stays *transparent*:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -215,13 +217,35 @@ def config_checkpointer(graph: Any, config: Any) -> Any:
 _MAX_SHAPE_NODES = 500
 
 
+_SHAPES: weakref.WeakKeyDictionary[Any, tuple[tuple[str, ...], dict[str, Any] | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def graph_shape(graph: Any) -> dict[str, Any] | None:
     """The graph's nodes and edges, from its public ``get_graph()``, for the page's graph view.
 
     Recorded once per run (``scan_started`` ``data["graph_shape"]``): ``{"nodes": [...], "edges":
     [{"source", "target", "conditional"?}]}``. ``None`` when the graph cannot be drawn or has more than
-    500 nodes; telemetry never fails the run over it.
+    500 nodes; telemetry never fails the run over it. Drawing costs milliseconds, more than a whole short
+    run, so the shape is kept per compiled graph (keyed weakly, redrawn if its node set changes).
     """
+    key = tuple(getattr(graph, "nodes", None) or ())
+    try:
+        cached = _SHAPES.get(graph)
+    except TypeError:
+        cached = None
+    if cached is None or cached[0] != key:
+        cached = (key, _draw_shape(graph))
+        with contextlib.suppress(TypeError):
+            _SHAPES[graph] = cached
+    shape = cached[1]
+    if shape is None:
+        return None
+    return {"nodes": list(shape["nodes"]), "edges": [dict(edge) for edge in shape["edges"]]}
+
+
+def _draw_shape(graph: Any) -> dict[str, Any] | None:
     try:
         drawable = graph.get_graph()
         nodes = [str(node) for node in drawable.nodes]
