@@ -263,3 +263,19 @@ def _draw_shape(graph: Any) -> dict[str, Any] | None:
         logger.debug("swarm_observability: could not draw the graph for its shape", exc_info=True)
         return None
     return {"nodes": nodes, "edges": edges}
+
+
+def custom_item_shape(graph: Any, kwargs: dict[str, Any]) -> Callable[[Any], Any] | None:
+    """How LangGraph would yield a custom item at the root for these stream arguments (None: not at all)."""
+    mode = kwargs.get("stream_mode")
+    if mode is None:
+        mode = graph.stream_mode
+    modes = [mode] if isinstance(mode, str) else list(mode)
+    if "custom" not in modes:
+        return None
+    if kwargs.get("version", "v1") == "v2":
+        return lambda event: {"type": "custom", "ns": (), "data": event}
+    subgraphs = bool(kwargs.get("subgraphs"))
+    if isinstance(mode, str):
+        return (lambda event: ((), event)) if subgraphs else (lambda event: event)
+    return (lambda event: ((), "custom", event)) if subgraphs else (lambda event: ("custom", event))

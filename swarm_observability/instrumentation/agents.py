@@ -9,6 +9,11 @@ inside an ``agent_start``/``agent_complete`` scope named after the agent (the su
 node's when the graph has LangGraph's default name), nested in the node's scope, so the model calls
 and tool runs of the agent carry its name.
 
+A graph that *is* such an agent, instrumented as the root (``instrument(create_agent(...))``), gets
+the same scope around each whole invocation, under the scan scope and named after the graph
+(:func:`root_agent_name`, :func:`open_root_agent`): its model and tool nodes run inside it, as they
+do inside a sub-agent. A root agent has no peers, so it records no handoffs.
+
 Handoffs (``handoff`` point events on the scope of the agent control leaves; ``via`` says how it was
 seen):
 
@@ -32,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from langgraph.errors import ParentCommand
 from langgraph.types import Command, Send
 
-from ..events import EventType
+from ..events import EventType, Outcome, StreamEvent
 from .outcomes import outcome_of
 from .recorder import Scope, active_scope, enter_scope, exit_scope
 
@@ -95,6 +100,11 @@ def detect_agents(graph: Pregel) -> dict[str, AgentNode]:
         returns_to = next(iter(after)) if len(after) == 1 and next(iter(after)) in names else None
         found[node_name] = AgentNode(agent_name, node_name, names, returns_to)
     return found
+
+
+def root_agent_name(graph: Any) -> str | None:
+    """The name of a compiled graph that is itself a create_agent-style agent, else ``None``."""
+    return str(graph.name) if _is_agent_graph(graph) else None
 
 
 def _is_agent_graph(graph: Any) -> bool:
@@ -188,6 +198,26 @@ def _close(scope: Scope, token: Any, info: AgentNode, exc: BaseException | None,
         _handed_off.pop(scope.scope_id, None)
         _peers.pop(scope.scope_id, None)
         exit_scope(token)
+
+
+def open_root_agent(root: Scope, name: str) -> tuple[Scope, StreamEvent | None]:
+    """Open the agent scope of a root graph that is an agent, in its invocation's scope ``root``.
+
+    The opening event (returned with the scope) is emitted without the ``scope_opened`` hook, as the
+    scan's own is: the scope lasts the whole stream, a generator, so no context may be attached for
+    it. Its span exists all the same (the tracer subscribes to events), and the node spans nest in it
+    by parent scope id.
+    """
+    scope = root.child("agent", name, agent=name)
+    _peers[scope.scope_id] = {}
+    return scope, root.invocation.recorder.emit(scope, EventType.AGENT_START, data={"detected": True})
+
+
+def close_root_agent(scope: Scope, outcome: Outcome, data: Mapping[str, Any]) -> StreamEvent | None:
+    """Close a root agent's scope with its invocation's outcome (``data``: the terminal event's)."""
+    _peers.pop(scope.scope_id, None)
+    kept = {k: v for k, v in data.items() if k not in ("interrupts", "next")}
+    return scope.invocation.recorder.close(scope, EventType.AGENT_COMPLETE, outcome, kept)
 
 
 def run_agent(info: AgentNode, call: Callable[[], Any]) -> Any:

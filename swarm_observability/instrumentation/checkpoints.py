@@ -11,6 +11,7 @@ forks the thread: it continues from that checkpoint and leaves the later ones as
 ``from_checkpoint_id``, the checkpoints of the branch left behind (``discarded_checkpoints``, oldest
 first) and how many events that branch had recorded (``discarded_events``, ``discarded_seq``:
 first and last seq). Nothing is deleted: the old branch stays readable in the log and the saver.
+The log, not the checkpointer, says which invocation a resumed one continues (:func:`previous_invocation`).
 """
 
 from __future__ import annotations
@@ -71,6 +72,19 @@ def checkpoint(label: str) -> StreamEvent | None:
     return scope.invocation.recorder.emit(
         scope, EventType.CHECKPOINT, strict=True, message=label, data={"label": label}
     )
+
+
+def previous_invocation(emitter: Any, run_id: str) -> str | None:
+    """The id of run ``run_id``'s latest invocation in the event log (``None``: none, or unreadable)."""
+    try:
+        done = emitter.wait_stored()
+        if done is not None:
+            done.result()
+        last = emitter.store.query(run_id, types=[EventType.SCAN_STARTED, EventType.SCAN_RESUMED], limit=1)
+    except Exception:
+        logger.exception("swarm_observability: could not read the previous invocation of %r", run_id)
+        return None
+    return last[0].invocation_id if last else None
 
 
 def fork_record(saver: Any, store: Any, run_id: str, lookup: dict[str, Any]) -> dict[str, Any]:

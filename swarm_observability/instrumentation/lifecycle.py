@@ -15,7 +15,8 @@ all go through them. The outermost call is one *scan invocation*:
   ``scan_error`` (the exception is re-raised).
 
 Graph calls inside a running invocation (a subgraph node, ``graph.invoke()`` inside a node) pass
-straight through: their nodes report into the enclosing invocation.
+straight through: their nodes report into the enclosing invocation. The nodes of a graph that is
+itself an agent (see :mod:`.agents`) run in one agent scope inside the invocation's.
 
 Streams are untouched by default: nothing of ours is added to any ``stream_mode``. With
 ``SwarmObserver(custom_stream=True)`` (and always for :func:`~.event_stream.stream_events`) events
@@ -50,19 +51,20 @@ from ..events import EventType, StreamEvent
 from ._langgraph import (
     config_checkpointer,
     copy_graph,
+    custom_item_shape,
     enclosing_control,
     graph_shape,
     run_identity,
     shadow_methods,
 )
+from .agents import close_root_agent, open_root_agent, root_agent_name
 from .callbacks import with_run_callbacks
-from .checkpoints import fork_record
+from .checkpoints import fork_record, previous_invocation
 from .outcomes import terminal_event, unique_interrupts
 from .recorder import Invocation, Recorder, Scope, active_scope, enter_scope, exit_scope, new_scope_id
 
 logger = logging.getLogger("swarm_observability")
 
-_Shape = Callable[[StreamEvent], Any]
 RunCallback = Callable[[Scope], Any]
 """Called with an invocation's scope as it starts; returns a LangChain callback handler or ``None``."""
 
@@ -70,10 +72,19 @@ RunCallback = Callable[[Scope], Any]
 class Lifecycle:
     """One observer's invocation driver: binds the shadowing methods of the graphs it instruments."""
 
-    def __init__(self, recorder: Recorder, leases: ManagerLeases, *, custom_stream: bool, owner: Any) -> None:
+    def __init__(
+        self,
+        recorder: Recorder,
+        leases: ManagerLeases,
+        *,
+        custom_stream: bool,
+        owner: Any,
+        agents: bool = True,
+    ) -> None:
         self.recorder = recorder
         self.leases = leases
         self.custom_stream = custom_stream
+        self.agents = agents
         self.owner = owner
         self.run_callbacks: list[RunCallback] = []
 
@@ -89,11 +100,12 @@ class Lifecycle:
 class GraphEntry:
     """The entry points of one instrumented graph (bound to it; see :meth:`Lifecycle.methods`)."""
 
-    __slots__ = ("graph", "lifecycle")
+    __slots__ = ("agent", "graph", "lifecycle")
 
     def __init__(self, lifecycle: Lifecycle, graph: Any) -> None:
         self.lifecycle = lifecycle
         self.graph = graph
+        self.agent = root_agent_name(graph) if lifecycle.agents else None  # the graph is this agent
 
     def stream(self, input: Any, config: Any = None, **kwargs: Any) -> Iterator[Any]:
         return self.run_stream(input, config, kwargs, streams=self.lifecycle.custom_stream)
@@ -111,7 +123,7 @@ class GraphEntry:
         original = type(self.graph).stream
         if active_scope() is not None:
             return original(self.graph, input, config, **kwargs)
-        run = _Run(self.lifecycle, self.graph, input, config, kwargs, streams)
+        run = _Run(self, input, config, kwargs, streams)
         return _run_sync(run, original, input, config, kwargs)
 
     def run_astream(
@@ -121,32 +133,18 @@ class GraphEntry:
         original = type(self.graph).astream
         if active_scope() is not None:
             return original(self.graph, input, config, **kwargs)
-        run = _Run(self.lifecycle, self.graph, input, config, kwargs, streams)
+        run = _Run(self, input, config, kwargs, streams)
         return _run_async(run, original, input, config, kwargs)
-
-
-def _shape_for(graph: Any, kwargs: dict[str, Any]) -> _Shape | None:
-    """How LangGraph would yield a custom item at the root for these stream arguments (None: not at all)."""
-    mode = kwargs.get("stream_mode")
-    if mode is None:
-        mode = graph.stream_mode
-    modes = [mode] if isinstance(mode, str) else list(mode)
-    if "custom" not in modes:
-        return None
-    if kwargs.get("version", "v1") == "v2":
-        return lambda event: {"type": "custom", "ns": (), "data": event}
-    subgraphs = bool(kwargs.get("subgraphs"))
-    if isinstance(mode, str):
-        return (lambda event: ((), event)) if subgraphs else (lambda event: event)
-    return (lambda event: ((), "custom", event)) if subgraphs else (lambda event: ("custom", event))
 
 
 class _Run:
     """Start and end of one scan invocation; shared by the sync and the async stream."""
 
     def __init__(
-        self, lifecycle: Lifecycle, graph: Any, input: Any, config: Any, kwargs: dict[str, Any], streams: bool
+        self, entry: GraphEntry, input: Any, config: Any, kwargs: dict[str, Any], streams: bool
     ) -> None:
+        lifecycle, graph = entry.lifecycle, entry.graph
+        self.agent = entry.agent
         run_id, thread_id = run_identity(graph.config, config, new_scope_id)
         self.lifecycle = lifecycle
         self.recorder = lifecycle.recorder
@@ -160,7 +158,7 @@ class _Run:
             lifecycle.leases.lease(run_id),
             streams=streams,
         )
-        self.shape = _shape_for(graph, kwargs) if streams else None
+        self.shape = custom_item_shape(graph, kwargs) if streams else None
         self.lookup = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
         self.may_resume = (input is None or isinstance(input, Command)) and thread_id is not None
         fork = ((config or {}).get("configurable") or {}).get("checkpoint_id") if self.may_resume else None
@@ -182,12 +180,14 @@ class _Run:
 
     # -- start ------------------------------------------------------------------------------------
 
-    def start(self) -> StreamEvent | None:
-        """Emit ``scan_started``/``scan_resumed`` and open the invocation scope."""
+    def start(self) -> list[Any]:
+        """Open the invocation's scope and :attr:`scope`, where nodes run (a root agent's, else the same).
+
+        Returns the opening events as custom stream items (none when not streaming)."""
         invocation = self.invocation
         self.recorder.emitter.forget_run(invocation.run_id)
         data: dict[str, Any] = {"graph": self.graph.name}
-        previous = self._previous_invocation() if self.may_resume else None
+        previous = previous_invocation(self.recorder.emitter, invocation.run_id) if self.may_resume else None
         if previous is not None:
             data["previous_invocation_id"] = previous
             if self.fork_from is not None:
@@ -200,7 +200,16 @@ class _Run:
         root = Scope("scan", self.graph.name, invocation, None, fields, scope_id=self.invocation_id)
         invocation.root = root
         kind = EventType.SCAN_RESUMED if previous is not None else EventType.SCAN_STARTED
-        return self.recorder.open(root, kind, data)
+        opened = [self.recorder.open(root, kind, data)]
+        self.scope = root
+        if self.agent is not None:
+            self.scope, agent_start = open_root_agent(root, self.agent)
+            opened.append(agent_start)
+        return self._items(opened)
+
+    def _items(self, events: list[StreamEvent | None]) -> list[Any]:
+        shape = self.shape
+        return [] if shape is None else [shape(event) for event in events if event is not None]
 
     def _fork_record(self) -> dict[str, Any]:
         """The fork this invocation makes by starting from an older checkpoint (see :mod:`.checkpoints`)."""
@@ -209,21 +218,6 @@ class _Run:
         if saver is None:
             return {"from_checkpoint_id": self.fork_from}
         return fork_record(saver, self.recorder.emitter.store, self.invocation.run_id, origin)
-
-    def _previous_invocation(self) -> str | None:
-        try:
-            done = self.recorder.emitter.wait_stored()
-            if done is not None:
-                done.result()
-            last = self.recorder.emitter.store.query(
-                self.invocation.run_id, types=[EventType.SCAN_STARTED, EventType.SCAN_RESUMED], limit=1
-            )
-        except Exception:
-            logger.exception(
-                "swarm_observability: could not read the previous invocation of %r", self.invocation.run_id
-            )
-            return None
-        return last[0].invocation_id if last else None
 
     def call_args(self, config: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         """``config`` with the run callbacks and ``kwargs`` with the manager's ``RunControl``."""
@@ -247,19 +241,23 @@ class _Run:
         """Only a static interrupt can pause a run without a node raising; then ask the checkpointer."""
         return self.static_interrupts and not self.invocation.interrupts
 
-    def finish(self, exc: BaseException | None, next_nodes: tuple[str, ...] = ()) -> StreamEvent | None:
-        """Emit the invocation's one terminal event for how it ended."""
+    def finish(self, exc: BaseException | None, next_nodes: tuple[str, ...] = ()) -> list[Any]:
+        """Emit the invocation's one terminal event for how it ended (a root agent's end first).
+
+        Returns them as custom stream items, as :meth:`start` does."""
         if self.ended:
-            return None
+            return []
         self.ended = True
         kind, outcome, data, fields = terminal_event(
             exc, unique_interrupts(self.invocation.interrupts), next_nodes
         )
         root = self.invocation.root
         assert root is not None
+        closed = [close_root_agent(self.scope, outcome, data)] if self.scope is not root else []
         self._end_control()
         try:
-            return self.recorder.close(root, kind, outcome, data, **fields)
+            closed.append(self.recorder.close(root, kind, outcome, data, **fields))
+            return self._items(closed)
         finally:
             self.lifecycle.leases.release_idle()
 
@@ -294,12 +292,11 @@ class _Run:
 def _run_sync(
     run: _Run, original: Callable[..., Iterator[Any]], input: Any, config: Any, kwargs: dict[str, Any]
 ) -> Iterator[Any]:
-    root_event = run.start()
-    root = run.invocation.root
+    opened = run.start()
+    root = run.scope
     inner: Iterator[Any] | None = None
     try:
-        if run.shape is not None and root_event is not None:
-            yield run.shape(root_event)
+        yield from opened
         token = enter_scope(root)
         try:
             call_config, call_kwargs = run.call_args(config, kwargs)
@@ -326,10 +323,10 @@ def _run_sync(
             run.settle()
         raise
     except BaseException as exc:
-        event = run.finish(exc)
+        closed = run.finish(exc)
         run.settle()
-        if run.shape is not None and event is not None and isinstance(exc, Exception):
-            yield run.shape(event)
+        if isinstance(exc, Exception):
+            yield from closed
         raise
     next_nodes: tuple[str, ...] = ()
     if run.needs_state():
@@ -337,10 +334,9 @@ def _run_sync(
             next_nodes = tuple(run.graph.get_state(run.lookup).next)
         except Exception:
             logger.debug("swarm_observability: get_state failed", exc_info=True)
-    event = run.finish(None, next_nodes)
+    closed = run.finish(None, next_nodes)
     run.settle()
-    if run.shape is not None and event is not None:
-        yield run.shape(event)
+    yield from closed
 
 
 async def _run_async(
@@ -350,12 +346,12 @@ async def _run_async(
     config: Any,
     kwargs: dict[str, Any],
 ) -> AsyncIterator[Any]:
-    root_event = run.start()
-    root = run.invocation.root
+    opened = run.start()
+    root = run.scope
     inner: AsyncIterator[Any] | None = None
     try:
-        if run.shape is not None and root_event is not None:
-            yield run.shape(root_event)
+        for item in opened:
+            yield item
         token = enter_scope(root)
         try:
             call_config, call_kwargs = run.call_args(config, kwargs)
@@ -382,10 +378,10 @@ async def _run_async(
         await run.asettle()
         raise
     except BaseException as exc:
-        event = run.finish(exc)
+        closed = run.finish(exc)
         await run.asettle()
-        if run.shape is not None and event is not None and isinstance(exc, Exception):
-            yield run.shape(event)
+        for item in closed if isinstance(exc, Exception) else ():
+            yield item
         raise
     next_nodes: tuple[str, ...] = ()
     if run.needs_state():
@@ -393,7 +389,7 @@ async def _run_async(
             next_nodes = tuple((await run.graph.aget_state(run.lookup)).next)
         except Exception:
             logger.debug("swarm_observability: aget_state failed", exc_info=True)
-    event = run.finish(None, next_nodes)
+    closed = run.finish(None, next_nodes)
     await run.asettle()
-    if run.shape is not None and event is not None:
-        yield run.shape(event)
+    for item in closed:
+        yield item

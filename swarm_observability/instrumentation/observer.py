@@ -88,7 +88,8 @@ class SwarmObserver:
             events (they pass the emitter's processors like every payload). Default: off, unless
             ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``.
         detect_agents: give agent subgraph nodes (``create_agent``, ``create_react_agent``, the agents
-            of ``create_swarm``/``create_supervisor``) an agent scope of their own (default on).
+            of ``create_swarm``/``create_supervisor``) an agent scope of their own, and every
+            invocation of a graph that is itself such an agent one around it (default on).
         prices: model name -> (US$ per million input tokens, US$ per million output tokens); each
             ``llm_end`` then carries ``cost_usd`` (``None`` for a model missing from the table) and the
             run state sums it.
@@ -144,7 +145,9 @@ class SwarmObserver:
             self.emitter, heartbeat_interval=self.heartbeat_interval, durable_node_exit=durable_node_exit
         )
         self.leases = ManagerLeases()
-        self.lifecycle = Lifecycle(self.recorder, self.leases, custom_stream=custom_stream, owner=self)
+        self.lifecycle = Lifecycle(
+            self.recorder, self.leases, custom_stream=custom_stream, owner=self, agents=detect_agents
+        )
         self.tracer: LiveTracer | None = None
         """The live tracer wired in (with ``tracer_provider``, or by ``trace_observer``), else ``None``."""
         self.add_run_callback(self._model_and_tool_callbacks)

@@ -29,8 +29,9 @@ def _pause_callbacks(scope: Scope, node: str | None, config: Any) -> tuple[Any, 
 
     def emit(type: EventType, data: dict[str, Any]) -> None:
         event = recorder.emit(scope, type, fields=fields, data=data)
-        if event is not None and scope.kind == "scan" and invocation.streams and config is not None:
-            # at a node's entry, before its scope opens: the node's own writer streams it
+        if event is not None and scope.writer is None and invocation.streams and config is not None:
+            # at a node's entry, before its scope opens (in the scan or a root agent, which have no
+            # writer of their own): the node's own writer streams it
             recorder.write(event, getattr(node_runtime(config), "stream_writer", None), config)
 
     def on_pause() -> None:
