@@ -551,9 +551,9 @@ _SQL = {
     "append": (
         "WITH inserted AS (INSERT INTO {s}.swarm_events (run_id, seq, id, type, ts, data) "
         "SELECT * FROM unnest("
-        "%s::text[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::text[]) RETURNING 1), "
+        "%b::text[], %b::bigint[], %b::text[], %b::text[], %b::timestamptz[], %b::text[]) RETURNING 1), "
         "runs AS (INSERT INTO {s}.swarm_runs (run_id, last_seq, first_ts, last_ts, last_type) "
-        "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::text[]) "
+        "SELECT * FROM unnest(%b::text[], %b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::text[]) "
         "ON CONFLICT (run_id) DO UPDATE SET "
         "last_seq = excluded.last_seq, last_ts = excluded.last_ts, last_type = excluded.last_type "
         "RETURNING 1) "
