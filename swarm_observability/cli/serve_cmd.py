@@ -29,6 +29,14 @@ def register(sub: Any) -> None:
         help="allow browser calls from this origin (repeatable; default: none)",
     )
     parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for this Host name, e.g. behind a proxy (repeatable; '*': any; "
+        "default: loopback names and --host)",
+    )
+    parser.add_argument(
         "--heartbeat", type=float, default=15.0, metavar="S", help="seconds between stream heartbeats (15)"
     )
     parser.set_defaults(func=_cmd_serve)
@@ -51,6 +59,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 token=token,
                 read_only=args.read_only,
                 cors_origins=tuple(args.cors_origin),
+                allowed_hosts=tuple(args.allowed_host),
                 heartbeat=args.heartbeat,
                 announce=lambda line: print(line, flush=True),
             )

@@ -8,6 +8,9 @@ Routes (the OpenAPI schema is at ``/openapi.json``, interactive docs at ``/docs`
   (:mod:`.live`); ``/api/health`` liveness and stream figures.
 * ``POST /api/runs/{id}/cancel|pause|resume|drain`` control (:mod:`.control`).
 
+Every request passes :class:`~.guard.RequestGuard` first: a ``Host`` that is not loopback (or one of
+``allowed_hosts``) is refused with 421, a state-changing request from another site's page with 403.
+
 Errors are JSON ``{"error": message, "status": code}``: unknown ids 404, bad parameters 422 (with
 ``details``), a damaged log 500 naming ``swarm-obs verify``; never a stack trace.
 """
@@ -18,6 +21,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..exceptions import InvalidRunIdError, StoreCorruptionError
 from ..stores.base import EventStore
+from .guard import RequestGuard
 from .live import StoreWatcher
 from .runs import RunCache
 
@@ -65,6 +70,7 @@ def create_app(
     read_only: bool = False,
     control_path: str | os.PathLike[str] | None = None,
     cors_origins: list[str] | tuple[str, ...] = (),
+    allowed_hosts: Iterable[str] = (),
     heartbeat: float = 15.0,
     ring_size: int = 10_000,
 ) -> FastAPI:
@@ -79,6 +85,9 @@ def create_app(
             SQLite, ``control.db`` beside a JSONL store). Without one (in-memory store) control reaches
             scans running in this process only.
         cors_origins: origins allowed to call the API from a browser; none by default (closed).
+        allowed_hosts: ``Host`` names answered besides loopback (``localhost``, ``127.0.0.1``,
+            ``[::1]``): the name a proxy or remote client reaches the app by (``"*"``: any). Needed
+            when mounting the app in a service with a real domain name (see :mod:`.guard`).
         heartbeat: seconds of silence after which a stream sends a heartbeat comment.
         ring_size: events kept for resuming the all-events stream.
     """
@@ -126,6 +135,7 @@ def create_app(
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
         )
+    app.add_middleware(RequestGuard, allowed_hosts=tuple(allowed_hosts), allowed_origins=tuple(cors_origins))
     _install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(control.router)

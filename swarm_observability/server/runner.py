@@ -18,6 +18,7 @@ import uvicorn
 from .app import create_app
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+_ANY_INTERFACE = ("", "0.0.0.0", "::")
 
 
 def is_loopback(host: str) -> bool:
@@ -28,6 +29,17 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def with_bind_host(host: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` for :func:`~.app.create_app` with the host the server binds to among its allowed hosts.
+
+    Not for a wildcard address (``0.0.0.0``, ``::``): that is no name a client uses, so remote clients
+    need ``allowed_hosts`` (``--allowed-host``) naming the machine as they reach it.
+    """
+    if host in _ANY_INTERFACE or is_loopback(host):
+        return options
+    return {**options, "allowed_hosts": (*options.get("allowed_hosts", ()), host)}
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -58,7 +70,7 @@ class BackgroundServer:
     """
 
     def __init__(self, store: Any, *, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
-        self.app = create_app(store, **options)
+        self.app = create_app(store, **with_bind_host(host, options))
         self.sock = bind(host, port)
         self.host = host
         self.port = self.sock.getsockname()[1]
@@ -113,7 +125,7 @@ def serve(
     **options: Any,
 ) -> None:
     """Serve ``store`` until Ctrl-C; ``announce`` receives the lines to show the user (URL, token)."""
-    app = create_app(store, **options)
+    app = create_app(store, **with_bind_host(host, options))
     sock = bind(host, port)
     token = app.state.swarm.token
     actual = sock.getsockname()[1]
@@ -124,6 +136,8 @@ def serve(
         announce("swarm-obs: read-only: control requests are refused")
     if not is_loopback(host):
         announce(f"swarm-obs: warning: listening on {host}, reachable from other machines")
+    if host in _ANY_INTERFACE and not options.get("allowed_hosts"):
+        announce("swarm-obs: only loopback names are answered; name this machine with --allowed-host")
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
     try:

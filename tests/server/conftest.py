@@ -17,6 +17,8 @@ from swarm_observability.server import create_app
 from swarm_observability.stores import SQLiteEventStore
 
 TOKEN = "test-token"
+BASE_URL = "http://127.0.0.1:8765"
+"""Where test clients send requests: a loopback Host, as a browser on this machine would."""
 
 
 def record_run(store: Any, run: str, *, end: str | None = "scan_complete", probes: int = 3) -> None:
@@ -66,5 +68,5 @@ def store(db: Path) -> Iterator[SQLiteEventStore]:
 @pytest.fixture
 def client(store: SQLiteEventStore) -> Iterator[TestClient]:
     """A test client over the app (control token ``TOKEN``)."""
-    with TestClient(create_app(store, token=TOKEN)) as test_client:
+    with TestClient(create_app(store, token=TOKEN), base_url=BASE_URL) as test_client:
         yield test_client

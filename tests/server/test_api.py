@@ -13,7 +13,7 @@ from swarm_observability.server import create_app
 from swarm_observability.state import rebuild_run_state
 from swarm_observability.stores import InMemoryEventStore, SQLiteEventStore
 
-from .conftest import TOKEN, record_run
+from .conftest import BASE_URL, TOKEN, record_run
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -47,7 +47,7 @@ def test_cached_state_follows_appends(db: Path) -> None:
     """The incremental state cache folds events appended after the first request."""
     writer = SQLiteEventStore(db)
     reader = SQLiteEventStore(db, read_only=True)
-    with TestClient(create_app(reader, token=TOKEN)) as client:
+    with TestClient(create_app(reader, token=TOKEN), base_url=BASE_URL) as client:
         assert client.get("/api/runs/live-1").json()["state"]["status"] == "running"
         writer.append(
             writer.load("live-1")[-1].model_copy(
@@ -199,7 +199,7 @@ def test_control_refuses_stopped_runs_unless_forced(client: TestClient) -> None:
 
 def test_read_only_server_refuses_control(store: SQLiteEventStore) -> None:
     """--read-only: every control request is 403, whatever the token."""
-    with TestClient(create_app(store, read_only=True)) as client:
+    with TestClient(create_app(store, read_only=True), base_url=BASE_URL) as client:
         response = client.post("/api/runs/live-1/cancel", headers=AUTH)
         assert response.status_code == 403 and "read-only" in response.json()["error"]
         assert client.get("/api/health").json()["read_only"] is True
@@ -222,7 +222,7 @@ def test_in_memory_store_controls_a_scan_of_this_process() -> None:
     record_run(store, "mem-1", end=None)
     manager = get_manager("mem-1")
     try:
-        with TestClient(create_app(store, token=TOKEN)) as client:
+        with TestClient(create_app(store, token=TOKEN), base_url=BASE_URL) as client:
             response = client.post("/api/runs/mem-1/cancel", headers=AUTH)
         assert response.status_code == 202 and response.json()["via"] == "process"
         assert manager.is_cancelled
@@ -233,9 +233,11 @@ def test_in_memory_store_controls_a_scan_of_this_process() -> None:
 def test_cors_is_closed_unless_configured(store: SQLiteEventStore) -> None:
     """No Access-Control-Allow-Origin by default; a configured origin gets it."""
     origin = {"Origin": "http://elsewhere.example"}
-    with TestClient(create_app(store, token=TOKEN)) as client:
+    with TestClient(create_app(store, token=TOKEN), base_url=BASE_URL) as client:
         assert "access-control-allow-origin" not in client.get("/api/runs", headers=origin).headers
-    with TestClient(create_app(store, token=TOKEN, cors_origins=["http://elsewhere.example"])) as client:
+    with TestClient(
+        create_app(store, token=TOKEN, cors_origins=["http://elsewhere.example"]), base_url=BASE_URL
+    ) as client:
         headers = client.get("/api/runs", headers=origin).headers
         assert headers["access-control-allow-origin"] == "http://elsewhere.example"
 
@@ -272,7 +274,7 @@ def test_graph_view_has_the_recorded_shape_and_execution_counts() -> None:
     observer.instrument(builder.compile()).invoke({"n": 0}, {"configurable": {"thread_id": "g-1"}})
     observer.close()
     record_run(store, "plain-1")
-    with TestClient(create_app(store, token=TOKEN)) as client:
+    with TestClient(create_app(store, token=TOKEN), base_url=BASE_URL) as client:
         graph = client.get("/api/runs/g-1/graph").json()
         plain = client.get("/api/runs/plain-1/graph").json()
     nodes = {n["id"]: n for n in graph["nodes"]}

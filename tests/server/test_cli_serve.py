@@ -39,13 +39,19 @@ def _url_from(process: subprocess.Popen[str], pattern: str, timeout: float = 60)
 
 
 def test_serve_prints_the_link_with_its_token_and_serves_the_store(db: Path) -> None:
-    """`swarm-obs serve --port 0` prints the page link with the token; control needs it; Ctrl-C stops it."""
+    """`swarm-obs serve --port 0` prints the page link with the token; control needs it; Ctrl-C stops it.
+
+    ``--allowed-host`` adds a name the server answers for (a proxy's); other names stay refused.
+    """
     argv = [sys.executable, "-m", "swarm_observability", "serve", "--store", str(db), "--port", "0"]
+    argv += ["--allowed-host", "obs.proxy.example"]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
     try:
         link = _url_from(process, r"open (http://127\.0\.0\.1:\d+/#token=\S+)")
         base, token = link.split("/#token=")
         assert httpx.get(f"{base}/api/runs").json()["total"] == 3
+        assert httpx.get(f"{base}/api/runs", headers={"Host": "obs.proxy.example"}).status_code == 200
+        assert httpx.get(f"{base}/api/runs", headers={"Host": "other.example"}).status_code == 421
         assert httpx.post(f"{base}/api/runs/live-1/pause").status_code == 401
         ok = httpx.post(f"{base}/api/runs/live-1/pause", headers={"Authorization": f"Bearer {token}"})
         assert ok.status_code == 202
