@@ -1,7 +1,8 @@
 """The page in a real browser: Debian's Chromium driven by Playwright (pip package; no browser download).
 
-A demo scan runs in another process; the page shows it appear and progress live and Cancel stops
-it, and the screenshots the README shows are taken on the way (written to
+Demo scans run in other processes; the page shows one appear and progress live and Cancel stops it;
+Pause holds a second one (shown paused), Resume lets it run to the end. The screenshots the README
+shows are taken on the way (written to
 ``$SWARM_OBS_SCREENSHOTS`` when set, e.g. ``docs/img``, else to the test's temporary folder).
 
 Runs when a Chromium is found (``$SWARM_OBS_CHROMIUM``, else ``chromium`` on the PATH); skips saying so
@@ -49,19 +50,24 @@ def _screenshots(tmp_path: Path) -> Path:
     return folder
 
 
-def test_page_shows_a_running_scan_live_and_cancels_it(tmp_path: Path) -> None:
-    """Open the page, see a demo scan appear and progress live, press Cancel, see the run turn cancelled."""
+def _folder(path: Path, files: int) -> Path:
+    folder = plant_folder(path)
+    for i in range(files):  # enough files that the scan runs long enough to be steered
+        (folder / f"module_{i}.py").write_text(f"VALUE = {i}\n")
+    return folder
+
+
+def test_page_shows_a_running_scan_live_cancels_one_and_pauses_and_resumes_another(tmp_path: Path) -> None:
+    """See a demo scan progress live and press Cancel: cancelled; Pause another: paused; Resume: completed."""
     chromium = _chromium()
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (dev group) is not installed")
-    folder = plant_folder(tmp_path / "src")
-    for i in range(60):  # enough files that the scan runs long enough to be steered
-        (folder / f"module_{i}.py").write_text(f"VALUE = {i}\n")
+    folder = _folder(tmp_path / "src", 60)
     db = tmp_path / "events.db"
     SQLiteEventStore(db).close()
     store = SQLiteEventStore(db, read_only=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWARM_OBS_", "OTEL_"))}
     env["SWARM_OBS_DEMO_DELAY"] = "0.2"
-    demo = None
+    demo = second = None
     shots = _screenshots(tmp_path)
     try:
         with BackgroundServer(store, heartbeat=2) as server, sync_api.sync_playwright() as playwright:
@@ -71,13 +77,7 @@ def test_page_shows_a_running_scan_live_and_cancels_it(tmp_path: Path) -> None:
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto(f"{server.url}/#token={server.token}")
             page.wait_for_selector("#runs-empty:not([hidden])")
-            demo = subprocess.Popen(
-                [*_DEMO, str(folder), "--store", str(db), "--thread", "e2e-1", "--no-progress"],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=env,
-            )
+            demo = _start_demo(folder, db, "e2e-1", env)
             row = page.wait_for_selector('tr[data-run-id="e2e-1"][data-status="running"]', timeout=60_000)
             first = int(row.query_selector('[data-testid="events"]').inner_text().replace(",", ""))
             page.wait_for_function(
@@ -107,11 +107,45 @@ def test_page_shows_a_running_scan_live_and_cancels_it(tmp_path: Path) -> None:
             page.wait_for_selector('g.gnode.ran[data-node="planner"]')
             page.wait_for_selector('g.gnode[data-node="reviewer"]')
             page.locator(".panel").first.screenshot(path=str(shots / "page-graph.png"))
+
+            second = _start_demo(_folder(tmp_path / "src2", 25), db, "e2e-2", env)
+            page.click("a.brand")
+            page.wait_for_selector('tr[data-run-id="e2e-2"][data-status="running"]', timeout=60_000)
+            page.click('tr[data-run-id="e2e-2"] a')
+            page.wait_for_selector(f'{status}[data-status="running"]')
+            page.wait_for_selector("#btn-pause:not([disabled])")
+            page.click("#btn-pause")
+            page.wait_for_selector(f'{status}[data-status="paused"]', timeout=60_000)
+            assert page.inner_text(status) == "paused (pause)"
+            assert page.is_disabled("#btn-pause") and not page.is_disabled("#btn-cancel")
+            page.click("#btn-resume:not([disabled])")
+            page.wait_for_selector(f'{status}[data-status="completed"]', timeout=60_000)
+            page.wait_for_selector('#log-body tr[data-seq] >> text="scan_complete"')
+            assert page.is_disabled("#btn-pause") and page.is_disabled("#btn-resume")
+            assert second.wait(timeout=60) == 0, second.stderr.read() if second.stderr else ""
             browser.close()
             assert errors == [], f"the page raised: {errors}"
         assert rebuild_run_state(store, "e2e-1").status.value == "cancelled"
+        assert rebuild_run_state(store, "e2e-2").status.value == "completed"
+        pauses = [
+            (e.type_name, e.data.get("reason"))
+            for e in store.load("e2e-2")
+            if e.type_name in ("scan_paused", "scan_resumed")
+        ]
+        assert pauses == [("scan_paused", "pause"), ("scan_resumed", "pause")]
     finally:
-        if demo is not None and demo.poll() is None:
-            demo.kill()
+        for process in (demo, second):
+            if process is not None and process.poll() is None:
+                process.kill()
         store.close()
     assert (shots / "page-run.png").stat().st_size > 10_000
+
+
+def _start_demo(folder: Path, db: Path, thread: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*_DEMO, str(folder), "--store", str(db), "--thread", thread, "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
