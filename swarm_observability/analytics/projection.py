@@ -247,7 +247,7 @@ class Projection:
 
     def _apply(self, blobs: list[bytes]) -> None:
         conn = self._connect()
-        tmp = _write_json(self._tmp, blobs)
+        tmp = _write_json(self._tmp, b"\n".join(blobs))
         try:
             conn.execute("BEGIN TRANSACTION")
             try:
@@ -284,6 +284,7 @@ class Projection:
         conn = open_database(building, writable=True, allowed_dir=tmp_dir, ordered=False)
         total = 0
         try:
+            conn.execute("BEGIN TRANSACTION")  # one commit: ~20% less CPU than one per chunk
             for tmp, count in _staged(source, tmp_dir):
                 conn.execute(f"INSERT INTO events {schema.ingest_select(_READ_JSON)}", [str(tmp)])
                 tmp.unlink()
@@ -294,6 +295,7 @@ class Projection:
             conn.execute(f"INSERT INTO scopes {schema.scopes_select('events')}")
             conn.execute(f"INSERT INTO errors {schema.errors_select('events')}")
             conn.execute("INSERT INTO projection_state SELECT run_id, max(seq) FROM events GROUP BY run_id")
+            conn.execute("COMMIT")
             conn.execute("CHECKPOINT")
         except BaseException:
             conn.close()
@@ -343,6 +345,7 @@ def open_database(
             conn.execute("SET allowed_directories = ?", [[f"{allowed_dir}/"]])
         if not ordered:
             conn.execute("SET preserve_insertion_order = false")
+        conn.execute("SET enable_progress_bar = false")
         conn.execute("SET enable_external_access = false")
         conn.execute("SET lock_configuration = true")
     except BaseException:
@@ -382,10 +385,10 @@ def _check_version(conn: Any, path: Path) -> None:
         )
 
 
-def _write_json(folder: Path, blobs: list[bytes]) -> Path:
+def _write_json(folder: Path, text: bytes) -> Path:
     fd, name = tempfile.mkstemp(suffix=".ndjson", dir=folder)
     with os.fdopen(fd, "wb") as file:
-        file.write(b"\n".join(blobs))
+        file.write(text)
     return Path(name)
 
 
@@ -397,10 +400,10 @@ def _staged(source: EventSource, folder: Path) -> Iterator[tuple[Path, int]]:
 
     def produce() -> None:
         try:
-            for blobs in source.read_all(_REBUILD_CHUNK):
+            for text, count in source.read_all(_REBUILD_CHUNK):
                 if done.is_set():
                     return
-                chunks.put((_write_json(folder, blobs), len(blobs)))
+                chunks.put((_write_json(folder, text), count))
             chunks.put(None)
         except BaseException as exc:
             chunks.put(exc)

@@ -184,42 +184,50 @@ FROM (
 
 
 def scopes_select(events: str) -> str:
-    """Rows of ``scopes`` for every scope in ``events``: its first opening event joined with its first
-    closing one (a scope without an opening event gets no row)."""
+    """Rows of ``scopes`` for every scope in ``events``: its first opening event paired with its first
+    closing one (a scope without an opening event gets no row).
+
+    One grouping pass picks both events (``arg_min`` of a struct, no self-join), and each picked
+    event's ``data`` is parsed once for all the fields read from it.
+    """
     return f"""
-WITH s AS (
-    SELECT e.*, k.kind, k.role FROM {events} e JOIN scope_types k ON k.type = e.type
+WITH g AS (
+    SELECT e.run_id, e.scope_id,
+        arg_min({{'kind': k.kind, 'node': e.node, 'probe': e.probe, 'agent': e.agent,
+            'message': e.message, 'parent_scope_id': e.parent_scope_id, 'invocation_id': e.invocation_id,
+            'thread_id': e.thread_id, 'step': e.step, 'task_id': e.task_id, 'seq': e.seq, 'ts': e.ts,
+            'data': e.data}}, e.seq) FILTER (WHERE k.role = 'open') AS o,
+        arg_min({{'seq': e.seq, 'ts': e.ts, 'duration_ms': e.duration_ms, 'outcome': e.outcome,
+            'data': e.data}}, e.seq) FILTER (WHERE k.role = 'close') AS c
+    FROM {events} e JOIN scope_types k ON k.type = e.type
     WHERE e.scope_id IS NOT NULL
-), k AS (
-    SELECT run_id, scope_id, min(seq) FILTER (WHERE role = 'open') AS o_seq,
-        min(seq) FILTER (WHERE role = 'close') AS c_seq
-    FROM s GROUP BY run_id, scope_id
-), o AS (
-    SELECT s.* FROM s JOIN k ON k.run_id = s.run_id AND k.o_seq = s.seq
-), c AS (
-    SELECT s.* FROM s JOIN k ON k.run_id = s.run_id AND k.c_seq = s.seq
+    GROUP BY e.run_id, e.scope_id
+), x AS (
+    SELECT run_id, scope_id, o, c,
+        json_extract_string(o.data, ['$.model', '$.tool', '$.name']) AS od,
+        json_extract_string(c.data, ['$.model', '$.tool', '$.error_type', '$.error_message',
+            '$.input_tokens', '$.output_tokens', '$.total_tokens', '$.cost_usd']) AS cd
+    FROM g WHERE o IS NOT NULL
 )
-SELECT o.run_id, o.scope_id, o.kind,
+SELECT run_id, scope_id, o.kind,
     CASE o.kind
         WHEN 'node' THEN o.node WHEN 'probe' THEN o.probe WHEN 'agent' THEN o.agent
         WHEN 'plan' THEN coalesce(o.node, 'plan')
-        WHEN 'model' THEN coalesce(o.data->>'model', c.data->>'model', o.message)
-        ELSE coalesce(o.data->>'tool', o.data->>'name', c.data->>'tool', o.message)
+        WHEN 'model' THEN coalesce(od[1], cd[1], o.message)
+        ELSE coalesce(od[2], od[3], cd[2], o.message)
     END AS name,
     o.node, o.agent, o.parent_scope_id, o.invocation_id, o.thread_id, o.step, o.task_id,
     o.seq AS start_seq, c.seq AS end_seq, o.ts AS started_at, c.ts AS ended_at,
     CASE WHEN c.seq IS NOT NULL
         THEN coalesce(c.duration_ms, CAST(epoch_ms(c.ts) - epoch_ms(o.ts) AS DOUBLE)) END AS duration_ms,
     CASE WHEN c.seq IS NOT NULL THEN coalesce(c.outcome, 'ok') END AS outcome,
-    c.data->>'error_type' AS error_type, c.data->>'error_message' AS error_message,
-    CASE WHEN o.kind = 'model' THEN coalesce(o.data->>'model', c.data->>'model') END AS model,
-    TRY_CAST(c.data->>'input_tokens' AS BIGINT) AS input_tokens,
-    TRY_CAST(c.data->>'output_tokens' AS BIGINT) AS output_tokens,
-    coalesce(TRY_CAST(c.data->>'total_tokens' AS BIGINT),
-        TRY_CAST(c.data->>'input_tokens' AS BIGINT) + TRY_CAST(c.data->>'output_tokens' AS BIGINT))
+    cd[3] AS error_type, cd[4] AS error_message,
+    CASE WHEN o.kind = 'model' THEN coalesce(od[1], cd[1]) END AS model,
+    TRY_CAST(cd[5] AS BIGINT) AS input_tokens, TRY_CAST(cd[6] AS BIGINT) AS output_tokens,
+    coalesce(TRY_CAST(cd[7] AS BIGINT), TRY_CAST(cd[5] AS BIGINT) + TRY_CAST(cd[6] AS BIGINT))
         AS total_tokens,
-    TRY_CAST(c.data->>'cost_usd' AS DOUBLE) AS cost_usd
-FROM o LEFT JOIN c ON c.run_id = o.run_id AND c.scope_id = o.scope_id"""
+    TRY_CAST(cd[8] AS DOUBLE) AS cost_usd
+FROM x"""
 
 
 def errors_select(events: str) -> str:

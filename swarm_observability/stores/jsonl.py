@@ -501,6 +501,64 @@ class JSONLEventStore(PagedReads):
                 f"{self.path}:{offset}",
             ) from exc
 
+    def read_json(self, run_id: str, after_seq: int = 0, limit: int | None = None) -> list[bytes]:
+        """The stored JSON of ``run_id``'s events after ``after_seq`` (up to ``limit``), in seq order.
+
+        Each is the event's ``to_json_bytes()`` as written, CRC-checked but not parsed: for readers
+        that hand the JSON on (the analytics projection lets DuckDB parse it).
+
+        Raises:
+            StoreCorruptionError: a line fails its CRC (naming the file and byte offset).
+        """
+        first = max(int(after_seq), 0)
+        out: list[bytes] = []
+        while limit is None or len(out) < limit:
+            with self._lock:
+                self._check_open()
+                self._refresh()
+                index = self._runs.get(run_id)
+                seq = first + len(out)
+                if index is None or seq >= len(index.offsets):
+                    break
+                stop = len(index.offsets) if limit is None else min(len(index.offsets), first + limit)
+                stop = min(stop, seq + _PAGE_EVENTS * 10)
+                offsets = index.offsets[seq:stop]
+                lines = _read_lines(self._fd, offsets, index.lengths[seq:stop], self.path)
+            out += self._event_json(lines, offsets)
+        return out
+
+    def iter_json(self, chunk: int = 10_000) -> Iterator[list[bytes]]:
+        """The stored JSON of every event in file order, in lists of about ``chunk``, up to the end of
+        what was indexed when called (a consistent prefix: every run up to some seq).
+
+        Raises:
+            StoreCorruptionError: a line fails its CRC (naming the file and byte offset).
+        """
+        with self._lock:
+            self._check_open()
+            self._refresh()
+            end = self._indexed
+        offsets: list[int] = []
+        lines: list[bytes] = []
+        for offset, line in _file_lines(self._fd, 0, end):
+            offsets.append(offset)
+            lines.append(line)
+            if len(lines) >= chunk:
+                yield self._event_json(lines, offsets)
+                offsets, lines = [], []
+        if lines:
+            yield self._event_json(lines, offsets)
+
+    def _event_json(self, lines: Sequence[bytes], offsets: Sequence[int]) -> list[bytes]:
+        crc32 = zlib.crc32
+        out = []
+        for line, offset in zip(lines, offsets, strict=True):
+            split = line.find(_EVENT_KEY)
+            if split < 0 or line[-_SUFFIX:] != b',"crc":"%08x"}\n' % crc32(line[:-_SUFFIX]):
+                self._refuse(offset, "record fails its CRC or framing")
+            out.append(line[split + len(_EVENT_KEY) : -_SUFFIX])
+        return out
+
     def last_sequence(self, run_id: str) -> int:
         """The last seq of a run, 0 for an unknown run (from the index: no file access).
 

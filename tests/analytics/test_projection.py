@@ -19,6 +19,7 @@ import pytest
 
 from benchmarks.swarm_log import synthetic_runs
 from swarm_observability.analytics import AnalyticsError, Projection, open_readonly, stats
+from swarm_observability.analytics import projection as projection_module
 from swarm_observability.analytics.schema import SCOPE_TYPES
 from swarm_observability.events import StreamEvent
 from swarm_observability.state import rebuild_run_state
@@ -100,6 +101,23 @@ def test_rebuild_twice_gives_identical_tables(log: list[list[StreamEvent]], tmp_
     Projection.rebuild(store, db)
     with Projection(store, db) as second:
         assert _tables(second) == before
+
+
+def test_every_source_path_rebuilds_the_same_tables(
+    log: list[list[StreamEvent]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's and JSONL's raw-JSON fast paths and the generic store-API path give identical tables,
+    also when small rebuild chunks cut runs in the middle."""
+    monkeypatch.setattr(projection_module, "_REBUILD_CHUNK", 37)
+    tables = {}
+    for kind in ("sqlite", "jsonl", "memory"):
+        store = _store(kind, tmp_path / kind)
+        for run in log:
+            store.append_batch(run)
+        assert Projection.rebuild(store, tmp_path / f"{kind}.duckdb") == sum(map(len, log))
+        with Projection(store, tmp_path / f"{kind}.duckdb") as projection:
+            tables[kind] = _tables(projection)
+    assert tables["sqlite"] == tables["jsonl"] == tables["memory"]
 
 
 _CHILD = """
