@@ -12,7 +12,7 @@ import pytest
 from swarm_observability.exceptions import EventStoreError, SequenceConflictError, StoreClosedError
 from swarm_observability.stores import PostgresEventStore, open_store
 from swarm_observability.stores.base import wait_for_append
-from swarm_observability.stores.postgres import SCHEMA_VERSION, redact, split_url
+from swarm_observability.stores.postgres import MIGRATIONS, SCHEMA_VERSION, redact, split_url
 
 from .conftest import as_bytes, ev, run_events
 
@@ -67,26 +67,62 @@ def test_unreachable_server_is_a_clear_error_without_the_password() -> None:
     assert redact(url) == f"postgresql://swarm:***@127.0.0.1:{port}/nowhere"
 
 
-def test_the_database_itself_refuses_gaps_and_duplicate_seqs(pg_store_url: str) -> None:
-    """Rows written behind the store's back still cannot leave a gap or repeat a seq (PK + FK)."""
+def test_the_database_refuses_duplicate_seqs_and_the_append_statement_refuses_gaps(pg_store_url: str) -> None:
+    """Raw rows cannot repeat a seq or use seq 0 (PK, CHECK); an append after a gap is refused server-side."""
     import psycopg
 
     schema = _schema(pg_store_url)
     with PostgresEventStore(pg_store_url) as store:
         store.append_batch(run_events("r", 2))
-    insert = (
-        f'INSERT INTO "{schema}".swarm_events (run_id, seq, id, type, ts, data) '
-        "VALUES ('r', %s, %s, 'log', now(), '{}')"
-    )
-    with pytest.raises(psycopg.errors.ForeignKeyViolation):
-        _sql(pg_store_url, insert, (4, "gap"))
-    with pytest.raises(psycopg.errors.UniqueViolation):
-        _sql(pg_store_url, insert, (2, "dup"))
-    with pytest.raises(psycopg.errors.CheckViolation):
-        _sql(pg_store_url, insert, (0, "zero"))
-    with pytest.raises(psycopg.errors.ForeignKeyViolation):
-        _sql(pg_store_url, f"DELETE FROM \"{schema}\".swarm_events WHERE run_id = 'r' AND seq = 1")
-    assert _sql(pg_store_url, f'SELECT count(*) FROM "{schema}".swarm_events') == [(2,)]
+        insert = (
+            f'INSERT INTO "{schema}".swarm_events (run_id, seq, id, type, ts, data) '
+            "VALUES ('r', %s, %s, 'log', now(), '{}')"
+        )
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            _sql(pg_store_url, insert, (2, "dup"))
+        with pytest.raises(psycopg.errors.CheckViolation):
+            _sql(pg_store_url, insert, (0, "zero"))
+        for batch in (run_events("r", 2, 4), run_events("new", 2, 3), [ev("r", 3), *run_events("x", 1, 2)]):
+            with pytest.raises(SequenceConflictError):
+                store.append_batch(batch)
+        refused = f"SELECT \"{schema}\".swarm_refuse_append('r', 5)"
+        with pytest.raises(psycopg.errors.CheckViolation, match="run r does not end at seq 4"):
+            _sql(pg_store_url, refused)
+        assert [e.seq for e in store.load("r")] == [1, 2] and store.runs()[0].run_id == "r"
+        assert _sql(pg_store_url, f'SELECT count(*) FROM "{schema}".swarm_events') == [(2,)]
+        store.append_batch([ev("r", 3), *run_events("x", 1)])
+        assert (store.last_sequence("r"), store.last_sequence("x")) == (3, 1)
+
+
+def test_a_version_1_store_is_migrated_in_place(pg_store_url: str) -> None:
+    """A store of schema version 1 (a foreign key per event) is migrated; its events are kept and go on."""
+    import psycopg
+
+    schema = _schema(pg_store_url)
+    q = f'"{schema}"'
+    with PostgresEventStore(pg_store_url) as store:
+        store.append_batch(run_events("old", 3))
+        stored = as_bytes(store.load("old"))
+    with psycopg.connect(split_url(pg_store_url)[0]) as conn:  # one transaction: the store as v1 made it
+        rows = conn.execute(f"SELECT run_id, seq, id, type, ts, data FROM {q}.swarm_events").fetchall()
+        conn.execute(f"DROP TABLE {q}.swarm_events, {q}.swarm_runs; DROP FUNCTION {q}.swarm_refuse_append")
+        conn.execute(MIGRATIONS[1].format(s=q))
+        insert = (
+            f"INSERT INTO {q}.swarm_events (run_id, seq, id, type, ts, data) VALUES (%s, %s, %s, %s, %s, %s)"
+        )
+        conn.cursor().executemany(insert, rows)
+        conn.execute(f"INSERT INTO {q}.swarm_runs VALUES ('old', 3, now(), now(), 'log')")
+        conn.execute(f"UPDATE {q}.swarm_meta SET value = '1' WHERE key = 'schema_version'")
+    with PostgresEventStore(pg_store_url) as store:
+        assert as_bytes(store.load("old")) == stored
+        store.append_batch(run_events("old", 2, 4))
+        with pytest.raises(SequenceConflictError):
+            store.append(ev("old", 7))
+        assert [e.seq for e in store.load("old")] == [1, 2, 3, 4, 5]
+    meta = _sql(pg_store_url, f"SELECT value FROM {q}.swarm_meta WHERE key = 'schema_version'")
+    assert meta == [(str(SCHEMA_VERSION),)]
+    columns = "SELECT column_name FROM information_schema.columns WHERE table_schema = %s"
+    assert "prev_seq" not in {name for (name,) in _sql(pg_store_url, columns, (schema,))}
 
 
 def test_two_stores_racing_on_a_new_run_get_one_conflict(pg_store_url: str) -> None:
