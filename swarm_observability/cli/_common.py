@@ -51,6 +51,14 @@ def add_json_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def read_command(sub: Any, name: str, help_text: str, func: Any) -> argparse.ArgumentParser:
+    """A sub-command that only reads the store (it gets ``--store`` and ``--json``); runs ``func``."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(func=func)
+    parser._swarm_read = True  # type: ignore[attr-defined]
+    return parser
+
+
 def store_url(args: argparse.Namespace) -> str:
     """The store the user asked for: ``--store``, else ``$SWARM_OBS_STORE``, else ``.swarm/events.db``."""
     from ..stores.url import default_store_path
