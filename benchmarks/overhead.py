@@ -223,11 +223,29 @@ def components(smoke: bool = False) -> dict[str, float]:
         provider.shutdown()
 
 
-def run(smoke: bool = False, configs: tuple[str, ...] = CONFIG_NAMES) -> dict[str, Any]:
-    """Measure every configuration on both graphs with ``invoke`` and ``astream``."""
+def cell_selected(patterns: list[str] | None, config: str, graph: str, mode: str) -> bool:
+    """Whether a cell is among ``patterns`` (``CONFIG[:GRAPH[:MODE]]``, ``*`` for any part; none: all)."""
+    if not patterns:
+        return True
+    cell = (config, graph, mode)
+    return any(
+        all(want in ("*", have) for want, have in zip(pattern.split(":"), cell, strict=False))
+        for pattern in patterns
+    )
+
+
+def run(
+    smoke: bool = False, configs: tuple[str, ...] = CONFIG_NAMES, cells_wanted: list[str] | None = None
+) -> dict[str, Any]:
+    """Measure every configuration on both graphs with ``invoke`` and ``astream``.
+
+    ``cells_wanted``: only the cells matching one of these ``CONFIG[:GRAPH[:MODE]]`` patterns.
+    """
     pairs, warmup = (2, 1) if smoke else (40, 3)
     cells: list[dict[str, Any]] = []
     unavailable: dict[str, str] = {}
+    if cells_wanted:
+        configs = tuple(c for c in configs if any(p.split(":")[0] in ("*", c) for p in cells_wanted))
     for config in configs:
         try:
             with tempfile.TemporaryDirectory() as tmp:
@@ -237,7 +255,8 @@ def run(smoke: bool = False, configs: tuple[str, ...] = CONFIG_NAMES) -> dict[st
             continue
         for spec in graph_specs(smoke):
             for mode in MODES:
-                cells.append(_cell(config, spec, mode, pairs, warmup))
+                if cell_selected(cells_wanted, config, spec.name, mode):
+                    cells.append(_cell(config, spec, mode, pairs, warmup))
     return {
         "method": "paired A/B in one process, ABBA order, median of per-pair differences and ratios",
         "baseline": "a separately built identical graph, uninstrumented, same InMemorySaver set-up",

@@ -1,11 +1,12 @@
-"""Entry point: ``python -m benchmarks.run [--smoke] [--only NAME] [--out FILE]``.
+"""Entry point: ``python -m benchmarks.run [--smoke] [--only NAME] [--cells PATTERN] [--out FILE]``.
 
 Sections: ``overhead``, ``stores``, ``latency``, ``peers``, ``analytics``, ``server``, ``postgres`` (needs
 a server, see ``benchmarks/postgres.py``). A full run writes ``benchmarks/results/latest.json`` and
 ``latest.md``; ``--only`` replaces just those sections in the existing file (so the peers section measured
 from another venv can be merged in), and ``--smoke`` writes nothing unless ``--out`` is given. Each section
 records the machine, date, load average before and after, and a CPU speed gauge, because the VM's speed
-drifts.
+drifts. ``--cells memory:chain50`` (``CONFIG[:GRAPH[:MODE]]``, repeatable, ``*`` for any part) runs
+only those overhead cells and writes nothing unless ``--out`` is given.
 
 The peers are never installed in the project venv: ``--setup-peers DIR`` creates a separate venv for
 them, and ``--peers-python DIR/bin/python`` (or ``SWARM_OBS_PEERS_PYTHON``) makes the peers section run
@@ -56,7 +57,9 @@ def _find(module: str) -> bool:
         return False
 
 
-def run_section(name: str, smoke: bool, peers_python: str | None) -> dict[str, Any]:
+def run_section(
+    name: str, smoke: bool, peers_python: str | None, cells: list[str] | None = None
+) -> dict[str, Any]:
     """Run one section and wrap it with the machine facts and timing."""
     meta = machine_info()
     t0 = time.perf_counter()
@@ -65,6 +68,8 @@ def run_section(name: str, smoke: bool, peers_python: str | None) -> dict[str, A
             body = peers.run_in(peers_python, smoke, Path(tmp) / "peers.json")
         if "meta" in body:
             return body
+    elif cells:
+        body = overhead.run(smoke, cells_wanted=cells)
     else:
         body = SECTIONS[name](smoke)
     return {
@@ -93,6 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", action="append", choices=sorted(SECTIONS), help="run only this section (repeatable)"
     )
+    parser.add_argument(
+        "--cells",
+        action="append",
+        metavar="CONFIG[:GRAPH[:MODE]]",
+        help="only these overhead cells, e.g. memory+otel:chain50:astream (repeatable; no file unless --out)",
+    )
     parser.add_argument("--out", type=Path, help=f"results JSON (default {DEFAULT_OUT} for full runs)")
     parser.add_argument(
         "--peers-python",
@@ -114,15 +125,15 @@ def main(argv: list[str] | None = None) -> int:
         print(overhead.profile(config, graph, mode))
         return 0
 
-    names = args.only or list(SECTIONS)
-    out = args.out or (None if args.smoke else DEFAULT_OUT)
+    names = ["overhead"] if args.cells else args.only or list(SECTIONS)
+    out = args.out or (None if args.smoke or args.cells else DEFAULT_OUT)
     results: dict[str, Any] = {"schema": 1, "sections": {}}
     if out is not None and out.exists() and args.only:
         results = json.loads(out.read_text())
     for name in names:
         print(f"[benchmarks] {name} ...", file=sys.stderr, flush=True)
-        results["sections"][name] = run_section(name, args.smoke, args.peers_python)
-    results["targets"] = [] if args.smoke else report.evaluate(results["sections"])
+        results["sections"][name] = run_section(name, args.smoke, args.peers_python, args.cells)
+    results["targets"] = [] if args.smoke or args.cells else report.evaluate(results["sections"])
     if out is not None:
         write(results, out)
         print(f"[benchmarks] wrote {out} and {out.with_suffix('.md')}", file=sys.stderr)

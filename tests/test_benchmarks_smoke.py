@@ -231,3 +231,13 @@ def test_postgres_section_without_a_server_says_so(monkeypatch: pytest.MonkeyPat
     for name in postgres.ENV:
         monkeypatch.delenv(name, raising=False)
     assert "SWARM_OBS_BENCH_PG_URL" in postgres.run(smoke=True)["unavailable"]
+
+
+def test_cells_filter_matches_config_graph_and_mode_patterns() -> None:
+    """--cells patterns select overhead cells by CONFIG[:GRAPH[:MODE]], '*' matching any part."""
+    cell_selected = overhead.cell_selected
+    assert cell_selected(None, "sqlite", "par3x16", "astream")
+    assert cell_selected(["memory:chain50"], "memory", "chain50", "astream")
+    assert not cell_selected(["memory:chain50"], "memory+otel", "chain50", "invoke")
+    assert cell_selected(["*:*:invoke"], "jsonl", "par3x16", "invoke")
+    assert not cell_selected(["*:*:invoke", "sqlite"], "memory", "chain50", "astream")
