@@ -628,7 +628,20 @@ _set = object.__setattr__
 
 
 def _plain_event(type: object, run_id: object, fields: dict[str, Any]) -> StreamEvent | None:
-    if type.__class__ is not EventType or run_id.__class__ is not str:
+    if type.__class__ is not EventType:
+        return None
+    values = _plain_values(run_id, fields)
+    if values is None:
+        return None
+    if "id" not in fields:
+        values["id"] = _new_event_id()
+    values["type"] = type
+    return _new_event(values, {"type", "run_id", *fields})
+
+
+def _plain_values(run_id: object, fields: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``__dict__`` of a plain event of ``run_id`` with ``fields`` (no type, id or time), or ``None``."""
+    if run_id.__class__ is not str:
         return None
     if run_id not in _KNOWN_RUN_IDS:
         if (
@@ -679,20 +692,61 @@ def _plain_event(type: object, run_id: object, fields: dict[str, Any]) -> Stream
             return None
     values = _TEMPLATE.copy()
     values.update(fields)
-    values["type"] = type
     values["run_id"] = run_id
     values["data"] = {} if data is None else data
-    if "id" not in fields:
-        values["id"] = _new_event_id()
+    return values
+
+
+def _new_event(values: dict[str, Any], fields_set: set[str]) -> StreamEvent:
+    """The event pydantic would build from ``values`` (complete but for the clock), stamped now."""
     ns = time.time_ns()
     values["timestamp"] = _utc_ms(ns // 1_000_000)
     values["time_unix_nano"] = ns
     event = _new_model(StreamEvent)
     _set(event, "__dict__", values)
-    _set(event, "__pydantic_fields_set__", {"type", "run_id", *fields})
+    _set(event, "__pydantic_fields_set__", fields_set)
     _set(event, "__pydantic_extra__", {})
     _set(event, "__pydantic_private__", None)
     return event
+
+
+class ScopeFields:
+    """The fields every event of one scope carries, checked once for all of them.
+
+    A scope (a node execution, a model call) emits a few events that differ only in type and ``data``;
+    :func:`make_scope_event` builds each from the checked fields without validating them again. Built
+    by :func:`scope_fields`; treat as immutable (a copy of the fields is kept).
+    """
+
+    __slots__ = ("fields", "fields_set", "run_id", "values")
+
+    def __init__(self, run_id: str, fields: dict[str, Any]) -> None:
+        self.run_id = run_id
+        self.fields = dict(fields)
+        self.values = None if "data" in fields or "id" in fields else _plain_values(run_id, self.fields)
+        self.fields_set = frozenset({"type", "run_id", *fields})
+
+
+def make_scope_event(type: EventType | str, scope: ScopeFields, data: dict[str, Any] | None) -> StreamEvent:
+    """``make_event(type, scope.run_id, **scope.fields, data=data)`` (no ``data`` key if ``None``), cheaper.
+
+    Raises :class:`EventValidationError` as :func:`make_event` does.
+    """
+    values = scope.values
+    if values is not None and type.__class__ is EventType:
+        plain = {} if data is None else _plain_data(data) if data.__class__ is dict else None
+        if plain is not None:
+            values = values.copy()
+            values["type"] = type
+            values["data"] = plain
+            values["id"] = _new_event_id()
+            fields_set = set(scope.fields_set)
+            if data is not None:
+                fields_set.add("data")
+            return _new_event(values, fields_set)
+    if data is None:
+        return make_event(type, scope.run_id, **scope.fields)
+    return make_event(type, scope.run_id, **scope.fields, data=data)
 
 
 def _plain_data(value: dict[Any, Any]) -> dict[str, Any] | None:

@@ -124,6 +124,42 @@ def test_emit_event_keeps_the_callers_event_unchanged() -> None:
         emitter.emit_event({"type": "log"})  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"node": "n1", "step": 3, "scope_id": "s1", "namespace": ("outer:t1",)},
+        {"node": "bad\udc80name", "step": 3},  # not storable as given: the validated path marks it
+    ],
+    ids=["plain", "sanitized"],
+)
+def test_emit_scoped_stores_what_emit_stores(fields: dict[str, Any]) -> None:
+    """emit_scoped (fields checked once per scope) stores the same event as emit with those fields."""
+    emitter = EventEmitter()
+    checked = emitter.scope_fields("r", fields)
+    fields["node"] = "changed later"  # the checked fields are a snapshot
+    for data in (None, {"outcome": "ok", "duration_ms": 1.5, "nested": {"a": (1, 2)}}):
+        ours = emitter.emit_scoped(EventType.NODE_EXIT, checked, data)
+        kwargs = {**checked.fields, **({} if data is None else {"data": data})}
+        theirs = emitter.emit(EventType.NODE_EXIT, "r", **kwargs)
+        assert ours is not None and theirs is not None
+        assert ours.model_dump(exclude={"id", "seq", "timestamp", "time_unix_nano"}) == theirs.model_dump(
+            exclude={"id", "seq", "timestamp", "time_unix_nano"}
+        )
+        assert ours.__pydantic_fields_set__ == theirs.__pydantic_fields_set__
+    assert [e.seq for e in emitter.store.load("r")] == [1, 2, 3, 4]
+    with pytest.raises(EventValidationError, match=r"unknown StreamEvent field.*nod"):
+        emitter.scope_fields("r", {"nod": "x"})
+
+
+def test_emit_event_fresh_hands_the_event_over() -> None:
+    """emit_event(fresh=True) stores the caller's own object with its seq assigned in place."""
+    emitter = EventEmitter(processors=[])
+    mine = make_event(EventType.LOG, "r", message="x")
+    stored = emitter.emit_event(mine, fresh=True)
+    assert stored is mine and mine.seq == 1
+    assert emitter.store.load("r") == [mine]
+
+
 class _Recorder:
     def __init__(self) -> None:
         self.seen: list[int | None] = []

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from langchain_core.runnables import Runnable
+from langchain_core.runnables.config import var_child_runnable_config
 from langgraph._internal._config import ensure_config
 from langgraph._internal._runnable import RunnableSeq
 from langgraph.pregel._read import DEFAULT_BOUND, PregelNode
@@ -279,3 +280,23 @@ def custom_item_shape(graph: Any, kwargs: dict[str, Any]) -> Callable[[Any], Any
     if isinstance(mode, str):
         return (lambda event: ((), event)) if subgraphs else (lambda event: event)
     return (lambda event: ((), "custom", event)) if subgraphs else (lambda event: ("custom", event))
+
+
+def write_custom(writer: Callable[[Any], None], config: Any, item: Any, what: str) -> None:
+    """Put ``item`` into LangGraph's custom stream of a node through its ``writer``; never raises.
+
+    The writer is the node's ``runtime.stream_writer``; it reads the namespace from the current
+    runnable config, which is set to the node's ``config`` for the call: the node wrapper runs
+    outside the config LangGraph sets for the node's body, and the heartbeat thread has none.
+    """
+    try:
+        if config is None:
+            writer(item)
+            return
+        token = var_child_runnable_config.set(config)
+        try:
+            writer(item)
+        finally:
+            var_child_runnable_config.reset(token)
+    except Exception:  # the stream is gone (consumer finished, loop closed)
+        logger.debug("swarm_observability: %s not written to the stream", what, exc_info=True)

@@ -26,12 +26,11 @@ from contextvars import ContextVar, Token
 from random import getrandbits
 from typing import Any, Protocol
 
-from langchain_core.runnables.config import var_child_runnable_config
-
 from ..emitter import EventEmitter
-from ..events import EventType, Outcome, StreamEvent, make_event
+from ..events import EventType, Outcome, ScopeFields, StreamEvent, make_event, make_scope_event
 from ..exceptions import EventValidationError, NoActiveRunError
 from ._heartbeat import HeartbeatTimer
+from ._langgraph import write_custom
 
 logger = logging.getLogger("swarm_observability")
 
@@ -120,13 +119,15 @@ class Scope:
         parent: the enclosing scope, or ``None`` for the invocation.
         invocation: the invocation this scope belongs to.
         fields: the :class:`StreamEvent` fields every event of this scope carries (except run_id);
-            owned by the scope, without ``None`` values.
+            owned by the scope, without ``None`` values; fixed once the scope emitted its first event
+            (the recorder checks them then, once for all of the scope's events).
         started: ``time.perf_counter()`` at open.
         token: what ``ScopeHooks.scope_opened`` returned, until ``scope_closed`` gets it back.
         span: a free slot for a tracer.
     """
 
     __slots__ = (
+        "_checked",
         "_node_base",
         "closed",
         "config",
@@ -174,6 +175,7 @@ class Scope:
         self.span: Any = None
         self.token: Any = None
         self._node_base: dict[str, Any] | None = None
+        self._checked: ScopeFields | None = None
 
     def node_fields(self) -> dict[str, Any]:
         """A new dict of the fields a node scope opened in this one starts from (before its own).
@@ -276,29 +278,38 @@ class Recorder:
 
         Never raises otherwise: a failure is logged and ``None`` returned.
         """
-        base = scope.fields if fields is None else fields
-        run_id = scope.invocation.run_id
-        if not scope.invocation.streams or scope.kind == "scan":
-            try:
-                return self.emitter.emit(type, run_id, **({**base, **extra} if extra else base))
-            except Exception as exc:
-                self._failed(exc, type, strict)
-                return None
-        with self._lock:  # the stream and the store see the same order
-            try:
-                stored = self.emitter.emit(type, run_id, **({**base, **extra} if extra else base))
-            except Exception as exc:
-                self._failed(exc, type, strict)
-                return None
-            if stored is not None:
-                self.write(stored, scope.writer, scope.config)
-        return stored
+        if scope.invocation.streams and scope.kind != "scan":
+            with self._lock:  # the stream and the store see the same order
+                stored = self._emit(scope, type, strict, fields, extra)
+                if stored is not None:
+                    self.write(stored, scope.writer, scope.config)
+            return stored
+        return self._emit(scope, type, strict, fields, extra)
 
-    def emit_event(self, event: StreamEvent, scope: Scope) -> StreamEvent | None:
-        """Emit an event built by the caller, in ``scope``; never raises."""
+    def _emit(
+        self, scope: Scope, type: EventType | str, strict: bool, fields: dict[str, Any] | None, extra: Any
+    ) -> StreamEvent | None:
+        try:
+            if fields is None and (not extra or (len(extra) == 1 and "data" in extra)):
+                return self.emitter.emit_scoped(type, self._scope_fields(scope), extra.get("data"))
+            base = scope.fields if fields is None else fields
+            return self.emitter.emit(type, scope.invocation.run_id, **({**base, **extra} if extra else base))
+        except Exception as exc:
+            self._failed(exc, type, strict)
+            return None
+
+    def _scope_fields(self, scope: Scope) -> ScopeFields:
+        checked = scope._checked
+        if checked is None:
+            checked = scope._checked = self.emitter.scope_fields(scope.invocation.run_id, scope.fields)
+        return checked
+
+    def emit_event(self, event: StreamEvent, scope: Scope, *, fresh: bool = False) -> StreamEvent | None:
+        """Emit an event built by the caller, in ``scope``; never raises. ``fresh``: see
+        ``EventEmitter.emit_event`` (the event is handed over and gets its seq in place)."""
         with self._lock:
             try:
-                stored = self.emitter.emit_event(event)
+                stored = self.emitter.emit_event(event, fresh=fresh)
             except Exception as exc:
                 self._failed(exc, event.type, False)
                 return None
@@ -307,25 +318,9 @@ class Recorder:
         return stored
 
     def write(self, event: StreamEvent, writer: Any, config: Any) -> None:
-        """Put ``event`` into LangGraph's custom stream of a node through its ``writer``.
-
-        The writer is the node's ``runtime.stream_writer``; it reads the namespace from the current
-        runnable config, which is set to the scope's node config for the call: the node wrapper runs
-        outside the config LangGraph sets for the node's body, and the heartbeat thread has none.
-        """
-        if writer is None:
-            return
-        try:
-            if config is None:
-                writer(event)
-                return
-            token = var_child_runnable_config.set(config)
-            try:
-                writer(event)
-            finally:
-                var_child_runnable_config.reset(token)
-        except Exception:  # the stream is gone (consumer finished, loop closed)
-            logger.debug("swarm_observability: %s not written to the stream", event.type_name, exc_info=True)
+        """Put ``event`` into LangGraph's custom stream of a node through its ``writer`` (if any)."""
+        if writer is not None:
+            write_custom(writer, config, event, event.type_name)
 
     def open(self, scope: Scope, type: EventType, data: dict[str, Any]) -> StreamEvent | None:
         """Emit the opening event of ``scope``, run the ``scope_opened`` hook, start its heartbeats."""
@@ -353,7 +348,12 @@ class Recorder:
                 scope.closed = True
                 return self.emit(scope, type, data=payload, **fields)
         try:
-            event = make_event(type, scope.invocation.run_id, **{**scope.fields, **fields, "data": payload})
+            if fields:
+                event = make_event(
+                    type, scope.invocation.run_id, **{**scope.fields, **fields, "data": payload}
+                )
+            else:
+                event = make_scope_event(type, self._scope_fields(scope), payload)
         except EventValidationError:
             logger.exception("swarm_observability: could not build a %s event", type)
             scope.closed = True
@@ -361,7 +361,7 @@ class Recorder:
         self._call(hooks.scope_closed, event, scope.token)
         with self._lock:
             scope.closed = True
-            return self.emit_event(event, scope)
+            return self.emit_event(event, scope, fresh=True)
 
     def node_exit_stored(self) -> Future[None] | None:
         """With ``durable_node_exit``, a future done once the ``node_exit`` just emitted is stored.
