@@ -442,7 +442,7 @@ CREATE TEMP TABLE _k_scopes AS
     SELECT DISTINCT n.run_id, n.scope_id FROM _new n JOIN scope_types k ON k.type = n.type
     WHERE n.scope_id IS NOT NULL;
 """
-_TEMP_TABLES = ("_new", "_k_runs", "_k_inv", "_k_scopes")
+_TEMP_TABLES = ("_new", "_k_runs", "_k_inv", "_k_scopes", "_scope_events")
 
 
 def _apply_batch(conn: Any, json_path: str) -> None:
@@ -484,12 +484,10 @@ def _apply_batch(conn: Any, json_path: str) -> None:
         "DELETE FROM scopes s USING _k_scopes k WHERE s.run_id = k.run_id AND s.scope_id = k.scope_id"
     )
     conn.execute(
-        "INSERT INTO scopes "
-        + schema.scopes_select(
-            "(SELECT e.* FROM events e SEMI JOIN _k_scopes k"
-            " ON k.run_id = e.run_id AND k.scope_id = e.scope_id)"
-        )
+        "CREATE TEMP TABLE _scope_events AS SELECT e.* FROM events e SEMI JOIN _k_scopes k"
+        " ON k.run_id = e.run_id AND k.scope_id = e.scope_id"
     )
+    conn.execute(f"INSERT INTO scopes {schema.scopes_select('_scope_events')}")
     conn.execute(f"INSERT INTO errors {schema.errors_select('_new')}")
     conn.execute(
         "INSERT INTO projection_state SELECT run_id, max(seq) FROM _new GROUP BY run_id "
