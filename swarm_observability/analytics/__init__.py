@@ -16,8 +16,9 @@ Tables and their columns: :mod:`swarm_observability.analytics.schema`.
 from __future__ import annotations
 
 from ._duckdb import INSTALL_HINT, AnalyticsUnavailableError, require_duckdb
+from .database import DEFAULT_DB_NAME, AnalyticsError, default_db_path
 from .insights import open_readonly, parse_since, run_query, stats
-from .projection import DEFAULT_DB_NAME, AnalyticsError, Projection, default_db_path
+from .projection import Projection
 
 __all__ = [
     "DEFAULT_DB_NAME",

@@ -97,7 +97,7 @@ def run_query(
         AnalyticsError: not exactly one statement, a statement that could change something, or a
             DuckDB error (with its message).
     """
-    from .projection import AnalyticsError
+    from .database import AnalyticsError
 
     duckdb = require_duckdb()
     try:
@@ -119,7 +119,7 @@ def run_query(
 
 def open_readonly(path: str | Path) -> Any:
     """A read-only connection to the analytics database at ``path`` (waits briefly for a writer)."""
-    from .projection import open_database
+    from .database import open_database
 
     return open_database(Path(path).expanduser().absolute(), writable=False)
 

@@ -16,50 +16,24 @@ tailer's own connection; ``swarm-obs project --follow`` releases the file betwee
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import queue
 import shutil
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import StoreCorruptionError, SwarmObservabilityError
+from ..exceptions import StoreCorruptionError
 from ..stores.base import EventStore
-from . import schema
+from . import ingest, schema
 from ._duckdb import require_duckdb
+from .database import AnalyticsError, open_database
+from .ingest import READ_JSON, write_ndjson
 from .source import EventSource
 
 logger = logging.getLogger("swarm_observability")
-
-DEFAULT_DB_NAME = "analytics.duckdb"
-"""File name of the analytics database beside an on-disk store."""
-
-_REBUILD_CHUNK = 100_000
-_READ_JSON = (
-    "read_json(?, format='newline_delimited', maximum_object_size=67108864, columns={columns})"
-).format(columns="{" + ", ".join(f"'{k}': '{v}'" for k, v in schema.EVENT_COLUMNS.items()) + "}")
-
-
-class AnalyticsError(SwarmObservabilityError):
-    """The analytics database cannot be used as asked (locked, from another schema, a bad query)."""
-
-
-def default_db_path(store: EventStore) -> Path:
-    """``analytics.duckdb`` beside the store's file (SQLite) or in its folder (JSONL).
-
-    Raises:
-        AnalyticsError: the store is not on disk (pass a database path explicitly).
-    """
-    path = getattr(store, "path", None)
-    if not path:
-        raise AnalyticsError("an in-memory event store has no folder: give the analytics database a path")
-    path = Path(path)
-    return (path if path.is_dir() else path.parent) / DEFAULT_DB_NAME
 
 
 class Projection:
@@ -247,7 +221,7 @@ class Projection:
 
     def _apply(self, blobs: list[bytes]) -> None:
         conn = self._connect()
-        tmp = _write_json(self._tmp, b"\n".join(blobs))
+        tmp = write_ndjson(self._tmp, b"\n".join(blobs))
         try:
             conn.execute("BEGIN TRANSACTION")
             try:
@@ -261,8 +235,8 @@ class Projection:
 
     # -- rebuild --------------------------------------------------------------------------------------
 
-    @classmethod
-    def rebuild(cls, store: EventStore, path: str | os.PathLike[str]) -> int:
+    @staticmethod
+    def rebuild(store: EventStore, path: str | os.PathLike[str]) -> int:
         """Build the database at ``path`` from the event log alone; return the number of events.
 
         The new database is built beside the old one and moved over it when complete, so a crash
@@ -271,168 +245,7 @@ class Projection:
         Raises:
             AnalyticsError: another process has the database open (stop its tailer first).
         """
-        require_duckdb()
-        target = Path(path).expanduser().absolute()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            open_database(target, writable=True).close()  # refuses while another process holds it
-        building = target.with_name(target.name + ".rebuild")
-        for stale in (building, Path(f"{building}.wal")):
-            stale.unlink(missing_ok=True)
-        source = EventSource(store)
-        tmp_dir = Path(tempfile.mkdtemp(prefix="swarm-obs-rebuild-"))
-        conn = open_database(building, writable=True, allowed_dir=tmp_dir, ordered=False)
-        total = 0
-        try:
-            conn.execute("BEGIN TRANSACTION")  # one commit: ~20% less CPU than one per chunk
-            for tmp, count in _staged(source, tmp_dir):
-                conn.execute(f"INSERT INTO events {schema.ingest_select(_READ_JSON)}", [str(tmp)])
-                tmp.unlink()
-                total += count
-            _check_gapless(conn, "events")
-            conn.execute(f"INSERT INTO runs {schema.runs_select('events')}")
-            conn.execute(f"INSERT INTO invocations {schema.invocations_select('events')}")
-            conn.execute(f"INSERT INTO scopes {schema.scopes_select('events')}")
-            conn.execute(f"INSERT INTO errors {schema.errors_select('events')}")
-            conn.execute("INSERT INTO projection_state SELECT run_id, max(seq) FROM events GROUP BY run_id")
-            conn.execute("COMMIT")
-            conn.execute("CHECKPOINT")
-        except BaseException:
-            conn.close()
-            building.unlink(missing_ok=True)
-            raise
-        finally:
-            source.close()
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-        conn.close()
-        Path(f"{target}.wal").unlink(missing_ok=True)
-        os.replace(building, target)
-        return total
-
-
-def open_database(
-    path: Path, *, writable: bool, allowed_dir: Path | None = None, wait: float = 5.0, ordered: bool = True
-) -> Any:
-    """Open the analytics database, creating its tables when ``writable``; retry a lock for ``wait`` s.
-
-    File access from SQL is switched off (only ``allowed_dir``, the tailer's own staging folder, stays
-    readable), so a query can neither read nor write files outside the database. ``ordered=False``
-    lets DuckDB insert in parallel without keeping the input order (rows are compared sorted anyway).
-
-    Raises:
-        AnalyticsError: missing (read-only), locked past ``wait``, or of another schema version.
-    """
-    duckdb = require_duckdb()
-    if not writable and not path.is_file():
-        raise AnalyticsError(f"no analytics database at {path} (build it with `swarm-obs rebuild-db`)")
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            conn = duckdb.connect(str(path), read_only=not writable)
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
-                raise AnalyticsError(f"cannot open the analytics database {path}: {exc}") from exc
-            time.sleep(0.05)
-        except duckdb.Error as exc:
-            raise AnalyticsError(f"cannot open the analytics database {path}: {exc}") from exc
-    try:
-        if writable:
-            _ensure_schema(conn, path)
-        else:
-            _check_version(conn, path)
-        if allowed_dir is not None:
-            conn.execute("SET allowed_directories = ?", [[f"{allowed_dir}/"]])
-        if not ordered:
-            conn.execute("SET preserve_insertion_order = false")
-        conn.execute("SET enable_progress_bar = false")
-        conn.execute("SET enable_external_access = false")
-        conn.execute("SET lock_configuration = true")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def _ensure_schema(conn: Any, path: Path) -> None:
-    tables = {row[0] for row in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    if tables and "projection_meta" not in tables:
-        raise AnalyticsError(f"{path} is not an analytics database of swarm-observability")
-    conn.execute("BEGIN TRANSACTION")
-    for statement in schema.DDL.split(";"):
-        if statement.strip():
-            conn.execute(statement)
-    if not conn.execute("SELECT count(*) FROM scope_types").fetchone()[0]:
-        conn.executemany("INSERT INTO scope_types VALUES (?, ?, ?)", list(schema.SCOPE_TYPES))
-    conn.execute(
-        "INSERT INTO projection_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
-        [schema.SCHEMA_VERSION],
-    )
-    conn.execute("COMMIT")
-    _check_version(conn, path)
-
-
-def _check_version(conn: Any, path: Path) -> None:
-    try:
-        row = conn.execute("SELECT value FROM projection_meta WHERE key = 'schema_version'").fetchone()
-    except Exception as exc:
-        raise AnalyticsError(f"{path} is not an analytics database of swarm-observability") from exc
-    if row is None or row[0] != schema.SCHEMA_VERSION:
-        found = None if row is None else row[0]
-        raise AnalyticsError(
-            f"{path} has analytics schema {found!r}, this release writes {schema.SCHEMA_VERSION!r}: "
-            "rebuild it with `swarm-obs rebuild-db`"
-        )
-
-
-def _write_json(folder: Path, text: bytes) -> Path:
-    fd, name = tempfile.mkstemp(suffix=".ndjson", dir=folder)
-    with os.fdopen(fd, "wb") as file:
-        file.write(text)
-    return Path(name)
-
-
-def _staged(source: EventSource, folder: Path) -> Iterator[tuple[Path, int]]:
-    """Chunks of the log staged as NDJSON files by a reader thread, so that reading the store and
-    DuckDB's parsing of the previous chunk overlap (both release the GIL)."""
-    chunks: queue.Queue[tuple[Path, int] | BaseException | None] = queue.Queue(maxsize=2)
-    done = threading.Event()
-
-    def produce() -> None:
-        try:
-            for text, count in source.read_all(_REBUILD_CHUNK):
-                if done.is_set():
-                    return
-                chunks.put((_write_json(folder, text), count))
-            chunks.put(None)
-        except BaseException as exc:
-            chunks.put(exc)
-
-    reader = threading.Thread(target=produce, name="swarm-obs-rebuild-reader", daemon=True)
-    reader.start()
-    try:
-        while (item := chunks.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        done.set()
-        while reader.is_alive():
-            with contextlib.suppress(queue.Empty):
-                chunks.get(timeout=0.05)
-        reader.join()
-
-
-def _check_gapless(conn: Any, table: str) -> None:
-    bad = conn.execute(
-        f"SELECT run_id, min(seq), max(seq), count(*), count(DISTINCT seq) FROM {table} GROUP BY run_id "
-        "HAVING min(seq) <> 1 OR max(seq) <> count(*) OR count(DISTINCT seq) <> count(*) LIMIT 1"
-    ).fetchone()
-    if bad is not None:
-        raise StoreCorruptionError(
-            f"run {bad[0]!r}: the log read for the projection is not gapless "
-            f"(seq {bad[1]}..{bad[2]}, {bad[3]} events); check it with `swarm-obs verify`"
-        )
+        return ingest.rebuild(store, path)
 
 
 _KEYS = """
@@ -447,7 +260,7 @@ _TEMP_TABLES = ("_new", "_k_runs", "_k_inv", "_k_scopes", "_scope_events")
 
 def _apply_batch(conn: Any, json_path: str) -> None:
     """Insert one staged batch and recompute the derived rows it touches (inside a transaction)."""
-    conn.execute(f"CREATE TEMP TABLE _new AS {schema.ingest_select(_READ_JSON)}", [json_path])
+    conn.execute(f"CREATE TEMP TABLE _new AS {schema.ingest_select(READ_JSON)}", [json_path])
     bad = conn.execute(
         """SELECT n.run_id, min(n.seq), max(n.seq), count(*), count(DISTINCT n.seq), any_value(p.last_seq)
         FROM _new n LEFT JOIN projection_state p ON p.run_id = n.run_id GROUP BY n.run_id

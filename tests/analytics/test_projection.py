@@ -18,8 +18,7 @@ from typing import Annotated, Any, TypedDict
 import pytest
 
 from benchmarks.swarm_log import synthetic_runs
-from swarm_observability.analytics import AnalyticsError, Projection, open_readonly, stats
-from swarm_observability.analytics import projection as projection_module
+from swarm_observability.analytics import AnalyticsError, Projection, ingest, open_readonly, stats
 from swarm_observability.analytics.schema import SCOPE_TYPES
 from swarm_observability.events import StreamEvent
 from swarm_observability.state import rebuild_run_state
@@ -108,7 +107,7 @@ def test_every_source_path_rebuilds_the_same_tables(
 ) -> None:
     """SQLite's and JSONL's raw-JSON fast paths and the generic store-API path give identical tables,
     also when small rebuild chunks cut runs in the middle."""
-    monkeypatch.setattr(projection_module, "_REBUILD_CHUNK", 37)
+    monkeypatch.setattr(ingest, "_REBUILD_CHUNK", 37)
     tables = {}
     for kind in ("sqlite", "jsonl", "memory"):
         store = _store(kind, tmp_path / kind)
