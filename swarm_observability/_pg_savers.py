@@ -24,7 +24,7 @@ from typing import Any
 
 from .checkpointers import SyncSaverInThreads
 from .exceptions import CheckpointerError
-from .stores.postgres import INSTALL_HINT, redact, split_url
+from .stores.postgres_schema import INSTALL_HINT, redact, split_url
 
 _SETUP_LOCK = "swarm_obs:langgraph_checkpoint_setup"
 _LOCK_RETRY_S = 0.05

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..events import validate_run_id
 from ..exceptions import ControlChannelError
-from ..stores.postgres import load_psycopg, quote_ident, redact, split_url
+from ..stores.postgres_schema import load_psycopg, quote_ident, redact, split_url
 from .actions import ControlAction, parse_action
 from .channel import ControlRequest
 

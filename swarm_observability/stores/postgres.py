@@ -1,46 +1,29 @@
 """``PostgresEventStore``: the event log in a shared PostgreSQL database, for many workers and hosts.
 
-Layout (in one schema, ``public`` unless ``schema=`` says otherwise; created and migrated by the store)::
-
-    swarm_events(run_id, seq, id, type, ts, data)
-        PRIMARY KEY (run_id, seq), CHECK (seq >= 1), UNIQUE (id), INDEX (ts)
-        data text = event.to_json_bytes() byte for byte (text: a newer writer's NaN is not valid json;
-        SQL can still read ordinary events with data::json->>'field')
-    swarm_runs(run_id, last_seq, first_ts, last_ts, last_type)    one row per run, same transaction
-    swarm_meta(key, value)                                         schema_version
-
-The database enforces the log's rules. The primary key makes a duplicate seq impossible, whoever writes.
-The append statement is an expected-version append: a run's ``swarm_runs`` row moves from ``last_seq`` to
-the batch's last seq only if ``last_seq`` is the seq before the batch's first, under the row's lock (a new
-run's row is inserted, and a racing creator meets its primary key); a run whose row did not move makes
-the statement fail (``swarm_refuse_append``), so no gap is ever committed and an append needs no read
-first. (Schema version 1 checked gaps with a self-referencing foreign key per event, which also refused
-gaps written by raw SQL; it cost half the server CPU of an append.) Each batch is checked here for its
-own shape (each run's events consecutive, no repeated id), then sent as that one statement in its own
-transaction: ``INSERT ... SELECT FROM unnest(...)`` of every event (binary arrays) and the ``swarm_runs``
-rows; after the commit a second statement sends ``pg_notify`` with the batch's runs
-(:meth:`PostgresEventStore._notify` says why apart). A refused batch is rolled back whole and reported as
-:class:`SequenceConflictError` (with the run's seq as committed now) or :class:`DuplicateEventError`. Two
-processes racing on one run: the loser waits on the winner's row lock or primary key and fails,
-whichever way the race goes.
+Tables and migrations: :mod:`.postgres_schema`; the append statement: :mod:`.postgres_batch`. The
+database enforces the log's rules: the primary key refuses a duplicate seq, and the append is an
+expected-version append (a run's ``swarm_runs`` row moves only from the seq before the batch's first),
+so no gap is ever committed and an append needs no read first. A refused batch is rolled back whole and
+reported as :class:`SequenceConflictError` (with the run's seq as committed now) or
+:class:`DuplicateEventError`. Two processes racing on one run: the loser waits on the winner's row lock
+or primary key and fails, whichever way the race goes. After the commit a second statement sends
+``pg_notify`` with the batch's runs (:meth:`PostgresEventStore._notify` says why apart).
 
 Connections come from a ``psycopg_pool`` pool. A connection that dies under an append (server restart,
 ``pg_terminate_backend``, network) is replaced and the append retried; whether the lost round trip's
 ``COMMIT`` went through is told by the batch's event ids (unique), so a batch is never stored twice nor
-reported failed while stored. Reads stream a run through a server-side
-cursor in pages of 1000 events, so a million-event run is read in bounded memory.
+reported failed while stored. Reads stream a run through a server-side cursor in pages of 1000 events,
+so a million-event run is read in bounded memory.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..events import EventType, StreamEvent, validate_run_id
 from ..exceptions import (
@@ -51,105 +34,21 @@ from ..exceptions import (
     StoreCorruptionError,
 )
 from .base import PagedReads, RunInfo, StoreStats, batch_events, check_batch, query_filter
+from .postgres_batch import APPEND_SQL, NOTIFY_SQL, event_columns, notify_payload, run_columns, well_formed
+from .postgres_schema import (
+    load_psycopg,
+    migrate,
+    notify_channel,
+    quote_ident,
+    redact,
+    split_url,
+)
 
 logger = logging.getLogger("swarm_observability")
 
-SCHEMA_VERSION = 2
-"""The newest schema version this release creates and reads."""
-INSTALL_HINT = "PostgreSQL support needs psycopg 3: pip install 'swarm-observability[postgres]'"
-NOTIFY_CHANNEL = "swarm_obs_events"
-"""``LISTEN`` channel of appends (suffixed with ``.<schema>`` outside ``public``); payload: the run ids."""
-
 _PAGE = 1000
 _ATTEMPTS = 3
-_NOTIFY_LIMIT = 7900  # PostgreSQL refuses payloads of 8000 bytes or more
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-OPTIONS: dict[str, type] = {"schema": str, "pool_size": int, "read_only": bool, "notify": bool}
-"""Options of ours in a ``postgresql://`` URL's query; every other parameter goes to libpq."""
-
-MIGRATIONS: dict[int, str] = {
-    1: """
-CREATE TABLE {s}.swarm_events (
-    run_id text NOT NULL,
-    seq bigint NOT NULL CHECK (seq >= 1),
-    id text NOT NULL,
-    type text NOT NULL,
-    ts timestamptz NOT NULL,
-    data text NOT NULL,
-    prev_seq bigint GENERATED ALWAYS AS (NULLIF(seq - 1, 0)) STORED,
-    PRIMARY KEY (run_id, seq),
-    CONSTRAINT swarm_events_gapless FOREIGN KEY (run_id, prev_seq) REFERENCES {s}.swarm_events (run_id, seq)
-);
-CREATE UNIQUE INDEX swarm_events_id ON {s}.swarm_events (id);
-CREATE INDEX swarm_events_ts ON {s}.swarm_events (ts);
-CREATE TABLE {s}.swarm_runs (
-    run_id text PRIMARY KEY,
-    last_seq bigint NOT NULL,
-    first_ts timestamptz NOT NULL,
-    last_ts timestamptz NOT NULL,
-    last_type text NOT NULL
-);
-""",
-    # The gap check moves from a per-row foreign key to the append's update of swarm_runs: half the
-    # server CPU per appended event (12.5 -> 6.5 us measured), one WAL record less per event.
-    2: """
-ALTER TABLE {s}.swarm_events DROP CONSTRAINT swarm_events_gapless, DROP COLUMN prev_seq;
-CREATE FUNCTION {s}.swarm_refuse_append(run_id text, seq bigint) RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'run % does not end at seq %', run_id, seq - 1
-        USING ERRCODE = 'check_violation', CONSTRAINT = 'swarm_runs_expected_seq';
-END
-$$;
-""",
-}
-"""SQL taking the schema ``{s}`` from version n - 1 to n, run in one transaction with the version bump."""
-
 _T = TypeVar("_T")
-
-
-def load_psycopg() -> Any:
-    """The ``psycopg`` module (with its pool), or an ImportError naming the extra to install."""
-    try:
-        import psycopg
-        import psycopg_pool  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(INSTALL_HINT) from exc
-    return psycopg
-
-
-def split_url(url: str) -> tuple[str, dict[str, str]]:
-    """``(libpq URL, our options)``: our query parameters (:data:`OPTIONS`) taken out of ``url``."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("postgresql", "postgres"):
-        raise ValueError(f"not a PostgreSQL URL: {redact(url)!r} (expected postgresql://...)")
-    ours, libpq = {}, []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key in OPTIONS:
-            ours[key] = value
-        else:
-            libpq.append((key, value))
-    return urlunsplit(parts._replace(query=urlencode(libpq))), ours
-
-
-def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for messages and ``stats().location``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def quote_ident(name: str, what: str = "schema") -> str:
-    """``name`` as a quoted SQL identifier, refusing anything but a plain ``[A-Za-z_][A-Za-z0-9_]*``."""
-    if not isinstance(name, str) or not _IDENT.fullmatch(name):
-        raise ValueError(f"invalid PostgreSQL {what} name {name!r}: use letters, digits and _ (max 63)")
-    return f'"{name}"'
-
-
-def notify_channel(schema: str) -> str:
-    """The ``LISTEN`` channel of appends to the store in ``schema``."""
-    return NOTIFY_CHANNEL if schema == "public" else f"{NOTIFY_CHANNEL}.{schema}"
 
 
 class PostgresEventStore(PagedReads):
@@ -157,8 +56,8 @@ class PostgresEventStore(PagedReads):
 
     Args:
         url: a libpq URL, ``postgresql://user:password@host:port/dbname?sslmode=...``. Query parameters
-            named in :data:`OPTIONS` are ours (``?schema=tenant_a&pool_size=8``); keyword arguments
-            given explicitly win over them.
+            named in :data:`.postgres_schema.OPTIONS` are ours (``?schema=tenant_a&pool_size=8``);
+            keyword arguments given explicitly win over them.
         schema: the schema holding the tables (default ``public``; created if missing, unless ``read_only``).
         pool_size: most connections this store object opens (threads reading and writing at once; 4).
         read_only: refuse appends and open only an existing store (for dashboards and the CLI).
@@ -227,7 +126,8 @@ class PostgresEventStore(PagedReads):
             self._pool.open(wait=True, timeout=connect_timeout)
             for attempt in range(1, _ATTEMPTS + 1):
                 try:
-                    self._migrate()  # one transaction: safe to repeat when the connection died under it
+                    with self._pool.connection() as conn:
+                        migrate(conn, schema, read_only=read_only, location=self.location)
                     break
                 except self._operational:
                     if attempt == _ATTEMPTS:
@@ -237,47 +137,6 @@ class PostgresEventStore(PagedReads):
             if isinstance(exc, psycopg.Error) or exc.__class__.__name__ == "PoolTimeout":
                 raise EventStoreError(f"cannot open event store {self.location}: {exc}") from exc
             raise
-
-    # -- schema -----------------------------------------------------------------------------------
-
-    def _migrate(self) -> None:
-        """Create the schema or bring it to :data:`SCHEMA_VERSION`, one migration per transaction."""
-        with self._pool.connection() as conn:
-            version = self._schema_version(conn)
-            conn.rollback()
-            if version > SCHEMA_VERSION:
-                raise EventStoreError(
-                    f"{self.location} has event-store schema version {version}; "
-                    f"this release reads up to version {SCHEMA_VERSION}"
-                )
-            if version == SCHEMA_VERSION:
-                return
-            if self.read_only:
-                raise EventStoreError(f"no event store at {self.location} (opened read-only)")
-            with conn.transaction():
-                # One migrator at a time per schema, across processes; the rest wait, then see it done.
-                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"swarm_obs:{self.schema}",))
-                conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self._q}")
-                conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {self._q}.swarm_meta "
-                    "(key text PRIMARY KEY, value text NOT NULL)"
-                )
-                version = self._schema_version(conn)
-                for target in range(version + 1, SCHEMA_VERSION + 1):
-                    conn.execute(MIGRATIONS[target].format(s=self._q))
-                    conn.execute(
-                        f"INSERT INTO {self._q}.swarm_meta (key, value) VALUES ('schema_version', %s) "
-                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                        (str(target),),
-                    )
-                    logger.info("event store %s: schema migrated to version %d", self.location, target)
-
-    def _schema_version(self, conn: Any) -> int:
-        row = conn.execute("SELECT to_regclass(%s)", (f"{self._q}.swarm_meta",)).fetchone()
-        if row[0] is None:
-            return 0
-        row = conn.execute(f"SELECT value FROM {self._q}.swarm_meta WHERE key = 'schema_version'").fetchone()
-        return int(row[0]) if row else 0
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -296,9 +155,9 @@ class PostgresEventStore(PagedReads):
         runs = list(dict.fromkeys(event.run_id for event in events))
         for run in runs:
             validate_run_id(run)
-        if not _well_formed(events):
+        if not well_formed(events):
             raise self._conflict_now(events)
-        params = (*_event_columns(events), *_run_columns(events))
+        params = (*event_columns(events), *run_columns(events))
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 with self._pool.connection() as conn:
@@ -341,7 +200,7 @@ class PostgresEventStore(PagedReads):
         is logged, not raised: the batch is committed, and a tail also wakes on its timeout.
         """
         try:
-            conn.execute(self._sql["notify"], (self._channel, _notify_payload(runs)))
+            conn.execute(self._sql["notify"], (self._channel, notify_payload(runs)))
         except self._errors.Error as exc:
             logger.warning("append to %s committed, but its NOTIFY failed: %s", self.location, exc)
 
@@ -578,26 +437,8 @@ _SQL = {
     "last_seqs": "SELECT run_id, last_seq FROM {s}.swarm_runs WHERE run_id = ANY(%s)",
     "last_seq": "SELECT last_seq FROM {s}.swarm_runs WHERE run_id = %s",
     "find_ids": "SELECT id FROM {s}.swarm_events WHERE id = ANY(%s)",
-    # New runs (first seq 1) insert their swarm_runs row: a racing creator meets its primary key. A run
-    # going on moves its row only from the seq before the batch's first (the expected version), under
-    # the row's lock; a run whose row did not move is refused, which rolls the whole statement back.
-    "append": (
-        "WITH inserted AS (INSERT INTO {s}.swarm_events (run_id, seq, id, type, ts, data) "
-        "SELECT * FROM unnest("
-        "%b::text[], %b::bigint[], %b::text[], %b::text[], %b::timestamptz[], %b::text[]) RETURNING 1), "
-        "batch AS (SELECT * FROM unnest("
-        "%b::text[], %b::bigint[], %b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::text[]) "
-        "AS b (run_id, first_seq, last_seq, first_ts, last_ts, last_type)), "
-        "started AS (INSERT INTO {s}.swarm_runs (run_id, last_seq, first_ts, last_ts, last_type) "
-        "SELECT run_id, last_seq, first_ts, last_ts, last_type FROM batch WHERE first_seq = 1 RETURNING 1), "
-        "moved AS (UPDATE {s}.swarm_runs r "
-        "SET last_seq = b.last_seq, last_ts = b.last_ts, last_type = b.last_type FROM batch b "
-        "WHERE b.first_seq > 1 AND r.run_id = b.run_id AND r.last_seq = b.first_seq - 1 RETURNING r.run_id) "
-        "SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM started), "
-        "(SELECT count({s}.swarm_refuse_append(b.run_id, b.first_seq)) FROM batch b "
-        "WHERE b.first_seq > 1 AND b.run_id NOT IN (SELECT run_id FROM moved))"
-    ),
-    "notify": "SELECT pg_notify(%s, %s)",
+    "append": APPEND_SQL,
+    "notify": NOTIFY_SQL,
     "page": "SELECT seq, data FROM {s}.swarm_events WHERE run_id = %s AND seq >= %s ORDER BY seq",
     "runs": "SELECT run_id, last_seq, first_ts, last_ts, last_type FROM {s}.swarm_runs ORDER BY first_ts, 1",
     "stats": (
@@ -606,59 +447,6 @@ _SQL = {
         "pg_total_relation_size('{s}.swarm_events') + pg_total_relation_size('{s}.swarm_runs')"
     ),
 }
-
-_TYPE_NAMES: dict[object, str] = {kind: kind.value for kind in EventType}
-
-
-def _event_columns(events: Sequence[StreamEvent]) -> tuple[list[Any], ...]:
-    """The ``unnest`` arrays of a batch: run ids, seqs, ids, types, timestamps, JSON texts."""
-    return (
-        [e.run_id for e in events],
-        [e.seq for e in events],
-        [e.id for e in events],
-        [_TYPE_NAMES.get(e.type) or e.type_name for e in events],
-        [e.timestamp for e in events],
-        [e.to_json_bytes().decode() for e in events],
-    )
-
-
-def _run_columns(events: Sequence[StreamEvent]) -> tuple[list[Any], ...]:
-    """One row per run of the batch: run id, first and last seq, first and last timestamp, last type.
-
-    ``first_ts`` only counts for a new run.
-    """
-    last: dict[str, list[Any]] = {}
-    for event in events:
-        row = last.get(event.run_id)
-        kind = _TYPE_NAMES.get(event.type) or event.type_name
-        if row is None:
-            last[event.run_id] = [event.run_id, event.seq, event.seq, event.timestamp, event.timestamp, kind]
-        else:
-            row[2], row[4], row[5] = event.seq, event.timestamp, kind
-    rows = list(last.values())
-    return tuple([row[i] for row in rows] for i in range(6))
-
-
-def _well_formed(events: Sequence[StreamEvent]) -> bool:
-    """Whether each run's events in the batch are consecutive from an int seq >= 1, with no repeated id.
-
-    The database checks the first event of each run against what is stored; this is the rest.
-    """
-    following: dict[str, int] = {}
-    ids: set[str] = set()
-    for event in events:
-        seq = event.seq
-        if type(seq) is not int or seq < 1 or following.get(event.run_id, seq) != seq or event.id in ids:
-            return False
-        following[event.run_id] = seq + 1
-        ids.add(event.id)
-    return True
-
-
-def _notify_payload(runs: list[str]) -> str:
-    """The batch's run ids, one per line; empty (meaning "some run") when over NOTIFY's size limit."""
-    payload = "\n".join(runs)
-    return payload if len(payload.encode()) < _NOTIFY_LIMIT else ""
 
 
 def _as_bool(value: object) -> bool:

@@ -12,7 +12,7 @@ import pytest
 from swarm_observability.exceptions import EventStoreError, SequenceConflictError, StoreClosedError
 from swarm_observability.stores import PostgresEventStore, open_store
 from swarm_observability.stores.base import wait_for_append
-from swarm_observability.stores.postgres import MIGRATIONS, SCHEMA_VERSION, redact, split_url
+from swarm_observability.stores.postgres_schema import MIGRATIONS, SCHEMA_VERSION, redact, split_url
 
 from .conftest import as_bytes, ev, run_events
 
