@@ -8,6 +8,7 @@ import pytest
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 
+from swarm_observability.demo import inventory as inventory_module
 from swarm_observability.demo import probes
 from swarm_observability.demo.model import OfflineReviewModel, build_review_prompt
 from swarm_observability.demo.probes import PROBES, files_for, run_probe, take_inventory
@@ -91,7 +92,7 @@ def test_huge_file_is_reported_and_skipped_by_text_probes(
     planted: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A file over the text limit is a large_files finding and is never read by text probes."""
-    monkeypatch.setattr(probes, "MAX_TEXT_BYTES", 100_000)
+    monkeypatch.setattr(inventory_module, "MAX_TEXT_BYTES", 100_000)  # where the limit lives
     inventory = take_inventory(planted)
     assert "data/big.log" not in {e["path"] for e in files_for(PROBES["secrets"], inventory)}
     (large,) = _findings(planted, "large_files")
