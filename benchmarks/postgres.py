@@ -5,11 +5,15 @@ throwaway cluster on loopback). Without one the section reports itself unavailab
 a fresh schema, dropped afterwards.
 
 * Append rate, one event per call, batches of 100 and of 1000 (events built first; the rate includes
-  serialization, the round trips and the commit, fsynced by the server's default ``synchronous_commit=on``).
+  serialization, the round trips and the commit, fsynced by the server's default ``synchronous_commit=on``),
+  with the CPU each event costs the client process and the server (all its processes; a server on this
+  host only): on a shared machine CPU per event says what a faster or quieter one could reach.
 * Reads on a 100k-event run plus a 20k-event second run: ``load``, ``load_since`` (last 100),
   ``last_sequence``; and peak RSS growth of a fresh process streaming a 300k-event run with ``iter_events``.
 * 1, 2, 4 and 8 writer *processes*, each appending batches of 100 to its own run at once: aggregate rate
-  and the ratio to one writer (the issue's goal: linear to 4 writers).
+  and the ratio to one writer (the issue's goal: linear to 4 writers), CPU per event (writers, server) and
+  WAL flushes per batch (``pg_stat_wal``; below 1 when commits share a flush). Once with the stores'
+  default ``notify=True`` and once with ``notify=False``, to show what the ``NOTIFY`` costs.
 * Control and tail latency: from ``PostgresControlChannel.request`` returning in one connection to the
   scan's manager being cancelled by a ``ControlWatcher`` on another (LISTEN/NOTIFY), and from an
   ``append`` call (its round trips and commit included) to ``wait_for_append`` waking in a tail.
@@ -61,25 +65,80 @@ class _Schema:
             conn.execute(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE')
 
 
+class _ServerCpu:
+    """CPU seconds used so far by the server's processes, when it runs on this host (else ``None``).
+
+    The postmaster is the parent of our backend; its own time plus its reaped children's (``cutime``,
+    ``cstime``: backends that exited) plus its live children's counts every server process.
+    """
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+            try:
+                self.postmaster: int | None = int(self._stat(backend)[1])
+            except (OSError, IndexError, ValueError):
+                self.postmaster = None
+
+    @staticmethod
+    def _stat(pid: int | str) -> list[str]:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+
+    def __call__(self) -> float | None:
+        if self.postmaster is None:
+            return None
+        ticks = 0
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                fields = self._stat(pid)
+            except OSError:
+                continue
+            if int(pid) == self.postmaster:
+                ticks += sum(int(f) for f in fields[11:15])
+            elif fields[1] == str(self.postmaster):
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _per_event_us(seconds: list[float | None], events: int) -> dict[str, Any] | None:
+    if any(s is None for s in seconds):
+        return None
+    return summarize([s * 1e6 / events for s in seconds if s is not None], 1)
+
+
 def _rate(url: str, events: list[Any], batch: int, repeats: int) -> dict[str, Any]:
-    rates = []
+    rates, client, server = [], [], []
+    server_cpu = _ServerCpu(url)
     for _ in range(repeats):
         with _Schema(url) as schema:
             store = schema.store()
             try:
-                t0 = time.perf_counter()
+                s0, c0, t0 = server_cpu(), time.process_time(), time.perf_counter()
                 if batch == 1:
                     for event in events:
                         store.append(event)
                 else:
                     for i in range(0, len(events), batch):
                         store.append_batch(events[i : i + batch])
-                elapsed = time.perf_counter() - t0
+                elapsed, s1 = time.perf_counter() - t0, server_cpu()
+                client.append(time.process_time() - c0)
+                server.append(None if s0 is None or s1 is None else s1 - s0)
                 assert store.last_sequence(events[0].run_id) == len(events)
             finally:
                 store.close()
         rates.append(len(events) / elapsed)
-    return {"events": len(events), "batch": batch, "events_per_s": summarize(rates, 0)}
+    return {
+        "events": len(events),
+        "batch": batch,
+        "events_per_s": summarize(rates, 0),
+        "client_cpu_us_per_event": _per_event_us(client, len(events)),
+        "server_cpu_us_per_event": _per_event_us(server, len(events)),
+    }
 
 
 def _timed(fn: Any, calls: int) -> list[float]:
@@ -139,44 +198,71 @@ def _stream(url: str, total: int) -> dict[str, Any]:
     return out
 
 
-def _writer(url: str, schema: str, run_id: str, count: int, start: Any, done: Any) -> None:
+def _writer(url: str, schema: str, run_id: str, count: int, notify: bool, start: Any, done: Any) -> None:
     from swarm_observability.stores import PostgresEventStore
 
     events = make_events(run_id, count)
-    store = PostgresEventStore(url, schema=schema, pool_size=1)
+    store = PostgresEventStore(url, schema=schema, pool_size=1, notify=notify)
     store.last_sequence(run_id)  # connected before the start line
     start.wait()
+    c0 = time.process_time()
     for i in range(0, count, 100):
         store.append_batch(events[i : i + 100])
+    done.put((time.perf_counter(), time.process_time() - c0))
     store.close()
-    done.put(time.perf_counter())
+
+
+def _wal_flushes(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        return int(conn.execute("SELECT wal_sync FROM pg_stat_wal").fetchone()[0])
+
+
+def _writers(url: str, n: int, per_writer: int, notify: bool, server_cpu: _ServerCpu) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("fork")
+    with _Schema(url) as schema:
+        schema.store().close()
+        start, done = ctx.Event(), ctx.Queue()
+        procs = [
+            ctx.Process(target=_writer, args=(url, schema.name, f"w{i}", per_writer, notify, start, done))
+            for i in range(n)
+        ]
+        for p in procs:
+            p.start()
+        time.sleep(1.0 + 0.2 * n)  # every writer has built its events and connected
+        flushes, s0, t0 = _wal_flushes(url), server_cpu(), time.perf_counter()
+        start.set()
+        ends = [done.get(timeout=600) for _ in procs]
+        s1 = server_cpu()
+        for p in procs:
+            p.join()
+        time.sleep(0.5)  # the writers' backends have exited and reported their WAL statistics
+        flushes = _wal_flushes(url) - flushes
+    events = n * per_writer
+    return {
+        "events_per_s": round(events / (max(end for end, _ in ends) - t0)),
+        "client_cpu_us_per_event": round(sum(cpu for _, cpu in ends) * 1e6 / events, 1),
+        "server_cpu_us_per_event": None if s0 is None or s1 is None else round((s1 - s0) * 1e6 / events, 1),
+        "wal_flushes_per_batch": round(flushes / (events / 100), 2),
+    }
 
 
 def _concurrent(url: str, per_writer: int, writers: tuple[int, ...]) -> dict[str, Any]:
-    """Aggregate append rate of N processes on N runs (batches of 100), and the ratio to one writer."""
-    ctx = multiprocessing.get_context("fork")
+    """Aggregate append rate of N processes on N runs (batches of 100), and the ratio to one writer.
+
+    Top-level keys: the stores' default (``notify=True``); under ``notify_off``: the same without NOTIFY.
+    """
+    server_cpu = _ServerCpu(url)
     out: dict[str, Any] = {"events_per_writer": per_writer, "batch": 100}
-    base = None
-    for n in writers:
-        with _Schema(url) as schema:
-            schema.store().close()
-            start, done = ctx.Event(), ctx.Queue()
-            procs = [
-                ctx.Process(target=_writer, args=(url, schema.name, f"w{i}", per_writer, start, done))
-                for i in range(n)
-            ]
-            for p in procs:
-                p.start()
-            time.sleep(1.0 + 0.2 * n)  # every writer has built its events and connected
-            t0 = time.perf_counter()
-            start.set()
-            ends = [done.get(timeout=600) for _ in procs]
-            for p in procs:
-                p.join()
-            rate = n * per_writer / (max(ends) - t0)
-        base = base or rate
-        out[f"{n}_writers_events_per_s"] = round(rate)
-        out[f"{n}_writers_vs_1"] = round(rate / base, 2)
+    for notify, into in ((True, out), (False, out.setdefault("notify_off", {}))):
+        base = None
+        for n in writers:
+            figures = _writers(url, n, per_writer, notify, server_cpu)
+            base = base or figures["events_per_s"]
+            into[f"{n}_writers_events_per_s"] = figures.pop("events_per_s")
+            into[f"{n}_writers_vs_1"] = round(into[f"{n}_writers_events_per_s"] / base, 2)
+            into.update({f"{n}_writers_{key}": value for key, value in figures.items()})
     return out
 
 

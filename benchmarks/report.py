@@ -372,12 +372,46 @@ def _postgres_lines(sec: dict[str, Any]) -> list[str]:
         f"| stream {stream['events']} events with iter_events, events/s | {_n(stream['events_per_s'])} "
         f"| peak RSS growth {stream['growth_mb']} MB |",
         "",
-        f"Concurrent writer processes, batches of {conc['batch']}, {conc['events_per_writer']} events each:",
+        "CPU per appended event (median of the runs above; server: all its processes):",
         "",
-        "| writers | events/s (aggregate) | vs 1 writer |",
-        "|---:|---:|---:|",
+        "| append | client, us | server, us |",
+        "|---|---:|---:|",
     ]
-    for n in (1, 2, 4, 8):
-        if f"{n}_writers_events_per_s" in conc:
-            lines.append(f"| {n} | {_n(conc[f'{n}_writers_events_per_s'])} | {conc[f'{n}_writers_vs_1']}x |")
+    for key, label in (
+        ("one_at_a_time", "one at a time"),
+        ("batches_of_100", "batches of 100"),
+        ("batches_of_1000", "batches of 1000"),
+    ):
+        cpu = app[key]
+        lines.append(
+            f"| {label} | {_cpu(cpu.get('client_cpu_us_per_event'))} "
+            f"| {_cpu(cpu.get('server_cpu_us_per_event'))} |"
+        )
+    lines += [
+        "",
+        f"Concurrent writer processes, batches of {conc['batch']}, {conc['events_per_writer']} events each "
+        "(CPU per event: all writers, the server; WAL flushes per batch below 1: commits shared a flush):",
+        "",
+        "| writers | NOTIFY | events/s (aggregate) | vs 1 writer | client CPU, us/event "
+        "| server CPU, us/event | WAL flushes/batch |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for label, figures in (("on", conc), ("off", conc.get("notify_off", {}))):
+        for n in (1, 2, 4, 8):
+            if f"{n}_writers_events_per_s" in figures:
+                client, server = (
+                    figures.get(f"{n}_writers_{side}_cpu_us_per_event") for side in ("client", "server")
+                )
+                lines.append(
+                    f"| {n} | {label} | {_n(figures[f'{n}_writers_events_per_s'])} "
+                    f"| {figures[f'{n}_writers_vs_1']}x | {_cpu(client)} | {_cpu(server)} "
+                    f"| {figures.get(f'{n}_writers_wal_flushes_per_batch', '-')} |"
+                )
     return [*lines, ""]
+
+
+def _cpu(value: Any) -> str:
+    """A CPU figure: a summary's median, a plain number, or ``-`` when not measured."""
+    if isinstance(value, dict):
+        value = value.get("median")
+    return "-" if value is None else _n(value)
