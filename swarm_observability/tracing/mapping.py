@@ -51,6 +51,7 @@ The contract:
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import json
 import logging
@@ -68,6 +69,7 @@ from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, SpanK
 
 from ..events import EventType, Outcome, StreamEvent
 from . import semconv as sc
+from .deferred import DeferredSpan, preset_ids_of
 from .ids import ScopeIdGenerator
 
 logger = logging.getLogger("swarm_observability.tracing")
@@ -113,6 +115,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _MAX_DATA_KEYS = 32
 _MAX_SUMMARY_GROUPS = 128
+_MAX_PENDING = 256
+_PENDING_NS = 100_000_000
 
 DEFAULT_SPAN_BUDGET = 10_000
 """Spans one run may have before the rest are summarised (see the module docstring)."""
@@ -214,6 +218,8 @@ class SpanMapper:
         self._grace_ns = int(straggler_grace * 1e9)
         self._last_ns = 0
         self._started = 0
+        self._preset = preset_ids_of(tracer)
+        self._pending: list[DeferredSpan] = []
 
     # -- queries ----------------------------------------------------------------------------------
 
@@ -270,6 +276,8 @@ class SpanMapper:
                 self._last_ns = ns
             if self._waiting:
                 self._expire_stragglers(ns)
+            if self._pending and ns - self._pending[0].end_ns > _PENDING_NS:  # type: ignore[operator]
+                self._build_pending()
             opening = OPENING_TYPES.get(type_)
             if opening is not None:
                 self._start(event, opening)
@@ -290,7 +298,21 @@ class SpanMapper:
             count = len(self._open)
             for scope in [s for s in self._open.values() if s.parent_id not in self._open]:
                 self._end_subtree(scope, end_ns, sc.OUTCOME_INCOMPLETE, ended_by)
+            self._build_pending()
             return count
+
+    def flush(self) -> None:
+        """Turn the ended scopes still queued (see :mod:`.deferred`) into SDK spans now."""
+        with self._lock:
+            self._build_pending()
+
+    def _build_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        for span in pending:
+            try:
+                span.build(self._tracer, self._preset)  # type: ignore[arg-type]
+            except Exception:
+                logger.exception("the span %r could not be made; its trace misses it", span.name)
 
     def _expire_stragglers(self, now_ns: int) -> None:
         for waiting in list(self._waiting.values()):
@@ -333,24 +355,28 @@ class SpanMapper:
         parent = self._open.get(parent_id) if parent_id else None
         if parent is not None and parent.start_ns > start_ns:
             start_ns = parent.start_ns
-        name, attributes = _describe_start(event, kind)
-        attributes[sc.SWARM_SCOPE_ID] = scope_id
-        if self._ids is not None:
-            self._ids.prime(event.invocation_id or scope_id, scope_id)
-        try:
-            span = self._tracer.start_span(
-                name,
-                context=parent_ctx,
-                kind=_SPAN_KINDS.get(kind, SpanKind.INTERNAL),
-                attributes=attributes,
-                links=links,
-                start_time=start_ns,
-                record_exception=False,
-                set_status_on_exception=False,
-            )
-        finally:
+        span_kind = _SPAN_KINDS.get(kind, SpanKind.INTERNAL)
+        span: Span | None = None
+        if kind != "scan" and self._preset is not None:
+            span = self._deferred(event, kind, parent_ctx, span_kind, links, start_ns, scope_id)
+        if span is None:
+            name, attributes = _describe_scope(event, kind, scope_id)
             if self._ids is not None:
-                self._ids.prime(None, None)
+                self._ids.prime(event.invocation_id or scope_id, scope_id)
+            try:
+                span = self._tracer.start_span(
+                    name,
+                    context=parent_ctx,
+                    kind=span_kind,
+                    attributes=attributes,
+                    links=links,
+                    start_time=start_ns,
+                    record_exception=False,
+                    set_status_on_exception=False,
+                )
+            finally:
+                if self._ids is not None:
+                    self._ids.prime(None, None)
         self._started += 1
         if self._budget is not None:
             spans = self._run_spans
@@ -374,6 +400,36 @@ class SpanMapper:
             _remember(self._roots, event.invocation_id or scope_id, span.get_span_context(), self._remember)
             if event.invocation_id:
                 self._root_of[event.invocation_id] = scope
+
+    def _deferred(
+        self,
+        event: StreamEvent,
+        kind: str,
+        parent_ctx: Context,
+        span_kind: SpanKind,
+        links: list[Link],
+        start_ns: int,
+        scope_id: str,
+    ) -> DeferredSpan | None:
+        """A :class:`DeferredSpan` under a known, valid parent span; ``None``: start an SDK span now."""
+        parent = trace.get_current_span(parent_ctx).get_span_context()
+        if not parent.is_valid:
+            return None  # a new trace: the sampler's decision is needed now
+        ids = self._preset.inner  # type: ignore[union-attr]
+        if self._ids is not None:
+            self._ids.prime(None, scope_id)
+        span_id = ids.generate_span_id()
+        context = SpanContext(
+            parent.trace_id, span_id, False, trace_flags=parent.trace_flags, trace_state=parent.trace_state
+        )
+        return DeferredSpan(
+            functools.partial(_describe_scope, event, kind, scope_id),
+            context,
+            parent_ctx,
+            span_kind,
+            links,
+            start_ns,
+        )
 
     def _over_budget(self, event: StreamEvent, kind: str, scope_id: str) -> bool:
         """Past the run's budget: count the scope in its root's summary instead of starting a span."""
@@ -502,9 +558,23 @@ class SpanMapper:
         self._end(scope)
 
     def _end(self, scope: _Scope) -> None:
-        """End the span of ``scope`` at its last sign of life and release it; a waiting parent may end too."""
+        """End the span of ``scope`` at its last sign of life and release it; a waiting parent may end too.
+
+        A deferred span is queued; the queue becomes SDK spans before any SDK span ends (so an
+        invocation's root ends after its scopes), when it is full, or 100 ms of event time later.
+        """
         self._release(scope)
-        scope.span.end(end_time=max(scope.last_ns, scope.start_ns))
+        span = scope.span
+        end_ns = max(scope.last_ns, scope.start_ns)
+        if type(span) is DeferredSpan:
+            span.finish(end_ns)
+            self._pending.append(span)
+            if len(self._pending) >= _MAX_PENDING:
+                self._build_pending()
+        else:
+            if self._pending:
+                self._build_pending()
+            span.end(end_time=end_ns)
         parent = self._open.get(scope.parent_id) if scope.parent_id else None
         if parent is not None and parent.closed_by is not None and not parent.children:
             self._end(parent)
@@ -580,6 +650,12 @@ class SpanMapper:
 
 
 # -- describing spans -------------------------------------------------------------------------------
+
+
+def _describe_scope(event: StreamEvent, kind: str, scope_id: str) -> tuple[str, dict[str, Any]]:
+    name, attributes = _describe_start(event, kind)
+    attributes[sc.SWARM_SCOPE_ID] = scope_id
+    return name, attributes
 
 
 def _describe_start(event: StreamEvent, kind: str) -> tuple[str, dict[str, Any]]:

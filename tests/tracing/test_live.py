@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from opentelemetry import context as otel_context
@@ -246,3 +247,62 @@ def test_a_failing_span_processor_never_breaks_emitting(caplog):
     assert [sp.name for sp in exporter.get_finished_spans()] == ["invoke_workflow swarm"]
     assert "processor bug" in caplog.text
     assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+def test_what_node_code_does_to_the_current_span_lands_on_the_node_span():
+    """Attributes, events, a status, an exception and a link set on the current span land on the node span."""
+    provider, exporter = _provider()
+    emitter = EventEmitter(InMemoryEventStore())
+    tracer = LiveTracer(provider)
+    tracer.install(emitter)
+    s = Scenario()
+    s.start()
+    node = s.open("node", "fetch")
+    s.close(node, "error", error_type="ValueError", error_message="bad page")
+    s.end(EventType.SCAN_ERROR, "error", error_type="ValueError", error_message="bad page")
+    linked = trace.SpanContext(0x1234, 0x5678, is_remote=True)
+    tokens: dict[str, object] = {}
+    for event in s.events:
+        if event.type_name in CLOSING_TYPES:
+            if event.scope_id == node:
+                current = trace.get_current_span()
+                current.set_attribute("app.page", 3)
+                current.add_event("cache miss", {"app.key": "k"})
+                current.add_link(linked)
+                current.record_exception(KeyError("k"))
+                current.end()  # ignored: the node's closing event ends it
+            tracer.scope_closed(event, tokens.pop(event.scope_id, None))
+        emitted = emitter.emit_event(event)
+        if event.type_name in OPENING_TYPES and emitted is not None:
+            tokens[event.scope_id] = tracer.scope_opened(emitted)
+
+    span = next(sp for sp in exporter.get_finished_spans() if sp.name == "node fetch")
+    assert span.attributes["app.page"] == 3 and span.attributes["swarm.outcome"] == "error"
+    assert [e.name for e in span.events] == ["cache miss", "exception", "exception"]
+    assert span.events[1].attributes["exception.type"] == "KeyError"
+    assert span.events[2].attributes["exception.type"] == "ValueError"
+    assert [link.context.span_id for link in span.links] == [0x5678]
+    assert span.status.status_code == trace.StatusCode.ERROR and span.end_time == _ns(s.events[2])
+
+
+def test_an_ended_node_span_is_exported_within_100_ms_of_event_time_while_its_invocation_runs():
+    """Ended scopes are batched into SDK spans, but none waits more than 100 ms of event time."""
+    provider, exporter = _provider()
+    emitter = EventEmitter(InMemoryEventStore())
+    tracer = LiveTracer(provider)
+    tracer.install(emitter)
+    s = Scenario()
+    s.start()
+    s.close(s.open("node", "first"))
+    _drive_live(tracer, emitter, s.events)
+    assert exporter.get_finished_spans() == ()  # queued, the invocation goes on
+    start = len(s.events)
+    s.now += timedelta(milliseconds=200)
+    s.point(EventType.LOG, s.invocation, message="still running")
+    _drive_live(tracer, emitter, s.events[start:])
+    assert [sp.name for sp in exporter.get_finished_spans()] == ["node first"]
+    assert tracer.mapper.open_scope_count == 1
+
+
+def _ns(event: StreamEvent) -> int:
+    return (event.timestamp - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
