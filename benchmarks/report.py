@@ -294,6 +294,11 @@ def render(results: dict[str, Any]) -> str:
             "| measure | median | spread |",
             "|---|---:|---|",
             f"| rebuild-db, events/s | {_n(rebuild['median'])} | {_iqr(rebuild)} |",
+            *(
+                [f"| rebuild-db, events per CPU-second (all threads) | {_n(cpu['median'])} | {_iqr(cpu)} |"]
+                if (cpu := sec.get("rebuild_events_per_cpu_s"))
+                else []
+            ),
             f"| tailer from empty (batches of 50k), events/s | {_n(sec['tail_events_per_s'])} | one run |",
             f"| store iter_events (parse), events/s | {_n(sec['store_parse_events_per_s'])} | one run |",
             f"| rebuild / store parse | {sec['rebuild_vs_store_parse']}x | same run |",
