@@ -300,6 +300,11 @@ def render(results: dict[str, Any]) -> str:
                 else []
             ),
             f"| tailer from empty (batches of 50k), events/s | {_n(sec['tail_events_per_s'])} | one run |",
+            *(
+                [f"| first catch_up of a new tailer (whole backlog), events/s | {_n(first)} | one run |"]
+                if (first := sec.get("first_catch_up_events_per_s"))
+                else []
+            ),
             f"| store iter_events (parse), events/s | {_n(sec['store_parse_events_per_s'])} | one run |",
             f"| rebuild / store parse | {sec['rebuild_vs_store_parse']}x | same run |",
             f"| stats, ms (p95 {_n(stats_ms['p95'])}) | {_n(stats_ms['median'])} | {_iqr(stats_ms)} |",

@@ -132,7 +132,18 @@ class Projection:
             return len(blobs)
 
     def catch_up(self, max_events: int | None = None) -> int:
-        """Apply every event stored so far (in batches); return how many were applied."""
+        """Apply every event stored so far (in batches); return how many were applied.
+
+        On a projection that holds no event yet, a backlog of more than one batch is loaded whole,
+        as :meth:`rebuild` does, in one transaction (several times faster than batches); a crash
+        rolls it back and the next start loads it again.
+        """
+        if max_events is None:
+            with self._lock:
+                conn = self._connect()
+                empty = not conn.execute("SELECT count(*) FROM projection_state").fetchone()[0]
+                if empty and sum(last for _, last in self.pending().values()) > self.batch_size:
+                    return ingest.load_all(conn, self._source, self._tmp)
         total = 0
         while (max_events is None or total < max_events) and (
             applied := self.step(None if max_events is None else min(self.batch_size, max_events - total))

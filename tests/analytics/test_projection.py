@@ -119,6 +119,33 @@ def test_every_source_path_rebuilds_the_same_tables(
     assert tables["sqlite"] == tables["jsonl"] == tables["memory"]
 
 
+def test_first_catch_up_loads_a_backlog_whole_then_continues_in_batches(
+    log: list[list[StreamEvent]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new tailer loads a backlog bigger than a batch in one go; later events extend it in batches,
+    and the tables equal a rebuild."""
+    loads: list[int] = []
+    load_all = ingest.load_all
+    monkeypatch.setattr(ingest, "load_all", lambda *args: loads.append(load_all(*args)) or loads[-1])
+    store = _store("sqlite", tmp_path)
+    for run in log:
+        store.append_batch(run[: len(run) // 2])
+    first = sum(len(run) // 2 for run in log)
+    with Projection(store, tmp_path / "tail.duckdb", batch_size=100) as projection:
+        assert projection.catch_up() == first and loads == [first]
+        for run in log:
+            store.append_batch(run[len(run) // 2 :])
+        steps = 0
+        while applied := projection.step():
+            assert applied <= 100
+            steps += 1
+        assert steps > 1 and projection.catch_up() == 0 and loads == [first]
+        tailed = _tables(projection)
+    Projection.rebuild(store, tmp_path / "full.duckdb")
+    with Projection(store, tmp_path / "full.duckdb") as rebuilt:
+        assert _tables(rebuilt) == tailed
+
+
 _CHILD = """
 import sys, time
 from swarm_observability.stores.sqlite import SQLiteEventStore
