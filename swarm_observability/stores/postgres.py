@@ -161,8 +161,8 @@ class PostgresEventStore(PagedReads):
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 with self._pool.connection() as conn:
-                    # One statement in autocommit: its own transaction, one round trip. The constraints
-                    # do the expected-version check (see the module docstring).
+                    # One statement in autocommit: its own transaction, one round trip. It does the
+                    # expected-version check itself (postgres_batch.APPEND_SQL).
                     conn.autocommit = True
                     try:
                         conn.execute(self._sql["append"], params)
@@ -171,7 +171,7 @@ class PostgresEventStore(PagedReads):
                         return
                     except self._errors.UniqueViolation as exc:
                         raise self._unique_violation(conn, exc, events) from exc
-                    except (self._errors.ForeignKeyViolation, self._errors.CheckViolation) as exc:
+                    except self._errors.CheckViolation as exc:
                         raise self._conflict_now(events, conn) from exc
                     except self._errors.ReadOnlySqlTransaction as exc:
                         raise EventStoreError(f"event store {self.location} is read-only: {exc}") from exc
@@ -181,11 +181,13 @@ class PostgresEventStore(PagedReads):
             except self._operational as exc:
                 if self._closed:
                     raise StoreClosedError(f"the PostgreSQL event store {self.location} is closed") from exc
-                if self._committed(events):  # the connection died around COMMIT, which went through
+                # A lost connection, or the server rolled the statement back (a deadlock between two
+                # writers racing on the same runs): retry, unless it died around a COMMIT that went through.
+                if self._committed(events):
                     return
                 if attempt == _ATTEMPTS:
                     raise EventStoreError(f"append to {self.location} failed: {exc}") from exc
-                logger.warning("append to %s lost its connection (%s); retrying", self.location, exc)
+                logger.warning("append to %s did not complete (%s); retrying", self.location, exc)
             except self._errors.Error as exc:
                 raise EventStoreError(f"append to {self.location} failed: {exc}") from exc
 
