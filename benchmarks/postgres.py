@@ -10,10 +10,11 @@ a fresh schema, dropped afterwards.
   host only): on a shared machine CPU per event says what a faster or quieter one could reach.
 * Reads on a 100k-event run plus a 20k-event second run: ``load``, ``load_since`` (last 100),
   ``last_sequence``; and peak RSS growth of a fresh process streaming a 300k-event run with ``iter_events``.
-* 1, 2, 4 and 8 writer *processes*, each appending batches of 100 to its own run at once: aggregate rate
-  and the ratio to one writer (the issue's goal: linear to 4 writers), CPU per event (writers, server) and
-  WAL flushes per batch (``pg_stat_wal``; below 1 when commits share a flush). Once with the stores'
-  default ``notify=True`` and once with ``notify=False``, to show what the ``NOTIFY`` costs.
+* 1, 2, 4 and 8 writer *processes*, each appending batches of 100 to its own run at once, the counts
+  taking turns for 3 rounds (medians): aggregate rate and the ratio to one writer (the issue's goal:
+  linear to 4 writers), CPU per event (writers, server) and WAL flushes per batch (``pg_stat_wal``; below
+  1 when commits share a flush). Once with the stores' default ``notify=True`` and once with
+  ``notify=False``, to show what the ``NOTIFY`` costs.
 * Control and tail latency: from ``PostgresControlChannel.request`` returning in one connection to the
   scan's manager being cancelled by a ``ControlWatcher`` on another (LISTEN/NOTIFY), and from an
   ``append`` call (its round trips and commit included) to ``wait_for_append`` waking in a tail.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import statistics
 import subprocess
 import sys
 import threading
@@ -248,21 +250,24 @@ def _writers(url: str, n: int, per_writer: int, notify: bool, server_cpu: _Serve
     }
 
 
-def _concurrent(url: str, per_writer: int, writers: tuple[int, ...]) -> dict[str, Any]:
+def _concurrent(url: str, per_writer: int, writers: tuple[int, ...], repeats: int) -> dict[str, Any]:
     """Aggregate append rate of N processes on N runs (batches of 100), and the ratio to one writer.
 
+    The writer counts take turns, ``repeats`` rounds, and each figure is the median of its rounds: on a
+    shared machine the load drifts, and interleaving spreads the drift over every count alike.
     Top-level keys: the stores' default (``notify=True``); under ``notify_off``: the same without NOTIFY.
     """
     server_cpu = _ServerCpu(url)
-    out: dict[str, Any] = {"events_per_writer": per_writer, "batch": 100}
+    out: dict[str, Any] = {"events_per_writer": per_writer, "batch": 100, "rounds": repeats}
     for notify, into in ((True, out), (False, out.setdefault("notify_off", {}))):
-        base = None
+        rounds = [[_writers(url, n, per_writer, notify, server_cpu) for n in writers] for _ in range(repeats)]
+        for k, n in enumerate(writers):
+            for key in rounds[0][k]:
+                values = [r[k][key] for r in rounds if r[k][key] is not None]
+                into[f"{n}_writers_{key}"] = statistics.median(values) if values else None
+        base = into[f"{writers[0]}_writers_events_per_s"]
         for n in writers:
-            figures = _writers(url, n, per_writer, notify, server_cpu)
-            base = base or figures["events_per_s"]
-            into[f"{n}_writers_events_per_s"] = figures.pop("events_per_s")
             into[f"{n}_writers_vs_1"] = round(into[f"{n}_writers_events_per_s"] / base, 2)
-            into.update({f"{n}_writers_{key}": value for key, value in figures.items()})
     return out
 
 
@@ -352,7 +357,7 @@ def run(smoke: bool = False) -> dict[str, Any]:
     del pool
     result["reads"] = _reads(url, read_n, other_n, repeats)
     result["stream"] = _stream(url, stream_n)
-    result["concurrent_writers"] = _concurrent(url, per_writer, (1, 2, 4, 8))
+    result["concurrent_writers"] = _concurrent(url, per_writer, (1, 2, 4, 8), repeats)
     result["latency"] = _latency(url, samples)
     return result
 

@@ -399,8 +399,9 @@ def _postgres_lines(sec: dict[str, Any]) -> list[str]:
         )
     lines += [
         "",
-        f"Concurrent writer processes, batches of {conc['batch']}, {conc['events_per_writer']} events each "
-        "(CPU per event: all writers, the server; WAL flushes per batch below 1: commits shared a flush):",
+        f"Concurrent writer processes, batches of {conc['batch']}, {conc['events_per_writer']} events each, "
+        f"medians of {conc.get('rounds', 1)} interleaved rounds (CPU per event: all writers, the server; "
+        "WAL flushes per batch below 1: commits shared a flush):",
         "",
         "| writers | NOTIFY | events/s (aggregate) | vs 1 writer | client CPU, us/event "
         "| server CPU, us/event | WAL flushes/batch |",
