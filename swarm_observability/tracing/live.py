@@ -32,7 +32,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanContext
 
-from ..events import StreamEvent, copy_event
+from ..events import EventType, StreamEvent, copy_event
 from ..stores.base import EventStore
 from .ids import find_stamped_root
 from .mapping import OPENING_TYPES, SpanMapper, tracer_for
@@ -40,6 +40,7 @@ from .service import service_name_of, stamp_service_name
 
 logger = logging.getLogger("swarm_observability.tracing")
 
+_SCAN_OPENING = frozenset({EventType.SCAN_STARTED, EventType.SCAN_RESUMED})
 _NEVER_CURRENT = frozenset({"scan", "llm"})
 """Scope kinds whose span is never made current: a scan root (a generator) and a model call (LangChain
 ends async model runs in a copied context, where the attached context could not be detached)."""
@@ -114,7 +115,7 @@ class LiveTracer:
         if event.trace_id is not None or event.scope_id is None:
             return event
         try:
-            if self._service_name:
+            if self._service_name and event.type in _SCAN_OPENING:
                 event = stamp_service_name(event, self._service_name)
             ids = self.mapper.ids_for(event.scope_id)
             return event if ids is None else copy_event(event, **ids)
@@ -140,6 +141,18 @@ class LiveTracer:
             return otel_context.attach(trace.set_span_in_context(span))
         except Exception:
             logger.exception("tracing could not open the span of %s", event.type_name)
+            return None
+
+    def scope_ids(self, event: StreamEvent) -> dict[str, str] | None:
+        """The ``trace_id``/``span_id`` (hex) the later events of a just-opened scope should carry.
+
+        For a recorder that builds them into the scope's fields, so that :meth:`stamp` has nothing
+        to add (no copy of the event). ``None`` when the scope has no valid span. Never raises.
+        """
+        try:
+            return self.mapper.ids_for(event.scope_id)
+        except Exception:
+            logger.exception("tracing could not give the span ids of %s", event.type_name)
             return None
 
     def scope_closed(self, event: StreamEvent, token: object | None) -> None:

@@ -331,8 +331,16 @@ class SpanMapper:
             if self._open[scope_id].opened_by != event.id:
                 self._point(event)  # e.g. scan_resumed after a pause in place: the scope goes on
             return
-        if kind != "scan" and self._budget is not None and self._over_budget(event, kind, scope_id):
+        budget = self._budget
+        if (
+            kind != "scan"
+            and budget is not None
+            and (self._summarised or self._run_spans.get(event.run_id, 0) >= budget)
+            and self._over_budget(event, kind, scope_id)
+        ):
             return
+        parent_id = event.parent_scope_id
+        parent = self._open.get(parent_id) if parent_id else None
         links: list[Link] = []
         if kind == "scan":
             enclosing = self._known_context(event.parent_scope_id)
@@ -348,17 +356,18 @@ class SpanMapper:
                 if target is not None:
                     link_attributes = {sc.SWARM_LINK_TYPE: sc.LINK_RESUMES, sc.SWARM_INVOCATION_ID: previous}
                     links.append(Link(target, link_attributes))
+        elif parent is not None:
+            parent_ctx = parent.context or self._known_context(parent_id)  # type: ignore[assignment]
         else:
             parent_ctx = self._parent_context(event)
         start_ns = _ns(event)
-        parent_id = event.parent_scope_id
-        parent = self._open.get(parent_id) if parent_id else None
         if parent is not None and parent.start_ns > start_ns:
             start_ns = parent.start_ns
         span_kind = _SPAN_KINDS.get(kind, SpanKind.INTERNAL)
         span: Span | None = None
         if kind != "scan" and self._preset is not None:
-            span = self._deferred(event, kind, parent_ctx, span_kind, links, start_ns, scope_id)
+            parent_span = parent.span if parent is not None else trace.get_current_span(parent_ctx)
+            span = self._deferred(event, kind, parent_span, parent_ctx, span_kind, links, start_ns, scope_id)
         if span is None:
             name, attributes = _describe_scope(event, kind, scope_id)
             if self._ids is not None:
@@ -405,6 +414,7 @@ class SpanMapper:
         self,
         event: StreamEvent,
         kind: str,
+        parent_span: Span,
         parent_ctx: Context,
         span_kind: SpanKind,
         links: list[Link],
@@ -412,7 +422,7 @@ class SpanMapper:
         scope_id: str,
     ) -> DeferredSpan | None:
         """A :class:`DeferredSpan` under a known, valid parent span; ``None``: start an SDK span now."""
-        parent = trace.get_current_span(parent_ctx).get_span_context()
+        parent = parent_span.get_span_context()
         if not parent.is_valid:
             return None  # a new trace: the sampler's decision is needed now
         ids = self._preset.inner  # type: ignore[union-attr]
@@ -585,7 +595,8 @@ class SpanMapper:
             if scope.invocation_id and self._root_of.get(scope.invocation_id) is scope:
                 del self._root_of[scope.invocation_id]
         self._open.pop(scope.scope_id, None)
-        self._waiting.pop(scope.scope_id, None)
+        if self._waiting:
+            self._waiting.pop(scope.scope_id, None)
         parent = self._open.get(scope.parent_id) if scope.parent_id else None
         if parent is not None:
             parent.children.pop(scope.scope_id, None)

@@ -124,6 +124,30 @@ def test_events_inside_a_traced_scope_carry_its_span_ids():
     assert sum(e.trace_id is not None for e in stored) == 3
 
 
+def test_scope_ids_are_the_ids_later_events_of_the_scope_are_stamped_with():
+    """scope_ids(opening event) gives a recorder the ids to build into the scope's events; None outside."""
+    provider, exporter = _provider()
+    emitter = EventEmitter(InMemoryEventStore())
+    tracer = LiveTracer(provider)
+    tracer.install(emitter)
+    s = Scenario()
+    s.start()
+    node = s.open("node", "scanner")
+    s.point(EventType.NODE_PROGRESS, node, progress=0.3)
+    s.close(node)
+    s.end(EventType.SCAN_COMPLETE, "ok")
+    emitter.emit_event(s.events[0])
+    opened = emitter.emit_event(s.events[1])
+    assert opened is not None
+    ids = tracer.scope_ids(opened)
+    progress = emitter.emit_event(s.events[2])
+    assert progress is not None and ids == {"trace_id": progress.trace_id, "span_id": progress.span_id}
+    assert tracer.scope_ids(opened.model_copy(update={"scope_id": "unknown"})) is None
+    for event in s.events[3:]:
+        emitter.emit_event(event)
+    assert {sp.name for sp in exporter.get_finished_spans()} == {"node scanner", "invoke_workflow swarm"}
+
+
 def test_a_resume_in_another_process_links_to_the_root_found_in_the_event_log():
     """A fresh LiveTracer (a new process) links scan_resumed to the root span ids stamped in the store."""
     store = InMemoryEventStore()
