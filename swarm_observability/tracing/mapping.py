@@ -53,9 +53,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
-import json
 import logging
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -69,6 +67,24 @@ from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, SpanK
 
 from ..events import EventType, Outcome, StreamEvent
 from . import semconv as sc
+from .attributes import (
+    content,
+    data_attributes,
+    describe_scope,
+    describe_start,
+    handoff_attributes,
+    inherited_outcome,
+    is_pause_in_place,
+    json_text,
+    llm_close_attributes,
+    outcome_of,
+    scan_close_attributes,
+    truncate,
+)
+from .budget import DEFAULT_SPAN_BUDGET as DEFAULT_SPAN_BUDGET
+from .budget import MAX_SUMMARY_GROUPS, Summary, write_summary
+from .budget import SPAN_BUDGET_ENV as SPAN_BUDGET_ENV
+from .budget import resolve_span_budget as resolve_span_budget
 from .deferred import DeferredSpan, preset_ids_of
 from .ids import ScopeIdGenerator
 
@@ -104,24 +120,10 @@ CLOSING_TYPES: Mapping[str, str] = {
 
 _SPAN_KINDS: Mapping[str, SpanKind] = {"llm": SpanKind.CLIENT}
 
-_DEFAULT_OUTCOME: Mapping[str, Outcome] = {
-    EventType.SCAN_COMPLETE: Outcome.OK,
-    EventType.SCAN_ERROR: Outcome.ERROR,
-    EventType.SCAN_CANCELLED: Outcome.CANCELLED,
-}
-_RESERVED_DATA = frozenset({"outcome", "duration_ms", "error_type", "error_message"})
-_MAX_STR = 4096
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-_MAX_DATA_KEYS = 32
-_MAX_SUMMARY_GROUPS = 128
 _MAX_PENDING = 256
 _PENDING_NS = 100_000_000
-
-DEFAULT_SPAN_BUDGET = 10_000
-"""Spans one run may have before the rest are summarised (see the module docstring)."""
-SPAN_BUDGET_ENV = "SWARM_OBS_SPAN_BUDGET"
-"""Environment variable overriding :data:`DEFAULT_SPAN_BUDGET` (a positive integer, or ``none``)."""
 
 RootParent = Callable[[StreamEvent], Context]
 LinkResolver = Callable[[StreamEvent, str], SpanContext | None]
@@ -147,26 +149,8 @@ class _Scope:
     """The span's ``trace_id``/``span_id`` as hex, built once for stamping events."""
     closed_by: StreamEvent | None = None
     """The scope's closing event (a scan's end, a cancel), while it waits for work still inside it."""
-    summary: dict[tuple[str, str], _Summary] | None = None
+    summary: dict[tuple[str, str], Summary] | None = None
     """On a root: the scopes of its invocation summarised past the span budget, by kind and name."""
-
-
-@dataclass(slots=True)
-class _Summary:
-    """Scopes of one kind and name that did not become spans because the run was over its budget."""
-
-    root: _Scope
-    count: int = 0
-    errors: int = 0
-    events: int = 0
-    seq_first: int | None = None
-    seq_last: int | None = None
-
-    def saw(self, event: StreamEvent) -> None:
-        if event.seq is not None:
-            if self.seq_first is None:
-                self.seq_first = event.seq
-            self.seq_last = event.seq
 
 
 class SpanMapper:
@@ -202,7 +186,7 @@ class SpanMapper:
     ) -> None:
         self._budget = resolve_span_budget(span_budget)
         self._run_spans: OrderedDict[str, int] = OrderedDict()
-        self._summarised: dict[str, _Summary] = {}
+        self._summarised: dict[str, Summary] = {}
         self._root_of: dict[str, _Scope] = {}
         self._spans_summarised = 0
         self._tracer = tracer
@@ -283,7 +267,7 @@ class SpanMapper:
                 self._start(event, opening)
                 return
             closing = CLOSING_TYPES.get(type_)
-            if closing is not None and not (closing == "scan" and _is_pause_in_place(event)):
+            if closing is not None and not (closing == "scan" and is_pause_in_place(event)):
                 self._finish(event, closing)
             else:
                 self._point(event)
@@ -318,7 +302,7 @@ class SpanMapper:
         for waiting in list(self._waiting.values()):
             closed_by = waiting.closed_by
             if closed_by is not None and now_ns - _ns(closed_by) > self._grace_ns:
-                self._end_subtree(waiting, None, _inherited(closed_by), sc.ENDED_BY_STRAGGLER_GRACE)
+                self._end_subtree(waiting, None, inherited_outcome(closed_by), sc.ENDED_BY_STRAGGLER_GRACE)
 
     # -- opening ----------------------------------------------------------------------------------
 
@@ -369,7 +353,7 @@ class SpanMapper:
             parent_span = parent.span if parent is not None else trace.get_current_span(parent_ctx)
             span = self._deferred(event, kind, parent_span, parent_ctx, span_kind, links, start_ns, scope_id)
         if span is None:
-            name, attributes = _describe_scope(event, kind, scope_id)
+            name, attributes = describe_scope(event, kind, scope_id)
             if self._ids is not None:
                 self._ids.prime(event.invocation_id or scope_id, scope_id)
             try:
@@ -433,7 +417,7 @@ class SpanMapper:
             parent.trace_id, span_id, False, trace_flags=parent.trace_flags, trace_state=parent.trace_state
         )
         return DeferredSpan(
-            functools.partial(_describe_scope, event, kind, scope_id),
+            functools.partial(describe_scope, event, kind, scope_id),
             context,
             parent_ctx,
             span_kind,
@@ -459,12 +443,12 @@ class SpanMapper:
                 self._budget,
                 event.invocation_id,
             )
-        key = (kind, _describe_start(event, kind)[0])
-        if key not in root.summary and len(root.summary) >= _MAX_SUMMARY_GROUPS:
+        key = (kind, describe_start(event, kind)[0])
+        if key not in root.summary and len(root.summary) >= MAX_SUMMARY_GROUPS:
             key = (kind, "*")
         group = root.summary.get(key)
         if group is None:
-            group = root.summary[key] = _Summary(root)
+            group = root.summary[key] = Summary(root)
         group.count += 1
         group.saw(event)
         self._summarised[scope_id] = group
@@ -501,17 +485,17 @@ class SpanMapper:
             group = self._summarised.pop(scope_id, None) if scope_id and scope is None else None
             if group is not None:
                 group.saw(event)
-                group.errors += _outcome(event) == Outcome.ERROR
+                group.errors += outcome_of(event) == Outcome.ERROR
             else:
                 logger.debug("%s for a scope that is not open (%s) ignored", event.type_name, scope_id)
             return
         end_ns = _ns(event)
-        outcome = _outcome(event)
+        outcome = outcome_of(event)
         if kind != "scan" and outcome != Outcome.CANCELLED:
             for child_id in list(scope.children):
                 child = self._open.get(child_id)
                 if child is not None:
-                    self._end_subtree(child, end_ns, _inherited(event), event.type_name)
+                    self._end_subtree(child, end_ns, inherited_outcome(event), event.type_name)
         span = scope.span
         attributes: dict[str, Any] = {sc.SWARM_OUTCOME: outcome}
         if event.seq is not None:
@@ -519,13 +503,13 @@ class SpanMapper:
         if kind == "node" and event.checkpoint_id and event.checkpoint_id != scope.checkpoint_id:
             attributes[sc.SWARM_CHECKPOINT_ID] = event.checkpoint_id
         if kind == "scan":
-            attributes.update(_scan_close_attributes(event))
+            attributes.update(scan_close_attributes(event))
         elif kind in ("probe", "agent", "plan"):
-            attributes.update(_data_attributes(f"swarm.{kind}.", event.data))
+            attributes.update(data_attributes(f"swarm.{kind}.", event.data))
         elif kind == "llm":
-            attributes.update(_llm_close_attributes(event.data))
+            attributes.update(llm_close_attributes(event.data))
         elif kind == "tool" and "result" in event.data:
-            attributes[sc.GEN_AI_TOOL_CALL_RESULT] = _content(event.data["result"])
+            attributes[sc.GEN_AI_TOOL_CALL_RESULT] = content(event.data["result"])
         if outcome == Outcome.ERROR:
             error_type = str(event.data.get("error_type") or "_OTHER")
             message = str(event.data.get("error_message") or event.message or "")
@@ -554,7 +538,7 @@ class SpanMapper:
     def _end_subtree(self, scope: _Scope, end_ns: int | None, outcome: str, ended_by: str) -> None:
         """End ``scope`` and its open descendants at ``end_ns`` (``None``: each at its last sign of life)."""
         if scope.closed_by is not None:  # a waiting scope keeps its own outcome; its stragglers inherit
-            outcome = _inherited(scope.closed_by)
+            outcome = inherited_outcome(scope.closed_by)
         for child_id in list(scope.children):
             child = self._open.get(child_id)
             if child is not None:
@@ -608,21 +592,7 @@ class SpanMapper:
         """Put the summarised scopes of an ending invocation on its root span."""
         if not root.summary:
             return
-        total = 0
-        for (kind, name), group in root.summary.items():
-            total += group.count
-            attributes: dict[str, Any] = {
-                sc.SWARM_SUMMARY_KIND: kind,
-                sc.SWARM_SUMMARY_NAME: name,
-                sc.SWARM_SUMMARY_COUNT: group.count,
-                sc.SWARM_SUMMARY_ERRORS: group.errors,
-                sc.SWARM_SUMMARY_EVENTS: group.events,
-            }
-            if group.seq_first is not None:
-                attributes[sc.SWARM_SEQ_FIRST] = group.seq_first
-                attributes[sc.SWARM_SEQ_LAST] = group.seq_last
-            root.span.add_event(sc.SPANS_SUMMARISED_EVENT, attributes, timestamp=self._last_ns or None)
-        root.span.set_attributes({sc.SWARM_SPANS_SUMMARISED: total, sc.SWARM_SPAN_BUDGET: self._budget or 0})
+        write_summary(root.span, root.summary, self._budget, self._last_ns or None)
         self._summarised = {k: g for k, g in self._summarised.items() if g.root is not root}
 
     # -- point events -----------------------------------------------------------------------------
@@ -645,251 +615,19 @@ class SpanMapper:
         if event.seq is not None:
             attributes[sc.SWARM_SEQ] = event.seq
         if event.message is not None:
-            attributes[sc.SWARM_MESSAGE] = _truncate(event.message)
+            attributes[sc.SWARM_MESSAGE] = truncate(event.message)
         if event.progress is not None:
             attributes[sc.SWARM_PROGRESS] = event.progress
         name = event.type_name
         if name == EventType.HANDOFF:
             name = sc.SWARM_HANDOFF_EVENT
-            attributes.update(_handoff_attributes(event.data))
+            attributes.update(handoff_attributes(event.data))
         elif event.data:
-            attributes[sc.SWARM_DATA] = _json(event.data)
+            attributes[sc.SWARM_DATA] = json_text(event.data)
         ns = _ns(event)
         if ns > scope.last_ns:
             scope.last_ns = ns
         scope.span.add_event(name, attributes, timestamp=ns)
-
-
-# -- describing spans -------------------------------------------------------------------------------
-
-
-def _describe_scope(event: StreamEvent, kind: str, scope_id: str) -> tuple[str, dict[str, Any]]:
-    name, attributes = _describe_start(event, kind)
-    attributes[sc.SWARM_SCOPE_ID] = scope_id
-    return name, attributes
-
-
-def _describe_start(event: StreamEvent, kind: str) -> tuple[str, dict[str, Any]]:
-    attributes: dict[str, Any] = {sc.SWARM_RUN_ID: event.run_id}
-    if event.thread_id:
-        attributes[sc.GEN_AI_CONVERSATION_ID] = event.thread_id
-    if event.invocation_id:
-        attributes[sc.SWARM_INVOCATION_ID] = event.invocation_id
-    if event.seq is not None:
-        attributes[sc.SWARM_SEQ_FIRST] = event.seq
-    if event.node and kind != "scan":
-        attributes[sc.SWARM_NODE] = event.node
-    if kind == "scan":
-        graph = event.data.get("graph")
-        attributes[sc.GEN_AI_OPERATION_NAME] = sc.OP_INVOKE_WORKFLOW
-        if isinstance(graph, str) and graph:
-            attributes[sc.GEN_AI_WORKFLOW_NAME] = graph
-        attributes[sc.SWARM_RESUMED] = event.type_name == EventType.SCAN_RESUMED
-        previous = event.data.get("previous_invocation_id")
-        if isinstance(previous, str) and previous:
-            attributes[sc.SWARM_PREVIOUS_INVOCATION_ID] = previous
-        fork = event.data.get("from_checkpoint_id")
-        if isinstance(fork, str) and fork:
-            attributes[sc.SWARM_FORK_CHECKPOINT_ID] = fork
-            discarded = event.data.get("discarded_events")
-            if isinstance(discarded, int):
-                attributes[sc.SWARM_FORK_DISCARDED_EVENTS] = discarded
-        if isinstance(graph, str) and graph:
-            return f"{sc.OP_INVOKE_WORKFLOW} {graph}", attributes
-        return sc.OP_INVOKE_WORKFLOW, attributes
-    if kind == "node":
-        for key, value in (
-            (sc.SWARM_STEP, event.step),
-            (sc.SWARM_TASK_ID, event.task_id),
-            (sc.SWARM_CHECKPOINT_ID, event.checkpoint_id),
-        ):
-            if value is not None:
-                attributes[key] = value
-        if event.namespace:
-            attributes[sc.SWARM_NAMESPACE] = list(event.namespace)
-        return f"node {event.node or 'unknown'}", attributes
-    attributes.update(_data_attributes(f"swarm.{kind}.", event.data))
-    if kind == "probe":
-        tool = event.probe or "unknown"
-        attributes[sc.GEN_AI_OPERATION_NAME] = sc.OP_EXECUTE_TOOL
-        attributes[sc.GEN_AI_TOOL_NAME] = tool
-        call_id = event.data.get("tool_call_id")
-        if isinstance(call_id, str):
-            attributes[sc.GEN_AI_TOOL_CALL_ID] = call_id
-        return f"{sc.OP_EXECUTE_TOOL} {tool}", attributes
-    if kind == "llm":
-        return _llm_start(event, attributes)
-    if kind == "tool":
-        return _tool_start(event, attributes)
-    if kind == "agent":
-        agent = event.agent or "unknown"
-        attributes[sc.GEN_AI_OPERATION_NAME] = sc.OP_INVOKE_AGENT
-        attributes[sc.GEN_AI_AGENT_NAME] = agent
-        for data_key, attr in (
-            ("provider", sc.GEN_AI_PROVIDER_NAME),
-            ("model", sc.GEN_AI_REQUEST_MODEL),
-            ("agent_id", sc.GEN_AI_AGENT_ID),
-        ):
-            value = event.data.get(data_key)
-            if isinstance(value, str) and value:
-                attributes[attr] = value
-        return f"{sc.OP_INVOKE_AGENT} {agent}", attributes
-    owner = event.agent or event.node
-    attributes[sc.GEN_AI_OPERATION_NAME] = sc.OP_PLAN
-    if event.agent:
-        attributes[sc.GEN_AI_AGENT_NAME] = event.agent
-    return (f"{sc.OP_PLAN} {owner}" if owner else sc.OP_PLAN), attributes
-
-
-def _llm_start(event: StreamEvent, attributes: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    data = event.data
-    attributes[sc.GEN_AI_OPERATION_NAME] = sc.OP_CHAT
-    if event.agent:
-        attributes[sc.GEN_AI_AGENT_NAME] = event.agent
-    for key, attr in (("provider", sc.GEN_AI_PROVIDER_NAME), ("model", sc.GEN_AI_REQUEST_MODEL)):
-        value = data.get(key)
-        if isinstance(value, str) and value:
-            attributes[attr] = value
-    if "input_messages" in data:
-        attributes[sc.GEN_AI_INPUT_MESSAGES] = _content(data["input_messages"])
-    model = data.get("model")
-    return (f"{sc.OP_CHAT} {model}" if isinstance(model, str) and model else sc.OP_CHAT), attributes
-
-
-_USAGE_ATTRIBUTES = (
-    ("input_tokens", sc.GEN_AI_USAGE_INPUT_TOKENS),
-    ("output_tokens", sc.GEN_AI_USAGE_OUTPUT_TOKENS),
-    ("cache_read_tokens", sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
-    ("reasoning_tokens", sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
-)
-
-
-def _llm_close_attributes(data: Mapping[str, Any]) -> dict[str, Any]:
-    attributes: dict[str, Any] = {}
-    response_model = data.get("response_model")
-    if isinstance(response_model, str) and response_model:
-        attributes[sc.GEN_AI_RESPONSE_MODEL] = response_model
-    for key, attr in _USAGE_ATTRIBUTES:
-        value = data.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            attributes[attr] = value
-    reasons = data.get("finish_reasons")
-    if isinstance(reasons, list) and reasons:
-        attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [str(r) for r in reasons]
-    ttft = data.get("time_to_first_token_ms")
-    if isinstance(ttft, int | float):
-        attributes[sc.SWARM_TIME_TO_FIRST_TOKEN_MS] = float(ttft)
-    cost = data.get("cost_usd")
-    if isinstance(cost, int | float):
-        attributes[sc.SWARM_COST_USD] = float(cost)
-    if "output_messages" in data:
-        attributes[sc.GEN_AI_OUTPUT_MESSAGES] = _content(data["output_messages"])
-    return attributes
-
-
-def _tool_start(event: StreamEvent, attributes: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    data = event.data
-    tool = data.get("tool")
-    tool = tool if isinstance(tool, str) and tool else "unknown"
-    attributes[sc.GEN_AI_OPERATION_NAME] = sc.OP_EXECUTE_TOOL
-    attributes[sc.GEN_AI_TOOL_NAME] = tool
-    attributes[sc.GEN_AI_TOOL_TYPE] = str(data.get("tool_type") or "function")
-    call_id = data.get("tool_call_id")
-    if isinstance(call_id, str) and call_id:
-        attributes[sc.GEN_AI_TOOL_CALL_ID] = call_id
-    if event.agent:
-        attributes[sc.GEN_AI_AGENT_NAME] = event.agent
-    if "arguments" in data:
-        attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = _content(data["arguments"])
-    return f"{sc.OP_EXECUTE_TOOL} {tool}", attributes
-
-
-def _handoff_attributes(data: Mapping[str, Any]) -> dict[str, Any]:
-    attributes: dict[str, Any] = {}
-    for key, attr in (
-        ("from_agent", sc.SWARM_HANDOFF_FROM),
-        ("to_agent", sc.SWARM_HANDOFF_TO),
-        ("tool", sc.SWARM_HANDOFF_TOOL),
-        ("via", sc.SWARM_HANDOFF_VIA),
-    ):
-        value = data.get(key)
-        if isinstance(value, str) and value:
-            attributes[attr] = _truncate(value)
-    return attributes
-
-
-def _content(value: Any) -> str:
-    return _truncate(value) if isinstance(value, str) else _json(value)
-
-
-def _is_pause_in_place(event: StreamEvent) -> bool:
-    """A pause at a safe point (``reason="pause"``) holds the invocation; it does not end it."""
-    return event.type_name == EventType.SCAN_PAUSED and event.data.get("reason") == "pause"
-
-
-def _scan_close_attributes(event: StreamEvent) -> dict[str, Any]:
-    attributes: dict[str, Any] = {}
-    data = event.data
-    if event.type_name == EventType.SCAN_PAUSED:
-        if isinstance(data.get("reason"), str):
-            attributes[sc.SWARM_PAUSE_REASON] = data["reason"]
-        if data.get("interrupts"):
-            attributes[sc.SWARM_INTERRUPTS] = _json(data["interrupts"])
-    elif event.type_name == EventType.SCAN_CANCELLED:
-        if isinstance(data.get("reason"), str):
-            attributes[sc.SWARM_CANCEL_REASON] = data["reason"]
-        if event.node:
-            attributes[sc.SWARM_CANCEL_NODE] = event.node
-    return attributes
-
-
-def _inherited(event: StreamEvent) -> str:
-    """The outcome of scopes that a closing event ends: ``cancelled`` after a cancel, else ``incomplete``."""
-    return Outcome.CANCELLED.value if _outcome(event) == Outcome.CANCELLED else sc.OUTCOME_INCOMPLETE
-
-
-def _outcome(event: StreamEvent) -> str:
-    value = event.data.get("outcome")
-    if isinstance(value, str) and value:
-        return value
-    default = _DEFAULT_OUTCOME.get(event.type_name)
-    if default is not None:
-        return default.value
-    if event.type_name == EventType.SCAN_PAUSED:
-        return Outcome.INTERRUPTED.value if event.data.get("reason") == "interrupt" else Outcome.PAUSED.value
-    return Outcome.ERROR.value if event.data.get("error_type") else Outcome.OK.value
-
-
-def _data_attributes(prefix: str, data: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if key in _RESERVED_DATA or not isinstance(key, str):
-            continue
-        if len(out) >= _MAX_DATA_KEYS:
-            break
-        out[prefix + key] = _attribute_value(value)
-    return out
-
-
-def _attribute_value(value: Any) -> Any:
-    if isinstance(value, bool | float) or (isinstance(value, int) and -(2**63) <= value < 2**63):
-        return value
-    if isinstance(value, str):
-        return _truncate(value)
-    if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
-        return [_truncate(v) for v in value]
-    if isinstance(value, list | tuple) and value and all(isinstance(v, bool) for v in value):
-        return list(value)
-    return _json(value)
-
-
-def _json(value: Any) -> str:
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=repr)
-    return _truncate(text)
-
-
-def _truncate(text: str) -> str:
-    return text if len(text) <= _MAX_STR else text[: _MAX_STR - 3] + "..."
 
 
 _last_ns_of: tuple[datetime, int] = (_EPOCH, 0)
@@ -909,31 +647,6 @@ def _ns(event: StreamEvent) -> int:
     ns = (timestamp - _EPOCH) // _MICROSECOND * 1000
     _last_ns_of = (timestamp, ns)
     return ns
-
-
-def resolve_span_budget(value: int | str | None = "default") -> int | None:
-    """The span budget ``value`` stands for: ``"default"`` is ``$SWARM_OBS_SPAN_BUDGET`` or
-    :data:`DEFAULT_SPAN_BUDGET`; ``None`` is no budget.
-
-    Raises:
-        ValueError: not a positive integer (nor ``none`` in the environment variable).
-    """
-    if value == "default":
-        text = os.environ.get(SPAN_BUDGET_ENV, "").strip()
-        if not text:
-            return DEFAULT_SPAN_BUDGET
-        if text.lower() == "none":
-            return None
-        try:
-            value = int(text)
-        except ValueError:
-            message = f"${SPAN_BUDGET_ENV} must be a positive integer or 'none', not {text!r}"
-            raise ValueError(message) from None
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"span_budget must be a positive integer or None, not {value!r}")
-    return value
 
 
 def _remember(cache: OrderedDict[str, SpanContext], key: str, value: SpanContext, limit: int) -> None:

@@ -54,7 +54,7 @@ class GenAIMetrics:
 
     def install(self, emitter: Any) -> Callable[[], None]:
         """Subscribe to ``emitter``; returns the unsubscribe function."""
-        return emitter.subscribe(self.on_event)  # type: ignore[no-any-return]
+        return emitter.subscribe(self.on_event)
 
     def on_event(self, event: StreamEvent) -> None:
         """Record one event (only ``llm_end``/``llm_error`` count). Never raises."""
