@@ -19,6 +19,7 @@ from swarm_observability.emitter import EventEmitter
 from swarm_observability.events import EventType, StreamEvent
 from swarm_observability.stores import InMemoryEventStore
 from swarm_observability.tracing import LiveTracer, export_run
+from swarm_observability.tracing.deferred import DeferredSpan
 from swarm_observability.tracing.mapping import CLOSING_TYPES, OPENING_TYPES
 
 from .scenario import Scenario, tree
@@ -330,3 +331,26 @@ def test_an_ended_node_span_is_exported_within_100_ms_of_event_time_while_its_in
 
 def _ns(event: StreamEvent) -> int:
     return (event.timestamp - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
+
+
+def test_a_tracer_that_cannot_be_handed_span_ids_gets_every_span_started_at_once():
+    """With a non-SDK tracer (no id generator) scopes are not deferred; nothing fails, nothing stays open."""
+    emitter = EventEmitter(InMemoryEventStore())
+    tracer = LiveTracer(trace.NoOpTracerProvider())
+    tracer.install(emitter)
+    s = Scenario()
+    s.start()
+    s.close(s.open("node", "scanner"))
+    s.end(EventType.SCAN_COMPLETE, "ok")
+    kinds = []
+    tokens: dict[str, object] = {}
+    for event in s.events:
+        if event.type_name in CLOSING_TYPES:
+            kinds.append(type(tracer.mapper.span_for(event.scope_id)))
+            tracer.scope_closed(event, tokens.pop(event.scope_id, None))
+        emitted = emitter.emit_event(event)
+        if event.type_name in OPENING_TYPES and emitted is not None:
+            tokens[event.scope_id] = tracer.scope_opened(emitted)
+    assert len(kinds) == 2 and DeferredSpan not in kinds
+    assert tracer.mapper.spans_started == 2 and tracer.mapper.open_scope_count == 0
+    assert trace.get_current_span() is trace.INVALID_SPAN
