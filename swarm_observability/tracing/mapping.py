@@ -285,11 +285,6 @@ class SpanMapper:
             self._build_pending()
             return count
 
-    def flush(self) -> None:
-        """Turn the ended scopes still queued (see :mod:`.deferred`) into SDK spans now."""
-        with self._lock:
-            self._build_pending()
-
     def _build_pending(self) -> None:
         pending, self._pending = self._pending, []
         for span in pending:
@@ -555,7 +550,8 @@ class SpanMapper:
         """End the span of ``scope`` at its last sign of life and release it; a waiting parent may end too.
 
         A deferred span is queued; the queue becomes SDK spans before any SDK span ends (so an
-        invocation's root ends after its scopes), when it is full, or 100 ms of event time later.
+        invocation's root ends after its scopes), when it is full, when no open root of its
+        invocation is left (a straggler), or 100 ms of event time later.
         """
         self._release(scope)
         span = scope.span
@@ -563,8 +559,8 @@ class SpanMapper:
         if type(span) is DeferredSpan:
             span.finish(end_ns)
             self._pending.append(span)
-            if len(self._pending) >= _MAX_PENDING:
-                self._build_pending()
+            if len(self._pending) >= _MAX_PENDING or scope.invocation_id not in self._root_of:
+                self._build_pending()  # full, or no open root left whose end would build it
         else:
             if self._pending:
                 self._build_pending()

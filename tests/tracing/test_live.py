@@ -354,3 +354,21 @@ def test_a_tracer_that_cannot_be_handed_span_ids_gets_every_span_started_at_once
     assert len(kinds) == 2 and DeferredSpan not in kinds
     assert tracer.mapper.spans_started == 2 and tracer.mapper.open_scope_count == 0
     assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+def test_a_scope_ending_after_its_invocation_is_exported_at_once():
+    """A late scope (its node and invocation already ended) is not left queued: no root end would build it."""
+    provider, exporter = _provider()
+    emitter = EventEmitter(InMemoryEventStore())
+    tracer = LiveTracer(provider)
+    tracer.install(emitter)
+    s = Scenario()
+    s.start()
+    node = s.open("node", "scanner")
+    s.close(node)
+    s.end(EventType.SCAN_COMPLETE, "ok")
+    s.close(s.open("probe", "late_thread", node))
+    _drive_live(tracer, emitter, s.events)
+    spans = {sp.name: sp for sp in exporter.get_finished_spans()}
+    assert set(spans) == {"invoke_workflow swarm", "node scanner", "execute_tool late_thread"}
+    assert spans["execute_tool late_thread"].parent.span_id == spans["node scanner"].context.span_id
