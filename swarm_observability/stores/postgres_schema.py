@@ -60,7 +60,7 @@ CREATE TABLE {s}.swarm_runs (
 );
 """,
     # The gap check moves from a per-row foreign key to the append's update of swarm_runs: half the
-    # server CPU per appended event (12.5 -> 6.5 us measured), one WAL record less per event.
+    # server CPU per appended event (12.5 -> 6.5 us measured), 64 bytes less WAL per event.
     2: """
 ALTER TABLE {s}.swarm_events DROP CONSTRAINT swarm_events_gapless, DROP COLUMN prev_seq;
 CREATE FUNCTION {s}.swarm_refuse_append(run_id text, seq bigint) RETURNS void LANGUAGE plpgsql AS $$
