@@ -1,13 +1,15 @@
 """The DuckDB analytics projection: rebuild throughput, tailer throughput and ``stats`` latency.
 
-A SQLite store is filled with a synthetic swarm log (:mod:`benchmarks.swarm_log`: runs of nodes,
-probes, agents, model and tool calls; 1M events in a full run) before anything is timed. Then:
+A SQLite store and a JSONL store are filled with the same synthetic swarm log
+(:mod:`benchmarks.swarm_log`: runs of nodes, probes, agents, model and tool calls; 1M events in a full
+run) before anything is timed. Then:
 
 * ``rebuild``: :meth:`Projection.rebuild` from scratch, repeated; events per second of wall time
   (reading the store, staging JSON, DuckDB's parse and insert, the derived tables, the final checkpoint),
   and per second of this process's CPU time (all threads: DuckDB's two and the store reader), which
   other engineers' load inflates far less than wall time: on an idle 2-core machine the wall rate
   approaches twice the CPU rate when both cores stay busy;
+* ``rebuild_from_jsonl``: one rebuild from a JSONL store holding the same log (its raw-line path);
 * ``tail``: the incremental tailer projecting the same log from empty in batches of 50k events
   (``step``), and ``first_catch_up``: a new tailer's ``catch_up``, which loads such a backlog whole;
 * ``store_parse``: reading every event back as ``StreamEvent`` objects with ``iter_events`` (the floor
@@ -35,24 +37,29 @@ FULL_EVENTS = 1_000_000
 SMOKE_EVENTS = 3_000
 
 
-def _fill(folder: Path, events: int) -> tuple[Any, int]:
+def _fill(folder: Path, events: int) -> tuple[Any, Any, int]:
+    """The same synthetic log in a SQLite store and a JSONL store."""
+    from swarm_observability.stores.jsonl import JSONLEventStore
     from swarm_observability.stores.sqlite import SQLiteEventStore
 
     from .swarm_log import synthetic_runs
 
     store = SQLiteEventStore(folder / "events.db", durability="normal")
+    jsonl = JSONLEventStore(folder / "jsonl")
     total = 0
     batch: list[Any] = []
     for run in synthetic_runs(events, seed=7):
         batch += run
         if len(batch) >= 20_000:
             store.append_batch(batch)
+            jsonl.append_batch(batch)
             total += len(batch)
             batch = []
     if batch:
         store.append_batch(batch)
+        jsonl.append_batch(batch)
         total += len(batch)
-    return store, total
+    return store, jsonl, total
 
 
 def run(smoke: bool) -> dict[str, Any]:
@@ -62,11 +69,11 @@ def run(smoke: bool) -> dict[str, Any]:
     except ImportError as exc:  # pragma: no cover - the analytics extra is in make's environment
         return {"unavailable": {"analytics": str(exc)}}
     events = SMOKE_EVENTS if smoke else FULL_EVENTS
-    repeats = 1 if smoke else 3
+    repeats = 1 if smoke else 5
     folder = Path(tempfile.mkdtemp(prefix="swarm-obs-bench-analytics-"))
     try:
         t0 = time.perf_counter()
-        store, total = _fill(folder, events)
+        store, jsonl, total = _fill(folder, events)
         fill_s = time.perf_counter() - t0
         db = folder / "analytics.duckdb"
         rebuild_rates, cpu_rates = [], []
@@ -75,6 +82,10 @@ def run(smoke: bool) -> dict[str, Any]:
             Projection.rebuild(store, db)
             rebuild_rates.append(total / (time.perf_counter() - t0))
             cpu_rates.append(total / (_cpu_s() - cpu0))
+        t0 = time.perf_counter()
+        Projection.rebuild(jsonl, folder / "from-jsonl.duckdb")
+        jsonl_rate = total / (time.perf_counter() - t0)
+        jsonl.close()
         t0 = time.perf_counter()
         parsed = sum(1 for info in store.runs() for _ in store.iter_events(info.run_id))
         parse_rate = parsed / (time.perf_counter() - t0)
@@ -107,6 +118,7 @@ def run(smoke: bool) -> dict[str, Any]:
             "db_bytes": db.stat().st_size,
             "rebuild_events_per_s": summarize(rebuild_rates, 0),
             "rebuild_events_per_cpu_s": summarize(cpu_rates, 0),
+            "rebuild_from_jsonl_events_per_s": round(jsonl_rate),
             "tail_events_per_s": round(tail_rate),
             "first_catch_up_events_per_s": round(first_rate),
             "store_parse_events_per_s": round(parse_rate),

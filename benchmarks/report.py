@@ -299,6 +299,11 @@ def render(results: dict[str, Any]) -> str:
                 if (cpu := sec.get("rebuild_events_per_cpu_s"))
                 else []
             ),
+            *(
+                [f"| rebuild-db from a JSONL store, events/s | {_n(jsonl)} | one run |"]
+                if (jsonl := sec.get("rebuild_from_jsonl_events_per_s"))
+                else []
+            ),
             f"| tailer from empty (batches of 50k), events/s | {_n(sec['tail_events_per_s'])} | one run |",
             *(
                 [f"| first catch_up of a new tailer (whole backlog), events/s | {_n(first)} | one run |"]
