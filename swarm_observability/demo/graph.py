@@ -42,6 +42,9 @@ from .probes import PROBES, FileEntry, files_for, run_probe, take_inventory
 DELAY_ENV = "SWARM_OBS_DEMO_DELAY"
 """Environment variable: seconds each probe sleeps per file (testing knob, default 0)."""
 
+PROGRESS_EVERY_S = 0.5
+"""A probe reports progress at every 5% of its files and at least this often (seconds)."""
+
 GRAPH_NAME = "demo_swarm"
 
 
@@ -116,11 +119,16 @@ def _probe(task: ProbeTask) -> dict[str, Any]:
     spec = PROBES[task["probe"]]
     delay = _delay()
     found: list[dict[str, Any]] = []
+    last_report = time.monotonic()
 
     def tick(done: int, total: int, path: str) -> None:
+        # every 5% or half second: progress() is also where a cancel or pause takes effect
+        nonlocal last_report
         if delay:
             time.sleep(delay)
-        if done == total or done % max(1, total // 20) == 0:
+        now = time.monotonic()
+        if done == total or done % max(1, total // 20) == 0 or now - last_report >= PROGRESS_EVERY_S:
+            last_report = now
             progress(done / total, f"{done}/{total} files ({path})")
 
     with probe(spec.name, files=len(task["files"]), description=spec.description) as running:

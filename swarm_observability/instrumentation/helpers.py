@@ -43,6 +43,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 def progress(fraction: float, message: str | None = None) -> StreamEvent | None:
     """Report how far the current node (or probe) has got: a ``node_progress`` event.
 
+    Also a safe point, so a long loop that reports progress honours control promptly: a cancelled scan
+    raises :class:`~swarm_observability.exceptions.ScanCancelled` here (before the event), a paused one
+    waits here (in sync code off an event loop; on a loop the pause waits for the next async safe point).
+
     Args:
         fraction: done so far, from 0.0 to 1.0.
         message: optional human-readable text.
@@ -53,8 +57,10 @@ def progress(fraction: float, message: str | None = None) -> StreamEvent | None:
     Raises:
         NoActiveRunError: outside an instrumented run.
         EventValidationError: ``fraction`` is not a number between 0 and 1.
+        ScanCancelled: the scan was cancelled.
     """
     scope = require_scope("progress")
+    safe_point_sync(scope)
     if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0.0 <= fraction <= 1.0:
         raise EventValidationError(f"progress fraction must be a number from 0 to 1, got {fraction!r}")
     if message is not None and not isinstance(message, str):

@@ -1,4 +1,4 @@
-"""Safe points: where a cancel takes effect and a pause waits (node entry and exit, probe entry and exit).
+"""Safe points: where a cancel takes effect and a pause waits (node and probe entry/exit, ``progress()``).
 
 Each runs the scan's ``CancellationManager.checkpoint`` (``checkpoint_sync`` in sync code) when the
 manager is cancelled or paused; otherwise it costs two attribute reads. A pause emits
