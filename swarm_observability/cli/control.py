@@ -182,6 +182,18 @@ def _cmd_resume(args: argparse.Namespace) -> int:
                 )
             if snapshot.created_at is None:
                 raise CliError(f"unknown thread {thread_id!r}: no checkpoint for it")
+            if not args.checkpoint and not snapshot.next and _status(store, run_id) == "completed":
+                # invoking again would only add an empty invocation to the log
+                if out.json_mode:
+                    out.json(
+                        {"run_id": run_id, "thread_id": thread_id, "status": "completed", "resumed": False}
+                    )
+                    return EXIT_OK
+                out.line(
+                    f"thread {thread_id} is already complete; nothing to resume (fork it from an earlier "
+                    f"checkpoint with --checkpoint, see `swarm-obs checkpoints {thread_id}`)"
+                )
+                return EXIT_OK
             observer = SwarmObserver(store=store)
             instrumented = observer.instrument(graph)
             view = LiveView(out, live=not args.no_progress, quiet=args.no_progress or out.json_mode)

@@ -137,6 +137,19 @@ def test_resume_with_graph_continues_a_failed_thread(cli: Any, tmp_path: Path) -
     assert starts[1].data["previous_invocation_id"] == starts[0].invocation_id
     assert [e.node for e in events if e.type_name == "node_enter"] == ["first", "second", "second"]
     assert cli("verify", "flaky-1", "--store", str(db)).code == 0
+    again = cli(
+        "resume",
+        "flaky-1",
+        "--graph",
+        "cli._graphs:build",
+        "--store",
+        str(db),
+        "--checkpoints",
+        str(checkpoints),
+    )
+    assert again.code == 0 and "already complete" in again.out, again.err
+    with SQLiteEventStore(db, read_only=True) as store:
+        assert store.last_sequence("flaky-1") == len(events)
 
 
 def test_resume_with_graph_refuses_unknown_threads_and_bad_references(cli: Any, recorded: Path) -> None:
