@@ -311,7 +311,11 @@ class EventEmitter:
             if last is None:
                 last = self._sync_last(run_id)
             seq = last + 1
-            event = _with_seq(event, seq, owned)
+            if owned:  # built here and unseen: assigning seq in place is part of its construction
+                event.__dict__["seq"] = seq
+                event.__pydantic_fields_set__.add("seq")
+            else:
+                event = copy_event(event, seq=seq)
             if self.hash_chain:
                 self._set_link(event, last)
             elif event.prev_hash is not None:  # a link of another log means nothing at this seq
@@ -332,7 +336,8 @@ class EventEmitter:
             self._emitted += 1
             if self.hash_chain:
                 self._heads[run_id] = (event.seq, event_hash(event))  # type: ignore[assignment]
-        self._notify(event)
+        if self._subscribers:
+            self._notify(event)
         return event
 
     def _retry_after_conflict(self, event: StreamEvent) -> StreamEvent:

@@ -203,6 +203,10 @@ _UUID7_VARIANT = 0b10 << 62
 
 
 def _new_event_id() -> str:
+    return _event_id_at(time.time_ns() // 1_000_000)
+
+
+def _event_id_at(ms: int) -> str:
     # An RFC 9562 version 7 UUID: 48-bit Unix milliseconds, then 74 random bits around the version and
     # variant bits. Time-ordered ids keep inserts into a store's id index at its right edge (random
     # UUID4s touch a different page per row, which halves SQLite's commit rate on a large log); the
@@ -210,13 +214,7 @@ def _new_event_id() -> str:
     # re-seeded after fork) rather than os.urandom per call: os.urandom releases the GIL, and with
     # LangGraph's worker threads around, getting it back cost ~17 us per event.
     rand = getrandbits(74)
-    value = (
-        (time.time_ns() // 1_000_000) << 80
-        | _UUID7_VERSION
-        | (rand >> 62) << 64
-        | _UUID7_VARIANT
-        | rand & 0x3FFF_FFFF_FFFF_FFFF
-    )
+    value = ms << 80 | _UUID7_VERSION | (rand >> 62) << 64 | _UUID7_VARIANT | rand & 0x3FFF_FFFF_FFFF_FFFF
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
@@ -739,11 +737,21 @@ def make_scope_event(type: EventType | str, scope: ScopeFields, data: dict[str, 
             values = values.copy()
             values["type"] = type
             values["data"] = plain
-            values["id"] = _new_event_id()
+            ns = time.time_ns()
+            ms = ns // 1_000_000
+            values["id"] = _event_id_at(ms)
+            last = _last_now
+            values["timestamp"] = last[1] if last[0] == ms else _utc_ms(ms)
+            values["time_unix_nano"] = ns
             fields_set = set(scope.fields_set)
             if data is not None:
                 fields_set.add("data")
-            return _new_event(values, fields_set)
+            event = _new_model(StreamEvent)
+            _set(event, "__dict__", values)
+            _set(event, "__pydantic_fields_set__", fields_set)
+            _set(event, "__pydantic_extra__", {})
+            _set(event, "__pydantic_private__", None)
+            return event
     if data is None:
         return make_event(type, scope.run_id, **scope.fields)
     return make_event(type, scope.run_id, **scope.fields, data=data)

@@ -282,13 +282,15 @@ def custom_item_shape(graph: Any, kwargs: dict[str, Any]) -> Callable[[Any], Any
     return (lambda event: ((), "custom", event)) if subgraphs else (lambda event: ("custom", event))
 
 
-def write_custom(writer: Callable[[Any], None], config: Any, item: Any, what: str) -> None:
+def write_custom(writer: Callable[[Any], None] | None, config: Any, item: Any, what: str) -> None:
     """Put ``item`` into LangGraph's custom stream of a node through its ``writer``; never raises.
 
     The writer is the node's ``runtime.stream_writer``; it reads the namespace from the current
     runnable config, which is set to the node's ``config`` for the call: the node wrapper runs
     outside the config LangGraph sets for the node's body, and the heartbeat thread has none.
     """
+    if writer is None:
+        return
     try:
         if config is None:
             writer(item)

@@ -78,21 +78,12 @@ class SwarmCallbackHandler(BaseCallbackHandler):
         self._settings = settings
         self._calls: dict[UUID, _Call] = {}
 
-    @property
-    def ignore_chain(self) -> bool:
-        return True
-
-    @property
-    def ignore_retriever(self) -> bool:
-        return True
-
-    @property
-    def ignore_retry(self) -> bool:
-        return True
-
-    @property
-    def ignore_custom_event(self) -> bool:
-        return True
+    # Class attributes rather than LangChain's properties: the callback manager reads ignore_chain
+    # for every runnable of every node, and an attribute costs no call.
+    ignore_chain = True
+    ignore_retriever = True
+    ignore_retry = True
+    ignore_custom_event = True
 
     # -- model calls ------------------------------------------------------------------------------
 

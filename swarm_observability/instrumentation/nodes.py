@@ -27,7 +27,7 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.errors import GraphInterrupt
 
-from ..events import EventType
+from ..events import EventType, Outcome
 from ._langgraph import (
     START,
     graph_nodes,
@@ -83,7 +83,7 @@ def open_node(parent: Scope, name: str, config: RunnableConfig) -> tuple[Scope, 
     if parent.kind == "scan" and invocation.root is None:
         del scope.fields["parent_scope_id"]
     token = enter_scope(scope)
-    attempt = getattr(info, "node_attempt", None)
+    attempt = scope.attempt = getattr(info, "node_attempt", None)
     invocation.recorder.open(scope, EventType.NODE_ENTER, {"attempt": attempt} if attempt else {})
     return scope, token
 
@@ -91,12 +91,15 @@ def open_node(parent: Scope, name: str, config: RunnableConfig) -> tuple[Scope, 
 def close_node(scope: Scope, token: Token[Scope | None], exc: BaseException | None) -> None:
     """Emit ``node_exit`` with the outcome of ``exc`` and restore the previous scope."""
     try:
-        if isinstance(exc, GraphInterrupt):
-            scope.invocation.interrupts.extend(exc.args[0] if exc.args else ())
-        outcome, data = outcome_of(exc)
-        attempt = getattr(getattr(node_runtime(scope.config), "execution_info", None), "node_attempt", None)
-        if attempt:
-            data["attempt"] = attempt
+        data: dict[str, Any]
+        if exc is None:
+            outcome, data = Outcome.OK, {}
+        else:
+            if isinstance(exc, GraphInterrupt):
+                scope.invocation.interrupts.extend(exc.args[0] if exc.args else ())
+            outcome, data = outcome_of(exc)
+        if scope.attempt:
+            data["attempt"] = scope.attempt
         scope.invocation.recorder.close(scope, EventType.NODE_EXIT, outcome, data)
     finally:
         exit_scope(token)
@@ -132,44 +135,61 @@ async def anode_exit_durable(recorder: Recorder, exc: BaseException | None = Non
             raise
 
 
-def run_node(parent: Scope, name: str, config: RunnableConfig, call: Callable[[], Any]) -> Any:
-    """Run one sync node execution as a scope: safe point, ``node_enter``, body, safe point, ``node_exit``."""
+def run_node(
+    parent: Scope, name: str, config: RunnableConfig, call: Callable[..., Any], /, *args: Any, **kwargs: Any
+) -> Any:
+    """Run one sync node execution as a scope: safe point, ``node_enter``, ``call(*args, **kwargs)``,
+    safe point, ``node_exit``. The safe points are called only when the manager is cancelled or
+    paused (checked inline: this runs for every node execution)."""
     recorder = parent.invocation.recorder
-    safe_point_sync(parent, name, config)
+    manager = parent.invocation.manager
+    if manager is not None and (manager.is_cancelled or manager.is_paused):
+        safe_point_sync(parent, name, config)
     scope, token = open_node(parent, name, config)
     try:
-        out = call()
-        safe_point_sync(scope)
+        out = call(*args, **kwargs)
+        if manager is not None and (manager.is_cancelled or manager.is_paused):
+            safe_point_sync(scope)
     except BaseException as exc:
         close_node(scope, token, exc)
         node_exit_durable(recorder, exc)
         raise
     close_node(scope, token, None)
-    node_exit_durable(recorder)
+    if recorder.durable_node_exit:
+        node_exit_durable(recorder)
     return out
 
 
 async def arun_node(
-    parent: Scope, name: str, config: RunnableConfig, call: Callable[[], Awaitable[Any]]
+    parent: Scope,
+    name: str,
+    config: RunnableConfig,
+    call: Callable[..., Awaitable[Any]],
+    /,
+    *args: Any,
+    **kwargs: Any,
 ) -> Any:
     """:func:`run_node` for async bodies, which also run inside the manager's hard-cancel scope."""
     recorder = parent.invocation.recorder
-    await safe_point(parent, name, config)
+    manager = parent.invocation.manager
+    if manager is not None and (manager.is_cancelled or manager.is_paused):
+        await safe_point(parent, name, config)
     scope, token = open_node(parent, name, config)
     try:
-        manager = parent.invocation.manager
         if manager is not None:
             with manager.cancel_scope(name):
-                out = await call()
+                out = await call(*args, **kwargs)
+            if manager.is_cancelled or manager.is_paused:
+                await safe_point(scope)
         else:
-            out = await call()
-        await safe_point(scope)
+            out = await call(*args, **kwargs)
     except BaseException as exc:
         close_node(scope, token, exc)
         await anode_exit_durable(recorder, exc)
         raise
     close_node(scope, token, None)
-    await anode_exit_durable(recorder)
+    if recorder.durable_node_exit:
+        await anode_exit_durable(recorder)
     return out
 
 
@@ -196,7 +216,7 @@ class ObservedNode(Runnable[Any, Any]):
         if self.agent is not None:
             body = functools.partial(self.inner.invoke, input, config, **kwargs)
             return run_node(parent, self.node, config, functools.partial(run_agent, self.agent, body))
-        return run_node(parent, self.node, config, lambda: self.inner.invoke(input, config, **kwargs))
+        return run_node(parent, self.node, config, self.inner.invoke, input, config, **kwargs)
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         parent = active_scope()
@@ -205,7 +225,7 @@ class ObservedNode(Runnable[Any, Any]):
         if self.agent is not None:
             body = functools.partial(self.inner.ainvoke, input, config, **kwargs)
             return await arun_node(parent, self.node, config, functools.partial(arun_agent, self.agent, body))
-        return await arun_node(parent, self.node, config, lambda: self.inner.ainvoke(input, config, **kwargs))
+        return await arun_node(parent, self.node, config, self.inner.ainvoke, input, config, **kwargs)
 
     async def astream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
@@ -220,14 +240,16 @@ class ObservedNode(Runnable[Any, Any]):
                 yield chunk
             return
         recorder = parent.invocation.recorder
-        await safe_point(parent, self.node, config)
+        manager = parent.invocation.manager
+        if manager is not None and (manager.is_cancelled or manager.is_paused):
+            await safe_point(parent, self.node, config)
         scope, token = open_node(parent, self.node, config)
         try:
-            manager = parent.invocation.manager
             with manager.cancel_scope(self.node) if manager is not None else contextlib.nullcontext():
                 async for chunk in self.inner.astream(input, config, **kwargs):
                     yield chunk
-            await safe_point(scope)
+            if manager is not None and (manager.is_cancelled or manager.is_paused):
+                await safe_point(scope)
         except BaseException as exc:
             close_node(scope, token, exc)
             await anode_exit_durable(recorder, exc)

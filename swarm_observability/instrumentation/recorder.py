@@ -17,6 +17,7 @@ scope current and in the context its body runs in; what ``scope_opened`` returns
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -45,6 +46,8 @@ _NODE_OWN_FIELDS = frozenset({"agent", "probe", "step", "task_id", "checkpoint_i
 _HEARTBEAT_KINDS = frozenset({"node", "probe"})
 _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
 _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+_OUTCOME_TEXT = {outcome: outcome.value for outcome in Outcome}  # plain str: the fast path's data
+_NO_LOCK = contextlib.nullcontext()
 
 
 def new_scope_id() -> str:
@@ -124,11 +127,13 @@ class Scope:
         started: ``time.perf_counter()`` at open.
         token: what ``ScopeHooks.scope_opened`` returned, until ``scope_closed`` gets it back.
         span: a free slot for a tracer.
+        attempt: LangGraph's attempt number of a node execution (set when retried), else ``None``.
     """
 
     __slots__ = (
         "_checked",
         "_node_base",
+        "attempt",
         "closed",
         "config",
         "fields",
@@ -176,6 +181,7 @@ class Scope:
         self.token: Any = None
         self._node_base: dict[str, Any] | None = None
         self._checked: ScopeFields | None = None
+        self.attempt: int | None = None
 
     def node_fields(self) -> dict[str, Any]:
         """A new dict of the fields a node scope opened in this one starts from (before its own).
@@ -195,27 +201,15 @@ class Scope:
         fields.update(overrides)
         return Scope(kind, name, self.invocation, self, fields)
 
-    def elapsed_ms(self) -> float:
-        """Milliseconds since the scope opened, rounded to microseconds."""
-        return round((time.perf_counter() - self.started) * 1000.0, 3)
-
     def __repr__(self) -> str:
         return f"<Scope {self.kind} {self.name!r} {self.scope_id[:8]} run={self.invocation.run_id!r}>"
 
 
-def active_scope() -> Scope | None:
-    """The innermost open scope of the current context, or ``None``."""
-    return _current.get()
-
-
-def enter_scope(scope: Scope | None) -> Token[Scope | None]:
-    """Make ``scope`` the current one; hand the token to :func:`exit_scope`."""
-    return _current.set(scope)
-
-
-def exit_scope(token: Token[Scope | None]) -> None:
-    """Restore the scope that was current before :func:`enter_scope`."""
-    _current.reset(token)
+# The scope context, used on every node execution: the ContextVar's own methods, with no Python frame.
+# active_scope() -> innermost open scope or None; enter_scope(scope) -> token for exit_scope(token).
+active_scope: Callable[[], Scope | None] = _current.get
+enter_scope: Callable[[Scope | None], Token[Scope | None]] = _current.set
+exit_scope: Callable[[Token[Scope | None]], None] = _current.reset
 
 
 def require_scope(what: str) -> Scope:
@@ -298,15 +292,23 @@ class Recorder:
             self._failed(exc, type, strict)
             return None
 
+    def _scoped(self, scope: Scope, type: EventType, data: dict[str, Any] | None) -> StreamEvent | None:
+        """:meth:`emit` of an event with nothing but ``data`` beyond the scope's fields (open, close)."""
+        if scope.invocation.streams and scope.kind != "scan":
+            return self.emit(scope, type) if data is None else self.emit(scope, type, data=data)
+        try:
+            return self.emitter.emit_scoped(type, scope._checked or self._scope_fields(scope), data)
+        except Exception as exc:
+            self._failed(exc, type, False)
+            return None
+
     def _scope_fields(self, scope: Scope) -> ScopeFields:
-        checked = scope._checked
-        if checked is None:
-            checked = scope._checked = self.emitter.scope_fields(scope.invocation.run_id, scope.fields)
-        return checked
+        if scope._checked is None:
+            scope._checked = self.emitter.scope_fields(scope.invocation.run_id, scope.fields)
+        return scope._checked
 
     def emit_event(self, event: StreamEvent, scope: Scope, *, fresh: bool = False) -> StreamEvent | None:
-        """Emit an event built by the caller, in ``scope``; never raises. ``fresh``: see
-        ``EventEmitter.emit_event`` (the event is handed over and gets its seq in place)."""
+        """Emit an event built by the caller in ``scope`` (``fresh``: see the emitter's); never raises."""
         with self._lock:
             try:
                 stored = self.emitter.emit_event(event, fresh=fresh)
@@ -319,12 +321,11 @@ class Recorder:
 
     def write(self, event: StreamEvent, writer: Any, config: Any) -> None:
         """Put ``event`` into LangGraph's custom stream of a node through its ``writer`` (if any)."""
-        if writer is not None:
-            write_custom(writer, config, event, event.type_name)
+        write_custom(writer, config, event, event.type_name)
 
     def open(self, scope: Scope, type: EventType, data: dict[str, Any]) -> StreamEvent | None:
         """Emit the opening event of ``scope``, run the ``scope_opened`` hook, start its heartbeats."""
-        event = self.emit(scope, type, data=data) if data else self.emit(scope, type)
+        event = self._scoped(scope, type, data or None)
         hooks = self.hooks
         if event is not None and hooks is not None:
             scope.token = self._call(hooks.scope_opened, event)
@@ -338,15 +339,15 @@ class Recorder:
         """Run the ``scope_closed`` hook and emit the closing event (outcome, duration_ms, ``data``)."""
         if self._heartbeats is not None and scope.kind in _HEARTBEAT_KINDS:
             self._heartbeats.unregister(scope)
-        payload = {"outcome": outcome.value, "duration_ms": scope.elapsed_ms(), **data}
+        elapsed = round((time.perf_counter() - scope.started) * 1000.0, 3)
+        payload = {"outcome": _OUTCOME_TEXT[outcome], "duration_ms": elapsed, **data}
         hooks = self.hooks
-        if hooks is None and self._heartbeats is None:  # nothing to race with: no lock
-            scope.closed = True
-            return self.emit(scope, type, data=payload, **fields)
-        if hooks is None:
-            with self._lock:  # against a heartbeat of this scope: let the emitter build the event
+        if hooks is None:  # the lock is against a heartbeat of this scope (none without heartbeats)
+            with self._lock if self._heartbeats is not None else _NO_LOCK:
                 scope.closed = True
-                return self.emit(scope, type, data=payload, **fields)
+                if fields:
+                    return self.emit(scope, type, data=payload, **fields)
+                return self._scoped(scope, type, payload)
         try:
             if fields:
                 event = make_event(

@@ -34,7 +34,8 @@ class InMemoryEventStore:
             return
         run_id = event.run_id
         with self._lock:
-            self._check_open()
+            if self._closed:
+                self._check_open()
             events = self._runs.get(run_id)
             if events is None:
                 validate_run_id(run_id)
