@@ -143,8 +143,9 @@ async for event in graph.astream({"hosts": HOSTS}, config, stream_mode="custom")
         """## Pause and resume
 
 `so.get_manager(run_id)` controls a running scan. A pause takes effect at the next *safe point*
-(node or probe entry and exit): parallel branches wait there, `scan_paused` is emitted once, and
-`scan_resumed` when it ends. `observer.events(...)` is the one-call way to get only the swarm's events.""",
+(node or probe entry and exit, each `progress()` call): parallel branches wait there, `scan_paused`
+is emitted once, and `scan_resumed` when it ends. `observer.events(...)` is the one-call way to get only
+the swarm's events.""",
     ),
     (
         "code",

@@ -2,9 +2,9 @@
 
 ``cancel|pause|resume|drain RUN`` write a request to the store's control channel (a table in the
 SQLite store file, or ``control.db`` beside a JSONL store). The process running the scan applies it
-at its next safe point (node or probe entry/exit); ``drain`` stops it at the next superstep with the
-checkpoint saved. A request for a run that is not running is refused (exit 1) unless ``--force``: a
-stale cancel would otherwise hit the next resume of that thread.
+at its next safe point (node or probe entry/exit, a ``progress()`` call); ``drain`` stops it at the
+next superstep with the checkpoint saved. A request for a run that is not running is refused (exit 1)
+unless ``--force``: a stale cancel would otherwise hit the next resume of that thread.
 
 ``resume THREAD --graph module:attr`` is different: it continues a stopped thread (cancelled,
 drained, failed, interrupted) from its LangGraph checkpoint in this process, with live output.
