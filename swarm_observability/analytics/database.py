@@ -32,7 +32,7 @@ def default_db_path(store: EventStore) -> Path:
     """
     path = getattr(store, "path", None)
     if not path:
-        raise AnalyticsError("an in-memory event store has no folder: give the analytics database a path")
+        raise AnalyticsError(f"the {type(store).__name__} has no folder: give the analytics database a path")
     path = Path(path)
     return (path if path.is_dir() else path.parent) / DEFAULT_DB_NAME
 

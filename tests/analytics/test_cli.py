@@ -96,3 +96,15 @@ def test_missing_database_and_missing_duckdb(
     monkeypatch.setitem(sys.modules, "duckdb", None)
     code, _, err = _run(capsys, "rebuild-db", "--store", store_url)
     assert code == 2 and "pip install 'swarm-observability[analytics]'" in err
+
+
+def test_a_store_without_a_folder_is_named_in_the_db_hint() -> None:
+    """A store not on disk (memory, PostgreSQL) gets the --db hint naming its class, not 'in-memory'."""
+    from swarm_observability.analytics.database import AnalyticsError, default_db_path
+    from swarm_observability.stores.memory import InMemoryEventStore
+
+    class ServerStore(InMemoryEventStore):
+        """Stands for any store on a server: no ``path``."""
+
+    with pytest.raises(AnalyticsError, match="the ServerStore has no folder"):
+        default_db_path(ServerStore())
