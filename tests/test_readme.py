@@ -1,4 +1,7 @@
-"""Everything the README shows runs: each ```python block is executed as a script in a fresh folder."""
+"""Everything the README shows runs: each ```python block is executed as a script in a fresh folder.
+
+A ``# -> TEXT`` comment (up to two spaces) is output the block must print on some line.
+"""
 
 from __future__ import annotations
 
@@ -65,6 +68,9 @@ def test_readme_code_block_runs(index: int, tmp_path: Path) -> None:
             assert "invoke_workflow audit" in names and "node step" in names
             assert (tmp_path / "scan-42.json").exists()
     assert out.strip(), "every README example prints what it shows"
+    printed = out.splitlines()
+    for expected in re.findall(r"# -> (.+?)(?:  .*)?$", BLOCKS[index], re.MULTILINE):
+        assert any(expected in line for line in printed), f"README shows `# -> {expected}`; printed:\n{out}"
 
 
 @pytest.mark.timeout(120)
