@@ -551,11 +551,15 @@ class SpanMapper:
 
         A deferred span is queued; the queue becomes SDK spans before any SDK span ends (so an
         invocation's root ends after its scopes), when it is full, when no open root of its
-        invocation is left (a straggler), or 100 ms of event time later.
+        invocation is left (a straggler), or 100 ms of event time later. A span lasts at least 1 ns:
+        a scope seen only opening (the last event of a crashed log) would otherwise be zero-length,
+        which Jaeger flags as a negative duration and rewrites.
         """
+        if scope.last_ns <= scope.start_ns:
+            scope.last_ns = scope.start_ns + 1
         self._release(scope)
         span = scope.span
-        end_ns = max(scope.last_ns, scope.start_ns)
+        end_ns = scope.last_ns
         if type(span) is DeferredSpan:
             span.finish(end_ns)
             self._pending.append(span)

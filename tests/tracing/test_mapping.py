@@ -461,3 +461,20 @@ def test_a_node_exit_under_a_new_checkpoint_updates_the_span(provider, exporter)
 
     assert got[same]["attributes"]["swarm.checkpoint_id"] == "ck-1"
     assert got[moved]["attributes"]["swarm.checkpoint_id"] == "ck-2"
+
+
+def test_a_scope_seen_only_opening_ends_one_nanosecond_after_its_start(provider, exporter):
+    """A crashed log ending in a node's opening event: its span is 1 ns long, never zero-length."""
+    s = Scenario()
+    inv = s.start()
+    node = s.open("node", "scanner")
+
+    mapper = SpanMapper(tracer_for(provider))
+    for event in s.events:
+        mapper.feed(event)
+    assert mapper.end_open_scopes() == 2
+
+    got = tree(exporter.get_finished_spans())
+    start, end = got[node]["times"]
+    assert end == start + 1
+    assert got[inv]["times"][1] >= end
