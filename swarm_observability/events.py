@@ -700,6 +700,11 @@ def _new_event(values: dict[str, Any], fields_set: set[str]) -> StreamEvent:
     ns = time.time_ns()
     values["timestamp"] = _utc_ms(ns // 1_000_000)
     values["time_unix_nano"] = ns
+    return _assembled(values, fields_set)
+
+
+def _assembled(values: dict[str, Any], fields_set: set[str]) -> StreamEvent:
+    """The :class:`StreamEvent` holding already-checked ``values``, built without validating them again."""
     event = _new_model(StreamEvent)
     _set(event, "__dict__", values)
     _set(event, "__pydantic_fields_set__", fields_set)
@@ -746,12 +751,7 @@ def make_scope_event(type: EventType | str, scope: ScopeFields, data: dict[str, 
             fields_set = set(scope.fields_set)
             if data is not None:
                 fields_set.add("data")
-            event = _new_model(StreamEvent)
-            _set(event, "__dict__", values)
-            _set(event, "__pydantic_fields_set__", fields_set)
-            _set(event, "__pydantic_extra__", {})
-            _set(event, "__pydantic_private__", None)
-            return event
+            return _assembled(values, fields_set)
     if data is None:
         return make_event(type, scope.run_id, **scope.fields)
     return make_event(type, scope.run_id, **scope.fields, data=data)

@@ -110,34 +110,3 @@ def _check_version(conn: Any, path: Path) -> None:
             f"{path} has analytics schema {found!r}, this release writes {schema.SCHEMA_VERSION!r}: "
             "rebuild it with `swarm-obs rebuild-db`"
         )
-
-
-def _ensure_schema(conn: Any, path: Path) -> None:
-    tables = {row[0] for row in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    if tables and "projection_meta" not in tables:
-        raise AnalyticsError(f"{path} is not an analytics database of swarm-observability")
-    conn.execute("BEGIN TRANSACTION")
-    for statement in schema.DDL.split(";"):
-        if statement.strip():
-            conn.execute(statement)
-    if not conn.execute("SELECT count(*) FROM scope_types").fetchone()[0]:
-        conn.executemany("INSERT INTO scope_types VALUES (?, ?, ?)", list(schema.SCOPE_TYPES))
-    conn.execute(
-        "INSERT INTO projection_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
-        [schema.SCHEMA_VERSION],
-    )
-    conn.execute("COMMIT")
-    _check_version(conn, path)
-
-
-def _check_version(conn: Any, path: Path) -> None:
-    try:
-        row = conn.execute("SELECT value FROM projection_meta WHERE key = 'schema_version'").fetchone()
-    except Exception as exc:
-        raise AnalyticsError(f"{path} is not an analytics database of swarm-observability") from exc
-    if row is None or row[0] != schema.SCHEMA_VERSION:
-        found = None if row is None else row[0]
-        raise AnalyticsError(
-            f"{path} has analytics schema {found!r}, this release writes {schema.SCHEMA_VERSION!r}: "
-            "rebuild it with `swarm-obs rebuild-db`"
-        )

@@ -117,7 +117,7 @@ def test_resume_with_graph_continues_a_failed_thread(cli: Any, tmp_path: Path) -
     """`resume THREAD --graph` continues from the checkpoint: one log, two invocations, no re-run."""
     db, checkpoints = tmp_path / "events.db", tmp_path / "checkpoints.db"
     run_flaky(db, checkpoints, "flaky-1")
-    result = cli(
+    resume = (
         "resume",
         "flaky-1",
         "--graph",
@@ -127,6 +127,7 @@ def test_resume_with_graph_continues_a_failed_thread(cli: Any, tmp_path: Path) -
         "--checkpoints",
         str(checkpoints),
     )
+    result = cli(*resume)
     assert result.code == 0, result.err
     assert "run flaky-1: completed" in result.out
     with SQLiteEventStore(db, read_only=True) as store:
@@ -137,16 +138,7 @@ def test_resume_with_graph_continues_a_failed_thread(cli: Any, tmp_path: Path) -
     assert starts[1].data["previous_invocation_id"] == starts[0].invocation_id
     assert [e.node for e in events if e.type_name == "node_enter"] == ["first", "second", "second"]
     assert cli("verify", "flaky-1", "--store", str(db)).code == 0
-    again = cli(
-        "resume",
-        "flaky-1",
-        "--graph",
-        "cli._graphs:build",
-        "--store",
-        str(db),
-        "--checkpoints",
-        str(checkpoints),
-    )
+    again = cli(*resume)
     assert again.code == 0 and "already complete" in again.out, again.err
     with SQLiteEventStore(db, read_only=True) as store:
         assert store.last_sequence("flaky-1") == len(events)
