@@ -90,7 +90,7 @@ class StoreWatcher:
                 running = self._thread is not None and self._thread.is_alive()
             if not running:
                 # Catch up before the first read, so a resuming client sees the ring as it is now.
-                self._look(initial=self._known is None)
+                self.look(initial=self._known is None)
                 self._stop.clear()
                 thread = threading.Thread(target=self._run, name="swarm-obs-watcher", daemon=True)
                 with self._lock:
@@ -170,13 +170,18 @@ class StoreWatcher:
                 wait_for_append(self.store, self._poll_timeout)
                 if self._stop.is_set():
                     return
-                self._look()
+                self.look()
             except Exception:
                 self.errors += 1
                 logger.exception("swarm-obs server: reading the store failed; retrying")
                 time.sleep(0.5)
 
-    def _look(self, *, initial: bool = False) -> None:
+    def look(self, *, initial: bool = False) -> None:
+        """Put what was appended since the last look into the ring, once each, and wake the streams.
+
+        A run can grow between reading the run list and reading its events; what was read is
+        remembered by its last seq, so the next look does not put those events in the ring again.
+        """
         self.last_look = time.time()
         current = {info.run_id: info.event_count for info in self.store.runs()}
         if initial or self._known is None:
@@ -187,8 +192,9 @@ class StoreWatcher:
             return
         fresh: list[StreamEvent] = []
         for run in changed:
-            fresh += self.store.load_since(run, self._known.get(run, 0))
-            self._known[run] = current[run]
+            events = self.store.load_since(run, self._known.get(run, 0))
+            fresh += events
+            self._known[run] = max(current[run], events[-1].seq or 0) if events else current[run]
         fresh.sort(key=lambda e: (e.timestamp, e.run_id, e.seq or 0))
         with self._lock:
             for event in fresh:

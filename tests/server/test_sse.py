@@ -211,3 +211,32 @@ def test_background_server_picks_a_free_loopback_port(store: SQLiteEventStore, p
     with BackgroundServer(store, port=port) as server:
         assert server.port > 0 and server.url.startswith("http://127.0.0.1:")
         assert httpx.get(f"{server.url}/api/health").json()["status"] == "ok"
+
+
+def test_events_appended_while_the_watcher_looks_enter_the_ring_once(tmp_path: Path) -> None:
+    """A run growing between the run list and its read: the late events are not put in the ring twice."""
+    from swarm_observability.server.live import StoreWatcher
+
+    store = SQLiteEventStore(tmp_path / "events.db")
+
+    class Racing:
+        """The store, with one run growing right after each ``runs()`` answer."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(store, name)
+
+        def runs(self) -> Any:
+            infos = store.runs()
+            record_run(store, "late", probes=1)
+            return infos
+
+    try:
+        watcher = StoreWatcher(Racing())  # type: ignore[arg-type]
+        watcher.look(initial=True)
+        watcher.look()
+        watcher.look()
+        ids = [event.id for _, event in watcher.ring]
+        assert ids and len(ids) == len(set(ids))
+        assert [pos for pos, _ in watcher.ring] == list(range(1, len(ids) + 1))
+    finally:
+        store.close()
