@@ -67,6 +67,15 @@ def _provider() -> tuple[TracerProvider, InMemorySpanExporter]:
     return provider, exporter
 
 
+def _live() -> tuple[InMemorySpanExporter, EventEmitter, LiveTracer]:
+    """A provider with an in-memory exporter, and a live tracer installed on an in-memory emitter."""
+    provider, exporter = _provider()
+    emitter = EventEmitter(InMemoryEventStore())
+    tracer = LiveTracer(provider)
+    tracer.install(emitter)
+    return exporter, emitter, tracer
+
+
 def _drive_live(tracer: LiveTracer, emitter: EventEmitter, events: list[StreamEvent]) -> None:
     """Emit events the way the instrumentation does: hooks after opening and before closing events."""
     tokens: dict[str, object] = {}
@@ -127,10 +136,7 @@ def test_events_inside_a_traced_scope_carry_its_span_ids():
 
 def test_scope_ids_are_the_ids_later_events_of_the_scope_are_stamped_with():
     """scope_ids(opening event) gives a recorder the ids to build into the scope's events; None outside."""
-    provider, exporter = _provider()
-    emitter = EventEmitter(InMemoryEventStore())
-    tracer = LiveTracer(provider)
-    tracer.install(emitter)
+    exporter, emitter, tracer = _live()
     s = Scenario()
     s.start()
     node = s.open("node", "scanner")
@@ -276,10 +282,7 @@ def test_a_failing_span_processor_never_breaks_emitting(caplog):
 
 def test_what_node_code_does_to_the_current_span_lands_on_the_node_span():
     """Attributes, events, a status, an exception and a link set on the current span land on the node span."""
-    provider, exporter = _provider()
-    emitter = EventEmitter(InMemoryEventStore())
-    tracer = LiveTracer(provider)
-    tracer.install(emitter)
+    exporter, emitter, tracer = _live()
     s = Scenario()
     s.start()
     node = s.open("node", "fetch")
@@ -312,10 +315,7 @@ def test_what_node_code_does_to_the_current_span_lands_on_the_node_span():
 
 def test_an_ended_node_span_is_exported_within_100_ms_of_event_time_while_its_invocation_runs():
     """Ended scopes are batched into SDK spans, but none waits more than 100 ms of event time."""
-    provider, exporter = _provider()
-    emitter = EventEmitter(InMemoryEventStore())
-    tracer = LiveTracer(provider)
-    tracer.install(emitter)
+    exporter, emitter, tracer = _live()
     s = Scenario()
     s.start()
     s.close(s.open("node", "first"))
@@ -358,10 +358,7 @@ def test_a_tracer_that_cannot_be_handed_span_ids_gets_every_span_started_at_once
 
 def test_a_scope_ending_after_its_invocation_is_exported_at_once():
     """A late scope (its node and invocation already ended) is not left queued: no root end would build it."""
-    provider, exporter = _provider()
-    emitter = EventEmitter(InMemoryEventStore())
-    tracer = LiveTracer(provider)
-    tracer.install(emitter)
+    exporter, emitter, tracer = _live()
     s = Scenario()
     s.start()
     node = s.open("node", "scanner")
