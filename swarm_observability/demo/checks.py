@@ -151,17 +151,13 @@ def check_dependencies(entry: FileEntry, text: str | None) -> list[Finding]:
                 )
             )
         else:
-            found.append(
-                Finding(
-                    "dependencies",
-                    "medium",
-                    "unpinned",
-                    entry["path"],
-                    f"{name} has no version constraint",
-                    number,
-                )
-            )
+            found.append(_unpinned(entry, name, number))
     return found
+
+
+def _unpinned(entry: FileEntry, what: str, line: int | None) -> Finding:
+    message = f"{what} has no version constraint"
+    return Finding("dependencies", "medium", "unpinned", entry["path"], message, line)
 
 
 def _check_pyproject(entry: FileEntry, text: str) -> list[Finding]:
@@ -183,16 +179,7 @@ def _check_pyproject(entry: FileEntry, text: str) -> list[Finding]:
             match = _REQUIREMENT.match(dep.split(";", 1)[0])
             if match and not match.group(3).strip() and "@" not in dep:
                 line = next((i for i, text_line in enumerate(lines, 1) if f'"{dep}"' in text_line), None)
-                found.append(
-                    Finding(
-                        "dependencies",
-                        "medium",
-                        "unpinned",
-                        entry["path"],
-                        f"{match.group(1)} ({group}) has no version constraint",
-                        line,
-                    )
-                )
+                found.append(_unpinned(entry, f"{match.group(1)} ({group})", line))
     return found
 
 
