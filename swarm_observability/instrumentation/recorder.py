@@ -10,9 +10,10 @@ The innermost open scope of the current context lives in a :class:`contextvars.C
 into ``asyncio.create_task`` and ``asyncio.to_thread`` (a raw ``threading.Thread`` does not inherit it).
 
 Hooks (:class:`ScopeHooks`, the OpenTelemetry seam): ``scope_opened`` runs right after a scope's
-opening event is emitted and ``scope_closed`` right before its closing event is emitted, with the
-scope current and in the context its body runs in; what ``scope_opened`` returns is kept in
-``scope.token`` for ``scope_closed``. A failing hook is logged, never raised into the graph.
+opening event is emitted and ``scope_closed`` right before its closing event, with the scope current
+and in the context its body runs in; what ``scope_opened`` returns is kept in ``scope.token`` for
+``scope_closed``, and the ids ``scope_ids`` gives join the fields of the scope's later events.
+A failing hook is logged, never raised into the graph.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class ScopeHooks(Protocol):
     """What a tracer implements to follow scopes (``LiveTracer`` does)."""
 
     def scope_opened(self, event: StreamEvent) -> object | None: ...
+
+    def scope_ids(self, event: StreamEvent) -> dict[str, str] | None: ...  # optional
 
     def scope_closed(self, event: StreamEvent, token: object | None) -> None: ...
 
@@ -126,7 +129,6 @@ class Scope:
             (the recorder checks them then, once for all of the scope's events).
         started: ``time.perf_counter()`` at open.
         token: what ``ScopeHooks.scope_opened`` returned, until ``scope_closed`` gets it back.
-        span: a free slot for a tracer.
         attempt: LangGraph's attempt number of a node execution (set when retried), else ``None``.
     """
 
@@ -142,7 +144,6 @@ class Scope:
         "name",
         "parent",
         "scope_id",
-        "span",
         "started",
         "token",
         "writer",
@@ -177,7 +178,6 @@ class Scope:
         )
         self.started = time.perf_counter()
         self.closed = False
-        self.span: Any = None
         self.token: Any = None
         self._node_base: dict[str, Any] | None = None
         self._checked: ScopeFields | None = None
@@ -225,11 +225,7 @@ def require_scope(what: str) -> Scope:
 
 
 def current_scope() -> Scope:
-    """The innermost open scope of the current context.
-
-    Raises:
-        NoActiveRunError: outside an instrumented run.
-    """
+    """The innermost open scope of the current context; :class:`NoActiveRunError` outside a run."""
     return require_scope("current_scope")
 
 
@@ -329,6 +325,10 @@ class Recorder:
         hooks = self.hooks
         if event is not None and hooks is not None:
             scope.token = self._call(hooks.scope_opened, event)
+            ids_of = getattr(hooks, "scope_ids", None)  # optional: hooks that predate it lack it
+            ids = self._call(ids_of, event) if ids_of is not None else None
+            if ids:  # the scope's later events carry its span's ids: nothing for a processor to stamp
+                scope._checked = self.emitter.scope_fields(scope.invocation.run_id, {**scope.fields, **ids})
         if self._heartbeats is not None and scope.kind in _HEARTBEAT_KINDS:
             self._heartbeats.register(scope, scope.started)
         return event
