@@ -729,6 +729,15 @@ class ScopeFields:
         self.values = None if "data" in fields or "id" in fields else _plain_values(run_id, self.fields)
         self.fields_set = frozenset({"type", "run_id", *fields})
 
+    def extended(self, **checked: str) -> ScopeFields:
+        """These fields plus ``checked``, ASCII strings the caller made valid (span ids), unchecked."""
+        more = ScopeFields.__new__(ScopeFields)
+        more.run_id = self.run_id
+        more.fields = {**self.fields, **checked}
+        more.values = None if self.values is None else {**self.values, **checked}
+        more.fields_set = self.fields_set.union(checked)
+        return more
+
 
 def make_scope_event(type: EventType | str, scope: ScopeFields, data: dict[str, Any] | None) -> StreamEvent:
     """``make_event(type, scope.run_id, **scope.fields, data=data)`` (no ``data`` key if ``None``), cheaper.

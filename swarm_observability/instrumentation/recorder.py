@@ -328,7 +328,7 @@ class Recorder:
             ids_of = getattr(hooks, "scope_ids", None)  # optional: hooks that predate it lack it
             ids = self._call(ids_of, event) if ids_of is not None else None
             if ids:  # the scope's later events carry its span's ids: nothing for a processor to stamp
-                scope._checked = self.emitter.scope_fields(scope.invocation.run_id, {**scope.fields, **ids})
+                scope._checked = self._scope_fields(scope).extended(**ids)
         if self._heartbeats is not None and scope.kind in _HEARTBEAT_KINDS:
             self._heartbeats.register(scope, scope.started)
         return event

@@ -255,7 +255,9 @@ class SpanMapper:
         """Apply one event. Unknown scopes and repeated opening/closing events are ignored."""
         type_ = event.type  # an EventType or a plain str: both look up the same entries
         with self._lock:
-            ns = _ns(event)
+            ns = event.time_unix_nano
+            if ns is None:
+                ns = _ns(event)
             if ns > self._last_ns:
                 self._last_ns = ns
             if self._waiting:
@@ -264,11 +266,11 @@ class SpanMapper:
                 self._build_pending()
             opening = OPENING_TYPES.get(type_)
             if opening is not None:
-                self._start(event, opening)
+                self._start(event, opening, ns)
                 return
             closing = CLOSING_TYPES.get(type_)
             if closing is not None and not (closing == "scan" and is_pause_in_place(event)):
-                self._finish(event, closing)
+                self._finish(event, closing, ns)
             else:
                 self._point(event)
 
@@ -301,7 +303,7 @@ class SpanMapper:
 
     # -- opening ----------------------------------------------------------------------------------
 
-    def _start(self, event: StreamEvent, kind: str) -> None:
+    def _start(self, event: StreamEvent, kind: str, start_ns: int) -> None:
         scope_id = event.scope_id or (event.invocation_id if kind == "scan" else None)
         if scope_id is None:
             logger.debug("%s without scope_id ignored by the span mapping", event.type_name)
@@ -339,7 +341,6 @@ class SpanMapper:
             parent_ctx = parent.context or self._known_context(parent_id)  # type: ignore[assignment]
         else:
             parent_ctx = self._parent_context(event)
-        start_ns = _ns(event)
         if parent is not None and parent.start_ns > start_ns:
             start_ns = parent.start_ns
         span_kind = _SPAN_KINDS.get(kind, SpanKind.INTERNAL)
@@ -473,7 +474,7 @@ class SpanMapper:
 
     # -- closing ----------------------------------------------------------------------------------
 
-    def _finish(self, event: StreamEvent, kind: str) -> None:
+    def _finish(self, event: StreamEvent, kind: str, end_ns: int) -> None:
         scope_id = event.scope_id or (event.invocation_id if kind == "scan" else None)
         scope = self._open.get(scope_id) if scope_id else None
         if scope is None or scope.closed_by is not None:
@@ -484,7 +485,6 @@ class SpanMapper:
             else:
                 logger.debug("%s for a scope that is not open (%s) ignored", event.type_name, scope_id)
             return
-        end_ns = _ns(event)
         outcome = outcome_of(event)
         if kind != "scan" and outcome != Outcome.CANCELLED:
             for child_id in list(scope.children):
