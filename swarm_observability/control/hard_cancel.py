@@ -1,8 +1,9 @@
 """Hard cancel: the asyncio tasks that ``cancel(hard=True)`` interrupts at once, not at their next safe point.
 
-A :class:`~.cancellation.CancellationManager` owns one :class:`HardCancel` and shares its lock with it, so
-registering a task and requesting a hard cancel never interleave: a task registered after the request is
-cancelled (or refused) at once. A task is cancelled on its own loop (``call_soon_threadsafe``) and only
+A :class:`~.cancellation.CancellationManager` owns one :class:`HardCancel` and shares its lock with it.
+A task registered after a hard-cancel request is refused (or cancelled) at once: a scope registers
+without the lock (it runs around every async node) in an order that cannot miss a request (see
+:class:`_CancelScope`). A task is cancelled on its own loop (``call_soon_threadsafe``) and only
 while it is still inside a scope, never somewhere in LangGraph. The scope turns the ``CancelledError`` it
 caused into :class:`~swarm_observability.ScanCancelled` (and un-counts the cancel request, as anyio does),
 so the node is recorded as cancelled, not failed. Sync node bodies cannot be interrupted (Python threads
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..exceptions import ScanCancelled
@@ -67,37 +68,9 @@ class HardCancel:
         for task, loop in tasks:
             self._schedule(owner, task, loop)
 
-    @contextlib.contextmanager
-    def scope(self, owner: _Owner, node: str | None) -> Iterator[None]:
+    def scope(self, owner: _Owner, node: str | None) -> contextlib.AbstractContextManager[None]:
         """The body of ``CancellationManager.cancel_scope`` (see there)."""
-        try:
-            task = asyncio.current_task()
-        except RuntimeError:
-            task = None
-        if task is None:
-            with self._lock:
-                if owner.is_cancelled:
-                    raise _stopped(owner, node)
-            yield
-            return
-        loop = task.get_loop()
-        with self._lock:
-            if self.requested and owner.is_cancelled:
-                raise _stopped(owner, node)
-            self._tasks[task] = loop
-        try:
-            yield
-        except asyncio.CancelledError as exc:
-            if self._take(task):
-                task.uncancel()
-                raise _stopped(owner, node) from exc
-            raise
-        finally:
-            with self._lock:
-                self._tasks.pop(task, None)
-        if self._take(task):
-            task.uncancel()
-            raise _stopped(owner, node)
+        return _CancelScope(self, owner, node)
 
     def attach(self, owner: _Owner, task: asyncio.Task[Any]) -> Callable[[], None]:
         """The body of ``CancellationManager.attach_task`` (see there)."""
@@ -128,11 +101,57 @@ class HardCancel:
         task.cancel(f"scan {owner.scan_id!r} cancelled: {owner.cancel_reason or 'hard cancel'}")
 
     def _take(self, task: asyncio.Task[Any]) -> bool:
-        with self._lock:
-            if task in self._cancelled:
-                self._cancelled.discard(task)
-                return True
+        """Whether this hard cancel cancelled ``task`` (and forget it); on the task's own loop."""
+        if task not in self._cancelled:  # added on this same thread (see _cancel_if_attached)
             return False
+        self._cancelled.discard(task)
+        return True
+
+
+class _CancelScope:
+    """One ``cancel_scope`` block: the current task is registered while it runs.
+
+    Runs around every async node, so the uncontended path takes no lock. Registering is one dict
+    write, atomic under the GIL, made *before* reading ``requested``; :meth:`HardCancel.request_locked`
+    sets ``requested`` before it copies the registered tasks. So either this block sees the request
+    (and refuses to start) or the request sees the task (and cancels it): never neither. Unregistering
+    and :meth:`HardCancel._take` run on the task's loop, the only thread that marks it cancelled.
+    """
+
+    __slots__ = ("hard", "node", "owner", "task")
+
+    def __init__(self, hard: HardCancel, owner: _Owner, node: str | None) -> None:
+        self.hard = hard
+        self.owner = owner
+        self.node = node
+        self.task: asyncio.Task[Any] | None = None
+
+    def __enter__(self) -> None:
+        owner = self.owner
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:
+            task = None
+        if task is None:
+            if owner.is_cancelled:
+                raise _stopped(owner, self.node)
+            return
+        hard = self.hard
+        hard._tasks[task] = task.get_loop()
+        if hard.requested and owner.is_cancelled:
+            hard._tasks.pop(task, None)
+            raise _stopped(owner, self.node)
+        self.task = task
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        task = self.task
+        if task is None:
+            return
+        hard = self.hard
+        hard._tasks.pop(task, None)
+        if (exc_type is None or issubclass(exc_type, asyncio.CancelledError)) and hard._take(task):
+            task.uncancel()
+            raise _stopped(self.owner, self.node) from exc
 
 
 def _stopped(owner: _Owner, node: str | None) -> ScanCancelled:
