@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from swarm_observability.exceptions import EventStoreError, SequenceConflictError, StoreCorruptionError
+from swarm_observability.exceptions import (
+    DuplicateEventError,
+    EventStoreError,
+    SequenceConflictError,
+    StoreCorruptionError,
+)
 from swarm_observability.stores import SQLiteEventStore
+from swarm_observability.stores.sqlite import _max_rows
 
 from .conftest import as_bytes, ev, run_events
 
@@ -54,6 +60,24 @@ def test_in_memory_database(tmp_path: Path) -> None:
         stats = store.stats()
         assert (stats.location, stats.events) == (":memory:", 3)
         assert stats.size_bytes is not None and stats.size_bytes > 0
+
+
+@pytest.mark.parametrize("variable_limit", [None, 999, 6])
+def test_a_batch_of_any_size_is_stored_whole_in_order(tmp_path: Path, variable_limit: int | None) -> None:
+    """Batches split over several multi-row INSERTs (even under a low parameter limit) read back
+    byte for byte; a duplicate id in the last statement leaves nothing of its batch behind."""
+    with SQLiteEventStore(tmp_path / "e.db") as store:
+        if variable_limit is not None:
+            store._conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, variable_limit)
+            store._max_rows = _max_rows(store._conn)
+        events = run_events("a", 300) + run_events("b", 7)
+        store.append_batch(events)
+        assert as_bytes(store.load("a") + store.load("b")) == as_bytes(events)
+        assert [(info.run_id, info.event_count) for info in store.runs()] == [("a", 300), ("b", 7)]
+        again = [*run_events("c", 299), ev("c", 300, id=events[0].id)]
+        with pytest.raises(DuplicateEventError):
+            store.append_batch(again)
+        assert store.load("c") == [] and store.last_sequence("c") == 0
 
 
 def test_two_store_objects_share_one_file_gaplessly(tmp_path: Path) -> None:
