@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import work
+
 APPEND_TARGETS = {"sqlite": 50_000, "jsonl": 150_000, "memory": 500_000}
 
 
@@ -179,6 +181,9 @@ def render(results: dict[str, Any]) -> str:
             parts = ", ".join(f"{k} {v:g}" for k, v in sec["components_us"].items())
             lines += ["", f"Component costs in isolation (us per call, best of 5): {parts}."]
         lines.append("")
+    if "work" in sections:
+        sec = sections["work"]
+        lines += ["## Work per node, counted", _meta(sec), "", *work.render(sec), ""]
     if "peers" in sections:
         sec = sections["peers"]
         lines += ["## Peers, same graphs, same method", _meta(sec), ""]

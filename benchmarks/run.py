@@ -1,12 +1,13 @@
 """Entry point: ``python -m benchmarks.run [--smoke] [--only NAME] [--cells PATTERN] [--out FILE]``.
 
-Sections: ``overhead``, ``stores``, ``latency``, ``peers``, ``analytics``, ``server``, ``postgres`` (needs
-a server, see ``benchmarks/postgres.py``). A full run writes ``benchmarks/results/latest.json`` and
-``latest.md``; ``--only`` replaces just those sections in the existing file (so the peers section measured
-from another venv can be merged in), and ``--smoke`` writes nothing unless ``--out`` is given. Each section
-records the machine, date, load average before and after, and a CPU speed gauge, because the VM's speed
-drifts. ``--cells memory:chain50`` (``CONFIG[:GRAPH[:MODE]]``, repeatable, ``*`` for any part) runs
-only those overhead cells and writes nothing unless ``--out`` is given.
+Sections: ``overhead``, ``work`` (bytecodes per node, deterministic), ``stores``, ``latency``, ``peers``,
+``analytics``, ``server``, ``postgres`` (needs a server, see ``benchmarks/postgres.py``). A full run
+writes ``benchmarks/results/latest.json`` and ``latest.md``; ``--only`` replaces just those sections in
+the existing file (so the peers section measured from another venv can be merged in), and ``--smoke``
+writes nothing unless ``--out`` is given. Each section records the machine, date, load average before
+and after, and a CPU speed gauge, because the VM's speed drifts. ``--cells memory:chain50``
+(``CONFIG[:GRAPH[:MODE]]``, repeatable, ``*`` for any part) runs only those overhead cells and writes
+nothing unless ``--out`` is given.
 
 The peers are never installed in the project venv: ``--setup-peers DIR`` creates a separate venv for
 them, and ``--peers-python DIR/bin/python`` (or ``SWARM_OBS_PEERS_PYTHON``) makes the peers section run
@@ -25,11 +26,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import analytics, latency, overhead, peers, postgres, report, server, stores
+from . import analytics, latency, overhead, peers, postgres, report, server, stores, work
 from ._stats import machine_info
 
 SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "overhead": overhead.run,
+    "work": work.run,
     "stores": stores.run,
     "latency": latency.run,
     "peers": peers.run,

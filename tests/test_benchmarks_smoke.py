@@ -241,3 +241,19 @@ def test_cells_filter_matches_config_graph_and_mode_patterns() -> None:
     assert not cell_selected(["memory:chain50"], "memory+otel", "chain50", "invoke")
     assert cell_selected(["*:*:invoke"], "jsonl", "par3x16", "invoke")
     assert not cell_selected(["*:*:invoke", "sqlite"], "memory", "chain50", "astream")
+
+
+def test_work_counts_add_up_and_name_the_owners() -> None:
+    """The work section counts bytecodes per node: instrumented > plain, the owners' parts sum to it."""
+    from benchmarks import work
+
+    sec = work.run(smoke=True)
+    assert {c["mode"] for c in sec["cells"]} == {"invoke", "astream"}
+    for cell in sec["cells"]:
+        assert cell["config"] == "memory+otel"
+        assert 0 < cell["plain"] < cell["instrumented"]
+        assert abs(sum(cell["added_by_owner"].values()) - cell["added"]) <= len(work.OWNERS)
+        assert cell["added_by_owner"]["ours"] > 0
+        assert cell["added_by_owner"]["opentelemetry"] > 0
+        assert 0 < sum(cell["ours_by_module"].values()) <= cell["added_by_owner"]["ours"] + len(work.OWNERS)
+    assert "| memory+otel | chain5 | invoke |" in "\n".join(work.render(sec))
