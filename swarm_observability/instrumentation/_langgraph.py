@@ -29,6 +29,7 @@ from langchain_core.runnables.config import var_child_runnable_config
 from langgraph._internal._config import ensure_config
 from langgraph._internal._runnable import RunnableSeq
 from langgraph.pregel._read import DEFAULT_BOUND, PregelNode
+from langgraph.pregel._write import ChannelWrite
 
 from ..events import validate_run_id
 from ..exceptions import InvalidRunIdError
@@ -122,19 +123,46 @@ def node_bound_runner(node: PregelNode) -> Runnable[Any, Any] | None:
     return cached if cached is not None else node.bound
 
 
-def run_in_place_of_bound(node: PregelNode, runner: Runnable[Any, Any] | None) -> None:
-    """Make LangGraph run ``runner`` where it runs ``node.bound``, before the writers; ``None`` undoes it.
+def run_in_place_of_bound(
+    node: PregelNode,
+    runner: Runnable[Any, Any] | None,
+    route: Callable[[Runnable[Any, Any]], Runnable[Any, Any]] | None = None,
+) -> None:
+    """Make LangGraph run ``runner`` where it runs ``node.bound`` (``None``: ``bound`` itself), before
+    the writers, and ``route(router)`` for each router (a writer that is not a ``ChannelWrite``: a
+    conditional edge). Both ``None`` undoes it.
 
     Only the cached ``PregelNode.node`` (``bound`` then the writers, exactly as LangGraph builds it)
-    changes; ``bound`` itself stays the user's runnable.
+    changes; ``bound`` and ``writers`` stay the user's and LangGraph's own.
     """
     node.__dict__.pop("node", None)
-    if runner is None:
+    if runner is None and route is None:
         return
     writers = node.flat_writers
-    node.__dict__["node"] = (
-        RunnableSeq(runner, *writers, trace_policy=node.trace_policy) if writers else runner
-    )
+    if route is not None:
+        writers = [w if isinstance(w, ChannelWrite) else route(w) for w in writers]
+    bound = runner or node.bound
+    if bound is not DEFAULT_BOUND:
+        steps = [bound, *writers]
+    elif writers:
+        steps = writers
+    else:
+        return
+    trace_policy = node.trace_policy
+    node.__dict__["node"] = RunnableSeq(*steps, trace_policy=trace_policy) if len(steps) > 1 else steps[0]
+
+
+def node_routers(node: PregelNode) -> list[Runnable[Any, Any]]:
+    """The node's routers: its writers that are not ``ChannelWrite``s (conditional edges)."""
+    return [w for w in node.flat_writers if not isinstance(w, ChannelWrite)]
+
+
+def node_steps(node: PregelNode) -> list[Runnable[Any, Any]]:
+    """What LangGraph runs for the node, step by step, if it was replaced (else ``[]``)."""
+    cached = node.__dict__.get("node")
+    if cached is None:
+        return []
+    return list(cached.steps) if isinstance(cached, RunnableSeq) else [cached]
 
 
 def graph_nodes(graph: Any) -> dict[str, PregelNode]:

@@ -1,10 +1,15 @@
 """Model calls and tool runs, recorded from LangChain's callback system without user code.
 
-Each scan invocation adds one :class:`SwarmCallbackHandler` to its run config (see
-:func:`with_run_callbacks`). LangChain hands the config's callbacks down to every child run, so any
+Each scan invocation has one :class:`SwarmCallbackHandler`. It is *not* in the invocation's config:
+there LangChain would build it into the callback manager of every runnable LangGraph runs for every
+node (and dispatch each node's chain end to it), which costs more than a no-op node itself. It joins
+where user code runs instead, in the body of every node and in every router (conditional edge):
+:func:`enter_user_code` puts it into that call's config (so a model called with that config reports
+here, in any thread) and into the context, where LangChain's configure hook adds it to every callback
+manager built below (a model called without a config, or in a ``@task``). So any
 ``BaseChatModel``/``BaseLLM`` and any ``BaseTool`` called inside the graph reports here: in
-subgraphs, ``Send`` branches, ``ToolNode`` (also its parallel tool calls), sync and async, streaming
-or not, whatever the provider. The handler turns callback runs into scopes:
+subgraphs, ``Send`` branches, ``ToolNode`` (also its parallel tool calls), routers, sync and async,
+streaming or not, whatever the provider. The handler turns callback runs into scopes:
 
 * ``llm_start`` / ``llm_end`` (or ``llm_error``) per model call, ``tool_start`` / ``tool_end`` (or
   ``tool_error``) per tool run, with the data contracts listed on :class:`~swarm_observability.EventType`.
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +46,7 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
 from langchain_core.messages import BaseMessage, ToolMessage
+from langchain_core.tracers.context import register_configure_hook
 from langgraph.errors import ParentCommand
 
 from ..events import EventType, Outcome
@@ -53,6 +60,10 @@ logger = logging.getLogger("swarm_observability")
 
 _MAX_WARNED_RUNS = 4096
 _tool_context: ContextVar[object] = ContextVar("swarm_observability_tool_context")
+_user_code_handler: ContextVar[SwarmCallbackHandler | None] = ContextVar(
+    "swarm_observability_handler", default=None
+)
+register_configure_hook(_user_code_handler, True)
 
 
 @dataclass(slots=True)
@@ -314,6 +325,28 @@ class SwarmCallbackHandler(BaseCallbackHandler):
             assert root is not None
             return root
         return scope
+
+
+def enter_user_code(config: Any, run: Invocation) -> tuple[Any, Token[SwarmCallbackHandler | None] | None]:
+    """``config`` for one node body or router call of ``run``, with its handler (see the module docstring).
+
+    The handler joins the call's callback manager in place: LangGraph builds a fresh one for every
+    node and router call, so nothing outside the call sees it (a config without a manager is copied
+    instead). Returns the config to pass on and a token for :func:`leave_user_code` (``None``: ``run``
+    has no handler).
+    """
+    handler: SwarmCallbackHandler | None = getattr(run, "handler", None)
+    if handler is None:
+        return config, None
+    callbacks = config.get("callbacks")
+    if not isinstance(callbacks, BaseCallbackManager):
+        config = with_run_callbacks(config, handler)
+    elif handler not in callbacks.handlers:
+        callbacks.add_handler(handler)
+    return config, _user_code_handler.set(handler)
+
+
+leave_user_code: Callable[[Token[SwarmCallbackHandler | None]], None] = _user_code_handler.reset
 
 
 def with_run_callbacks(config: Any, handler: BaseCallbackHandler) -> dict[str, Any]:

@@ -30,7 +30,7 @@ invocation runs with a fresh ``RunControl`` from the scan's ``CancellationManage
 
 Run callbacks: factories registered with ``SwarmObserver.add_run_callback`` are called with the
 invocation's scope as it starts; the LangChain callback handlers they return are added to the
-config of that one call (the seam for model and tool call events).
+config of that one call. The observer's own model and tool handler is not (see :mod:`.callbacks`).
 
 Durability: the outermost invocation waits, after its terminal event, until the emitter has stored
 every event, so ``store.load()`` right after ``invoke``/``ainvoke``/the end of ``astream`` sees the
@@ -58,12 +58,13 @@ from ._langgraph import (
     shadow_methods,
 )
 from .agents import close_root_agent, open_root_agent, root_agent_name
-from .callbacks import with_run_callbacks
+from .callbacks import SwarmCallbackHandler, with_run_callbacks
 from .checkpoints import fork_record, previous_invocation
 from .outcomes import terminal_event, unique_interrupts
 from .recorder import Invocation, Recorder, Scope, active_scope, enter_scope, exit_scope, new_scope_id
 
 logger = logging.getLogger("swarm_observability")
+_NOT_SETTLED = "swarm_observability: could not wait for the events of %r"
 
 RunCallback = Callable[[Scope], Any]
 """Called with an invocation's scope as it starts; returns a LangChain callback handler or ``None``."""
@@ -87,6 +88,8 @@ class Lifecycle:
         self.agents = agents
         self.owner = owner
         self.run_callbacks: list[RunCallback] = []
+        self.model_handler: Callable[[Invocation], SwarmCallbackHandler] | None = None
+        """Builds each invocation's model and tool handler (see :mod:`.callbacks`)."""
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Lifecycle:
         return self  # copies of an instrumented graph are instrumented by the same observer
@@ -137,6 +140,14 @@ class GraphEntry:
         return _run_async(run, original, input, config, kwargs)
 
 
+class _Invocation(Invocation):
+    """An invocation the lifecycle runs: with its model and tool handler, which node wrappers hand to
+    node bodies and routers (:func:`~.callbacks.enter_user_code`)."""
+
+    __slots__ = ("handler",)
+    handler: SwarmCallbackHandler | None
+
+
 class _Run:
     """Start and end of one scan invocation; shared by the sync and the async stream."""
 
@@ -150,28 +161,20 @@ class _Run:
         self.recorder = lifecycle.recorder
         self.graph = graph
         self.invocation_id = new_scope_id()
-        self.invocation = Invocation(
-            lifecycle.recorder,
-            run_id,
-            thread_id,
-            self.invocation_id,
-            lifecycle.leases.lease(run_id),
-            streams=streams,
+        lease = lifecycle.leases.lease(run_id)
+        invocation = _Invocation(
+            lifecycle.recorder, run_id, thread_id, self.invocation_id, lease, streams=streams
         )
+        invocation.handler = lifecycle.model_handler(invocation) if lifecycle.model_handler else None
+        self.invocation = invocation
         self.shape = custom_item_shape(graph, kwargs) if streams else None
         self.lookup = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
         self.may_resume = (input is None or isinstance(input, Command)) and thread_id is not None
         fork = ((config or {}).get("configurable") or {}).get("checkpoint_id") if self.may_resume else None
         self.fork_from = str(fork) if fork else None
-        self.static_interrupts = (
-            bool(
-                kwargs.get("interrupt_before")
-                or kwargs.get("interrupt_after")
-                or graph.interrupt_before_nodes
-                or graph.interrupt_after_nodes
-            )
-            and config_checkpointer(graph, config) is not None
-        )
+        static = kwargs.get("interrupt_before") or kwargs.get("interrupt_after")
+        static = static or graph.interrupt_before_nodes or graph.interrupt_after_nodes
+        self.static_interrupts = bool(static) and config_checkpointer(graph, config) is not None
         self.ended = False
 
     @property
@@ -273,9 +276,7 @@ class _Run:
             if done is not None:
                 done.result()
         except Exception:
-            logger.exception(
-                "swarm_observability: could not wait for the events of %r", self.invocation.run_id
-            )
+            logger.exception(_NOT_SETTLED, self.invocation.run_id)
 
     async def asettle(self) -> None:
         """:meth:`settle` without blocking the event loop."""
@@ -284,9 +285,7 @@ class _Run:
             if done is not None:
                 await asyncio.shield(asyncio.wrap_future(done))
         except Exception:
-            logger.exception(
-                "swarm_observability: could not wait for the events of %r", self.invocation.run_id
-            )
+            logger.exception(_NOT_SETTLED, self.invocation.run_id)
 
 
 def _run_sync(

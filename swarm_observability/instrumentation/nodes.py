@@ -32,11 +32,14 @@ from ._langgraph import (
     START,
     graph_nodes,
     node_bound_runner,
+    node_routers,
     node_runtime,
+    node_steps,
     run_in_place_of_bound,
     task_namespace,
 )
 from .agents import AgentNode, arun_agent, run_agent
+from .callbacks import enter_user_code, leave_user_code
 from .outcomes import outcome_of
 from .recorder import Recorder, Scope, active_scope, enter_scope, exit_scope
 from .safe_points import safe_point, safe_point_sync
@@ -213,19 +216,30 @@ class ObservedNode(Runnable[Any, Any]):
         parent = active_scope()
         if parent is None or config is None:
             return self.inner.invoke(input, config, **kwargs)
-        if self.agent is not None:
-            body = functools.partial(self.inner.invoke, input, config, **kwargs)
-            return run_node(parent, self.node, config, functools.partial(run_agent, self.agent, body))
-        return run_node(parent, self.node, config, self.inner.invoke, input, config, **kwargs)
+        config, handler = enter_user_code(config, parent.invocation)
+        try:
+            if self.agent is not None:
+                body = functools.partial(self.inner.invoke, input, config, **kwargs)
+                return run_node(parent, self.node, config, functools.partial(run_agent, self.agent, body))
+            return run_node(parent, self.node, config, self.inner.invoke, input, config, **kwargs)
+        finally:
+            if handler is not None:
+                leave_user_code(handler)
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         parent = active_scope()
         if parent is None or config is None:
             return await self.inner.ainvoke(input, config, **kwargs)
-        if self.agent is not None:
-            body = functools.partial(self.inner.ainvoke, input, config, **kwargs)
-            return await arun_node(parent, self.node, config, functools.partial(arun_agent, self.agent, body))
-        return await arun_node(parent, self.node, config, self.inner.ainvoke, input, config, **kwargs)
+        config, handler = enter_user_code(config, parent.invocation)
+        try:
+            if self.agent is not None:
+                body = functools.partial(self.inner.ainvoke, input, config, **kwargs)
+                agent = functools.partial(arun_agent, self.agent, body)
+                return await arun_node(parent, self.node, config, agent)
+            return await arun_node(parent, self.node, config, self.inner.ainvoke, input, config, **kwargs)
+        finally:
+            if handler is not None:
+                leave_user_code(handler)
 
     async def astream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
@@ -241,36 +255,82 @@ class ObservedNode(Runnable[Any, Any]):
             return
         recorder = parent.invocation.recorder
         manager = parent.invocation.manager
-        if manager is not None and (manager.is_cancelled or manager.is_paused):
-            await safe_point(parent, self.node, config)
-        scope, token = open_node(parent, self.node, config)
+        config, handler = enter_user_code(config, parent.invocation)
         try:
-            with manager.cancel_scope(self.node) if manager is not None else contextlib.nullcontext():
-                async for chunk in self.inner.astream(input, config, **kwargs):
-                    yield chunk
             if manager is not None and (manager.is_cancelled or manager.is_paused):
-                await safe_point(scope)
-        except BaseException as exc:
-            close_node(scope, token, exc)
-            await anode_exit_durable(recorder, exc)
-            raise
-        close_node(scope, token, None)
-        await anode_exit_durable(recorder)
+                await safe_point(parent, self.node, config)
+            scope, token = open_node(parent, self.node, config)
+            try:
+                with manager.cancel_scope(self.node) if manager is not None else contextlib.nullcontext():
+                    async for chunk in self.inner.astream(input, config, **kwargs):
+                        yield chunk
+                if manager is not None and (manager.is_cancelled or manager.is_paused):
+                    await safe_point(scope)
+            except BaseException as exc:
+                close_node(scope, token, exc)
+                await anode_exit_durable(recorder, exc)
+                raise
+            close_node(scope, token, None)
+            await anode_exit_durable(recorder)
+        finally:
+            if handler is not None:
+                with contextlib.suppress(ValueError):  # closed from another context
+                    leave_user_code(handler)
+
+
+class ObservedRouter(Runnable[Any, Any]):
+    """What LangGraph runs for a router (a conditional edge's writer): ``inner`` with the invocation's
+    model and tool handler, as a node body has it (see :mod:`.callbacks`), so a model called while
+    routing is recorded too (under the invocation: a router runs after its node's scope closed)."""
+
+    def __init__(self, inner: Runnable[Any, Any]) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.inner!r})"
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        scope = active_scope()
+        if scope is None or config is None:
+            return self.inner.invoke(input, config, **kwargs)
+        config, handler = enter_user_code(config, scope.invocation)
+        try:
+            return self.inner.invoke(input, config, **kwargs)
+        finally:
+            if handler is not None:
+                leave_user_code(handler)
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        scope = active_scope()
+        if scope is None or config is None:
+            return await self.inner.ainvoke(input, config, **kwargs)
+        config, handler = enter_user_code(config, scope.invocation)
+        try:
+            return await self.inner.ainvoke(input, config, **kwargs)
+        finally:
+            if handler is not None:
+                leave_user_code(handler)
 
 
 def wrap_nodes(graph: Any, agents: dict[str, AgentNode] | None = None) -> list[Any]:
-    """Wrap what LangGraph runs for every node of a compiled graph (not ``__start__``); returns subgraphs.
+    """Wrap what LangGraph runs for every node of a compiled graph and its routers; returns subgraphs.
 
     ``agents``: the agent nodes found in ``graph`` (:func:`~.agents.detect_agents`). Already-wrapped
-    nodes are left alone, so calling this twice does not double-wrap.
+    nodes are left alone, so calling this twice does not double-wrap. ``__start__`` has no body of
+    its own; only its routers are wrapped.
     """
     subgraphs: list[Any] = []
     for name, node in graph_nodes(graph).items():
         subgraphs.extend(node.subgraphs)
-        runner = node_bound_runner(node)
-        if name == START or runner is None or isinstance(runner, ObservedNode):
+        if _observed(node):
             continue
-        run_in_place_of_bound(node, ObservedNode(name, runner, (agents or {}).get(name)))
+        runner = node_bound_runner(node)
+        if name == START or runner is None:
+            if node_routers(node):
+                run_in_place_of_bound(node, None, ObservedRouter)
+            continue
+        run_in_place_of_bound(node, ObservedNode(name, runner, (agents or {}).get(name)), ObservedRouter)
     return subgraphs
 
 
@@ -279,6 +339,10 @@ def unwrap_nodes(graph: Any) -> list[Any]:
     subgraphs: list[Any] = []
     for node in graph_nodes(graph).values():
         subgraphs.extend(node.subgraphs)
-        if isinstance(node_bound_runner(node), ObservedNode):
+        if _observed(node):
             run_in_place_of_bound(node, None)
     return subgraphs
+
+
+def _observed(node: Any) -> bool:
+    return any(isinstance(step, ObservedNode | ObservedRouter) for step in node_steps(node))

@@ -41,7 +41,7 @@ from .callbacks import SwarmCallbackHandler
 from .event_stream import EventStream, stream_events
 from .lifecycle import GraphEntry, Lifecycle, RunCallback
 from .nodes import unwrap_nodes, wrap_nodes
-from .recorder import Recorder
+from .recorder import Invocation, Recorder
 
 if TYPE_CHECKING:
     from ..tracing.live import LiveTracer
@@ -150,7 +150,7 @@ class SwarmObserver:
         )
         self.tracer: LiveTracer | None = None
         """The live tracer wired in (with ``tracer_provider``, or by ``trace_observer``), else ``None``."""
-        self.add_run_callback(self._model_and_tool_callbacks)
+        self.lifecycle.model_handler = self._model_and_tool_callbacks
         if tracer_provider is not None:
             from ..tracing.live import trace_observer
 
@@ -184,8 +184,8 @@ class SwarmObserver:
 
         return remove
 
-    def _model_and_tool_callbacks(self, scope: Any) -> SwarmCallbackHandler:
-        return SwarmCallbackHandler(scope.invocation, self.callback_settings)
+    def _model_and_tool_callbacks(self, invocation: Invocation) -> SwarmCallbackHandler:
+        return SwarmCallbackHandler(invocation, self.callback_settings)
 
     # -- instrumenting ----------------------------------------------------------------------------
 
