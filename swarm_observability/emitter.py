@@ -628,7 +628,9 @@ class EventEmitter:
                 continue
             if self._linger and isinstance(item, StreamEvent):
                 self._wake.wait(self._linger)  # set by flush/close, which must not wait
-                self._wake.clear()
+            # Cleared before draining, so a flush that comes later sets it again; a wake left set by
+            # a waiter drained without lingering would end the next burst's linger at once.
+            self._wake.clear()
             waiters: list[Future[None]] = []
             stop = False
             while True:

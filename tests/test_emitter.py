@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -569,6 +570,23 @@ async def test_writer_lingers_to_commit_a_burst_at_once_but_flush_does_not_wait(
         emitter.close()
     assert store.batches == [20]
     assert _seqs(store, "r") == list(range(1, 21))
+    emitter.close()
+
+
+@pytest.mark.timeout(20)
+def test_a_flush_with_nothing_to_commit_does_not_cut_the_next_linger_short() -> None:
+    """A flush the writer answers without lingering (only a waiter queued) leaves no wake-up behind:
+    the next burst still lingers and lands in one commit."""
+    store = ControlledStore()
+    emitter = EventEmitter(store, write="background", linger=600)
+    emitter.emit(EventType.LOG, "r", message="first")
+    emitter.flush()
+    emitter.flush()  # the writer is alive and idle: this waiter arrives alone
+    emitter.emit(EventType.LOG, "r", message="second")
+    time.sleep(0.2)  # time for a writer whose linger ended at once to commit "second" alone
+    emitter.emit(EventType.LOG, "r", message="third")
+    emitter.flush()
+    assert store.batches == [1, 2]
     emitter.close()
 
 
