@@ -49,6 +49,24 @@ def _wait_for(db: Path, run_id: str, event_type: str, timeout: float) -> None:
     raise AssertionError(f"no {event_type} in run {run_id} after {timeout} s")
 
 
+def _stop_outside_a_write(process: subprocess.Popen[str], db: Path, tries: int = 200) -> None:
+    """SIGSTOP ``process`` at a moment it holds no write lock on ``db`` (stopped inside a write, it would
+    keep every other writer out, the control channel's too, until SIGCONT)."""
+    for _ in range(tries):
+        process.send_signal(signal.SIGSTOP)
+        probe = sqlite3.connect(db, timeout=0)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.rollback()
+            return
+        except sqlite3.OperationalError:  # "database is locked": stopped mid-write
+            process.send_signal(signal.SIGCONT)
+            time.sleep(0.01)
+        finally:
+            probe.close()
+    raise AssertionError(f"the demo held a write lock on {db} at each of {tries} stops")
+
+
 def _finish(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
     try:
         return process.communicate(timeout=timeout)
@@ -88,7 +106,7 @@ def test_scan_stopped_from_outside_is_resumed_to_completion(
             demo.send_signal(signal.SIGINT)
         else:
             action = how.split("-")[0]
-            demo.send_signal(signal.SIGSTOP)  # the scan cannot finish while the command starts up
+            _stop_outside_a_write(demo, db)  # the scan cannot finish while the command starts up
             try:
                 request = subprocess.run(
                     _swarm_obs(action, "xp-stop", "--reason", sent, "--store", str(db)),
