@@ -41,7 +41,7 @@ from ..events import validate_run_id
 from ..exceptions import InstrumentationError, ScanCancelled
 from .actions import ControlAction, RequestCursor, parse_action
 from .channel import ControlWatcher
-from .hard_cancel import HardCancel
+from .hard_cancel import CancelScope, HardCancel
 
 if TYPE_CHECKING:
     from .channel import ControlChannel
@@ -65,6 +65,8 @@ class CancellationManager:
         self._cancel_called = False
         self._cancel_reason: str | None = None
         self._paused = False
+        self.needs_safe_point = False
+        """``is_cancelled or is_paused``, as a plain attribute: read around every node execution."""
         self._episode = 0
         self._announced_pause = 0
         self._announced_resume = 0
@@ -124,6 +126,7 @@ class CancellationManager:
             if not self._cancel_called:
                 self._cancel_called = True
                 self._cancel_reason = reason
+            self.needs_safe_point = True
             tasks = self._hard.request_locked() if hard else []
             self._wake_locked()
         self._hard.cancel_tasks(self, tasks)
@@ -133,6 +136,7 @@ class CancellationManager:
         with self._cond:
             if not self._paused:
                 self._paused = True
+                self.needs_safe_point = True
                 self._episode += 1
 
     def resume(self) -> None:
@@ -140,6 +144,7 @@ class CancellationManager:
         with self._cond:
             if self._paused:
                 self._paused = False
+                self.needs_safe_point = self._cancel_called
                 self._wake_locked()
 
     def reset(self) -> None:
@@ -153,6 +158,7 @@ class CancellationManager:
             self._cancel_reason = None
             self._hard.reset_locked()
             self._paused = False
+            self.needs_safe_point = False
             self._announced_resume = self._announced_pause = self._episode
             self._control = None
             self._drain_reason = None
@@ -244,7 +250,7 @@ class CancellationManager:
         cancelled rather than failed. Any other ``CancelledError`` passes through unchanged. Outside an
         event loop (a sync node) the scope only checks for cancellation on entry.
         """
-        return self._hard.scope(self, node)
+        return CancelScope(self._hard, self, node)
 
     def attach_task(self, task: asyncio.Task[Any]) -> Callable[[], None]:
         """Register an asyncio task for ``cancel(hard=True)``; return a function that detaches it.
@@ -291,6 +297,7 @@ class CancellationManager:
                 self._control.request_drain(self._drain_reason)
             if self._paused:
                 self._paused = False
+                self.needs_safe_point = self._cancel_called
                 self._wake_locked()
 
     def apply(self, action: str, reason: str | None = None) -> None:

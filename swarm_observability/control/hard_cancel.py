@@ -3,7 +3,7 @@
 A :class:`~.cancellation.CancellationManager` owns one :class:`HardCancel` and shares its lock with it.
 A task registered after a hard-cancel request is refused (or cancelled) at once: a scope registers
 without the lock (it runs around every async node) in an order that cannot miss a request (see
-:class:`_CancelScope`). A task is cancelled on its own loop (``call_soon_threadsafe``) and only
+:class:`CancelScope`). A task is cancelled on its own loop (``call_soon_threadsafe``) and only
 while it is still inside a scope, never somewhere in LangGraph. The scope turns the ``CancelledError`` it
 caused into :class:`~swarm_observability.ScanCancelled` (and un-counts the cancel request, as anyio does),
 so the node is recorded as cancelled, not failed. Sync node bodies cannot be interrupted (Python threads
@@ -68,10 +68,6 @@ class HardCancel:
         for task, loop in tasks:
             self._schedule(owner, task, loop)
 
-    def scope(self, owner: _Owner, node: str | None) -> contextlib.AbstractContextManager[None]:
-        """The body of ``CancellationManager.cancel_scope`` (see there)."""
-        return _CancelScope(self, owner, node)
-
     def attach(self, owner: _Owner, task: asyncio.Task[Any]) -> Callable[[], None]:
         """The body of ``CancellationManager.attach_task`` (see there)."""
         loop = task.get_loop()
@@ -108,8 +104,8 @@ class HardCancel:
         return True
 
 
-class _CancelScope:
-    """One ``cancel_scope`` block: the current task is registered while it runs.
+class CancelScope:
+    """One ``CancellationManager.cancel_scope`` block: the current task is registered while it runs.
 
     Runs around every async node, so the uncontended path takes no lock. Registering is one dict
     write, atomic under the GIL, made *before* reading ``requested``; :meth:`HardCancel.request_locked`

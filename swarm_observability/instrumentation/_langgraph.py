@@ -60,6 +60,24 @@ def task_namespace(config: Any) -> str:
     )
 
 
+def node_execution(config: Any) -> tuple[Any, str, Any, str | None, str | None, int | None]:
+    """What LangGraph tells a node execution: ``(runtime, namespace, step, task_id, checkpoint_id, attempt)``.
+
+    The namespace is the one :func:`task_namespace` reads; the step is ``langgraph_step``; the task
+    id, checkpoint id and attempt come from ``runtime.execution_info``, else (no execution info) from
+    the namespace's last element and the config's ``checkpoint_id``.
+    """
+    configurable = config.get("configurable") or _NOTHING
+    metadata = config.get("metadata") or _NOTHING
+    runtime = configurable.get(RUNTIME_KEY)
+    ns = metadata.get("langgraph_checkpoint_ns") or configurable.get("checkpoint_ns") or ""
+    info = getattr(runtime, "execution_info", None)
+    task_id = getattr(info, "task_id", None) or (ns.rpartition("|")[2].partition(":")[2] if ns else None)
+    checkpoint_id = getattr(info, "checkpoint_id", None) or configurable.get("checkpoint_id")
+    attempt = getattr(info, "node_attempt", None)
+    return runtime, ns, metadata.get("langgraph_step"), task_id, checkpoint_id, attempt
+
+
 def enclosing_control(graph: Any, config: Any) -> Any:
     """The ``RunControl`` LangGraph would share from an enclosing run, if any.
 

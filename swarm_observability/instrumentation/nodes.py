@@ -32,11 +32,10 @@ from ._langgraph import (
     START,
     graph_nodes,
     node_bound_runner,
+    node_execution,
     node_routers,
-    node_runtime,
     node_steps,
     run_in_place_of_bound,
-    task_namespace,
 )
 from .agents import AgentNode, arun_agent, run_agent
 from .callbacks import enter_user_code, leave_user_code
@@ -55,20 +54,13 @@ def open_node(parent: Scope, name: str, config: RunnableConfig) -> tuple[Scope, 
     namespace: the ``|``-separated checkpoint namespace without the node's own last element, which is
     also the namespace LangGraph streams the node's custom items under.
     """
-    runtime = node_runtime(config)
-    info = getattr(runtime, "execution_info", None)
-    ns = task_namespace(config)
+    runtime, ns, step, task_id, checkpoint_id, attempt = node_execution(config)
     fields = parent.node_fields()
     fields["node"] = name
-    step = (config.get("metadata") or {}).get("langgraph_step")
     if step is not None:
         fields["step"] = step
-    task_id = getattr(info, "task_id", None) or (ns.rpartition("|")[2].partition(":")[2] if ns else None)
     if task_id is not None:
         fields["task_id"] = task_id
-    checkpoint_id = getattr(info, "checkpoint_id", None) or (config.get("configurable") or {}).get(
-        "checkpoint_id"
-    )
     if checkpoint_id is not None:
         fields["checkpoint_id"] = checkpoint_id
     if "|" in ns:
@@ -86,7 +78,7 @@ def open_node(parent: Scope, name: str, config: RunnableConfig) -> tuple[Scope, 
     if parent.kind == "scan" and invocation.root is None:
         del scope.fields["parent_scope_id"]
     token = enter_scope(scope)
-    attempt = scope.attempt = getattr(info, "node_attempt", None)
+    scope.attempt = attempt
     invocation.recorder.open(scope, EventType.NODE_ENTER, {"attempt": attempt} if attempt else {})
     return scope, token
 
@@ -146,12 +138,12 @@ def run_node(
     paused (checked inline: this runs for every node execution)."""
     recorder = parent.invocation.recorder
     manager = parent.invocation.manager
-    if manager is not None and (manager.is_cancelled or manager.is_paused):
+    if manager is not None and manager.needs_safe_point:
         safe_point_sync(parent, name, config)
     scope, token = open_node(parent, name, config)
     try:
         out = call(*args, **kwargs)
-        if manager is not None and (manager.is_cancelled or manager.is_paused):
+        if manager is not None and manager.needs_safe_point:
             safe_point_sync(scope)
     except BaseException as exc:
         close_node(scope, token, exc)
@@ -175,14 +167,14 @@ async def arun_node(
     """:func:`run_node` for async bodies, which also run inside the manager's hard-cancel scope."""
     recorder = parent.invocation.recorder
     manager = parent.invocation.manager
-    if manager is not None and (manager.is_cancelled or manager.is_paused):
+    if manager is not None and manager.needs_safe_point:
         await safe_point(parent, name, config)
     scope, token = open_node(parent, name, config)
     try:
         if manager is not None:
             with manager.cancel_scope(name):
                 out = await call(*args, **kwargs)
-            if manager.is_cancelled or manager.is_paused:
+            if manager.needs_safe_point:
                 await safe_point(scope)
         else:
             out = await call(*args, **kwargs)
@@ -257,14 +249,14 @@ class ObservedNode(Runnable[Any, Any]):
         manager = parent.invocation.manager
         config, handler = enter_user_code(config, parent.invocation)
         try:
-            if manager is not None and (manager.is_cancelled or manager.is_paused):
+            if manager is not None and manager.needs_safe_point:
                 await safe_point(parent, self.node, config)
             scope, token = open_node(parent, self.node, config)
             try:
                 with manager.cancel_scope(self.node) if manager is not None else contextlib.nullcontext():
                     async for chunk in self.inner.astream(input, config, **kwargs):
                         yield chunk
-                if manager is not None and (manager.is_cancelled or manager.is_paused):
+                if manager is not None and manager.needs_safe_point:
                     await safe_point(scope)
             except BaseException as exc:
                 close_node(scope, token, exc)

@@ -1,7 +1,7 @@
 """Safe points: where a cancel takes effect and a pause waits (node and probe entry/exit, ``progress()``).
 
 Each runs the scan's ``CancellationManager.checkpoint`` (``checkpoint_sync`` in sync code) when the
-manager is cancelled or paused; otherwise it costs two attribute reads. A pause emits
+manager is cancelled or paused; otherwise it costs one attribute read. A pause emits
 ``scan_paused`` (``data.reason="pause"``) and, when it ends, ``scan_resumed`` (``data.reason="pause"``),
 both on the invocation scope; neither ends the invocation.
 """
@@ -49,7 +49,7 @@ def safe_point_sync(scope: Scope, node: str | None = None, config: Any = None) -
     ``node`` and ``config`` are the node about to open (at a node's entry, ``scope`` is its parent).
     """
     manager = scope.invocation.manager
-    if manager is None or not (manager.is_cancelled or manager.is_paused):
+    if manager is None or not manager.needs_safe_point:
         return
     node = node or scope.fields.get("node")
     on_pause, on_resume = _pause_callbacks(scope, node, config)
@@ -64,7 +64,7 @@ def safe_point_sync(scope: Scope, node: str | None = None, config: Any = None) -
 async def safe_point(scope: Scope, node: str | None = None, config: Any = None) -> None:
     """A safe point in async code: raises ``ScanCancelled`` if cancelled, waits while paused."""
     manager = scope.invocation.manager
-    if manager is None or not (manager.is_cancelled or manager.is_paused):
+    if manager is None or not manager.needs_safe_point:
         return
     node = node or scope.fields.get("node")
     on_pause, on_resume = _pause_callbacks(scope, node, config)
