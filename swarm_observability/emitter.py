@@ -64,7 +64,7 @@ from .events import (
     storable_event,
 )
 from .exceptions import EventStoreError, EventValidationError, SequenceConflictError
-from .processors import Processor, default_processors
+from .processors import Pipeline, Processor, default_processors
 from .stores.base import EventStore
 from .stores.memory import InMemoryEventStore
 
@@ -167,6 +167,7 @@ class EventEmitter:
         self.hash_chain = bool(hash_chain)
         self._heads: dict[str, tuple[int, str]] = {}
         self.processors: list[Processor] = list(default_processors() if processors is None else processors)
+        self._pipeline = Pipeline(self.processors)
         if write is None:
             write = "sync" if getattr(self.store, "backend", None) == "memory" else "background"
         if write not in ("sync", "background"):
@@ -292,11 +293,19 @@ class EventEmitter:
         if self._closed:
             raise EventStoreError("the emitter is closed")
         original = event
-        for processor in self.processors:
-            processed = processor(event)
-            if processed is None:
-                return None
-            event = processed
+        processors: Sequence[Processor] = self.processors
+        if processors:
+            pipeline = self._pipeline
+            if pipeline.processors != processors:  # the list was replaced or changed
+                pipeline = self._pipeline = Pipeline(processors)
+            values = event.__dict__
+            if not values["message"]:
+                processors = pipeline.for_data(values["data"])
+            for processor in processors:
+                processed = processor(event)
+                if processed is None:
+                    return None
+                event = processed
         if event is not original:
             owned = True
             checked = storable_event(event)  # a processor's copy was not validated
@@ -306,19 +315,20 @@ class EventEmitter:
         with self._lock:
             if self._closed:
                 raise EventStoreError("the emitter is closed")
-            run_id = event.run_id
+            values = event.__dict__
+            run_id = values["run_id"]
             last = self._last.get(run_id)
             if last is None:
                 last = self._sync_last(run_id)
             seq = last + 1
             if owned:  # built here and unseen: assigning seq in place is part of its construction
-                event.__dict__["seq"] = seq
+                values["seq"] = seq
                 event.__pydantic_fields_set__.add("seq")
             else:
                 event = copy_event(event, seq=seq)
             if self.hash_chain:
                 self._set_link(event, last)
-            elif event.prev_hash is not None:  # a link of another log means nothing at this seq
+            elif values["prev_hash"] is not None:  # a link of another log means nothing at this seq
                 event = copy_event(event, prev_hash=None)
             if self.write == "sync":
                 try:
@@ -348,11 +358,11 @@ class EventEmitter:
         """
         self._last.pop(event.run_id, None)
         self._conflicts += 1
-        retry = _with_seq(event, self.store.last_sequence(event.run_id) + 1, True)
+        event.__dict__["seq"] = seq = self.store.last_sequence(event.run_id) + 1  # its seq is in place
         if self.hash_chain:
-            self._set_link(retry, retry.seq - 1)  # type: ignore[operator]
-        self.store.append(retry)
-        return retry
+            self._set_link(event, seq - 1)
+        self.store.append(event)
+        return event
 
     def _set_link(self, event: StreamEvent, last: int) -> None:
         """Set ``event.prev_hash`` to the link to seq ``last`` of its run (the emitter owns ``event``)."""
@@ -710,16 +720,6 @@ def _without_unset_assigned(fields: dict[str, Any]) -> dict[str, Any]:
         hint = "".join(f" ({name} is assigned by {_ASSIGNED[name]})" for name in reserved)
         raise EventValidationError(f"unknown StreamEvent field(s): {', '.join(sorted(unknown))}{hint}")
     return {name: value for name, value in fields.items() if name in _FIELDS}
-
-
-def _with_seq(event: StreamEvent, seq: int, owned: bool) -> StreamEvent:
-    if not owned:
-        return copy_event(event, seq=seq)
-    # The emitter built this event and nobody has seen it yet: assigning seq in place is part of its
-    # construction and saves a copy on the hot path.
-    event.__dict__["seq"] = seq
-    event.__pydantic_fields_set__.add("seq")
-    return event
 
 
 def _is_async(callback: Subscriber) -> bool:

@@ -36,11 +36,9 @@ Contract:
 from __future__ import annotations
 
 import re
-import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
-from random import getrandbits
 from typing import Annotated, Any
 
 from pydantic import (
@@ -56,6 +54,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticSerializationError, to_json, to_jsonable_python
 
+from . import _clock
+from ._clock import format_timestamp, ms_of, new_event_id, tick, time_of_default_timestamp, utc_now_ms, uuid7
 from ._storable import (
     SURROGATES_ESCAPED,
     escape_surrogates,
@@ -72,7 +72,6 @@ SCHEMA_VERSION = 1
 _MAX_RUN_ID_LENGTH = 256
 _INT64_MAX = 2**63 - 1  # seq, version and step: SQLite's INTEGER, and what every JSON reader keeps exact
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class EventType(StrEnum):
@@ -153,105 +152,15 @@ class Outcome(StrEnum):
     PAUSED = "paused"
 
 
-_last_now: tuple[int, datetime] = (0, _EPOCH)
-
-
-def _utc_ms(ms: int) -> datetime:
-    # Events come faster than once a millisecond: reuse the (immutable) datetime of the last one.
-    global _last_now
-    last = _last_now
-    if last[0] == ms:
-        return last[1]
-    now = _EPOCH + timedelta(milliseconds=ms)
-    _last_now = (ms, now)
-    return now
-
-
-class _ClockReading(threading.local):
-    """The clock reading behind the last default ``timestamp`` built on this thread.
-
-    pydantic builds defaults field by field, so ``timestamp``'s factory keeps its reading here and
-    ``time_unix_nano``'s factory, which runs right after it for the same event, takes it back: one
-    reading, two fields that agree.
-    """
-
-    timestamp: datetime | None = None
-    ns: int = 0
-
-
-_clock_reading = _ClockReading()
-
-
-def _utc_now_ms() -> datetime:
-    ns = time.time_ns()
-    now = _utc_ms(ns // 1_000_000)
-    reading = _clock_reading
-    reading.timestamp, reading.ns = now, ns
-    return now
-
-
-def _time_of_default_timestamp(data: dict[str, Any]) -> int | None:
-    reading = _clock_reading
-    if reading.timestamp is None or data.get("timestamp") is not reading.timestamp:
-        return None  # an explicit timestamp: its precise time is unknown
-    reading.timestamp = None
-    return reading.ns
-
-
-_UUID7_VERSION = 0x7 << 76
-_UUID7_VARIANT = 0b10 << 62
-
-
-def _new_event_id() -> str:
-    return _event_id_at(time.time_ns() // 1_000_000)
-
-
-def _event_id_at(ms: int) -> str:
-    # An RFC 9562 version 7 UUID: 48-bit Unix milliseconds, then 74 random bits around the version and
-    # variant bits. Time-ordered ids keep inserts into a store's id index at its right edge (random
-    # UUID4s touch a different page per row, which halves SQLite's commit rate on a large log); the
-    # random bits keep ids unique across processes. The random module (seeded from os.urandom,
-    # re-seeded after fork) rather than os.urandom per call: os.urandom releases the GIL, and with
-    # LangGraph's worker threads around, getting it back cost ~17 us per event.
-    rand = getrandbits(74)
-    value = ms << 80 | _UUID7_VERSION | (rand >> 62) << 64 | _UUID7_VARIANT | rand & 0x3FFF_FFFF_FFFF_FFFF
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-_last_formatted: tuple[datetime | None, str] = (None, "")
-
-
-def _format_timestamp(value: datetime) -> str:
-    # Runs for every serialized event; events of one millisecond share a datetime object.
-    global _last_formatted
-    last = _last_formatted
-    if last[0] is value:
-        return last[1]
-    if value.year >= 1000:
-        text = value.isoformat(timespec="milliseconds")[:23] + "Z"
-    else:
-        text = value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    _last_formatted = (value, text)
-    return text
-
-
 _TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
 
 Timestamp = Annotated[
     datetime,
-    PlainSerializer(_format_timestamp, return_type=str, when_used="json"),
+    PlainSerializer(format_timestamp, return_type=str, when_used="json"),
     WithJsonSchema(
         {"type": "string", "format": "date-time", "pattern": _TIMESTAMP_PATTERN}, mode="serialization"
     ),
 ]
-
-
-def _ms_of(value: datetime) -> int:
-    return (value - _EPOCH) // _MILLISECOND
-
-
-_MILLISECOND = timedelta(milliseconds=1)
 
 
 def _jsonable_data(value: dict[str, Any]) -> dict[str, Any]:
@@ -319,11 +228,11 @@ class StreamEvent(BaseModel):
         description="What happened; an EventType value, or an unknown string kept as-is."
     )
     run_id: str = Field(description="The scan this event belongs to; defaults to the LangGraph thread id.")
-    id: str = Field(default_factory=_new_event_id, description="Unique event id (RFC 9562 UUID, v7).")
+    id: str = Field(default_factory=new_event_id, description="Unique event id (RFC 9562 UUID, v7).")
     seq: int | None = Field(
         default=None, ge=1, le=_INT64_MAX, description="Per-run sequence number, gapless from 1."
     )
-    timestamp: Timestamp = Field(default_factory=_utc_now_ms, description="UTC, millisecond precision.")
+    timestamp: Timestamp = Field(default_factory=utc_now_ms, description="UTC, millisecond precision.")
     version: int = Field(
         default=SCHEMA_VERSION, ge=1, le=_INT64_MAX, description="Schema version of the writer."
     )
@@ -370,7 +279,7 @@ class StreamEvent(BaseModel):
         "for seq 1), so an edited or deleted event is detected by `swarm-obs verify`.",
     )
     time_unix_nano: int | None = Field(
-        default_factory=_time_of_default_timestamp,
+        default_factory=time_of_default_timestamp,
         ge=0,
         description="The instant of timestamp at full precision: nanoseconds since the Unix epoch.",
     )
@@ -410,8 +319,8 @@ class StreamEvent(BaseModel):
     @classmethod
     def _same_millisecond(cls, value: int | None, info: ValidationInfo) -> int | None:
         timestamp = info.data.get("timestamp")
-        if value is not None and timestamp is not None and value // 1_000_000 != _ms_of(timestamp):
-            raise ValueError(f"is not within the millisecond of timestamp {_format_timestamp(timestamp)}")
+        if value is not None and timestamp is not None and value // 1_000_000 != ms_of(timestamp):
+            raise ValueError(f"is not within the millisecond of timestamp {format_timestamp(timestamp)}")
         return value
 
     @field_validator("run_id")
@@ -623,6 +532,9 @@ _KNOWN_RUN_IDS: set[str] = set()
 _KNOWN_RUN_IDS_LIMIT = 4096
 _new_model = object.__new__
 _set = object.__setattr__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__  # the slots, a third faster
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def _plain_event(type: object, run_id: object, fields: dict[str, Any]) -> StreamEvent | None:
@@ -631,8 +543,6 @@ def _plain_event(type: object, run_id: object, fields: dict[str, Any]) -> Stream
     values = _plain_values(run_id, fields)
     if values is None:
         return None
-    if "id" not in fields:
-        values["id"] = _new_event_id()
     values["type"] = type
     return _new_event(values, {"type", "run_id", *fields})
 
@@ -696,9 +606,13 @@ def _plain_values(run_id: object, fields: dict[str, Any]) -> dict[str, Any] | No
 
 
 def _new_event(values: dict[str, Any], fields_set: set[str]) -> StreamEvent:
-    """The event pydantic would build from ``values`` (complete but for the clock), stamped now."""
+    """The event pydantic would build from ``values`` (complete but for the clock, and the id if not in
+    ``fields_set``), stamped now."""
     ns = time.time_ns()
-    values["timestamp"] = _utc_ms(ns // 1_000_000)
+    now = tick(ns // 1_000_000)
+    if "id" not in fields_set:
+        values["id"] = uuid7(now[2])
+    values["timestamp"] = now[1]
     values["time_unix_nano"] = ns
     return _assembled(values, fields_set)
 
@@ -707,9 +621,9 @@ def _assembled(values: dict[str, Any], fields_set: set[str]) -> StreamEvent:
     """The :class:`StreamEvent` holding already-checked ``values``, built without validating them again."""
     event = _new_model(StreamEvent)
     _set(event, "__dict__", values)
-    _set(event, "__pydantic_fields_set__", fields_set)
-    _set(event, "__pydantic_extra__", {})
-    _set(event, "__pydantic_private__", None)
+    _set_fields_set(event, fields_set)
+    _set_extra(event, {})
+    _set_private(event, None)
     return event
 
 
@@ -721,13 +635,14 @@ class ScopeFields:
     by :func:`scope_fields`; treat as immutable (a copy of the fields is kept).
     """
 
-    __slots__ = ("fields", "fields_set", "run_id", "values")
+    __slots__ = ("fields", "fields_set", "fields_set_data", "run_id", "values")
 
     def __init__(self, run_id: str, fields: dict[str, Any]) -> None:
         self.run_id = run_id
         self.fields = dict(fields)
         self.values = None if "data" in fields or "id" in fields else _plain_values(run_id, self.fields)
         self.fields_set = frozenset({"type", "run_id", *fields})
+        self.fields_set_data = self.fields_set | {"data"}
 
     def extended(self, **checked: str) -> ScopeFields:
         """These fields plus ``checked``, ASCII strings the caller made valid (span ids), unchecked."""
@@ -736,6 +651,7 @@ class ScopeFields:
         more.fields = {**self.fields, **checked}
         more.values = None if self.values is None else {**self.values, **checked}
         more.fields_set = self.fields_set.union(checked)
+        more.fields_set_data = more.fields_set | {"data"}
         return more
 
 
@@ -746,21 +662,30 @@ def make_scope_event(type: EventType | str, scope: ScopeFields, data: dict[str, 
     """
     values = scope.values
     if values is not None and type.__class__ is EventType:
-        plain = {} if data is None else _plain_data(data) if data.__class__ is dict else None
+        if data is None:
+            plain: dict[str, Any] | None = {}
+            fields_set = set(scope.fields_set)
+        else:
+            plain = _plain_data(data) if data.__class__ is dict else None
+            fields_set = set(scope.fields_set_data)
         if plain is not None:
             values = values.copy()
             values["type"] = type
             values["data"] = plain
             ns = time.time_ns()
             ms = ns // 1_000_000
-            values["id"] = _event_id_at(ms)
-            last = _last_now
-            values["timestamp"] = last[1] if last[0] == ms else _utc_ms(ms)
+            now = _clock.current[0]
+            if now[0] != ms:
+                now = tick(ms)
+            values["id"] = uuid7(now[2])
+            values["timestamp"] = now[1]
             values["time_unix_nano"] = ns
-            fields_set = set(scope.fields_set)
-            if data is not None:
-                fields_set.add("data")
-            return _assembled(values, fields_set)
+            event = _new_model(StreamEvent)
+            _set(event, "__dict__", values)
+            _set_fields_set(event, fields_set)
+            _set_extra(event, {})
+            _set_private(event, None)
+            return event
     if data is None:
         return make_event(type, scope.run_id, **scope.fields)
     return make_event(type, scope.run_id, **scope.fields, data=data)

@@ -19,12 +19,21 @@ the log stays gapless. The default pipeline is ``[SecretRedactor(), PayloadLimit
   :class:`PayloadTooLargeError` instead, and nothing is stored.
 
 Redaction runs first, so a truncation preview never shows a secret.
+
+Most events (every ``node_enter`` and ``node_exit``) hold nothing either could change: no message
+and a few small scalars. A processor may say so in advance with a method
+``unchanged_for(shape: dict[str, str | type]) -> bool``, defined in the same class as its
+``__call__``: ``True`` promises that it returns unchanged (the same object) every event without a
+message whose ``data`` has the keys of ``shape``, holding at each the string given there, or for a
+type, any value of it (``int`` of at most 64 bits, finite ``float``, ``bool``, ``NoneType``). A
+:class:`Pipeline` asks once per shape and then skips the processor for such events. Both built-in
+processors define it; a processor without it sees every event.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 from pydantic_core import to_json
@@ -122,6 +131,13 @@ class SecretRedactor:
                 update["message"] = message
         return event.model_copy(update=update) if update else event
 
+    def unchanged_for(self, shape: dict[str, str | type]) -> bool:
+        """Whether events without a message and with ``data`` of ``shape`` pass unchanged (see above).
+
+        Values under a non-secret key are redacted for their text only, never for a number.
+        """
+        return self._scrub_dict({key: _example(value) for key, value in shape.items()}) is None
+
     def is_secret_key(self, key: str) -> bool:
         """Whether values under ``key`` are redacted."""
         hit = self._key_cache.get(key)
@@ -217,6 +233,9 @@ class PayloadLimit:
             (raise :class:`PayloadTooLargeError`).
         preview_bytes: how much of the original JSON a truncated ``data`` keeps (at most half the cap).
 
+    Treat the settings as fixed once the processor is in an emitter's pipeline: the emitter
+    remembers which small events it cannot affect (see ``unchanged_for`` above).
+
     Raises:
         ValueError: a limit under 64 bytes, a negative preview or an unknown ``on_oversize``.
     """
@@ -257,6 +276,11 @@ class PayloadLimit:
                 update["message"] = f"{kept}...[truncated {len(encoded) - len(kept.encode())} bytes]"
         return event.model_copy(update=update) if update else event
 
+    def unchanged_for(self, shape: dict[str, str | type]) -> bool:
+        """Whether events without a message and with ``data`` of ``shape`` pass unchanged (see above):
+        whether such ``data`` fits the cap even with the longest numbers."""
+        return len(to_json({key: _largest(value) for key, value in shape.items()})) <= self.max_data_bytes
+
     def _truncate_data(self, data: dict[str, Any], raw: bytes) -> dict[str, Any]:
         markers: dict[str, Any] = {"_truncated": True, "_original_bytes": len(raw), "_preview": ""}
         budget = self.max_data_bytes - len(to_json(markers))
@@ -282,6 +306,80 @@ class PayloadLimit:
             exc = PayloadTooLargeError(size, limit)
             exc.add_note(f"the oversized field is the event's {what!r}")
             raise exc
+
+
+_EXAMPLES: dict[type, Any] = {int: 0, float: 0.0, bool: False, type(None): None}
+_LARGEST: dict[type, Any] = {int: -(2**63), float: -2.2250738585072014e-308, bool: False, type(None): None}
+_INT64 = 2**63
+_SHAPE_TEXT = 32
+_PLANS_LIMIT = 1024
+
+
+def _example(value: str | type) -> Any:
+    return value if value.__class__ is str else _EXAMPLES[value]  # type: ignore[index]
+
+
+def _largest(value: str | type) -> Any:
+    return value if value.__class__ is str else _LARGEST[value]  # type: ignore[index]
+
+
+def _skip_check(processor: Processor) -> Callable[[dict[str, str | type]], bool] | None:
+    """``processor.unchanged_for`` if the class defining its ``__call__`` defines it too, else ``None``.
+
+    So a subclass that changes what ``__call__`` does never inherits a promise it may not keep.
+    """
+    for klass in type(processor).__mro__:
+        if "__call__" in vars(klass):
+            return getattr(processor, "unchanged_for", None) if "unchanged_for" in vars(klass) else None
+    return None
+
+
+class Pipeline:
+    """A processor list and, per ``data`` shape, the processors an event without a message must pass.
+
+    For the emitter's hot path: an event of a shape seen before skips the leading processors that
+    promised (``unchanged_for``) to return it unchanged. ``processors`` is a copy of the list given.
+    """
+
+    __slots__ = ("_plans", "processors")
+
+    def __init__(self, processors: Iterable[Processor]) -> None:
+        self.processors = list(processors)
+        self._plans: dict[tuple[Any, ...], Sequence[Processor]] = {}
+
+    def for_data(self, data: dict[str, Any]) -> Sequence[Processor]:
+        """The processors an event with ``data`` and no message must pass (in order)."""
+        shape: list[Any] = []
+        for key, value in data.items():
+            kind = value.__class__
+            if kind is str:
+                if len(value) > _SHAPE_TEXT:
+                    return self.processors
+                shape.append(key)
+                shape.append(value)
+            elif (
+                kind is float or kind is bool or value is None or (kind is int and -_INT64 <= value < _INT64)
+            ):
+                shape.append(key)
+                shape.append(kind)
+            else:  # a large int or a container: no promise covers it
+                return self.processors
+        key = tuple(shape)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= _PLANS_LIMIT:
+                return self.processors
+            plan = self._plans[key] = self._plan(dict(zip(key[::2], key[1::2], strict=True)))
+        return plan
+
+    def _plan(self, shape: dict[str, str | type]) -> Sequence[Processor]:
+        # Only leading processors are skipped: what a later one sees may have been changed by an
+        # earlier one, and a promise covers only the event as it was emitted.
+        for index, processor in enumerate(self.processors):
+            check = _skip_check(processor)
+            if check is None or not check(shape):
+                return self.processors[index:]
+        return ()
 
 
 def default_processors() -> list[Processor]:

@@ -624,3 +624,15 @@ def test_a_stored_record_missing_its_id_or_timestamp_is_refused(missing: str) ->
     assert StreamEvent.from_json(json.dumps(fields)).type_name == "log"
     with pytest.raises(ValueError, match=f"stored event lacks {missing}"):
         StreamEvent.from_stored_json(json.dumps(fields))
+
+
+def test_ids_stay_unique_and_well_formed_across_many_refills() -> None:
+    """Thousands of ids (many batches of pre-made random parts) are distinct v7 ids with 74 random bits."""
+    ids = [make_event(EventType.LOG, "r").id for _ in range(3000)]
+    assert len(set(ids)) == 3000
+    parsed = [uuid.UUID(i) for i in ids]
+    assert all(p.version == 7 and p.variant == uuid.RFC_4122 for p in parsed)
+    assert [str(p) for p in parsed] == ids
+    random_a = {(p.int >> 64) & 0xFFF for p in parsed}
+    variant_bits = {(p.int >> 60) & 0x3 for p in parsed}
+    assert len(random_a) > 1000 and variant_bits == {0, 1, 2, 3}

@@ -123,3 +123,21 @@ def test_a_jsonl_store_refuses_appends_in_a_forked_child(tmp_path: Path) -> None
     assert [(e.seq, e.message) for e in store.load("r")] == [(1, "before fork"), (2, "after fork")]
     emitter.close()
     store.close()
+
+
+def test_a_forked_child_makes_ids_of_its_own() -> None:
+    """The child's event ids share no random part with the parent's (pre-made parts are dropped at fork)."""
+    from swarm_observability.events import EventType, make_event
+
+    make_event(EventType.LOG, "r")  # the parent now holds pre-made random parts
+    read, write = os.pipe()
+
+    def child() -> None:
+        os.write(write, " ".join(make_event(EventType.LOG, "r").id[14:] for _ in range(20)).encode())
+
+    assert _in_child(child) == 0
+    os.close(write)
+    theirs = set(os.read(read, 65536).decode().split())
+    os.close(read)
+    ours = {make_event(EventType.LOG, "r").id[14:] for _ in range(20)}
+    assert len(theirs) == 20 and not theirs & ours

@@ -252,3 +252,53 @@ def test_processor_returning_none_drops_without_using_a_seq() -> None:
     assert emitter.emit(EventType.LOG, "r") is not None
     assert [e.seq for e in store.load("r")] == [1, 2]
     assert [e.type_name for e in seen] == ["log", "log"]
+
+
+class _Loud(SecretRedactor):
+    """Changes what ``__call__`` does, so it must not inherit the redactor's promise."""
+
+    def __call__(self, event: StreamEvent) -> StreamEvent:
+        return event.model_copy(update={"data": {**event.data, "seen": True}})
+
+
+def _add_secret(event: StreamEvent) -> StreamEvent:
+    return event.model_copy(update={"data": {**event.data, "api_key": "sk-1"}})
+
+
+SMALL = [{}, {"outcome": "ok", "duration_ms": 0.25, "attempt": 1}, {"flag": None}, {"k" * 60: 1.5}]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        default_processors,
+        lambda: [SecretRedactor(extra_keys=["duration", "attempt"])],
+        lambda: [SecretRedactor(extra_patterns=["ok"])],
+        lambda: [PayloadLimit(max_data_bytes=64)],
+        lambda: [_add_secret, *default_processors()],
+        lambda: [_Loud(), PayloadLimit()],
+    ],
+)
+@pytest.mark.parametrize("data", SMALL)
+def test_small_events_are_processed_as_the_pipeline_would_by_hand(make: Any, data: dict[str, Any]) -> None:
+    """Skipping processors that promise no change never changes a result: twice, so a cached plan is used."""
+    emitter = EventEmitter(InMemoryEventStore(), processors=make())
+    for _ in range(2):
+        expected: StreamEvent | None = _event(data=data)
+        for processor in make():
+            expected = processor(expected)  # type: ignore[arg-type]
+        emitted = emitter.emit(EventType.LOG, "run-1", data=data)
+        assert emitted is not None and expected is not None and emitted.data == expected.data
+
+
+def test_a_processor_without_a_promise_sees_every_event_and_list_changes_apply() -> None:
+    """A user processor after the built-ins sees every small event; one added to the list later does too."""
+    seen: list[str] = []
+    emitter = EventEmitter(InMemoryEventStore())
+    emitter.processors.append(lambda e: seen.append(e.type_name) or e)
+    emitter.emit(EventType.NODE_ENTER, "r")
+    emitter.emit(EventType.NODE_EXIT, "r", data={"outcome": "ok", "duration_ms": 1.0})
+    emitter.processors.insert(0, lambda e: e.model_copy(update={"data": {"token": "abcdefgh"}}))
+    stored = emitter.emit(EventType.NODE_EXIT, "r", data={"outcome": "ok", "duration_ms": 1.0})
+    assert seen == ["node_enter", "node_exit", "node_exit"]
+    assert stored is not None and stored.data == {"token": REDACTED}

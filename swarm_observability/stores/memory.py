@@ -32,7 +32,9 @@ class InMemoryEventStore:
         if event.__class__ is not StreamEvent:
             self.append_batch((event,))
             return
-        run_id = event.run_id
+        values = event.__dict__
+        run_id = values["run_id"]
+        event_id = values["id"]
         with self._lock:
             if self._closed:
                 self._check_open()
@@ -40,14 +42,15 @@ class InMemoryEventStore:
             if events is None:
                 validate_run_id(run_id)
                 events = []
-            if event.seq != len(events) + 1:
-                raise SequenceConflictError(run_id, len(events) + 1, event.seq)
-            if event.id in self._ids:
-                raise DuplicateEventError(event.id)
+            if values["seq"] != len(events) + 1:
+                raise SequenceConflictError(run_id, len(events) + 1, values["seq"])
+            ids = self._ids
+            if event_id in ids:
+                raise DuplicateEventError(event_id)
             if not events:
                 self._runs[run_id] = events
             events.append(event)
-            self._ids.add(event.id)
+            ids.add(event_id)
             if self._tail_waiters:
                 self._appended.notify_all()
 
