@@ -19,7 +19,8 @@ What is durable when ``emit`` returns:
   dropped without ``close()`` does not keep a thread (or itself) alive. The writer lingers a moment
   (``linger``, 10 ms by default) after the first event of a burst, so that a run's events land in a
   few commits rather than one commit per event, each of which would also wake the writer thread
-  and take the GIL from the emitting thread; flush and close never wait for the linger.
+  and take the GIL from the emitting thread; while the burst stays dense (16 or more events a
+  linger) it lingers again, up to five lingers in all. Flush and close never wait for the linger.
 
 Async subscribers (``async def`` callbacks) are scheduled as tasks on the event loop they were
 subscribed from (or else the loop running ``emit``), so a slow one never blocks ``emit``; an emit
@@ -78,6 +79,8 @@ _ASSIGNED = {"seq": "the emitter", "sanitized": "validation", "prev_hash": "the 
 _STOP = object()
 _IDLE_EXIT_S = 5.0
 _LINGER_S = 0.01
+_MAX_LINGERS = 5
+_DENSE = 16
 _MAX_PENDING = 1000
 _FAILED = -1
 _live_emitters: weakref.WeakSet[EventEmitter] = weakref.WeakSet()
@@ -138,8 +141,9 @@ class EventEmitter:
             background for the others.
         max_batch: the most events one background commit takes.
         linger: seconds the background writer waits after the first pending event before it commits,
-            to gather more; :meth:`flush` and :meth:`close` do not wait for it, but an event nobody
-            flushes is stored up to this much later (a crash in between loses it). ``0``: at once.
+            to gather more (again while 16 or more events arrive a linger, five lingers at most);
+            :meth:`flush` and :meth:`close` do not wait for it, but an event nobody flushes is
+            stored up to five lingers later (a crash in between loses it). ``0``: at once.
         max_pending: the most unfinished deliveries one async subscriber may have; later events
             skip it (counted in :meth:`stats`) until it catches up.
         hash_chain: give every event the hash of the previous event of its run in ``prev_hash``
@@ -637,7 +641,7 @@ class EventEmitter:
                     return
                 continue
             if self._linger and isinstance(item, StreamEvent):
-                self._wake.wait(self._linger)  # set by flush/close, which must not wait
+                self._gather()
             # Cleared before draining, so a flush that comes later sets it again; a wake left set by
             # a waiter drained without lingering would end the next burst's linger at once.
             self._wake.clear()
@@ -664,6 +668,24 @@ class EventEmitter:
                     waiter.set_result(None)
             if stop:
                 return
+
+    def _gather(self) -> None:
+        """Linger after the first event of a burst; keep lingering (up to ``_MAX_LINGERS`` in all)
+        while the burst is dense, at least ``_DENSE`` new events a linger, and under ``max_batch``.
+
+        A commit costs the emitting thread more than its events' share (a transaction's GIL
+        hand-offs, page writes and fsync compete with it), so a fast run's events go in one or two
+        commits; a sparse stream (a model call's few events a second) still waits one linger only.
+        Ends at once when flush or close sets ``_wake``.
+        """
+        seen = 0  # the first event is out of the queue already
+        for _ in range(_MAX_LINGERS):
+            if self._wake.wait(self._linger):
+                return
+            queued = self._queue.qsize()
+            if queued - seen < _DENSE or queued >= self._max_batch:
+                return
+            seen = queued
 
     def _idle_exit(self) -> bool:
         # Non-blocking: an emit holding the lock may be waiting for this thread to drain the queue.

@@ -590,6 +590,28 @@ def test_a_flush_with_nothing_to_commit_does_not_cut_the_next_linger_short() -> 
     emitter.close()
 
 
+@pytest.mark.timeout(20)
+def test_a_dense_burst_keeps_the_writer_lingering_a_sparse_event_does_not() -> None:
+    """16+ events arriving within a linger extend it (a fast run lands in one commit); a lone event
+    is committed after one linger, without a flush."""
+    store = ControlledStore()
+    emitter = EventEmitter(store, write="background", linger=0.3)
+    for i in range(20):
+        emitter.emit(EventType.LOG, "r", message=str(i))
+    time.sleep(0.45)  # the first linger ended with 19 more events queued: the writer lingers again
+    for i in range(20):
+        emitter.emit(EventType.LOG, "r", message=str(i))
+    deadline = time.monotonic() + 10
+    while not store.batches and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert store.batches == [40]
+    emitter.emit(EventType.LOG, "r", message="alone")
+    while len(store.batches) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert store.batches == [40, 1]
+    emitter.close()
+
+
 def test_linger_must_not_be_negative() -> None:
     """A negative or NaN linger raises ValueError naming it."""
     for bad in (-0.001, float("nan")):
