@@ -159,7 +159,7 @@ def run_in_place_of_bound(
     writers = node.flat_writers
     if route is not None:
         writers = [w if isinstance(w, ChannelWrite) else route(w) for w in writers]
-    bound = runner or node.bound
+    bound = node.bound if runner is None else runner
     if bound is not DEFAULT_BOUND:
         steps = [bound, *writers]
     elif writers:

@@ -339,10 +339,10 @@ def enter_user_code(config: Any, run: Invocation) -> tuple[Any, Token[SwarmCallb
     if handler is None:
         return config, None
     callbacks = config.get("callbacks")
-    if not isinstance(callbacks, BaseCallbackManager):
+    if isinstance(callbacks, BaseCallbackManager):
+        callbacks.add_handler(handler)  # once: it skips a handler it has
+    else:
         config = with_run_callbacks(config, handler)
-    elif handler not in callbacks.handlers:
-        callbacks.add_handler(handler)
     return config, _user_code_handler.set(handler)
 
 
