@@ -706,7 +706,7 @@ class EventEmitter:
         except Exception as exc:
             first = exc
         else:
-            self._committed.update((event.run_id, event.seq) for event in events)  # type: ignore[misc]
+            self._committed.update({event.run_id: event.seq for event in events})  # type: ignore[misc]
             return
         by_run: dict[str, list[StreamEvent]] = {}
         for event in events:

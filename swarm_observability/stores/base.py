@@ -145,9 +145,10 @@ def batch_events(events: Iterable[StreamEvent]) -> tuple[StreamEvent, ...]:
         TypeError: an item is not a :class:`StreamEvent` (nothing is stored).
     """
     batch = tuple(events)
-    for event in batch:
-        if not isinstance(event, StreamEvent):
-            raise TypeError(f"append expects StreamEvent objects, got {type(event).__name__}")
+    if set(map(type, batch)) - {StreamEvent}:  # one C-level pass for the usual case
+        for event in batch:
+            if not isinstance(event, StreamEvent):
+                raise TypeError(f"append expects StreamEvent objects, got {type(event).__name__}")
     return batch
 
 
@@ -166,6 +167,19 @@ def check_batch(
     themselves (an index lookup or a unique constraint).
     """
     last = dict(last_sequence or {})
+    count = len(events)
+    runs = {event.run_id for event in events}
+    if len(runs) == 1 and len({event.id for event in events}) == count:
+        # The usual batch (one run, distinct ids) in comprehensions; any doubt goes the long way,
+        # which raises for the first offending event.
+        (run,) = runs
+        if run not in last:
+            validate_run_id(run)
+            last[run] = lookup_last(run) if callable(lookup_last) else 0
+        first = last[run] + 1
+        if [event.seq for event in events] == list(range(first, first + count)):
+            last[run] = first + count - 1
+            return last
     seen: set[str] = set()
     for event in events:
         run = event.run_id

@@ -204,7 +204,7 @@ class SQLiteEventStore(PagedReads):
         events = batch_events(events)
         if not events:
             return
-        params, runs = _event_params(events)
+        params = _event_params(events)
         with self._lock:
             conn = self._open_conn()
             if self.read_only:
@@ -216,7 +216,7 @@ class SQLiteEventStore(PagedReads):
             try:
                 check_batch(events, lookup_last=self._max_seq)
                 _insert(conn, params, self._max_rows)
-                conn.executemany(_UPSERT_RUN, runs)
+                conn.executemany(_UPSERT_RUN, _run_rows(params))
                 conn.execute("COMMIT")
             except BaseException as exc:
                 _rollback(conn)
@@ -454,25 +454,35 @@ def _from_ms(value: int) -> datetime:
 _TYPE_NAMES: dict[object, str] = {kind: kind.value for kind in EventType}
 
 
-def _event_params(events: Sequence[StreamEvent]) -> tuple[list[object], list[tuple[object, ...]]]:
-    """The ``swarm_events`` values of a batch, row after row in one flat list, and its ``swarm_runs``
-    upserts (one per run: its last event, first_ts from its first). The per-event Python cost of an
-    append, paid with the GIL held while the graph's thread waits for it."""
+def _event_params(events: Sequence[StreamEvent]) -> list[object]:
+    """The ``swarm_events`` values of a batch, row after row in one flat list: the per-event Python
+    cost of an append, paid with the GIL held while the graph's thread waits for it."""
     params: list[object] = []
-    first: dict[str, int] = {}
-    last: dict[str, tuple[object, ...]] = {}
     last_ts, ms = None, 0
     for event in events:
         ts = event.timestamp
         if ts is not last_ts:  # the events of one millisecond share one datetime object
             last_ts, ms = ts, (ts - _EPOCH) // _MS
-        run, seq, kind = event.run_id, event.seq, event.type
+        kind = event.type
         kind = _TYPE_NAMES.get(kind) or event.type_name
-        params += (run, seq, event.id, kind, ms, event.to_json_bytes())
+        params += (event.run_id, event.seq, event.id, kind, ms, event.to_json_bytes())
+    return params
+
+
+def _run_rows(params: list[object]) -> list[tuple[object, ...]]:
+    """The ``swarm_runs`` upserts of a batch (see :func:`_event_params`), one per run: its last
+    event, ``first_ts`` from its first."""
+    end = len(params) - _ROW_PARAMS
+    if len(set(params[0::_ROW_PARAMS])) == 1:
+        return [(params[0], params[end + 1], params[4], params[end + 4], params[end + 3])]
+    first: dict[object, object] = {}
+    last: dict[object, int] = {}
+    for start in range(0, end + 1, _ROW_PARAMS):
+        run = params[start]
         if run not in first:
-            first[run] = ms
-        last[run] = (run, seq, first[run], ms, kind)
-    return params, list(last.values())
+            first[run] = params[start + 4]
+        last[run] = start
+    return [(run, params[at + 1], first[run], params[at + 4], params[at + 3]) for run, at in last.items()]
 
 
 def _insert(conn: sqlite3.Connection, params: list[object], max_rows: int) -> None:

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from swarm_observability.stores.base import batch_events, gc_paused, query_filter
+from swarm_observability.exceptions import DuplicateEventError, SequenceConflictError
+from swarm_observability.stores.base import batch_events, check_batch, gc_paused, query_filter
 
 from .conftest import ev, run_events
 
@@ -64,6 +65,33 @@ def test_batch_events_refuses_a_non_event_naming_its_type() -> None:
     assert batch_events(iter(events)) == tuple(events)
     with pytest.raises(TypeError, match="got dict"):
         batch_events([events[0], {"type": "log"}])
+
+
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_check_batch_names_the_first_offending_event(interleaved: bool) -> None:
+    """check_batch returns each run's new last seq, reads a run's last seq once, and raises for the
+    first bad event (a gap, a repeated id), one run or several."""
+    looked: list[str] = []
+
+    def lookup(run: str) -> int:
+        looked.append(run)
+        return {"a": 4}.get(run, 0)
+
+    good = run_events("a", 3, first_seq=5)
+    if interleaved:
+        good.insert(1, ev("b", 1))
+    expected = {"a": 7, "b": 1} if interleaved else {"a": 7}
+    assert check_batch(good, lookup_last=lookup) == expected
+    assert sorted(looked) == sorted(expected)
+    gap = [*good, ev("a", 9)]
+    with pytest.raises(SequenceConflictError) as info:
+        check_batch(gap, lookup_last=lookup)
+    assert (info.value.run_id, info.value.expected, info.value.actual) == ("a", 8, 9)
+    repeated = [*good, ev("a", 8, id=good[0].id)]
+    with pytest.raises(DuplicateEventError) as dup:
+        check_batch(repeated, lookup_last=lookup)
+    assert dup.value.event_id == good[0].id
+    assert check_batch(good, {"a": 4}) == expected  # a run missing from the dict, no lookup: 0
 
 
 def test_query_filter_normalizes_arguments() -> None:
