@@ -43,7 +43,6 @@ import atexit
 import contextlib
 import inspect
 import logging
-import queue
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -76,7 +75,6 @@ Subscriber = Callable[[StreamEvent], Any]
 
 _FIELDS = frozenset(StreamEvent.model_fields) - {"type", "run_id", "seq", "sanitized", "prev_hash"}
 _ASSIGNED = {"seq": "the emitter", "sanitized": "validation", "prev_hash": "the hash chain"}
-_STOP = object()
 _IDLE_EXIT_S = 5.0
 _LINGER_S = 0.01
 _MAX_LINGERS = 5
@@ -199,7 +197,10 @@ class EventEmitter:
         self._subscribers: list[tuple[Subscriber, asyncio.AbstractEventLoop | None, _Backlog | None]] = []
         self._retired_drops = 0
         self._tasks: set[asyncio.Future[Any] | Future[Any]] = set()
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._pending: list[StreamEvent] = []
+        self._waiters: list[Future[None]] = []
+        self._stopping = False
+        self._ready = threading.Event()
         self._errors: list[BaseException] = []
         self._writer: threading.Thread | None = None
         self._closed = False
@@ -218,7 +219,10 @@ class EventEmitter:
         self._lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._wake = threading.Event()
-        self._queue = queue.SimpleQueue()
+        self._ready = threading.Event()
+        self._pending = []
+        self._waiters = []
+        self._stopping = False
         self._writer = None
         self._tasks = set()
         self._errors = []
@@ -345,7 +349,10 @@ class EventEmitter:
                     raise
             else:
                 self._ensure_writer()
-                self._queue.put(event)
+                pending = self._pending
+                if not pending:
+                    self._ready.set()
+                pending.append(event)
             self._last[run_id] = seq
             self._emitted += 1
             if self.hash_chain:
@@ -598,7 +605,8 @@ class EventEmitter:
                 self._closed = True
                 writer, self._writer = self._writer, None
                 if writer is not None:
-                    self._queue.put(_STOP)
+                    self._stopping = True
+                    self._ready.set()
                     self._wake.set()
             if writer is not None and writer is not threading.current_thread():
                 writer.join()
@@ -622,7 +630,8 @@ class EventEmitter:
             if self._writer is None:
                 return None
             done: Future[None] = Future()
-            self._queue.put(done)
+            self._waiters.append(done)
+            self._ready.set()
             self._wake.set()
             return done
 
@@ -632,37 +641,29 @@ class EventEmitter:
             self._writer.start()
 
     def _write_loop(self) -> None:
-        pending: list[StreamEvent] = []
+        """Commit what is pending, then complete the waiters that came before; until stopped or idle.
+
+        Emitters append to ``_pending`` and flushes to ``_waiters`` under the emitter's lock, and this
+        thread takes both lists at once under it, so every waiter comes after the events emitted
+        before it, and a batch changes hands in one step rather than one queue operation an event.
+        """
         while True:
-            try:
-                item = self._queue.get(timeout=self._idle_timeout)
-            except queue.Empty:
+            if not self._ready.wait(self._idle_timeout):
                 if self._idle_exit():
                     return
                 continue
-            if self._linger and isinstance(item, StreamEvent):
+            if self._linger and self._pending and not self._waiters and not self._stopping:
                 self._gather()
-            # Cleared before draining, so a flush that comes later sets it again; a wake left set by
-            # a waiter drained without lingering would end the next burst's linger at once.
+            # Cleared before taking the lists, so a flush that comes later sets it again; a wake left
+            # set by a flush answered without lingering would end the next burst's linger at once.
             self._wake.clear()
-            waiters: list[Future[None]] = []
-            stop = False
-            while True:
-                if item is _STOP:
-                    stop = True
-                elif isinstance(item, Future):
-                    waiters.append(item)
-                else:
-                    pending.append(item)
-                if len(pending) >= self._max_batch:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            if pending:
-                self._commit(pending)
-                pending = []
+            with self._lock:
+                events, self._pending = self._pending, []
+                waiters, self._waiters = self._waiters, []
+                stop = self._stopping
+                self._ready.clear()
+            for start in range(0, len(events), self._max_batch):
+                self._commit(events[start : start + self._max_batch])
             for waiter in waiters:
                 if not waiter.done():  # a cancelled aflush() cancels its waiter
                     waiter.set_result(None)
@@ -678,21 +679,20 @@ class EventEmitter:
         commits; a sparse stream (a model call's few events a second) still waits one linger only.
         Ends at once when flush or close sets ``_wake``.
         """
-        seen = 0  # the first event is out of the queue already
+        seen = 1  # the burst's first event; those after it, queued before this thread woke, count
         for _ in range(_MAX_LINGERS):
             if self._wake.wait(self._linger):
                 return
-            queued = self._queue.qsize()
+            queued = len(self._pending)
             if queued - seen < _DENSE or queued >= self._max_batch:
                 return
             seen = queued
 
     def _idle_exit(self) -> bool:
-        # Non-blocking: an emit holding the lock may be waiting for this thread to drain the queue.
-        if not self._lock.acquire(blocking=False):
+        if not self._lock.acquire(blocking=False):  # an emit is on its way: not idle
             return False
         try:
-            if not self._queue.empty():
+            if self._pending or self._waiters or self._stopping:
                 return False
             if self._writer is threading.current_thread():
                 self._writer = None

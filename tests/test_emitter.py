@@ -612,6 +612,22 @@ def test_a_dense_burst_keeps_the_writer_lingering_a_sparse_event_does_not() -> N
     emitter.close()
 
 
+def test_a_backlog_is_committed_max_batch_events_at_a_time_before_the_flush_returns() -> None:
+    """Events pending when the writer takes them go in commits of at most max_batch, in seq order."""
+    store = ControlledStore()
+    store.gate.clear()
+    emitter = EventEmitter(store, write="background", max_batch=3, linger=0)
+    emitter.emit(EventType.LOG, "r", message="held")
+    assert store.entered.wait(10)  # the writer is inside the first commit: the rest piles up
+    for i in range(7):
+        emitter.emit(EventType.LOG, "r", message=str(i))
+    store.gate.set()
+    emitter.flush()
+    assert store.batches == [1, 3, 3, 1]
+    assert _seqs(store, "r") == list(range(1, 9))
+    emitter.close()
+
+
 def test_linger_must_not_be_negative() -> None:
     """A negative or NaN linger raises ValueError naming it."""
     for bad in (-0.001, float("nan")):
