@@ -38,7 +38,9 @@ INT_AS_STRING = "int_as_string"
 MAX_INT_DIGITS = 640
 """The longest integer (in decimal digits) stored as a JSON number."""
 
-_INT_LIMIT = 10**MAX_INT_DIGITS
+INT_LIMIT = 10**MAX_INT_DIGITS
+"""Integers strictly between ``-INT_LIMIT`` and ``INT_LIMIT`` are stored as JSON numbers."""
+_DIGITS = b"0123456789"
 _LONG_DIGITS = re.compile(rb"\d{%d}" % (MAX_INT_DIGITS + 1))
 
 
@@ -55,7 +57,7 @@ def storable_text(value: str) -> bool:
 
 def storable_int(value: int) -> bool:
     """Whether ``value`` is stored as a JSON number (at most :data:`MAX_INT_DIGITS` digits)."""
-    return -_INT_LIMIT < value < _INT_LIMIT
+    return -INT_LIMIT < value < INT_LIMIT
 
 
 def escape_surrogates(value: str) -> str:
@@ -79,7 +81,9 @@ def needs_scrub(value: Any) -> bool:
         text = to_json(value)
     except PydanticSerializationError:
         return True
-    return len(text) > MAX_INT_DIGITS and _LONG_DIGITS.search(text) is not None
+    if len(text) <= MAX_INT_DIGITS or len(text) - len(text.translate(None, _DIGITS)) <= MAX_INT_DIGITS:
+        return False  # too few digits in all (counted in C, ~20x faster than the search)
+    return _LONG_DIGITS.search(text) is not None
 
 
 def scrub(value: Any, pointer: str, marks: dict[str, str]) -> Any:

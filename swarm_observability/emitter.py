@@ -61,6 +61,7 @@ from .events import (
     copy_event,
     make_event,
     make_scope_event,
+    mark_set,
     storable_event,
 )
 from .exceptions import EventStoreError, EventValidationError, SequenceConflictError
@@ -331,7 +332,7 @@ class EventEmitter:
             seq = last + 1
             if owned:  # built here and unseen: assigning seq in place is part of its construction
                 values["seq"] = seq
-                event.__pydantic_fields_set__.add("seq")
+                mark_set(event, "seq")
             else:
                 event = copy_event(event, seq=seq)
             if self.hash_chain:
@@ -387,7 +388,7 @@ class EventEmitter:
             stored = self.store.load_since(run_id, last - 1)
             previous = event_hash(stored[-1]) if stored else genesis_hash(run_id)
         event.__dict__["prev_hash"] = previous
-        event.__pydantic_fields_set__.add("prev_hash")
+        mark_set(event, "prev_hash")
 
     def _sync_last(self, run_id: str) -> int:
         """The last seq of a run missing from the cache, never waiting for the background writer."""

@@ -57,11 +57,11 @@ from pydantic_core import PydanticSerializationError, to_json, to_jsonable_pytho
 from . import _clock
 from ._clock import format_timestamp, ms_of, new_event_id, tick, time_of_default_timestamp, utc_now_ms, uuid7
 from ._storable import (
+    INT_LIMIT,
     SURROGATES_ESCAPED,
     escape_surrogates,
     needs_scrub,
     scrub,
-    storable_int,
     storable_text,
 )
 from .exceptions import EventValidationError, InvalidRunIdError
@@ -627,6 +627,41 @@ def _assembled(values: dict[str, Any], fields_set: set[str]) -> StreamEvent:
     return event
 
 
+_shared_sets: dict[frozenset[str], set[str]] = {}
+_shared_names: dict[int, frozenset[str]] = {}  # id of a shared set -> its names
+_marked: dict[tuple[int, str], set[str]] = {}
+_SHARED_SETS_LIMIT = 512
+
+
+def shared_fields_set(names: frozenset[str]) -> set[str]:
+    """The one fields set (``__pydantic_fields_set__``) of every event built here with ``names`` set.
+
+    Every event an emitter keeps is also kept by the garbage collector, which walks each of its
+    objects at every full collection; sharing the set saves one object per event. A shared set is
+    never changed: :func:`mark_set` swaps it for another.
+    """
+    shared = _shared_sets.get(names)
+    if shared is None:
+        if len(_shared_sets) >= _SHARED_SETS_LIMIT:
+            return set(names)
+        shared = _shared_sets.setdefault(names, set(names))
+        _shared_names[id(shared)] = names
+    return shared
+
+
+def mark_set(event: StreamEvent, name: str) -> None:
+    """Count field ``name`` of ``event`` (built here, unseen yet) as set, as assigning it would."""
+    fields_set = event.__pydantic_fields_set__
+    marked = _marked.get((id(fields_set), name))
+    if marked is None:
+        names = _shared_names.get(id(fields_set))
+        if names is None:
+            fields_set.add(name)
+            return
+        marked = _marked[id(fields_set), name] = shared_fields_set(names | {name})
+    _set_fields_set(event, marked)
+
+
 class ScopeFields:
     """The fields every event of one scope carries, checked once for all of them.
 
@@ -641,8 +676,8 @@ class ScopeFields:
         self.run_id = run_id
         self.fields = dict(fields)
         self.values = None if "data" in fields or "id" in fields else _plain_values(run_id, self.fields)
-        self.fields_set = frozenset({"type", "run_id", *fields})
-        self.fields_set_data = self.fields_set | {"data"}
+        self.fields_set = shared_fields_set(frozenset({"type", "run_id", *fields}))
+        self.fields_set_data = shared_fields_set(frozenset({"data", *self.fields_set}))
 
     def extended(self, **checked: str) -> ScopeFields:
         """These fields plus ``checked``, ASCII strings the caller made valid (span ids), unchecked."""
@@ -650,8 +685,8 @@ class ScopeFields:
         more.run_id = self.run_id
         more.fields = {**self.fields, **checked}
         more.values = None if self.values is None else {**self.values, **checked}
-        more.fields_set = self.fields_set.union(checked)
-        more.fields_set_data = more.fields_set | {"data"}
+        more.fields_set = shared_fields_set(frozenset(self.fields_set.union(checked)))
+        more.fields_set_data = shared_fields_set(frozenset({"data", *more.fields_set}))
         return more
 
 
@@ -664,10 +699,10 @@ def make_scope_event(type: EventType | str, scope: ScopeFields, data: dict[str, 
     if values is not None and type.__class__ is EventType:
         if data is None:
             plain: dict[str, Any] | None = {}
-            fields_set = set(scope.fields_set)
+            fields_set = scope.fields_set
         else:
             plain = _plain_data(data) if data.__class__ is dict else None
-            fields_set = set(scope.fields_set_data)
+            fields_set = scope.fields_set_data
         if plain is not None:
             values = values.copy()
             values["type"] = type
@@ -709,7 +744,7 @@ def _plain_data(value: dict[Any, Any]) -> dict[str, Any] | None:
                 if not item.isascii() and not storable_text(item):
                     return None
             elif kind is int:
-                if not storable_int(item):
+                if not -INT_LIMIT < item < INT_LIMIT:  # storable_int, inlined
                     return None
             elif not (kind is bool or item is None):
                 plain = False  # nested or non-JSON values: let pydantic_core convert them

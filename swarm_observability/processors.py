@@ -25,9 +25,9 @@ and a few small scalars. A processor may say so in advance with a method
 ``unchanged_for(shape: dict[str, str | type]) -> bool``, defined in the same class as its
 ``__call__``: ``True`` promises that it returns unchanged (the same object) every event without a
 message whose ``data`` has the keys of ``shape``, holding at each the string given there, or for a
-type, any value of it (``int`` of at most 64 bits, finite ``float``, ``bool``, ``NoneType``). A
-:class:`Pipeline` asks once per shape and then skips the processor for such events. Both built-in
-processors define it; a processor without it sees every event.
+type, any value of it (``int`` of at most 640 digits, as event data holds, finite ``float``,
+``bool``, ``NoneType``). A :class:`Pipeline` asks once per shape and then skips the processor for
+such events. Both built-in processors define it; a processor without it sees every event.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 from pydantic_core import to_json
 
+from ._storable import INT_LIMIT
 from .events import StreamEvent
 from .exceptions import PayloadTooLargeError
 
@@ -64,6 +65,7 @@ _SECRET_VALUE = (
 # The shortest text a built-in pattern can match ("token=x"); shorter strings are skipped unscanned.
 _MIN_BUILTIN_MATCH = 7
 _KEY_CACHE_LIMIT = 4096
+_CLEAN_TEXT = 128
 _KEEP_ITEM_BYTES = 256
 
 
@@ -109,6 +111,7 @@ class SecretRedactor:
         keys = _compile([_SECRET_KEY, *extra_keys], re.IGNORECASE, "secret key")
         self._key = keys
         self._key_cache: dict[str, bool] = {}
+        self._clean: set[str] = set()
         self._value: re.Pattern[str] | None = None
         self._assignment: re.Pattern[str] | None = None
         if redact_values:
@@ -153,9 +156,15 @@ class SecretRedactor:
     def _scrub_text(self, text: str) -> str | None:
         if self._value is None or self._assignment is None or len(text) < self._min_len:
             return None
+        if text in self._clean:
+            return None
         out = self._value.sub(REDACTED, text)
         out = self._assignment.sub(rf"\g<key>\g<sep>{REDACTED}", out)
-        return None if out == text else out
+        if out != text:
+            return out
+        if len(text) <= _CLEAN_TEXT and len(self._clean) < _KEY_CACHE_LIMIT:
+            self._clean.add(text)  # names and labels recur in every run: scanned once
+        return None
 
     def _redacts(self, key: object, item: Any) -> bool:
         return (
@@ -308,10 +317,14 @@ class PayloadLimit:
             raise exc
 
 
-_EXAMPLES: dict[type, Any] = {int: 0, float: 0.0, bool: False, type(None): None}
-_LARGEST: dict[type, Any] = {int: -(2**63), float: -2.2250738585072014e-308, bool: False, type(None): None}
-_INT64 = 2**63
-_SHAPE_TEXT = 32
+_EXAMPLES: dict[type, Any] = {int: 0, float: 0.0, bool: False, None.__class__: None}
+_LARGEST: dict[type, Any] = {
+    int: 1 - INT_LIMIT,
+    float: -2.2250738585072014e-308,
+    bool: False,
+    type(None): None,
+}
+_SHAPE_TEXT = 64
 _PLANS_LIMIT = 1024
 
 
@@ -357,12 +370,10 @@ class Pipeline:
                     return self.processors
                 shape.append(key)
                 shape.append(value)
-            elif (
-                kind is float or kind is bool or value is None or (kind is int and -_INT64 <= value < _INT64)
-            ):
+            elif kind in _EXAMPLES:
                 shape.append(key)
                 shape.append(kind)
-            else:  # a large int or a container: no promise covers it
+            else:  # a container or another type: no promise covers it
                 return self.processors
         key = tuple(shape)
         plan = self._plans.get(key)
