@@ -41,6 +41,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from itertools import accumulate
 from pathlib import Path
 from typing import Literal, NoReturn
 
@@ -63,6 +64,7 @@ _HEADER = re.compile(
     rb'\{"seq":(\d+),"run_id":' + _STRING + rb',"id":' + _STRING + rb',"batch":\[(\d+),(\d+)\],"event":'
 )
 _CRC_KEY = b',"crc":"'
+_PLAIN_TEXT = re.compile(r"[ !#-\[\]-~]*")
 _RECORD_START = b'{"seq":'
 _NUL_RUN = b"\0" * 16
 _SUFFIX = 19  # len(b',"crc":"01234567"}\n')
@@ -105,6 +107,16 @@ class _IdHashes:
         ordered = self.sorted
         at = bisect_left(ordered, value)
         return at < len(ordered) and ordered[at] == value
+
+    def members(self, values: Iterable[int]) -> list[int]:
+        """The ``values`` that are members, in one pass (what ``in`` answers, for a whole batch)."""
+        recent, ordered = self.recent, self.sorted
+        size = len(ordered)
+        return [
+            value
+            for value in values
+            if value in recent or ((at := bisect_left(ordered, value)) < size and ordered[at] == value)
+        ]
 
     def update(self, values: Iterable[int]) -> None:
         self.recent.update(values)
@@ -242,9 +254,11 @@ class JSONLEventStore(PagedReads):
                 raise EventStoreError(f"event store {self.path} is unusable after a failed write; reopen it")
             check_batch(events, lookup_last=self._last_seq)
             stored_hashes = self._id_hashes
-            for event, id_hash in zip(events, id_hashes, strict=True):
-                if id_hash in stored_hashes and self._stored_id(event.id):
-                    raise DuplicateEventError(event.id)
+            hits = stored_hashes.members(id_hashes)
+            if hits:  # a hash already stored: the file says whether it is the id itself
+                for event, id_hash in zip(events, id_hashes, strict=True):
+                    if id_hash in hits and self._stored_id(event.id):
+                        raise DuplicateEventError(event.id)
             start = self._indexed
             try:
                 _write_all(self._fd, data)
@@ -255,17 +269,23 @@ class JSONLEventStore(PagedReads):
                 if isinstance(exc, OSError):
                     raise EventStoreError(f"append to {self.path} failed: {exc}") from exc
                 raise
-            offset = start
-            run_id, index = None, _RunIndex()
-            for event, length in zip(events, lengths, strict=True):
-                if event.run_id != run_id:
-                    run_id = event.run_id
-                    index = self._runs.get(run_id) or self._runs.setdefault(run_id, _RunIndex())
-                index.offsets.append(offset)
-                index.lengths.append(length)
-                offset += length
+            offsets = list(accumulate(lengths, initial=start))
+            self._index(events, offsets, lengths)
             stored_hashes.update(id_hashes)
-            self._indexed = offset
+            self._indexed = offsets[-1]
+
+    def _index(self, events: Sequence[StreamEvent], offsets: list[int], lengths: list[int]) -> None:
+        """Record where each event of a written batch is, one stretch of one run's events at a time."""
+        runs = {event.run_id for event in events}
+        stretches = [(0, len(events))]
+        if len(runs) > 1:
+            cuts = [at for at in range(1, len(events)) if events[at].run_id != events[at - 1].run_id]
+            stretches = list(zip([0, *cuts], [*cuts, len(events)], strict=True))
+        for first, last in stretches:
+            run_id = events[first].run_id
+            index = self._runs.get(run_id) or self._runs.setdefault(run_id, _RunIndex())
+            index.offsets.extend(offsets[first:last])
+            index.lengths.extend(lengths[first:last])
 
     def _undo_write(self, start: int, exc: BaseException) -> None:
         try:
@@ -644,8 +664,8 @@ class JSONLEventStore(PagedReads):
 
 
 def _json_str(value: str) -> bytes:
-    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
-        return b'"' + value.encode() + b'"'
+    if _PLAIN_TEXT.fullmatch(value):  # printable ASCII without quote or backslash: as it is
+        return b'"%b"' % value.encode()
     return json.dumps(value, ensure_ascii=False).encode()
 
 

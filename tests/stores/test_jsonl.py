@@ -415,3 +415,19 @@ def test_read_json_refuses_a_line_damaged_after_open(tmp_path: Path) -> None:
             with pytest.raises(StoreCorruptionError, match="CRC") as info:
                 read()
             assert info.value.location == f"{store.path}:{len(lines[0])}"
+
+
+def test_a_batch_interleaving_runs_is_indexed_per_run_and_refuses_a_stored_id(tmp_path: Path) -> None:
+    """Events of runs alternating within one batch read back per run (before and after a reopen); a
+    later batch repeating one of their ids is refused whole."""
+    path = tmp_path / "events.jsonl"
+    a, b = run_events("a", 3), run_events("b", 2)
+    batch = [a[0], b[0], a[1], b[1], a[2]]
+    with JSONLEventStore(path) as store:
+        store.append_batch(batch)
+        assert (as_bytes(store.load("a")), as_bytes(store.load("b"))) == (as_bytes(a), as_bytes(b))
+        with pytest.raises(DuplicateEventError):
+            store.append_batch([ev("c", 1), ev("c", 2, id=b[1].id)])
+        assert store.last_sequence("c") == 0
+    with JSONLEventStore(path) as store:
+        assert (as_bytes(store.load("a")), as_bytes(store.load("b"))) == (as_bytes(a), as_bytes(b))
