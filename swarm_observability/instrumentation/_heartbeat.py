@@ -31,6 +31,7 @@ class HeartbeatTimer(Generic[K]):
         self._thread: threading.Thread | None = None
         self._closed = False
         self._idle = False
+        self._seen = False
         reinit_after_fork(self)
 
     def _after_fork_in_child(self) -> None:
@@ -39,6 +40,7 @@ class HeartbeatTimer(Generic[K]):
         self._cond = threading.Condition(threading.Lock())
         self._thread = None
         self._idle = False
+        self._seen = False
 
     def register(self, key: K, started: float) -> None:
         """Start beating for ``key`` (opened at ``started``, a ``perf_counter`` time)."""
@@ -47,6 +49,7 @@ class HeartbeatTimer(Generic[K]):
         # before it looks at _due, and this writes _due before it reads _idle, so either the timer
         # sees the new key or this sees the timer idle.
         self._due[key] = started + self._interval
+        self._seen = True
         if self._thread is None or self._idle:
             with self._cond:
                 if self._thread is None and not self._closed:
@@ -79,6 +82,11 @@ class HeartbeatTimer(Generic[K]):
                     if self._due or self._closed:
                         break
                     schedule.clear()
+                    if self._seen:  # keys came and went since the last look: stay awake one interval
+                        self._seen = False
+                        self._idle = False
+                        self._cond.wait(self._interval)
+                        continue
                     self._cond.wait()
                 self._idle = False
                 if self._closed:
