@@ -486,7 +486,7 @@ class SpanMapper:
                 logger.debug("%s for a scope that is not open (%s) ignored", event.type_name, scope_id)
             return
         outcome = outcome_of(event)
-        if kind != "scan" and outcome != Outcome.CANCELLED:
+        if scope.children and kind != "scan" and outcome != Outcome.CANCELLED:
             for child_id in list(scope.children):
                 child = self._open.get(child_id)
                 if child is not None:
@@ -557,7 +557,7 @@ class SpanMapper:
         """
         if scope.last_ns <= scope.start_ns:
             scope.last_ns = scope.start_ns + 1
-        self._release(scope)
+        parent = self._release(scope)
         span = scope.span
         end_ns = scope.last_ns
         if type(span) is DeferredSpan:
@@ -569,11 +569,11 @@ class SpanMapper:
             if self._pending:
                 self._build_pending()
             span.end(end_time=end_ns)
-        parent = self._open.get(scope.parent_id) if scope.parent_id else None
         if parent is not None and parent.closed_by is not None and not parent.children:
             self._end(parent)
 
-    def _release(self, scope: _Scope) -> None:
+    def _release(self, scope: _Scope) -> _Scope | None:
+        """Forget ``scope`` as open (remembering its span context); returns its open parent, if any."""
         if scope.kind == "scan":
             self._write_summary(scope)
             if scope.invocation_id and self._root_of.get(scope.invocation_id) is scope:
@@ -587,6 +587,7 @@ class SpanMapper:
             if scope.last_ns > parent.last_ns:
                 parent.last_ns = scope.last_ns
         _remember(self._closed, scope.scope_id, scope.span.get_span_context(), self._remember)
+        return parent
 
     def _write_summary(self, root: _Scope) -> None:
         """Put the summarised scopes of an ending invocation on its root span."""
