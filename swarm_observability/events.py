@@ -524,6 +524,7 @@ _OPTIONAL_STR = frozenset(
         "scope_id", "parent_scope_id", "trace_id", "span_id",
     }
 )  # fmt: skip
+_NULLABLE = _OPTIONAL_STR | {"step", "progress", "seq"}
 _TEMPLATE: dict[str, Any] = {
     name: (() if name == "namespace" else None if info.default_factory is not None else info.default)
     for name, info in StreamEvent.model_fields.items()
@@ -563,20 +564,22 @@ def _plain_values(run_id: object, fields: dict[str, Any]) -> dict[str, Any] | No
         _KNOWN_RUN_IDS.add(run_id)  # type: ignore[arg-type]
     data: dict[str, Any] | None = None
     for key, value in fields.items():
-        if key in _OPTIONAL_STR:
-            if value.__class__ is not str:
-                if value is not None:
-                    return None
-            elif not value.isascii() and not storable_text(value):
-                return None
-        elif key == "data":
+        if value.__class__ is str:  # the common case first: ids and names
+            if (key in _OPTIONAL_STR or key == "id") and (value.isascii() or storable_text(value)):
+                continue
+            return None
+        if value is None:
+            if key in _NULLABLE:
+                continue
+            return None
+        if key == "data":
             if value.__class__ is not dict:
                 return None
             data = _plain_data(value)
             if data is None:
                 return None
         elif key == "step":
-            if value is not None and (value.__class__ is not int or not -_INT64_MAX <= value <= _INT64_MAX):
+            if value.__class__ is not int or not -_INT64_MAX <= value <= _INT64_MAX:
                 return None
         elif key == "namespace":
             if value.__class__ is not tuple:
@@ -585,18 +588,12 @@ def _plain_values(run_id: object, fields: dict[str, Any]) -> dict[str, Any] | No
                 if part.__class__ is not str or not storable_text(part):
                     return None
         elif key == "progress":
-            if value is not None and (value.__class__ is not float or not 0.0 <= value <= 1.0):
+            if value.__class__ is not float or not 0.0 <= value <= 1.0:
                 return None
-        elif key == "id":
-            if value.__class__ is not str or not storable_text(value):
-                return None
-        elif key == "seq":
-            if value is not None and (value.__class__ is not int or not 0 < value <= _INT64_MAX):
-                return None
-        elif key == "version":
+        elif key == "seq" or key == "version":
             if value.__class__ is not int or not 0 < value <= _INT64_MAX:
                 return None
-        else:  # type, run_id, timestamp, or an extra field
+        else:  # type, run_id, timestamp, an extra field, or a str field given another type
             return None
     values = _TEMPLATE.copy()
     values.update(fields)
@@ -662,6 +659,20 @@ def mark_set(event: StreamEvent, name: str) -> None:
     _set_fields_set(event, marked)
 
 
+_scope_sets_of: dict[tuple[str, ...], tuple[set[str], set[str]]] = {}
+
+
+def _scope_sets(names: tuple[str, ...]) -> tuple[set[str], set[str]]:
+    """The shared fields sets of a scope's events given ``names``, without and with ``data``."""
+    sets = _scope_sets_of.get(names)
+    if sets is None:
+        fields_set = shared_fields_set(frozenset({"type", "run_id", *names}))
+        sets = (fields_set, shared_fields_set(frozenset({"data", *fields_set})))
+        if len(_scope_sets_of) < _SHARED_SETS_LIMIT:
+            _scope_sets_of[names] = sets
+    return sets
+
+
 class ScopeFields:
     """The fields every event of one scope carries, checked once for all of them.
 
@@ -676,8 +687,7 @@ class ScopeFields:
         self.run_id = run_id
         self.fields = dict(fields)
         self.values = None if "data" in fields or "id" in fields else _plain_values(run_id, self.fields)
-        self.fields_set = shared_fields_set(frozenset({"type", "run_id", *fields}))
-        self.fields_set_data = shared_fields_set(frozenset({"data", *self.fields_set}))
+        self.fields_set, self.fields_set_data = _scope_sets(tuple(fields))
 
     def extended(self, **checked: str) -> ScopeFields:
         """These fields plus ``checked``, ASCII strings the caller made valid (span ids), unchecked."""
@@ -685,8 +695,7 @@ class ScopeFields:
         more.run_id = self.run_id
         more.fields = {**self.fields, **checked}
         more.values = None if self.values is None else {**self.values, **checked}
-        more.fields_set = shared_fields_set(frozenset(self.fields_set.union(checked)))
-        more.fields_set_data = shared_fields_set(frozenset({"data", *more.fields_set}))
+        more.fields_set, more.fields_set_data = _scope_sets(tuple(more.fields))
         return more
 
 
