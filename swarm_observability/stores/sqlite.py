@@ -463,8 +463,7 @@ def _event_params(events: Sequence[StreamEvent]) -> list[object]:
         ts = event.timestamp
         if ts is not last_ts:  # the events of one millisecond share one datetime object
             last_ts, ms = ts, (ts - _EPOCH) // _MS
-        kind = event.type
-        kind = _TYPE_NAMES.get(kind) or event.type_name
+        kind = _TYPE_NAMES.get(event.type) or event.type_name
         params += (event.run_id, event.seq, event.id, kind, ms, event.to_json_bytes())
     return params
 
@@ -490,7 +489,7 @@ def _insert(conn: sqlite3.Connection, params: list[object], max_rows: int) -> No
 
     One ``execute`` of many rows rather than ``executemany``: the sqlite3 module releases the GIL
     around every step, and each step of a background writer means two GIL hand-offs with the thread
-    running the graph; a 100-event batch is now 3 or 4 steps instead of 100. Statement sizes are
+    running the graph; a 100-event batch takes 3 or 4 steps instead of 100. Statement sizes are
     powers of two up to ``max_rows`` (see :func:`_max_rows`), so a connection caches at most nine.
     """
     rows, start, size = len(params) // _ROW_PARAMS, 0, max_rows
