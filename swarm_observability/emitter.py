@@ -43,6 +43,7 @@ import atexit
 import contextlib
 import inspect
 import logging
+import queue
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -201,7 +202,7 @@ class EventEmitter:
         self._pending: list[StreamEvent] = []
         self._waiters: list[Future[None]] = []
         self._stopping = False
-        self._ready = threading.Event()
+        self._bell: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._errors: list[BaseException] = []
         self._writer: threading.Thread | None = None
         self._closed = False
@@ -220,7 +221,7 @@ class EventEmitter:
         self._lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._wake = threading.Event()
-        self._ready = threading.Event()
+        self._bell = queue.SimpleQueue()
         self._pending = []
         self._waiters = []
         self._stopping = False
@@ -352,7 +353,7 @@ class EventEmitter:
                 self._ensure_writer()
                 pending = self._pending
                 if not pending:
-                    self._ready.set()
+                    self._bell.put(None)
                 pending.append(event)
             self._last[run_id] = seq
             self._emitted += 1
@@ -607,7 +608,7 @@ class EventEmitter:
                 writer, self._writer = self._writer, None
                 if writer is not None:
                     self._stopping = True
-                    self._ready.set()
+                    self._bell.put(None)
                     self._wake.set()
             if writer is not None and writer is not threading.current_thread():
                 writer.join()
@@ -632,7 +633,7 @@ class EventEmitter:
                 return None
             done: Future[None] = Future()
             self._waiters.append(done)
-            self._ready.set()
+            self._bell.put(None)
             self._wake.set()
             return done
 
@@ -644,12 +645,16 @@ class EventEmitter:
     def _write_loop(self) -> None:
         """Commit what is pending, then complete the waiters that came before; until stopped or idle.
 
-        Emitters append to ``_pending`` and flushes to ``_waiters`` under the emitter's lock, and this
-        thread takes both lists at once under it, so every waiter comes after the events emitted
+        Emitters append to ``_pending`` and flushes to ``_waiters`` under the emitter's lock, ringing
+        ``_bell`` (a queue of ``None``, C-level on both sides; an event rings it only when its list
+        was empty); this thread
+        takes both lists at once under that lock, so every waiter comes after the events emitted
         before it, and a batch changes hands in one step rather than one queue operation an event.
         """
         while True:
-            if not self._ready.wait(self._idle_timeout):
+            try:
+                self._bell.get(timeout=self._idle_timeout)
+            except queue.Empty:
                 if self._idle_exit():
                     return
                 continue
@@ -662,7 +667,8 @@ class EventEmitter:
                 events, self._pending = self._pending, []
                 waiters, self._waiters = self._waiters, []
                 stop = self._stopping
-                self._ready.clear()
+                while not self._bell.empty():  # the rings of what is taken now (rung under this lock)
+                    self._bell.get_nowait()
             for start in range(0, len(events), self._max_batch):
                 self._commit(events[start : start + self._max_batch])
             for waiter in waiters:
