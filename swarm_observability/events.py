@@ -717,19 +717,13 @@ def make_scope_event(type: EventType | str, scope: ScopeFields, data: dict[str, 
             values["type"] = type
             values["data"] = plain
             ns = time.time_ns()
-            ms = ns // 1_000_000
-            now = _clock.current[0]
-            if now[0] != ms:
-                now = tick(ms)
+            now = _clock.current[0]  # tick(ms), without a call for all but an event a millisecond
+            if now[0] != ns // 1_000_000:
+                now = tick(ns // 1_000_000)
             values["id"] = uuid7(now[2])
             values["timestamp"] = now[1]
             values["time_unix_nano"] = ns
-            event = _new_model(StreamEvent)
-            _set(event, "__dict__", values)
-            _set_fields_set(event, fields_set)
-            _set_extra(event, {})
-            _set_private(event, None)
-            return event
+            return _assembled(values, fields_set)
     if data is None:
         return make_event(type, scope.run_id, **scope.fields)
     return make_event(type, scope.run_id, **scope.fields, data=data)
