@@ -15,7 +15,9 @@ import weakref
 from .cancellation import CancellationManager
 
 _registry: dict[str, CancellationManager] = {}
-_lock = threading.Lock()
+_lock = threading.RLock()
+"""Reentrant: an abandoned stream's generator, finalized by the garbage collector while this thread
+is inside the registry (a collection can run at any allocation), releases its managers here too."""
 
 
 def get_manager(scan_id: str) -> CancellationManager:

@@ -377,3 +377,39 @@ def test_failing_callbacks_are_isolated(caplog: pytest.LogCaptureFixture) -> Non
     assert not waiter.is_alive()
     assert called == ["pause", "resume"]
     assert "subscriber down" in caplog.text
+
+
+def test_stream_finalized_inside_the_registry_does_not_deadlock() -> None:
+    """A stream closed (as the GC may, at any allocation) while its thread is inside the registry ends."""
+    from typing import TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+
+    from swarm_observability import SwarmObserver
+    from swarm_observability.control import registry
+
+    class S(TypedDict):
+        x: int
+
+    builder = StateGraph(S)
+    builder.add_node("a", lambda s: {"x": s["x"] + 1})
+    builder.add_node("b", lambda s: {"x": s["x"] + 1})
+    builder.add_edge(START, "a")
+    builder.add_edge("a", "b")
+    builder.add_edge("b", END)
+    observer = SwarmObserver(heartbeat_interval=None)
+    graph = observer.instrument(builder.compile())
+    thread = f"gc-{uuid.uuid4().hex}"
+    stream = graph.stream({"x": 0}, {"configurable": {"thread_id": thread}})
+    next(stream)
+    done = threading.Event()
+
+    def close_inside_the_registry() -> None:
+        with registry._lock:
+            stream.close()
+        done.set()
+
+    threading.Thread(target=close_inside_the_registry, daemon=True).start()
+    assert done.wait(10), "closing the stream inside the registry deadlocked"
+    kinds = [e.type_name for e in observer.store.load(thread)]
+    assert kinds[0] == "scan_started" and kinds[-1].startswith("scan_")
