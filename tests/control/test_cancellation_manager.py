@@ -8,10 +8,13 @@ import signal
 import threading
 import uuid
 from collections.abc import Callable
+from typing import TypedDict
 
 import pytest
+from langgraph.graph import END, START, StateGraph
 
-from swarm_observability.control import CancellationManager, get_manager, managers, remove_manager
+from swarm_observability import SwarmObserver
+from swarm_observability.control import CancellationManager, get_manager, managers, registry, remove_manager
 from swarm_observability.exceptions import InstrumentationError, InvalidRunIdError, ScanCancelled
 
 WAIT = 10.0
@@ -379,19 +382,13 @@ def test_failing_callbacks_are_isolated(caplog: pytest.LogCaptureFixture) -> Non
     assert "subscriber down" in caplog.text
 
 
+class _Counter(TypedDict):
+    x: int
+
+
 def test_stream_finalized_inside_the_registry_does_not_deadlock() -> None:
     """A stream closed (as the GC may, at any allocation) while its thread is inside the registry ends."""
-    from typing import TypedDict
-
-    from langgraph.graph import END, START, StateGraph
-
-    from swarm_observability import SwarmObserver
-    from swarm_observability.control import registry
-
-    class S(TypedDict):
-        x: int
-
-    builder = StateGraph(S)
+    builder = StateGraph(_Counter)
     builder.add_node("a", lambda s: {"x": s["x"] + 1})
     builder.add_node("b", lambda s: {"x": s["x"] + 1})
     builder.add_edge(START, "a")
