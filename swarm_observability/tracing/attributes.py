@@ -166,6 +166,43 @@ def _tool_start(event: StreamEvent, attributes: dict[str, Any]) -> tuple[str, di
     return f"{sc.OP_EXECUTE_TOOL} {tool}", attributes
 
 
+def close_attributes(event: StreamEvent, kind: str, outcome: str, opened_at: str | None) -> dict[str, Any]:
+    """The attributes a closing event adds to its scope's span (``opened_at``: the opening checkpoint)."""
+    attributes: dict[str, Any] = {sc.SWARM_OUTCOME: outcome}
+    if event.seq is not None:
+        attributes[sc.SWARM_SEQ_LAST] = event.seq
+    if kind == "node":
+        if event.checkpoint_id and event.checkpoint_id != opened_at:
+            attributes[sc.SWARM_CHECKPOINT_ID] = event.checkpoint_id
+    elif kind == "scan":
+        attributes.update(scan_close_attributes(event))
+    elif kind in ("probe", "agent", "plan"):
+        attributes.update(data_attributes(f"swarm.{kind}.", event.data))
+    elif kind == "llm":
+        attributes.update(llm_close_attributes(event.data))
+    elif kind == "tool" and "result" in event.data:
+        attributes[sc.GEN_AI_TOOL_CALL_RESULT] = content(event.data["result"])
+    return attributes
+
+
+def point_attributes(event: StreamEvent) -> tuple[str, dict[str, Any]]:
+    """The name and attributes of the span event a point event becomes."""
+    attributes: dict[str, Any] = {}
+    if event.seq is not None:
+        attributes[sc.SWARM_SEQ] = event.seq
+    if event.message is not None:
+        attributes[sc.SWARM_MESSAGE] = truncate(event.message)
+    if event.progress is not None:
+        attributes[sc.SWARM_PROGRESS] = event.progress
+    name = event.type_name
+    if name == EventType.HANDOFF:
+        name = sc.SWARM_HANDOFF_EVENT
+        attributes.update(handoff_attributes(event.data))
+    elif event.data:
+        attributes[sc.SWARM_DATA] = json_text(event.data)
+    return name, attributes
+
+
 def handoff_attributes(data: Mapping[str, Any]) -> dict[str, Any]:
     attributes: dict[str, Any] = {}
     for key, attr in (

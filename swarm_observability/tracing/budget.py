@@ -1,20 +1,31 @@
 """The span budget: how many spans one run may have before further scopes are summarised.
 
-See the "span budget" paragraph of :mod:`.mapping`: past the budget, node, probe, agent and plan
-scopes are counted per kind and name (:class:`Summary`) and written on the invocation's root span
-when it ends (:func:`write_summary`); every event stays in the log.
+A span budget per run (``span_budget`` of the :class:`~.mapping.SpanMapper`, 10,000 by default,
+``$SWARM_OBS_SPAN_BUDGET`` or the argument to change it, ``None`` for none): once a run has that
+many spans, its further node, probe, agent and plan scopes are *summarised* instead of becoming
+spans: counted per kind and name (:class:`Summary`), with their errors, point events and seq range,
+and written on the invocation's root span when it ends (:func:`write_summary`: one
+``swarm.spans_summarised`` span event per kind and name, and the attributes
+``swarm.spans.summarised`` and ``swarm.spans.budget``). A warning is logged per invocation. Root
+spans are never summarised, and the events themselves are all in the log, so a stored run can be
+re-exported with a larger budget.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry.trace import Span
 
-from ..events import StreamEvent
+from ..events import Outcome, StreamEvent
 from . import semconv as sc
+from .attributes import describe_start, outcome_of
+
+logger = logging.getLogger("swarm_observability.tracing")
 
 DEFAULT_SPAN_BUDGET = 10_000
 """Spans one run may have before the rest are summarised (see the module docstring)."""
@@ -42,6 +53,134 @@ class Summary:
             if self.seq_first is None:
                 self.seq_first = event.seq
             self.seq_last = event.seq
+
+
+class Root(Protocol):
+    """The open root scope of an invocation, as the budget sees it."""
+
+    span: Span
+    summary: dict[tuple[str, str], Summary] | None
+
+
+class SpanBudget:
+    """The spans each run has had, and the scopes summarised past the budget, for one mapper.
+
+    A run's count is kept exactly while one of its invocations is open; only the counts of runs
+    with no open invocation are forgotten, oldest first, past ``remember`` runs (a later invocation
+    of such a run then starts counting again). Not thread-safe: the mapper calls it under its lock.
+    """
+
+    def __init__(self, limit: int | None, remember: int) -> None:
+        self.limit = limit
+        self.summarised_total = 0
+        self._remember = remember
+        self._open: dict[str, int] = {}
+        """Run id -> spans, for runs with an open root (never forgotten while open)."""
+        self._open_roots: dict[str, int] = {}
+        self._idle: OrderedDict[str, int] = OrderedDict()
+        """Run id -> spans, for runs with no open root, least recently closed first."""
+        self._summarised: dict[str, Summary] = {}
+        """Scope id -> its summary group, for summarised scopes not yet closed."""
+
+    def admit(self, event: StreamEvent, kind: str, scope_id: str, root: Root | None) -> bool:
+        """Count a scope about to become a span; ``False``: it is summarised on ``root`` instead.
+
+        ``root`` is the open root of the event's invocation (``None`` for a scan, or when unknown:
+        nothing is summarised without one; better an extra span than a silent loss).
+        """
+        run_id = event.run_id
+        if kind == "scan":
+            self._open_roots[run_id] = self._open_roots.get(run_id, 0) + 1
+            if run_id not in self._open:
+                self._open[run_id] = self._idle.pop(run_id, 0)
+        elif self.limit is None:
+            return True
+        spans = self._open.get(run_id)
+        if spans is None:  # no root of the run is open
+            spans = self._idle.pop(run_id, 0)
+            if (self._summarised or spans >= self.limit) and self._summarise(event, kind, scope_id, root):
+                self._idle[run_id] = spans
+                return False
+            self._idle[run_id] = spans + 1
+            while len(self._idle) > self._remember:
+                self._idle.popitem(last=False)
+            return True
+        over = kind != "scan" and (self._summarised or spans >= self.limit)  # type: ignore[operator]
+        if over and self._summarise(event, kind, scope_id, root):
+            return False
+        self._open[run_id] = spans + 1
+        return True
+
+    def root_closed(self, run_id: str) -> None:
+        """An invocation of ``run_id`` ended: its count may be forgotten once no root of it is open."""
+        left = self._open_roots.get(run_id, 0) - 1
+        if left > 0:
+            self._open_roots[run_id] = left
+            return
+        self._open_roots.pop(run_id, None)
+        count = self._open.pop(run_id, None)
+        if count is not None:
+            self._idle[run_id] = count
+            while len(self._idle) > self._remember:
+                self._idle.popitem(last=False)
+
+    def _spans(self, run_id: str) -> int:
+        spans = self._open.get(run_id)
+        return spans if spans is not None else self._idle.get(run_id, 0)
+
+    def _summarise(self, event: StreamEvent, kind: str, scope_id: str, root: Root | None) -> bool:
+        """Past the run's budget: count the scope in ``root``'s summary instead of starting a span."""
+        if scope_id in self._summarised:
+            return True
+        run_id = event.run_id
+        limit: int = self.limit  # type: ignore[assignment]
+        if self._spans(run_id) < limit or root is None:
+            return False
+        if root.summary is None:
+            root.summary = {}
+            logger.warning(
+                "run %r reached its span budget of %d spans; further spans of invocation %r are "
+                "summarised on its root span (swarm.spans_summarised); every event is still stored",
+                run_id,
+                limit,
+                event.invocation_id,
+            )
+        key = (kind, describe_start(event, kind)[0])
+        if key not in root.summary and len(root.summary) >= MAX_SUMMARY_GROUPS:
+            key = (kind, "*")
+        group = root.summary.get(key)
+        if group is None:
+            group = root.summary[key] = Summary(root)
+        group.count += 1
+        group.saw(event)
+        self._summarised[scope_id] = group
+        self.summarised_total += 1
+        return True
+
+    def closed(self, scope_id: str | None, event: StreamEvent) -> bool:
+        """The closing event of a summarised scope (counted on its group); ``False``: not summarised."""
+        group = self._summarised.pop(scope_id, None) if scope_id and self._summarised else None
+        if group is None:
+            return False
+        group.saw(event)
+        group.errors += outcome_of(event) == Outcome.ERROR
+        return True
+
+    def point(self, event: StreamEvent) -> bool:
+        """A point event of a summarised scope (counted on its group); ``False``: not summarised."""
+        group = self._summarised.get(event.scope_id) if self._summarised and event.scope_id else None
+        if group is None:
+            return False
+        group.events += 1
+        group.saw(event)
+        return True
+
+    def write(self, root: Root, timestamp: int | None) -> None:
+        """Put the summarised scopes of an ending invocation on its root span."""
+        if not root.summary:
+            return
+        write_summary(root.span, root.summary, self.limit, timestamp)
+        self._summarised = {k: g for k, g in self._summarised.items() if g.root is not root}
 
 
 def write_summary(

@@ -22,6 +22,7 @@ closing event ends it. A span sampled out by the provider's sampler is still a n
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +33,13 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.util import types
+
+logger = logging.getLogger("swarm_observability.tracing")
+
+MAX_PENDING = 256
+"""Ended deferred spans queued before they are built."""
+PENDING_NS = 100_000_000
+"""Event time (ns) an ended deferred span waits at most before it is built."""
 
 
 class PresetIdGenerator(IdGenerator):
@@ -210,3 +218,58 @@ class DeferredSpan(trace.Span):
         if self._status is not None:
             span.set_status(*self._status)
         span.end(end_time=self.end_ns)
+
+
+class DeferredSpans:
+    """The deferred spans of one mapper: made under a known parent, queued once ended, built in batches.
+
+    ``available`` is false for tracers that cannot be handed a span id (not the SDK's): nothing is
+    deferred then. Not thread-safe: the mapper calls it under its lock.
+    """
+
+    def __init__(self, tracer: trace.Tracer) -> None:
+        self._tracer = tracer
+        self._preset = preset_ids_of(tracer)
+        self.available = self._preset is not None
+        self.queue: list[DeferredSpan] = []
+        """Ended spans waiting to be built, in the order they ended (one list for the object's life)."""
+
+    def make(
+        self,
+        describe: Describe,
+        parent_span: trace.Span,
+        parent: Context,
+        kind: SpanKind,
+        links: Sequence[Link],
+        start_ns: int,
+    ) -> DeferredSpan | None:
+        """A :class:`DeferredSpan` under ``parent_span`` if it is valid; ``None``: start an SDK span now."""
+        parent_context = parent_span.get_span_context()
+        if not parent_context.is_valid:
+            return None  # a new trace: the sampler's decision is needed now
+        span_id = self._preset.inner.generate_span_id()  # type: ignore[union-attr]
+        context = SpanContext(
+            parent_context.trace_id,
+            span_id,
+            False,
+            trace_flags=parent_context.trace_flags,
+            trace_state=parent_context.trace_state,
+        )
+        return DeferredSpan(describe, context, parent, kind, links, start_ns)
+
+    def ended(self, span: DeferredSpan, end_ns: int, build_now: bool) -> None:
+        """Queue an ended span; build the queue when it is full or ``build_now``."""
+        span.finish(end_ns)
+        self.queue.append(span)
+        if build_now or len(self.queue) >= MAX_PENDING:
+            self.build()
+
+    def build(self) -> None:
+        """Make SDK spans of every queued span, in the order they ended."""
+        pending = self.queue[:]
+        self.queue.clear()
+        for span in pending:
+            try:
+                span.build(self._tracer, self._preset)  # type: ignore[arg-type]
+            except Exception:
+                logger.exception("the span %r could not be made; its trace misses it", span.name)

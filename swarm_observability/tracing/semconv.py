@@ -27,7 +27,10 @@ backend summing a trace's children counts each token once. A ``handoff`` event b
 
 from __future__ import annotations
 
+import importlib.metadata
 from typing import Final
+
+from opentelemetry import trace
 
 SEMCONV_VERSION: Final = "1.41.0"
 SCHEMA_URL: Final = f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}"
@@ -122,3 +125,17 @@ ENDED_BY_STRAGGLER_GRACE: Final = "straggler_grace"
 
 LINK_RESUMES: Final = "resumes"
 """``swarm.link.type`` on the link from a resumed invocation's root to the root it continues."""
+
+
+def tracer_for(provider: trace.TracerProvider | None) -> trace.Tracer:
+    """This package's tracer on ``provider`` (the global provider when ``None``)."""
+    provider = provider if provider is not None else trace.get_tracer_provider()
+    return provider.get_tracer(INSTRUMENTATION_NAME, instrumentation_version(), schema_url=SCHEMA_URL)
+
+
+def instrumentation_version() -> str:
+    """The installed version of swarm-observability, as instruments and tracers report it."""
+    try:
+        return importlib.metadata.version("swarm-observability")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"

@@ -17,9 +17,9 @@ from swarm_observability.tracing.mapping import DEFAULT_SPAN_BUDGET, SpanMapper,
 from .scenario import Scenario
 
 
-def _wide_run(probes: int, failing: int = 0) -> Scenario:
+def _wide_run(probes: int, failing: int = 0, run_id: str = "run-1") -> Scenario:
     """One node with ``probes`` probes, the last ``failing`` of them failing, each with one result."""
-    s = Scenario()
+    s = Scenario(run_id)
     s.start()
     node = s.open("node", "scanner", step=1)
     for i in range(probes):
@@ -129,3 +129,22 @@ def test_live_tracing_summarises_like_the_export(
     (root,) = [span for span in live if span.parent is None]
     assert root.attributes["swarm.spans.summarised"] == 16
     assert len(emitter.store.load("run-1")) == 2 + 2 + 20 * 3
+
+
+def test_the_budget_holds_for_more_open_runs_than_the_mapper_remembers(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """Three runs open at once, remember=2: each gets exactly its budget of spans, the rest summarised."""
+    runs = [_wide_run(6, run_id=f"run-{name}") for name in "abc"]
+    mapper = SpanMapper(tracer_for(provider), span_budget=4, remember=2)
+    for step in range(max(len(s.events) for s in runs)):
+        for s in runs:
+            if step < len(s.events):
+                mapper.feed(s.events[step])
+    spans = exporter.get_finished_spans()
+    per_run = {
+        run: sum(1 for span in spans if span.attributes["swarm.run_id"] == run)
+        for run in ("run-a", "run-b", "run-c")
+    }
+    assert per_run == {"run-a": 4, "run-b": 4, "run-c": 4}
+    assert mapper.spans_summarised == 3 * 4 and mapper.open_scope_count == 0

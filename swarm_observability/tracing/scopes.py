@@ -1,0 +1,191 @@
+"""The scopes a :class:`~.mapping.SpanMapper` follows: which events open and close them, what it
+keeps about an open one (:class:`OpenScope`), the tree of open scopes and the span contexts of
+recently ended ones (:class:`ScopeTree`: where a new span's parent is found), and event times.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext
+
+from ..events import EventType, StreamEvent
+from . import semconv as sc
+from .budget import Summary
+
+OPENING_TYPES: Mapping[str, str] = {
+    EventType.SCAN_STARTED: "scan",
+    EventType.SCAN_RESUMED: "scan",
+    EventType.NODE_ENTER: "node",
+    EventType.PROBE_START: "probe",
+    EventType.AGENT_START: "agent",
+    EventType.PLAN_START: "plan",
+    EventType.LLM_START: "llm",
+    EventType.TOOL_START: "tool",
+}
+"""Event type -> scope kind, for the events that open a scope (and a span)."""
+
+CLOSING_TYPES: Mapping[str, str] = {
+    EventType.SCAN_COMPLETE: "scan",
+    EventType.SCAN_ERROR: "scan",
+    EventType.SCAN_CANCELLED: "scan",
+    EventType.SCAN_PAUSED: "scan",
+    EventType.NODE_EXIT: "node",
+    EventType.PROBE_COMPLETE: "probe",
+    EventType.AGENT_COMPLETE: "agent",
+    EventType.PLAN_COMPLETE: "plan",
+    EventType.LLM_END: "llm",
+    EventType.LLM_ERROR: "llm",
+    EventType.TOOL_END: "tool",
+    EventType.TOOL_ERROR: "tool",
+}
+"""Event type -> scope kind, for the events that close a scope."""
+
+
+@dataclass(slots=True)
+class OpenScope:
+    """What the mapper keeps about a scope whose span has started and not yet ended."""
+
+    span: Span
+    kind: str
+    scope_id: str
+    parent_id: str | None
+    invocation_id: str | None
+    run_id: str
+    opened_by: str
+    children: dict[str, None] = field(default_factory=dict)
+    child_error: tuple[str, str] | None = None
+    start_ns: int = 0
+    last_ns: int = 0
+    """The latest time this scope is known to have been alive (its start, events, children's ends)."""
+    context: Context | None = None
+    """A context holding only this span, built once for all of its children."""
+    checkpoint_id: str | None = None
+    ids: dict[str, str] | None = None
+    """The span's ``trace_id``/``span_id`` as hex, built once for stamping events."""
+    closed_by: StreamEvent | None = None
+    """The scope's closing event (a scan's end, a cancel), while it waits for work still inside it."""
+    summary: dict[tuple[str, str], Summary] | None = None
+    """On a root: the scopes of its invocation summarised past the span budget, by kind and name."""
+
+
+class ScopeTree:
+    """The open scopes by id, the open root of each invocation, and the span contexts of the last
+    ``remember`` ended scopes and roots (for late children and links). Not thread-safe: the mapper
+    uses it under its lock.
+    """
+
+    def __init__(self, remember: int) -> None:
+        self.open: dict[str, OpenScope] = {}
+        self.root_of: dict[str, OpenScope] = {}
+        """Invocation id -> its open root scope."""
+        self.roots: OrderedDict[str, SpanContext] = OrderedDict()
+        """Invocation id -> the span context of its root (open or ended), most recent last."""
+        self._closed: OrderedDict[str, SpanContext] = OrderedDict()
+        self._remember = remember
+
+    def add(self, scope: OpenScope, parent: OpenScope | None) -> None:
+        """Put a just-started scope into the tree, under its open ``parent``."""
+        self.open[scope.scope_id] = scope
+        if parent is not None:
+            parent.children[scope.scope_id] = None
+        if scope.kind == "scan":
+            invocation_id = scope.invocation_id
+            remember(
+                self.roots, invocation_id or scope.scope_id, scope.span.get_span_context(), self._remember
+            )
+            if invocation_id:
+                self.root_of[invocation_id] = scope
+
+    def release(self, scope: OpenScope) -> OpenScope | None:
+        """Forget ``scope`` as open (remembering its span context); returns its open parent, if any."""
+        if scope.kind == "scan" and scope.invocation_id and self.root_of.get(scope.invocation_id) is scope:
+            del self.root_of[scope.invocation_id]
+        self.open.pop(scope.scope_id, None)
+        parent = self.open.get(scope.parent_id) if scope.parent_id else None
+        if parent is not None:
+            parent.children.pop(scope.scope_id, None)
+            if scope.last_ns > parent.last_ns:
+                parent.last_ns = scope.last_ns
+        remember(self._closed, scope.scope_id, scope.span.get_span_context(), self._remember)
+        return parent
+
+    def root_start(
+        self,
+        event: StreamEvent,
+        root_parent: Callable[[StreamEvent], Context] | None,
+        resolve_link: Callable[[StreamEvent, str], SpanContext | None] | None,
+    ) -> tuple[Context, list[Link]]:
+        """Where a scan root starts (under a known enclosing scope, else ``root_parent``'s context,
+        else a new trace) and its link to the root of the invocation it resumes, if found."""
+        enclosing = self.known_context(event.parent_scope_id)
+        if enclosing is None:
+            enclosing = root_parent(event) if root_parent else Context()
+        previous = event.data.get("previous_invocation_id")
+        if not isinstance(previous, str) or not previous:
+            return enclosing, []
+        target = self.roots.get(previous)
+        if target is None and resolve_link is not None:
+            target = resolve_link(event, previous)
+        if target is None:
+            return enclosing, []
+        return enclosing, [
+            Link(target, {sc.SWARM_LINK_TYPE: sc.LINK_RESUMES, sc.SWARM_INVOCATION_ID: previous})
+        ]
+
+    def parent_context(self, event: StreamEvent) -> Context:
+        """The context of the event's parent scope, else of its invocation's root, else an empty one."""
+        for candidate in (event.parent_scope_id, event.invocation_id):
+            found = self.known_context(candidate)
+            if found is not None:
+                return found
+        return Context()
+
+    def known_context(self, scope_id: str | None) -> Context | None:
+        """A context holding the span of ``scope_id``, open or recently ended; ``None`` if unknown."""
+        if scope_id is None:
+            return None
+        scope = self.open.get(scope_id)
+        if scope is not None:
+            if scope.context is None:
+                scope.context = trace.set_span_in_context(scope.span, Context())
+            return scope.context
+        ended = self._closed.get(scope_id) or self.roots.get(scope_id)
+        if ended is not None:
+            return trace.set_span_in_context(NonRecordingSpan(ended), Context())
+        return None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_last_ns_of: tuple[datetime, int] = (_EPOCH, 0)
+
+
+def event_ns(event: StreamEvent) -> int:
+    """The event's time in Unix nanoseconds: its precise time, else its millisecond ``timestamp``."""
+    precise = event.time_unix_nano
+    if precise is not None:
+        return precise
+    # Events of the same millisecond share one datetime object: remember the last conversion.
+    global _last_ns_of
+    timestamp = event.timestamp
+    last = _last_ns_of
+    if last[0] is timestamp:
+        return last[1]
+    ns = (timestamp - _EPOCH) // _MICROSECOND * 1000
+    _last_ns_of = (timestamp, ns)
+    return ns
+
+
+def remember(cache: OrderedDict[str, SpanContext], key: str, value: SpanContext, limit: int) -> None:
+    """Put ``key`` in the LRU ``cache`` (most recent last), dropping the oldest past ``limit``."""
+    if key in cache:
+        cache.move_to_end(key)
+    cache[key] = value
+    while len(cache) > limit:
+        cache.popitem(last=False)
