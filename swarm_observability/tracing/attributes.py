@@ -32,11 +32,28 @@ def describe_scope(event: StreamEvent, kind: str, scope_id: str) -> tuple[str, d
 
 
 def describe_start(event: StreamEvent, kind: str) -> tuple[str, dict[str, Any]]:
-    attributes: dict[str, Any] = {sc.SWARM_RUN_ID: event.run_id}
-    if event.thread_id:
-        attributes[sc.GEN_AI_CONVERSATION_ID] = event.thread_id
-    if event.invocation_id:
-        attributes[sc.SWARM_INVOCATION_ID] = event.invocation_id
+    """A span's name and opening attributes.
+
+    What is the same for a whole invocation is written on its root span (``swarm.run_id``,
+    ``swarm.invocation_id``, ``gen_ai.conversation.id``), as trace-level attributes are. Every other
+    span carries only the run's search key: ``gen_ai.conversation.id`` (the thread id), so a backend
+    finds a trace by it while the invocation still runs (its root is exported last), and
+    ``swarm.run_id`` only where it is not that thread id (a thread id stored under a safe run id).
+    Each attribute costs every span the SDK's cleaning and copying, so none is written twice.
+    """
+    thread_id = event.thread_id
+    if kind == "scan":
+        attributes: dict[str, Any] = {sc.SWARM_RUN_ID: event.run_id}
+        if thread_id:
+            attributes[sc.GEN_AI_CONVERSATION_ID] = thread_id
+        if event.invocation_id:
+            attributes[sc.SWARM_INVOCATION_ID] = event.invocation_id
+    elif thread_id:
+        attributes = {sc.GEN_AI_CONVERSATION_ID: thread_id}
+        if thread_id != event.run_id:
+            attributes[sc.SWARM_RUN_ID] = event.run_id
+    else:
+        attributes = {sc.SWARM_RUN_ID: event.run_id}
     if event.seq is not None:
         attributes[sc.SWARM_SEQ_FIRST] = event.seq
     if event.node and kind != "scan":

@@ -51,10 +51,12 @@ def test_parallel_probes_are_sibling_spans_with_their_results_as_events(provider
     assert root["gen_ai.workflow.name"] == "swarm"
     assert (root["swarm.seq.first"], root["swarm.seq.last"]) == (1, len(s.events))
     assert root["swarm.outcome"] == "ok" and root["swarm.resumed"] is False
+    assert (root["swarm.run_id"], root["swarm.invocation_id"]) == ("run-1", inv)
     for entry in got.values():
         assert entry["attributes"]["gen_ai.conversation.id"] == "thread-1"
-        assert entry["attributes"]["swarm.run_id"] == "run-1"
-        assert entry["attributes"]["swarm.invocation_id"] == inv
+    for scope in (node, p1, p2):  # the invocation's constants are on its root; the run id differs
+        assert got[scope]["attributes"]["swarm.run_id"] == "run-1"
+        assert "swarm.invocation_id" not in got[scope]["attributes"]
     node_attrs = got[node]["attributes"]
     assert (node_attrs["swarm.node"], node_attrs["swarm.step"]) == ("scanner", 1)
     assert node_attrs["swarm.task_id"] == "t-1"
@@ -478,3 +480,22 @@ def test_a_scope_seen_only_opening_ends_one_nanosecond_after_its_start(provider,
     start, end = got[node]["times"]
     assert end == start + 1
     assert got[inv]["times"][1] >= end
+
+
+def test_spans_below_the_root_carry_the_thread_id_and_no_repeated_run_constants(provider, exporter):
+    """run_id == thread_id: only the root has swarm.run_id/invocation_id; all spans have the thread id."""
+    s = Scenario(run_id="scan-7", thread_id="scan-7")
+    inv = s.start()
+    node = s.open("node", "scanner", step=1)
+    s.close(node)
+    s.end(EventType.SCAN_COMPLETE, "ok")
+    got = tree(map_events(provider, exporter, s.events))
+    assert {k: v["attributes"].get("gen_ai.conversation.id") for k, v in got.items()} == {
+        inv: "scan-7",
+        node: "scan-7",
+    }
+    assert (got[inv]["attributes"]["swarm.run_id"], got[inv]["attributes"]["swarm.invocation_id"]) == (
+        "scan-7",
+        inv,
+    )
+    assert not {"swarm.run_id", "swarm.invocation_id"} & set(got[node]["attributes"])
