@@ -25,14 +25,8 @@ _DEFAULT_OUTCOME: Mapping[str, Outcome] = {
 }
 
 
-def describe_scope(event: StreamEvent, kind: str, scope_id: str) -> tuple[str, dict[str, Any]]:
-    name, attributes = describe_start(event, kind)
-    attributes[sc.SWARM_SCOPE_ID] = scope_id
-    return name, attributes
-
-
-def describe_start(event: StreamEvent, kind: str) -> tuple[str, dict[str, Any]]:
-    """A span's name and opening attributes.
+def describe_scope(event: StreamEvent, kind: str, scope_id: str | None = None) -> tuple[str, dict[str, Any]]:
+    """A span's name and opening attributes (``swarm.scope_id`` too when ``scope_id`` is given).
 
     What is the same for a whole invocation is written on its root span (``swarm.run_id``,
     ``swarm.invocation_id``, ``gen_ai.conversation.id``), as trace-level attributes are. Every other
@@ -54,6 +48,8 @@ def describe_start(event: StreamEvent, kind: str) -> tuple[str, dict[str, Any]]:
             attributes[sc.SWARM_RUN_ID] = event.run_id
     else:
         attributes = {sc.SWARM_RUN_ID: event.run_id}
+    if scope_id is not None:
+        attributes[sc.SWARM_SCOPE_ID] = scope_id
     if event.seq is not None:
         attributes[sc.SWARM_SEQ_FIRST] = event.seq
     if event.node and kind != "scan":
@@ -77,13 +73,12 @@ def describe_start(event: StreamEvent, kind: str) -> tuple[str, dict[str, Any]]:
             return f"{sc.OP_INVOKE_WORKFLOW} {graph}", attributes
         return sc.OP_INVOKE_WORKFLOW, attributes
     if kind == "node":
-        for key, value in (
-            (sc.SWARM_STEP, event.step),
-            (sc.SWARM_TASK_ID, event.task_id),
-            (sc.SWARM_CHECKPOINT_ID, event.checkpoint_id),
-        ):
-            if value is not None:
-                attributes[key] = value
+        if event.step is not None:
+            attributes[sc.SWARM_STEP] = event.step
+        if event.task_id is not None:
+            attributes[sc.SWARM_TASK_ID] = event.task_id
+        if event.checkpoint_id is not None:
+            attributes[sc.SWARM_CHECKPOINT_ID] = event.checkpoint_id
         if event.namespace:
             attributes[sc.SWARM_NAMESPACE] = list(event.namespace)
         return f"node {event.node or 'unknown'}", attributes

@@ -23,7 +23,7 @@ from opentelemetry.trace import Span
 
 from ..events import Outcome, StreamEvent
 from . import semconv as sc
-from .attributes import describe_start, outcome_of
+from .attributes import describe_scope, outcome_of
 
 logger = logging.getLogger("swarm_observability.tracing")
 
@@ -145,7 +145,7 @@ class SpanBudget:
                 limit,
                 event.invocation_id,
             )
-        key = (kind, describe_start(event, kind)[0])
+        key = (kind, describe_scope(event, kind)[0])
         if key not in root.summary and len(root.summary) >= MAX_SUMMARY_GROUPS:
             key = (kind, "*")
         group = root.summary.get(key)

@@ -117,6 +117,7 @@ class DeferredSpan(trace.Span):
         self._events: list[tuple[Any, ...]] | None = None
         self._status: tuple[Status | StatusCode, str | None] | None = None
         self.end_ns: int | None = None
+        """Set by the mapper when the scope ended; nothing is recorded after it."""
 
     @property
     def name(self) -> str:
@@ -178,11 +179,7 @@ class DeferredSpan(trace.Span):
             self._record(("exception", exception, attributes, timestamp or time.time_ns(), escaped))
 
     def end(self, end_time: int | None = None) -> None:
-        """Ignored: the scope's closing event ends the span (see :meth:`finish`)."""
-
-    def finish(self, end_ns: int) -> None:
-        """The mapper's end of the span: nothing is recorded after it."""
-        self.end_ns = end_ns
+        """Ignored: the scope's closing event ends the span (the mapper sets ``end_ns``)."""
 
     def _record(self, entry: tuple[Any, ...]) -> None:
         if self._events is None:
@@ -256,13 +253,6 @@ class DeferredSpans:
             trace_state=parent_context.trace_state,
         )
         return DeferredSpan(describe, context, parent, kind, links, start_ns)
-
-    def ended(self, span: DeferredSpan, end_ns: int, build_now: bool) -> None:
-        """Queue an ended span; build the queue when it is full or ``build_now``."""
-        span.finish(end_ns)
-        self.queue.append(span)
-        if build_now or len(self.queue) >= MAX_PENDING:
-            self.build()
 
     def build(self) -> None:
         """Make SDK spans of every queued span, in the order they ended."""

@@ -115,8 +115,12 @@ class LiveTracer:
         if event.trace_id is not None or event.scope_id is None:
             return event
         try:
-            if self._service_name and event.type in _SCAN_OPENING:
-                event = stamp_service_name(event, self._service_name)
+            type_ = event.type
+            if type_ in _SCAN_OPENING:
+                if self._service_name:
+                    event = stamp_service_name(event, self._service_name)
+            elif type_ in OPENING_TYPES:
+                return event  # stamped before it is fed: its own scope has no span yet
             ids = self.mapper.ids_for(event.scope_id)
             return event if ids is None else copy_event(event, **ids)
         except Exception:

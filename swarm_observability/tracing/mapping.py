@@ -69,7 +69,7 @@ from .budget import DEFAULT_SPAN_BUDGET as DEFAULT_SPAN_BUDGET
 from .budget import SPAN_BUDGET_ENV as SPAN_BUDGET_ENV
 from .budget import SpanBudget
 from .budget import resolve_span_budget as resolve_span_budget
-from .deferred import PENDING_NS, DeferredSpan, DeferredSpans
+from .deferred import MAX_PENDING, PENDING_NS, DeferredSpan, DeferredSpans
 from .ids import ScopeIdGenerator
 from .scopes import CLOSING_TYPES as CLOSING_TYPES
 from .scopes import OPENING_TYPES as OPENING_TYPES
@@ -80,6 +80,7 @@ from .semconv import tracer_for as tracer_for
 logger = logging.getLogger("swarm_observability.tracing")
 
 _SPAN_KINDS: Mapping[str, SpanKind] = {"llm": SpanKind.CLIENT}
+_INTERNAL = SpanKind.INTERNAL
 
 RootParent = Callable[[StreamEvent], Context]
 LinkResolver = Callable[[StreamEvent, str], SpanContext | None]
@@ -237,7 +238,7 @@ class SpanMapper:
             return
         parent_id = event.parent_scope_id
         parent = self._open.get(parent_id) if parent_id else None
-        links: list[Link] = []
+        links: list[Link] | tuple[()] = ()
         if kind == "scan":
             parent_ctx, links = self._tree.root_start(event, self._root_parent, self._resolve_link)
         elif parent is not None:
@@ -246,7 +247,7 @@ class SpanMapper:
             parent_ctx = self._tree.parent_context(event)
         if parent is not None and parent.start_ns > start_ns:
             start_ns = parent.start_ns
-        span_kind = _SPAN_KINDS.get(kind, SpanKind.INTERNAL)
+        span_kind = _SPAN_KINDS.get(kind, _INTERNAL)
         span: Span | None = None
         if kind != "scan" and self._deferred.available:
             parent_span = parent.span if parent is not None else trace.get_current_span(parent_ctx)
@@ -356,11 +357,16 @@ class SpanMapper:
         """
         if scope.last_ns <= scope.start_ns:
             scope.last_ns = scope.start_ns + 1
-        parent = self._release(scope)
+        tree_only = scope.kind != "scan" and not self._waiting
+        parent = self._tree.release(scope) if tree_only else self._release(scope)
         span = scope.span
         end_ns = scope.last_ns
-        if type(span) is DeferredSpan:  # built now if no open root is left whose end would build it
-            self._deferred.ended(span, end_ns, scope.invocation_id not in self._root_of)
+        if type(span) is DeferredSpan:
+            span.end_ns = end_ns
+            pending = self._pending
+            pending.append(span)
+            if len(pending) >= MAX_PENDING or scope.invocation_id not in self._root_of:
+                self._deferred.build()  # full, or no open root left whose end would build it
         else:
             if self._pending:
                 self._deferred.build()

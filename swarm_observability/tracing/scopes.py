@@ -86,7 +86,7 @@ class ScopeTree:
         """Invocation id -> its open root scope."""
         self.roots: OrderedDict[str, SpanContext] = OrderedDict()
         """Invocation id -> the span context of its root (open or ended), most recent last."""
-        self._closed: OrderedDict[str, SpanContext] = OrderedDict()
+        self._closed: dict[str, SpanContext] = {}
         self._remember = remember
 
     def add(self, scope: OpenScope, parent: OpenScope | None) -> None:
@@ -112,7 +112,10 @@ class ScopeTree:
             parent.children.pop(scope.scope_id, None)
             if scope.last_ns > parent.last_ns:
                 parent.last_ns = scope.last_ns
-        remember(self._closed, scope.scope_id, scope.span.get_span_context(), self._remember)
+        closed = self._closed  # scope ids are unique: first in, first forgotten
+        closed[scope.scope_id] = scope.span.get_span_context()
+        if len(closed) > self._remember:
+            del closed[next(iter(closed))]
         return parent
 
     def root_start(
