@@ -96,17 +96,13 @@ class SpanBudget:
         elif self.limit is None:
             return True
         spans = self._open.get(run_id)
-        if spans is None:  # no root of the run is open
-            spans = self._idle.pop(run_id, 0)
-            if (self._summarised or spans >= self.limit) and self._summarise(event, kind, scope_id, root):
-                self._idle[run_id] = spans
-                return False
-            self._idle[run_id] = spans + 1
+        if spans is None:  # no invocation of the run is open: no root to summarise on, so a span
+            self._idle[run_id] = self._idle.pop(run_id, 0) + 1
             while len(self._idle) > self._remember:
                 self._idle.popitem(last=False)
             return True
         over = kind != "scan" and (self._summarised or spans >= self.limit)  # type: ignore[operator]
-        if over and self._summarise(event, kind, scope_id, root):
+        if over and self._summarise(event, kind, scope_id, spans, root):
             return False
         self._open[run_id] = spans + 1
         return True
@@ -124,18 +120,14 @@ class SpanBudget:
             while len(self._idle) > self._remember:
                 self._idle.popitem(last=False)
 
-    def _spans(self, run_id: str) -> int:
-        spans = self._open.get(run_id)
-        return spans if spans is not None else self._idle.get(run_id, 0)
-
-    def _summarise(self, event: StreamEvent, kind: str, scope_id: str, root: Root | None) -> bool:
+    def _summarise(self, event: StreamEvent, kind: str, scope_id: str, spans: int, root: Root | None) -> bool:
         """Past the run's budget: count the scope in ``root``'s summary instead of starting a span."""
         if scope_id in self._summarised:
             return True
-        run_id = event.run_id
         limit: int = self.limit  # type: ignore[assignment]
-        if self._spans(run_id) < limit or root is None:
+        if spans < limit or root is None:
             return False
+        run_id = event.run_id
         if root.summary is None:
             root.summary = {}
             logger.warning(
