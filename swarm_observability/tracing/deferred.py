@@ -96,6 +96,13 @@ class DeferredSpan(trace.Span):
     off the node's path), or earlier if something asks for the name.
     """
 
+    _name: str | None = None
+    _opening: dict[str, Any] | None = None
+    _events: list[tuple[Any, ...]] | None = None
+    _status: tuple[Status | StatusCode, str | None] | None = None
+    end_ns: int | None = None
+    """Set by the mapper when the scope ended; nothing is recorded after it."""
+
     def __init__(
         self,
         describe: Describe,
@@ -106,18 +113,12 @@ class DeferredSpan(trace.Span):
         start_ns: int,
     ) -> None:
         self._describe: Describe | None = describe
-        self._name: str | None = None
-        self._opening: dict[str, Any] | None = None
         self._context = context
         self._parent = parent
         self._kind = kind
         self._attributes: dict[str, Any] = {}
         self._links = list(links) if links else None
         self._start_ns = start_ns
-        self._events: list[tuple[Any, ...]] | None = None
-        self._status: tuple[Status | StatusCode, str | None] | None = None
-        self.end_ns: int | None = None
-        """Set by the mapper when the scope ended; nothing is recorded after it."""
 
     @property
     def name(self) -> str:

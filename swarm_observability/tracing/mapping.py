@@ -66,7 +66,6 @@ from .attributes import (
     point_attributes,
 )
 from .budget import DEFAULT_SPAN_BUDGET as DEFAULT_SPAN_BUDGET
-from .budget import SPAN_BUDGET_ENV as SPAN_BUDGET_ENV
 from .budget import SpanBudget
 from .budget import resolve_span_budget as resolve_span_budget
 from .deferred import MAX_PENDING, PENDING_NS, DeferredSpan, DeferredSpans
@@ -74,7 +73,6 @@ from .ids import ScopeIdGenerator
 from .scopes import CLOSING_TYPES as CLOSING_TYPES
 from .scopes import OPENING_TYPES as OPENING_TYPES
 from .scopes import OpenScope, ScopeTree, event_ns
-from .semconv import instrumentation_version as instrumentation_version
 from .semconv import tracer_for as tracer_for
 
 logger = logging.getLogger("swarm_observability.tracing")
@@ -148,7 +146,7 @@ class SpanMapper:
         ids = scope.ids
         if ids is None:
             ctx = scope.span.get_span_context()
-            if not ctx.is_valid:
+            if type(scope.span) is not DeferredSpan and not ctx.is_valid:  # a deferred span's is valid
                 return None
             ids = scope.ids = {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"}
         return ids
@@ -357,15 +355,13 @@ class SpanMapper:
         """
         if scope.last_ns <= scope.start_ns:
             scope.last_ns = scope.start_ns + 1
-        tree_only = scope.kind != "scan" and not self._waiting
-        parent = self._tree.release(scope) if tree_only else self._release(scope)
+        parent = self._release(scope) if scope.kind == "scan" or self._waiting else self._tree.release(scope)
         span = scope.span
         end_ns = scope.last_ns
         if type(span) is DeferredSpan:
             span.end_ns = end_ns
-            pending = self._pending
-            pending.append(span)
-            if len(pending) >= MAX_PENDING or scope.invocation_id not in self._root_of:
+            self._pending.append(span)
+            if len(self._pending) >= MAX_PENDING or scope.invocation_id not in self._root_of:
                 self._deferred.build()  # full, or no open root left whose end would build it
         else:
             if self._pending:

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..events import EventType, StreamEvent
 from . import semconv as sc
-from .mapping import instrumentation_version
+from .semconv import instrumentation_version
 
 logger = logging.getLogger("swarm_observability.tracing")
 
