@@ -71,19 +71,22 @@ def store_url(args: argparse.Namespace) -> str:
 def open_cli_store(args: argparse.Namespace, *, write: bool = False) -> Iterator[EventStore]:
     """Open the selected store, read-only unless ``write``; a missing store is a usage error."""
     from ..exceptions import EventStoreError, StoreCorruptionError
+    from ..stores.postgres_schema import redact
     from ..stores.url import open_store
 
-    url = store_url(args)
+    given = store_url(args)
+    url = redact(given)
     options = {} if write or url.startswith("memory:") else {"read_only": True}
     try:
-        store = open_store(url, **options)
+        store = open_store(given, **options)
     except StoreCorruptionError as exc:
         raise CliError(f"the event store {url} is damaged: {exc}", EXIT_PROBLEMS) from exc
     except EventStoreError as exc:
         text = str(exc)
+        hint = ""
         if "readonly" in text or "read-only database" in text:
             hint = "; SQLite needs to create its -shm file beside a WAL database: make the folder writable"
-        else:
+        elif text.startswith("no event store at"):
             hint = " (run a scan first, e.g. `swarm-obs demo`, or pass --store)"
         raise CliError(f"{text}{hint}") from exc
     except (ValueError, OSError) as exc:

@@ -36,6 +36,8 @@ from ..exceptions import (
 from .base import PagedReads, RunInfo, StoreStats, batch_events, check_batch, query_filter
 from .postgres_batch import APPEND_SQL, NOTIFY_SQL, event_columns, notify_payload, run_columns, well_formed
 from .postgres_schema import (
+    connect_error,
+    connect_seconds,
     load_psycopg,
     migrate,
     notify_channel,
@@ -48,6 +50,7 @@ logger = logging.getLogger("swarm_observability")
 
 _PAGE = 1000
 _ATTEMPTS = 3
+_POOL_WAIT = 10.0
 _T = TypeVar("_T")
 
 
@@ -63,7 +66,8 @@ class PostgresEventStore(PagedReads):
         read_only: refuse appends and open only an existing store (for dashboards and the CLI).
         notify: ``pg_notify`` each committed batch, which :meth:`wait_for_append` (``tail --follow``, the
             server's live stream) listens to. Turn off when nothing tails the store live.
-        connect_timeout: seconds to wait for the server, for the first connection and for a free pooled one.
+        connect_timeout: seconds to wait for the server when connecting (default: the URL's
+            ``connect_timeout``, else 5). A free pooled connection is waited for at least 10 s.
 
     Raises:
         ImportError: psycopg is not installed (the message says which extra to install).
@@ -84,7 +88,7 @@ class PostgresEventStore(PagedReads):
         pool_size: int | None = None,
         read_only: bool | None = None,
         notify: bool | None = None,
-        connect_timeout: float = 10.0,
+        connect_timeout: float | None = None,
     ) -> None:
         psycopg = load_psycopg()
         from psycopg_pool import ConnectionPool
@@ -109,21 +113,23 @@ class PostgresEventStore(PagedReads):
         self._listen_lock = threading.Lock()
         self._listener: Any = None
         self._sql = {name: text.format(s=self._q) for name, text in _SQL.items()}
-        self._connect_timeout = max(1, round(connect_timeout))
+        self._connect_timeout = connect_seconds(conninfo, connect_timeout)
         kwargs: dict[str, Any] = {"connect_timeout": self._connect_timeout}
         if read_only:
             kwargs["options"] = "-c default_transaction_read_only=on"
+        self._probe(psycopg, kwargs)
+        wait = max(float(self._connect_timeout), _POOL_WAIT)
         self._pool = ConnectionPool(
             conninfo,
             min_size=1,
             max_size=pool_size,
             kwargs=kwargs,
-            timeout=connect_timeout,
+            timeout=wait,
             open=False,
             name=f"swarm-obs-{schema}",
         )
         try:
-            self._pool.open(wait=True, timeout=connect_timeout)
+            self._pool.open(wait=True, timeout=wait)
             for attempt in range(1, _ATTEMPTS + 1):
                 try:
                     with self._pool.connection() as conn:
@@ -135,8 +141,21 @@ class PostgresEventStore(PagedReads):
         except BaseException as exc:
             self._pool.close()
             if isinstance(exc, psycopg.Error) or exc.__class__.__name__ == "PoolTimeout":
-                raise EventStoreError(f"cannot open event store {self.location}: {exc}") from exc
+                reason = connect_error(exc, self._conninfo)
+                raise EventStoreError(f"cannot open event store {self.location}: {reason}") from exc
             raise
+
+    def _probe(self, psycopg: Any, kwargs: dict[str, Any]) -> None:
+        """One direct connection before the pool: an unreachable server fails once, within the timeout.
+
+        The pool would retry in the background for its whole timeout, logging each failure, and then
+        report only that it timed out; a direct attempt gives libpq's own reason, at once.
+        """
+        try:
+            psycopg.Connection.connect(self._conninfo, **kwargs).close()
+        except psycopg.Error as exc:
+            reason = connect_error(exc, self._conninfo)
+            raise EventStoreError(f"cannot connect to the event store {self.location}: {reason}") from exc
 
     # -- writing ----------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from ..exceptions import EventStoreError
 
@@ -31,6 +31,8 @@ SCHEMA_VERSION = 2
 INSTALL_HINT = "PostgreSQL support needs psycopg 3: pip install 'swarm-observability[postgres]'"
 NOTIFY_CHANNEL = "swarm_obs_events"
 """``LISTEN`` channel of appends (suffixed with ``.<schema>`` outside ``public``); payload: the run ids."""
+DEFAULT_CONNECT_TIMEOUT = 5
+"""Seconds to wait for the server when neither the caller nor the URL's ``connect_timeout`` says."""
 OPTIONS: dict[str, type] = {"schema": str, "pool_size": int, "read_only": bool, "notify": bool}
 """Options of ours in a ``postgresql://`` URL's query; every other parameter goes to libpq."""
 
@@ -105,6 +107,28 @@ def redact(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def connect_seconds(conninfo: str, explicit: float | None) -> int:
+    """Whole seconds libpq waits for the server: ``explicit``, else the URL's ``connect_timeout``, else 5."""
+    value: object = explicit
+    if value is None:
+        value = dict(parse_qsl(urlsplit(conninfo).query)).get("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+    try:
+        return max(1, round(float(value)))  # type: ignore[arg-type]
+    except ValueError:
+        raise ValueError(f"connect_timeout={value!r} is not a number of seconds") from None
+
+
+def connect_error(exc: BaseException, conninfo: str) -> str:
+    """The first line of a connection error, any password in ``conninfo`` masked (libpq can echo it)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    reason = lines[0] if lines else type(exc).__name__
+    password = urlsplit(conninfo).password
+    if password:
+        for form in {password, unquote(password)}:
+            reason = reason.replace(form, "***")
+    return reason
 
 
 def quote_ident(name: str, what: str = "schema") -> str:
