@@ -48,6 +48,9 @@ DEFAULT_GRAPH_NAME = "LangGraph"
 """The name LangGraph gives a compiled graph that was not named."""
 
 _MODEL_NODES = ("model", "agent")
+_FACTORY_MODEL_FUNCTIONS = frozenset(
+    {"create_agent.<locals>.model_node", "create_react_agent.<locals>.call_model"}
+)
 _SWARM_CHANNEL = "active_agent"
 _END = "__end__"
 
@@ -108,16 +111,23 @@ def root_agent_name(graph: Any) -> str | None:
 
 
 def _is_agent_graph(graph: Any) -> bool:
-    """A model node next to a ``ToolNode``: the shape of create_agent / create_react_agent graphs."""
+    """The shape of create_agent / create_react_agent graphs: a model node next to a ``ToolNode``, or alone.
+
+    An agent made without tools has no ``tools`` node; its model node is then recognised by the factory's own
+    node function (its qualified name, so nothing of langchain is imported), never by the node's name alone.
+    """
     nodes = getattr(graph, "nodes", None)
-    if not isinstance(nodes, Mapping) or "tools" not in nodes:
+    if not isinstance(nodes, Mapping):
         return False
-    if not any(name in nodes for name in _MODEL_NODES):
+    model = next((nodes[name] for name in _MODEL_NODES if name in nodes), None)
+    if model is None:
         return False
+    if "tools" not in nodes:
+        func = getattr(getattr(model, "bound", None), "func", None)
+        return getattr(func, "__qualname__", None) in _FACTORY_MODEL_FUNCTIONS
     from langgraph.prebuilt import ToolNode
 
-    bound = getattr(nodes["tools"], "bound", None)
-    return isinstance(getattr(bound, "inner", bound), ToolNode)
+    return isinstance(getattr(nodes["tools"], "bound", None), ToolNode)
 
 
 # -- the scopes of agents and their handoffs ----------------------------------------------------------

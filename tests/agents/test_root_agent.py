@@ -273,3 +273,27 @@ def test_a_pause_at_a_root_agents_node_entry_reaches_the_live_stream(mode):
     ]
     assert [e.id for e in seen] == [e.id for e in stored]
     observer.close()
+
+
+@pytest.mark.parametrize("factory", ["create_agent", "create_react_agent"])
+def test_an_agent_made_without_tools_is_still_an_agent(observer, factory):
+    """create_agent(model, []) has no tools node: it still gets its agent scope, as root and as a node."""
+
+    def build() -> Any:
+        model = ScriptedChatModel.of(reply("hello"))
+        if factory == "create_agent":
+            return create_agent(model, [], name="writer")
+        from langgraph.prebuilt import create_react_agent
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return create_react_agent(model, [], name="writer")
+
+    assert "tools" not in build().nodes
+    observer.instrument(build()).invoke(INPUT, _config("root"))
+    observer.instrument(_in_a_parent(build())).invoke(INPUT, _config("sub"))
+    for thread in ("root", "sub"):
+        events = observer.store.load(thread)
+        (start,) = [e for e in events if e.type_name == "agent_start"]
+        assert start.agent == "writer"
+        assert [e.agent for e in events if e.type_name == "llm_end"] == ["writer"]
