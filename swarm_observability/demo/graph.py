@@ -206,6 +206,6 @@ def scan_input(folder: str | os.PathLike[str]) -> ScanState:
     """The graph input for ``folder``; raises ``NotADirectoryError`` naming it if it is not a folder."""
     root = Path(folder).expanduser().resolve()
     if not root.is_dir():
-        what = "does not exist" if not root.exists() else "is not a folder"
-        raise NotADirectoryError(f"{folder} {what}")
+        what = "no such folder" if not root.exists() else "not a folder"
+        raise NotADirectoryError(f"{folder}: {what}")
     return ScanState(root=str(root))

@@ -92,7 +92,7 @@ def test_demo_on_a_missing_folder_exits_2(cli: Any, tmp_path: Path) -> None:
     """A folder that does not exist is one clear line and exit 2; nothing is recorded."""
     result = cli("demo", str(tmp_path / "nope"), "--store", str(tmp_path / "e.db"))
     assert result.code == 2
-    assert result.err.strip() == f"swarm-obs: demo: cannot scan {tmp_path / 'nope'} does not exist"
+    assert result.err.strip() == f"swarm-obs: demo: cannot scan {tmp_path / 'nope'}: no such folder"
     assert not (tmp_path / "e.db").exists()
 
 
