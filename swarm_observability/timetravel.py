@@ -12,6 +12,7 @@ ones on the thread's current branch.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,11 +45,27 @@ class CheckpointInfo:
     labels: tuple[str, ...] = ()
     """Labels naming it, in the order they were given."""
     events: tuple[StreamEvent, ...] = field(default=(), repr=False)
-    """Events emitted by the nodes that ran from it, in seq order."""
+    """Events emitted by the nodes that ran from it (their subgraphs' events included), in seq order."""
 
 
 def _events(store: Any, run_id: str) -> list[StreamEvent]:
     return list(store.iter_events(run_id)) if store is not None else []
+
+
+def _attach_nested(by_checkpoint: dict[str, list[StreamEvent]], nested: list[StreamEvent]) -> None:
+    """Give each subgraph event (its ``checkpoint_id`` is the subgraph's own) to the thread's checkpoint whose
+    events enclose it by seq: a subgraph runs inside one node of one superstep, so the events that ran from a
+    checkpoint stay one unbroken seq range, subgraph events included."""
+    if not nested:
+        return
+    spans = sorted((evs[0].seq or 0, evs[-1].seq or 0, cid) for cid, evs in by_checkpoint.items())
+    firsts = [lo for lo, _hi, _cid in spans]
+    for event in nested:
+        at = bisect_right(firsts, event.seq or 0) - 1
+        if at >= 0 and (event.seq or 0) <= spans[at][1]:
+            by_checkpoint[spans[at][2]].append(event)
+    for evs in by_checkpoint.values():
+        evs.sort(key=lambda e: e.seq or 0)
 
 
 def resolve_checkpoint(store: Any, run_id: str, checkpoint: str) -> str:
@@ -149,13 +166,17 @@ def list_checkpoints(
     events = _events(store, run_id or thread_id)
     by_checkpoint: dict[str, list[StreamEvent]] = {}
     labels: dict[str, list[str]] = {}
+    nested: list[StreamEvent] = []
     for event in events:
         if not event.checkpoint_id:
             continue
         if event.type_name == EventType.CHECKPOINT and isinstance(event.data.get("label"), str):
             labels.setdefault(event.checkpoint_id, []).append(event.data["label"])
-        else:
+        elif event.checkpoint_id in parents:
             by_checkpoint.setdefault(event.checkpoint_id, []).append(event)
+        else:
+            nested.append(event)
+    _attach_nested(by_checkpoint, nested)
     out = []
     for item in reversed(items):
         checkpoint_id = item.config["configurable"]["checkpoint_id"]

@@ -48,7 +48,7 @@ def _cmd_checkpoints(args: argparse.Namespace) -> int:
                     "labels": list(c.labels),
                     "events": len(c.events),
                     "seq": [c.events[0].seq, c.events[-1].seq] if c.events else None,
-                    "nodes": _nodes(c.events),
+                    "nodes": _nodes(c),
                 }
                 for c in infos
             ]
@@ -62,7 +62,7 @@ def _cmd_checkpoints(args: argparse.Namespace) -> int:
             "yes" if c.current else "side branch",
             ", ".join(c.labels),
             f"{c.events[0].seq}-{c.events[-1].seq} ({len(c.events)})" if c.events else "",
-            ", ".join(_nodes(c.events)),
+            ", ".join(_nodes(c)),
         ]
         for c in infos
     ]
@@ -74,8 +74,13 @@ def _cmd_checkpoints(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _nodes(events: Any) -> list[str]:
-    return [e.node for e in events if e.type_name == "node_enter" and e.node]
+def _nodes(info: Any) -> list[str]:
+    """The thread's own nodes that ran from the checkpoint (not the nodes of their subgraphs)."""
+    return [
+        e.node
+        for e in info.events
+        if e.type_name == "node_enter" and e.node and e.checkpoint_id == info.checkpoint_id
+    ]
 
 
 def _exists(location: Any) -> bool:

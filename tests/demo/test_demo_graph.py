@@ -74,8 +74,8 @@ def test_any_chat_model_can_write_the_review(tmp_path: Path) -> None:
 
 def test_scan_input_refuses_a_missing_folder(tmp_path: Path) -> None:
     """A folder that does not exist, or a file, is a clear NotADirectoryError naming it."""
-    with pytest.raises(NotADirectoryError, match=": no such folder$"):
+    with pytest.raises(NotADirectoryError, match=r": no such folder$"):
         scan_input(tmp_path / "nope")
     (tmp_path / "file.txt").write_text("x")
-    with pytest.raises(NotADirectoryError, match=": not a folder$"):
+    with pytest.raises(NotADirectoryError, match=r": not a folder$"):
         scan_input(tmp_path / "file.txt")

@@ -220,3 +220,32 @@ def test_cli_checkpoints_and_resume_from_a_label(tmp_path: Path, capsys: Any) ->
     ]:
         assert main([*argv, "--store", db]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_a_subgraphs_events_belong_to_the_checkpoint_its_node_ran_from() -> None:
+    """A subgraph's events carry its own checkpoint ids; listed, they join their node's checkpoint."""
+    inner = StateGraph(S)
+    inner.add_node("i1", lambda s: {"x": ["i1"]})
+    inner.add_node("i2", lambda s: {"x": ["i2"]})
+    inner.add_edge(START, "i1")
+    inner.add_edge("i1", "i2")
+    outer = StateGraph(S)
+    outer.add_node("a", lambda s: {"x": ["a"]})
+    outer.add_node("sub", inner.compile())
+    outer.add_edge(START, "a")
+    outer.add_edge("a", "sub")
+    observer = SwarmObserver(heartbeat_interval=None)
+    saver = InMemorySaver()
+    observer.instrument(outer.compile(checkpointer=saver)).invoke(
+        {"x": []}, {"configurable": {"thread_id": "t"}}
+    )
+    infos = list_checkpoints(saver, "t", observer.store)
+    (sub,) = [c for c in infos if any(e.node == "sub" for e in c.events)]
+    seqs = [e.seq for e in sub.events]
+    assert seqs == list(range(seqs[0], seqs[-1] + 1))
+    assert [e.node for e in sub.events if e.type_name == "node_enter"] == ["sub", "i1", "i2"]
+    nested = {e.checkpoint_id for e in sub.events} - {sub.checkpoint_id}
+    assert len(nested) == 2
+    listed = [e.seq for c in infos for e in c.events]
+    assert sorted(listed) == sorted(set(listed))
+    observer.close()
