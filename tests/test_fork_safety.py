@@ -40,8 +40,9 @@ def _graph() -> Any:
     return builder.compile()
 
 
-def _in_child(body: Callable[[], None]) -> int:
-    """Fork; run ``body`` in the child and exit it with 0 (or 1 and a traceback); return the child's code."""
+def _in_child(body: Callable[[], None], meanwhile: Callable[[], None] = lambda: None) -> int:
+    """Fork; run ``body`` in the child and exit it with 0 (or 1 and a traceback) while the parent runs
+    ``meanwhile``; return the child's code."""
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child reports through its exit code
         code = 1
@@ -54,6 +55,7 @@ def _in_child(body: Callable[[], None]) -> int:
         finally:
             sys.stderr.flush()
             os._exit(code)
+    meanwhile()
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
 
@@ -141,3 +143,58 @@ def test_a_forked_child_makes_ids_of_its_own() -> None:
     os.close(read)
     ours = {make_event(EventType.LOG, "r").id[14:] for _ in range(20)}
     assert len(theirs) == 20 and not theirs & ours
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(120)
+def test_a_postgres_store_and_control_channel_made_before_fork_serve_both_processes(
+    pg_store_url: str,
+) -> None:
+    """The child opens sessions of its own and closes them; the parent's sessions stay alive and in use."""
+    import psycopg
+
+    from swarm_observability.control.postgres import PostgresControlChannel
+    from swarm_observability.events import EventType, make_event
+    from swarm_observability.stores.postgres import PostgresEventStore, split_url
+
+    app = f"swarm_obs_fork_{os.getpid()}"
+    url = f"{pg_store_url}&application_name={app}"
+
+    def sessions() -> set[int]:
+        sql = "SELECT pid FROM pg_stat_activity WHERE application_name = %s"
+        with psycopg.connect(split_url(pg_store_url)[0], autocommit=True) as conn:
+            return {row[0] for row in conn.execute(sql, (app,))}
+
+    def append(run: str, seqs: range) -> None:
+        store.append_batch([make_event(EventType.LOG, run, seq=seq) for seq in seqs])
+
+    store, channel = PostgresEventStore(url), PostgresControlChannel(url)
+    append("parent", range(1, 2))
+    channel.request("parent", "pause")
+    assert store.wait_for_append(0) and channel.wait_for_request(0)  # both listeners are open
+    before = sessions()
+    assert len(before) >= 4, before
+
+    def child() -> None:
+        append("child", range(1, 4))
+        assert [e.seq for e in store.load("child")] == [1, 2, 3]
+        assert channel.claim(channel.request("child", "cancel").id)
+        assert store.wait_for_append(0) and channel.wait_for_request(0)
+        assert sessions() - before, "the child should have sessions of its own"
+        channel.close()
+        store.close()
+
+    def meanwhile() -> None:
+        for seq in range(2, 12):
+            append("parent", range(seq, seq + 1))
+        assert [r.action.value for r in channel.pending("parent")] == ["pause"]
+
+    assert _in_child(child, meanwhile) == 0
+    append("parent", range(12, 13))
+    assert [e.seq for e in store.load("parent")] == list(range(1, 13))
+    assert [e.seq for e in store.load("child")] == [1, 2, 3]
+    assert channel.wait_for_request(5) and store.wait_for_append(5)  # the child's NOTIFYs reached us
+    assert channel.claim(channel.pending("parent")[0].id)
+    assert before <= sessions(), "the child ended sessions of the parent"
+    channel.close()
+    store.close()

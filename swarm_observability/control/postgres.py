@@ -20,6 +20,7 @@ import threading
 from datetime import UTC
 from typing import Any
 
+from .._fork import abandon, reinit_after_fork
 from ..events import validate_run_id
 from ..exceptions import ControlChannelError
 from ..stores.postgres_schema import load_psycopg, quote_ident, redact, split_url
@@ -73,6 +74,16 @@ class PostgresControlChannel:
         self._conn: Any = None
         with self._lock:
             self._run(lambda conn: self._create(conn))
+        reinit_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: new locks; both connections are abandoned, not closed (closing would end
+        the parent's sessions: the sockets are shared), and re-opened on first use."""
+        self._lock = threading.Lock()
+        self._listen_lock = threading.Lock()
+        abandon(self._conn)
+        abandon(self._listener)
+        self._conn = self._listener = None
 
     def _create(self, conn: Any) -> None:
         with conn.transaction():

@@ -18,6 +18,7 @@ so a million-event run is read in bounded memory.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -25,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from .._fork import abandon, reinit_after_fork
 from ..events import EventType, StreamEvent, validate_run_id
 from ..exceptions import (
     DuplicateEventError,
@@ -119,7 +121,8 @@ class PostgresEventStore(PagedReads):
             kwargs["options"] = "-c default_transaction_read_only=on"
         self._probe(psycopg, kwargs)
         wait = max(float(self._connect_timeout), _POOL_WAIT)
-        self._pool = ConnectionPool(
+        self._make_pool = functools.partial(
+            ConnectionPool,
             conninfo,
             min_size=1,
             max_size=pool_size,
@@ -128,6 +131,9 @@ class PostgresEventStore(PagedReads):
             open=False,
             name=f"swarm-obs-{schema}",
         )
+        self._pool = self._make_pool()
+        self._reopen_lock = threading.Lock()
+        self._reopen = False
         try:
             self._pool.open(wait=True, timeout=wait)
             for attempt in range(1, _ATTEMPTS + 1):
@@ -144,6 +150,28 @@ class PostgresEventStore(PagedReads):
                 reason = connect_error(exc, self._conninfo)
                 raise EventStoreError(f"cannot open event store {self.location}: {reason}") from exc
             raise
+        reinit_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: the parent's pool and listener are abandoned, not closed (closing would
+        end the parent's sessions: the sockets are shared); a pool of the child's own opens on first use."""
+        abandon(self._pool)
+        abandon(self._listener)
+        self._listener = None
+        self._listen_lock = threading.Lock()
+        self._reopen_lock = threading.Lock()
+        if not self._closed:
+            self._pool = self._make_pool()  # opening starts threads and connects: on first use
+            self._reopen = True
+
+    def _pooled(self) -> Any:
+        """A pooled connection (a context manager); in a forked child, the child's pool opens first."""
+        if self._reopen:
+            with self._reopen_lock:
+                if self._reopen:
+                    self._pool.open(wait=False)
+                    self._reopen = False
+        return self._pool.connection()
 
     def _probe(self, psycopg: Any, kwargs: dict[str, Any]) -> None:
         """One direct connection before the pool: an unreachable server fails once, within the timeout.
@@ -179,7 +207,7 @@ class PostgresEventStore(PagedReads):
         params = (*event_columns(events), *run_columns(events))
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                with self._pool.connection() as conn:
+                with self._pooled() as conn:
                     # One statement in autocommit: its own transaction, one round trip. It does the
                     # expected-version check itself (postgres_batch.APPEND_SQL).
                     conn.autocommit = True
@@ -239,7 +267,7 @@ class PostgresEventStore(PagedReads):
         """The :class:`SequenceConflictError` of ``events`` against the runs' seqs as committed now."""
         runs = list(dict.fromkeys(event.run_id for event in events))
         if conn is None:
-            with self._pool.connection() as fresh:
+            with self._pooled() as fresh:
                 rows = fresh.execute(self._sql["last_seqs"], (runs,)).fetchall()
         else:
             rows = conn.execute(self._sql["last_seqs"], (runs,)).fetchall()
@@ -272,7 +300,7 @@ class PostgresEventStore(PagedReads):
             self._check_open()
             try:
                 with (
-                    self._pool.connection() as conn,
+                    self._pooled() as conn,
                     conn.transaction(),
                     conn.cursor(name="swarm_obs_pages") as cur,
                 ):
@@ -415,7 +443,7 @@ class PostgresEventStore(PagedReads):
         for attempt in range(1, _ATTEMPTS + 1):
             self._check_open()
             try:
-                with self._pool.connection() as conn:
+                with self._pooled() as conn:
                     result = call(conn)
                     conn.rollback()
                     return result
