@@ -15,6 +15,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "swarm_observability"
 CORE = ("instrumentation", "control")
 """The directories the issue's rules apply to (the instrumentation core and control)."""
+SMALL = (*CORE, "stores")
+"""The directories the 400-line cap and the private-import rule cover (the core, control and stores)."""
 
 
 def _module_name(path: Path) -> str:
@@ -46,8 +48,12 @@ def _imports(path: Path, *, top_level_only: bool) -> list[tuple[str, list[str]]]
     return found
 
 
+def _files(directories: tuple[str, ...]) -> list[Path]:
+    return sorted(p for d in directories for p in (PACKAGE / d).rglob("*.py"))
+
+
 def _core_files() -> list[Path]:
-    return sorted(p for d in CORE for p in (PACKAGE / d).rglob("*.py"))
+    return _files(CORE)
 
 
 def test_no_import_cycles_in_the_package() -> None:
@@ -86,7 +92,10 @@ def test_no_import_cycles_in_the_package() -> None:
     assert cycles == []
 
 
-_OVER_400: dict[str, str] = {}
+_OVER_400: dict[str, str] = {
+    "stores/postgres.py": "being split by helper pgfix (session 6): remove this entry when it lands",
+    "stores/sqlite.py": "being split by helper splitstores (session 6): schema, writer, store",
+}
 """Modules still over the limit, each with its plan; strict xfail, so fixing one fails until it is removed."""
 
 
@@ -96,17 +105,17 @@ def _size_case(path: Path) -> object:
     return pytest.param(path, id=rel, marks=marks)
 
 
-@pytest.mark.parametrize("path", [_size_case(p) for p in _core_files()])
+@pytest.mark.parametrize("path", [_size_case(p) for p in _files(SMALL)])
 def test_core_modules_stay_small(path: Path) -> None:
-    """No module of the instrumentation core or control/ is over 400 lines."""
+    """No module of the instrumentation core, control/ or stores/ is over 400 lines."""
     assert len(path.read_text(encoding="utf-8").splitlines()) <= 400
 
 
 def test_no_private_name_is_imported_across_modules() -> None:
-    """The core and control/ import no ``_private`` name from another module (private modules are fine)."""
+    """The core, control/ and stores/ import no ``_private`` name from another module (private modules ok)."""
     offenders = [
         f"{_module_name(path)}: from {module} import {name}"
-        for path in _core_files()
+        for path in _files(SMALL)
         for module, names in _imports(path, top_level_only=False)
         for name in names
         if name.startswith("_") and not name.startswith("__")

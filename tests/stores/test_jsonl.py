@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from swarm_observability.exceptions import DuplicateEventError, EventStoreError, StoreCorruptionError
-from swarm_observability.stores import JSONLEventStore, jsonl
+from swarm_observability.stores import JSONLEventStore, jsonl, jsonl_index, jsonl_recovery
+from swarm_observability.stores.jsonl_index import IdHashes
 
 from .conftest import as_bytes, ev, run_events
 
@@ -344,7 +345,7 @@ def test_lines_swapped_after_open_are_reported_on_read(tmp_path: Path) -> None:
 def test_id_hashes_match_a_set_across_merges() -> None:
     """The compact id-hash index answers membership exactly like a set, before and after merges."""
     rng = random.Random(7)
-    hashes, reference = jsonl._IdHashes(merge_at=50), set()
+    hashes, reference = IdHashes(merge_at=50), set()
     for _ in range(20):
         batch = [rng.randrange(-(2**63), 2**63) for _ in range(rng.randrange(1, 40))]
         batch += rng.sample(sorted(reference), min(3, len(reference)))
@@ -358,12 +359,12 @@ def test_id_hashes_match_a_set_across_merges() -> None:
 
 def test_duplicate_ids_found_in_merged_hashes_and_across_reopen(tmp_path: Path, monkeypatch) -> None:
     """With tiny merges, a stored id is still a duplicate, in the same session and after reopening."""
-    monkeypatch.setattr(jsonl, "_MERGE_AT", 8)
+    monkeypatch.setattr(jsonl_index, "_MERGE_AT", 8)
     events = run_events("a", 30)
     with JSONLEventStore(tmp_path) as store:
         for start in range(0, 30, 5):
             store.append_batch(events[start : start + 5])
-        assert len(store._id_hashes.sorted) >= 24
+        assert len(store._index.id_hashes.sorted) >= 24
         with pytest.raises(DuplicateEventError):
             store.append(ev("b", 1, id=events[3].id))
     with JSONLEventStore(tmp_path) as store:
@@ -376,7 +377,8 @@ def test_duplicate_ids_found_in_merged_hashes_and_across_reopen(tmp_path: Path, 
 
 def test_hash_collisions_are_not_false_duplicates(tmp_path: Path, monkeypatch) -> None:
     """When every id hashes alike, distinct ids are stored (confirmed from the file) and real repeats fail."""
-    monkeypatch.setattr(jsonl, "hash", lambda value: 42, raising=False)
+    for module in (jsonl, jsonl_recovery):  # the append's and the open scan's hashes
+        monkeypatch.setattr(module, "hash", lambda value: 42, raising=False)
     events = run_events("a", 6)
     with JSONLEventStore(tmp_path) as store:
         store.append_batch(events[:3])
