@@ -54,11 +54,11 @@ from typing import Any, Literal
 
 from ._fork import reinit_after_fork
 from .chain import event_hash, genesis_hash
+from .event_fast import plain_event
 from .events import (
     EventType,
     ScopeFields,
     StreamEvent,
-    _plain_event,
     copy_event,
     make_event,
     make_scope_event,
@@ -252,7 +252,7 @@ class EventEmitter:
         """
         if not _FIELDS.issuperset(fields):
             fields = _without_unset_assigned(fields)
-        event = _plain_event(type, run_id, fields)
+        event = plain_event(type, run_id, fields)
         if event is None:
             event = make_event(type, run_id, **fields)
             if event.sanitized is not None:

@@ -375,12 +375,14 @@ class Pipeline:
                 shape.append(kind)
             else:  # a container or another type: no promise covers it
                 return self.processors
-        key = tuple(shape)
-        plan = self._plans.get(key)
+        shape_key = tuple(shape)
+        plan = self._plans.get(shape_key)
         if plan is None:
             if len(self._plans) >= _PLANS_LIMIT:
                 return self.processors
-            plan = self._plans[key] = self._plan(dict(zip(key[::2], key[1::2], strict=True)))
+            plan = self._plans[shape_key] = self._plan(
+                dict(zip(shape_key[::2], shape_key[1::2], strict=True))
+            )
         return plan
 
     def _plan(self, shape: dict[str, str | type]) -> Sequence[Processor]:

@@ -24,7 +24,8 @@ from swarm_observability import (
     event_json_schema,
     validate_run_id,
 )
-from swarm_observability.events import StreamEvent, _plain_event, copy_event, make_event
+from swarm_observability.event_fast import plain_event
+from swarm_observability.events import StreamEvent, copy_event, make_event
 
 CONTRACT_TYPES = {
     "scan_started", "scan_paused", "scan_resumed", "scan_cancelled", "scan_complete", "scan_error",
@@ -437,7 +438,7 @@ PLAIN_CASES: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("fields", list(PLAIN_CASES.values()), ids=list(PLAIN_CASES))
 def test_fast_built_event_is_the_event_validation_builds(fields: dict[str, Any]) -> None:
     """make_event's shortcut for plain values builds exactly what pydantic builds: fields, JSON, repr."""
-    fast = _plain_event(EventType.NODE_EXIT, "run-1", dict(fields))
+    fast = plain_event(EventType.NODE_EXIT, "run-1", dict(fields))
     assert fast is not None, "these values are meant to take the fast path"
     checked = StreamEvent(
         type=EventType.NODE_EXIT,
