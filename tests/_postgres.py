@@ -8,9 +8,11 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -75,3 +77,51 @@ def fresh_database(url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class ReplyLosingProxy:
+    """A TCP proxy to the test server that, when :attr:`pattern` is set, forwards the next message
+    containing it and then drops that connection instead of passing the server's answer on: the
+    statement ran (and committed, in autocommit or for a ``COMMIT``), but the client never hears so."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self._target = (parts.hostname or "127.0.0.1", parts.port or 5432)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        netloc = f"{parts.netloc.rpartition('@')[0]}@127.0.0.1:{self._listener.getsockname()[1]}"
+        self.url = with_query(
+            urlunsplit(parts._replace(netloc=netloc)), sslmode="disable", gssencmode="disable"
+        )
+        """``url`` through the proxy (no TLS, so the proxy can see the statements)."""
+        self.pattern: bytes | None = None
+        self.lost = 0
+        """How many answers were dropped."""
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            client, _ = self._listener.accept()
+            server = socket.create_connection(self._target)
+            cut = threading.Event()
+            threading.Thread(target=self._up, args=(client, server, cut), daemon=True).start()
+            threading.Thread(target=self._down, args=(server, client, cut), daemon=True).start()
+
+    def _up(self, client: socket.socket, server: socket.socket, cut: threading.Event) -> None:
+        with suppress(OSError):
+            while data := client.recv(65536):
+                if self.pattern is not None and self.pattern in data:
+                    self.pattern = None
+                    cut.set()
+                server.sendall(data)
+
+    def _down(self, server: socket.socket, client: socket.socket, cut: threading.Event) -> None:
+        with suppress(OSError):
+            while data := server.recv(65536):
+                if cut.is_set():
+                    self.lost += 1
+                    break
+                client.sendall(data)
+        for sock in (client, server):
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()

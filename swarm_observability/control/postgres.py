@@ -4,18 +4,23 @@
 (``request``, ``pending``, ``requests``, ``claim``, ``close``) on a table in the event store's database and
 schema::
 
-    swarm_control(id bigserial PRIMARY KEY, scan_id, action, reason, created_at, consumed_at)
+    swarm_control(id bigserial PRIMARY KEY, scan_id, action, reason, created_at, consumed_at,
+                  request_key UNIQUE, claim_key)
 
 and adds :meth:`~PostgresControlChannel.wait_for_request`: ``request`` commits the row and a ``NOTIFY`` in
 one transaction, and a :class:`~.channel.ControlWatcher` blocks on ``LISTEN`` instead of polling, so a
 ``swarm-obs cancel`` reaches the worker running the scan within milliseconds, wherever it runs. A request is
-claimed with one conditional ``UPDATE``, so exactly one process applies it; the watcher still re-reads the
+claimed with one conditional ``UPDATE``, so exactly one process applies it. A statement whose connection
+dies is retried once on a new one; the keys make the retry safe when the first try committed but its reply
+was lost (the request is not written twice, the claim is still this caller's). The watcher still re-reads the
 table every few seconds as a safety net (a notification sent while its listening connection was being
 re-established is not replayed by PostgreSQL).
 """
 
 from __future__ import annotations
 
+import math
+import secrets
 import threading
 from datetime import UTC
 from typing import Any
@@ -42,6 +47,13 @@ CREATE TABLE IF NOT EXISTS {s}.swarm_control (
 );
 CREATE INDEX IF NOT EXISTS swarm_control_pending ON {s}.swarm_control (scan_id, id) WHERE consumed_at IS NULL;
 """
+_KEYS = """ALTER TABLE {s}.swarm_control ADD COLUMN IF NOT EXISTS request_key text UNIQUE,
+    ADD COLUMN IF NOT EXISTS claim_key text"""
+"""Added to a table made before the keys (an ``ALTER TABLE`` locks out readers, so only then)."""
+_HAS_KEYS = (
+    "SELECT count(*) = 2 FROM information_schema.columns WHERE table_schema = %s "
+    "AND table_name = 'swarm_control' AND column_name IN ('request_key', 'claim_key')"
+)
 _COLUMNS = "id, scan_id, action, reason, created_at, consumed_at"
 
 
@@ -91,6 +103,8 @@ class PostgresControlChannel:
             for statement in _SCHEMA.format(s=self._q).split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            if not conn.execute(_HAS_KEYS, (self.schema,)).fetchone()[0]:
+                conn.execute(_KEYS.format(s=self._q))
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -107,13 +121,19 @@ class PostgresControlChannel:
         if reason is not None and not isinstance(reason, str):
             raise TypeError(f"reason must be a string or None, not {type(reason).__name__}")
 
+        key = secrets.token_hex(16)
+
         def insert(conn: Any) -> tuple[Any, ...]:
             with conn.transaction():
                 row = conn.execute(
-                    f"INSERT INTO {self._q}.swarm_control (scan_id, action, reason) VALUES (%s, %s, %s) "
-                    f"RETURNING {_COLUMNS}",
-                    (scan_id, parsed.value, reason),
+                    f"INSERT INTO {self._q}.swarm_control (scan_id, action, reason, request_key) "
+                    f"VALUES (%s, %s, %s, %s) ON CONFLICT (request_key) DO NOTHING RETURNING {_COLUMNS}",
+                    (scan_id, parsed.value, reason, key),
                 ).fetchone()
+                if row is None:  # a retry: the first try committed, its reply was lost
+                    row = conn.execute(
+                        f"SELECT {_COLUMNS} FROM {self._q}.swarm_control WHERE request_key = %s", (key,)
+                    ).fetchone()
                 conn.execute("SELECT pg_notify(%s, %s)", (self._channel, scan_id))
             return row
 
@@ -134,22 +154,27 @@ class PostgresControlChannel:
 
     def claim(self, request_id: int) -> bool:
         """Mark a request consumed; ``True`` only for the one caller (of any process) that claimed it."""
-        sql = f"UPDATE {self._q}.swarm_control SET consumed_at = now() WHERE id = %s AND consumed_at IS NULL"
+        sql = (
+            f"UPDATE {self._q}.swarm_control SET consumed_at = now(), claim_key = %s "
+            "WHERE id = %s AND (consumed_at IS NULL OR claim_key = %s)"
+        )
+        key = secrets.token_hex(16)
         with self._lock:
-            return self._run(lambda conn: conn.execute(sql, (request_id,)).rowcount) == 1
+            return self._run(lambda conn: conn.execute(sql, (key, request_id, key)).rowcount) == 1
 
     def wait_for_request(self, timeout: float) -> bool:
         """Block until a request may have been written (a ``NOTIFY``) or ``timeout`` seconds pass.
 
         The first call starts ``LISTEN`` on a connection of its own and returns ``True`` at once (a request
         may predate it); a lost connection is reopened by the next call, which again returns ``True``.
+        Reopening waits for the server at most ``timeout`` seconds (but 2 s at least, libpq's floor).
         """
         with self._listen_lock:
             if self._closed:
                 raise ControlChannelError(f"control channel {self.path} is closed", self.path)
             if self._listener is None or self._listener.closed:
                 try:
-                    self._listener = self._connect()
+                    self._listener = self._connect(min(self._timeout, max(2, math.ceil(timeout))))
                     self._listener.execute(f'LISTEN "{self._channel}"')
                 except self._psycopg.Error as exc:
                     self._drop_listener()
@@ -189,19 +214,18 @@ class PostgresControlChannel:
             rows = self._run(lambda conn: conn.execute(sql, params).fetchall())
         return [_to_request(row) for row in rows]
 
-    def _connect(self) -> Any:
-        return self._psycopg.Connection.connect(
-            self._conninfo, autocommit=True, connect_timeout=self._timeout
-        )
+    def _connect(self, timeout: int) -> Any:
+        return self._psycopg.Connection.connect(self._conninfo, autocommit=True, connect_timeout=timeout)
 
     def _run(self, call: Any) -> Any:
-        """``call(connection)`` under the lock, reconnecting once if the connection died."""
+        """``call(connection)`` under the lock, retried once on a new connection if the connection died:
+        ``call`` must give the same result when its first try committed (see the module docstring)."""
         if self._closed:
             raise ControlChannelError(f"control channel {self.path} is closed", self.path)
         for attempt in (1, 2):
             try:
                 if self._conn is None or self._conn.closed:
-                    self._conn = self._connect()
+                    self._conn = self._connect(self._timeout)
                 return call(self._conn)
             except (self._psycopg.OperationalError, self._psycopg.InterfaceError) as exc:
                 if self._conn is not None:

@@ -26,6 +26,7 @@ from swarm_observability.control import (
 )
 from swarm_observability.exceptions import CheckpointerError, ControlChannelError
 from swarm_observability.stores import PostgresEventStore
+from tests._postgres import ReplyLosingProxy
 
 pytestmark = pytest.mark.postgres
 ROOT = Path(__file__).resolve().parents[2]
@@ -167,6 +168,62 @@ def test_control_requests_are_claimed_once_across_channels(pg_store_url: str) ->
         second.close()
     with pytest.raises(ControlChannelError, match="closed"):
         first.request("scan-1", "cancel")
+
+
+def test_a_lost_reply_neither_doubles_a_request_nor_loses_its_claim(pg_store_url: str) -> None:
+    """The connection dies after the server committed: the retried request is stored once, the retried
+    claim still says this caller claimed it (else nobody would apply the request)."""
+    proxy = ReplyLosingProxy(pg_store_url)
+    with PostgresControlChannel(proxy.url) as channel:
+        proxy.pattern = b"COMMIT"
+        made = channel.request("lost-reply", "cancel", "once")
+        proxy.pattern = b"UPDATE"
+        assert channel.claim(made.id)
+        assert proxy.lost == 2
+        [stored] = channel.requests("lost-reply")
+        assert (stored.id, stored.reason, stored.consumed_at is not None) == (made.id, "once", True)
+
+
+def test_a_control_table_of_an_older_release_gets_the_key_columns(pg_store_url: str) -> None:
+    """A swarm_control table without request_key/claim_key (made before them) is upgraded when opened."""
+    import psycopg
+
+    from swarm_observability.stores.postgres_schema import split_url
+
+    conninfo, ours = split_url(pg_store_url)
+    old = (
+        "CREATE TABLE {s}.swarm_control (id bigserial PRIMARY KEY, scan_id text NOT NULL, action text"
+        " NOT NULL, reason text, created_at timestamptz NOT NULL DEFAULT now(), consumed_at timestamptz)"
+    )
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{ours["schema"]}"')
+        conn.execute(old.format(s=f'"{ours["schema"]}"'))
+        conn.execute(
+            f"INSERT INTO \"{ours['schema']}\".swarm_control (scan_id, action) VALUES ('old', 'pause')"
+        )
+    with PostgresControlChannel(pg_store_url) as channel:
+        made = channel.request("new", "cancel")
+        assert [r.scan_id for r in channel.requests()] == ["old", "new"]
+        assert channel.claim(made.id) and not channel.claim(made.id)
+
+
+def test_the_listener_reconnect_waits_for_the_server_no_longer_than_the_wait(
+    pg_store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """wait_for_request(0.1) opening its LISTEN connection gives libpq 2 s (its floor), not the channel's."""
+    import psycopg
+
+    timeouts: list[object] = []
+    real = psycopg.Connection.connect
+
+    def connect(cls: type, *args: object, **kwargs: object) -> object:
+        timeouts.append(kwargs.get("connect_timeout"))
+        return real(*args, **kwargs)
+
+    with PostgresControlChannel(pg_store_url, timeout=10) as channel:
+        monkeypatch.setattr(psycopg.Connection, "connect", classmethod(connect))
+        assert channel.wait_for_request(0.1)
+        assert timeouts == [2]
 
 
 def test_watcher_is_woken_by_notify_instead_of_polling(pg_store_url: str) -> None:
