@@ -1,13 +1,7 @@
 """``SQLiteEventStore``: the default persistent event log, one SQLite file in WAL mode.
 
-Layout (tables are prefixed so the store can share a file with LangGraph's checkpointer)::
-
-    swarm_events(run_id, seq, id, type, ts, data)  PRIMARY KEY(run_id, seq) WITHOUT ROWID
-                                                  UNIQUE(id), INDEX(ts); data = event.to_json_bytes()
-    swarm_runs(run_id, last_seq, first_ts, last_ts, last_type)   one row per run, same transaction
-    swarm_meta(key, value)                                        schema_version
-
-``ts`` is milliseconds since the epoch (UTC), which is what ``query(since=...)`` compares.
+The tables and opening a file as a store are in :mod:`.sqlite_schema`, the rows an append writes in
+:mod:`.sqlite_write`.
 
 Every append is one ``BEGIN IMMEDIATE`` transaction: read ``max(seq)`` of each run in the batch, check
 the batch against it, insert, ``COMMIT``. The write lock is taken before the check, so several store
@@ -18,13 +12,12 @@ as ``durability`` promises (see :class:`SQLiteEventStore`).
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -32,52 +25,22 @@ from .._fork import abandon, reinit_after_fork
 from ..events import EventType, StreamEvent
 from ..exceptions import DuplicateEventError, EventStoreError, StoreClosedError, StoreCorruptionError
 from .base import PagedReads, RunInfo, StoreStats, batch_events, check_batch, one_line, query_filter
+from .sqlite_schema import (
+    MAX_SEQ_SQL,
+    PAGE_SQL,
+    SCHEMA_VERSION,
+    SYNCHRONOUS,
+    from_ms,
+    is_corruption,
+    open_database,
+    to_ms,
+)
+from .sqlite_write import UPSERT_RUN, event_params, insert, max_rows, rollback, run_rows
 
-logger = logging.getLogger("swarm_observability")
+__all__ = ["SCHEMA_VERSION", "SQLiteEventStore"]
 
-SCHEMA_VERSION = 1
 _PAGE = 1000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
-_SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
 _SIZE_PRAGMAS = ("page_count", "page_size")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS swarm_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS swarm_events (
-    run_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    id TEXT NOT NULL,
-    type TEXT NOT NULL,
-    ts INTEGER NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (run_id, seq)
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS swarm_events_id ON swarm_events (id);
-CREATE INDEX IF NOT EXISTS swarm_events_ts ON swarm_events (ts);
-CREATE TABLE IF NOT EXISTS swarm_runs (
-    run_id TEXT PRIMARY KEY,
-    last_seq INTEGER NOT NULL,
-    first_ts INTEGER NOT NULL,
-    last_ts INTEGER NOT NULL,
-    last_type TEXT NOT NULL
-) WITHOUT ROWID;
-"""
-
-_MAX_SEQ = "SELECT max(seq) FROM swarm_events WHERE run_id = ?"
-_PAGE_SQL = "SELECT seq, data FROM swarm_events WHERE run_id = ? AND seq >= ? ORDER BY seq LIMIT ?"
-_ROW_PARAMS = 6
-_MAX_ROWS = 256
-_INSERTS = {
-    rows: "INSERT INTO swarm_events (run_id, seq, id, type, ts, data) VALUES "
-    + ", ".join(("(?, ?, ?, ?, ?, ?)",) * rows)
-    for rows in (1 << power for power in range(_MAX_ROWS.bit_length()))
-}
-_UPSERT_RUN = """
-INSERT INTO swarm_runs (run_id, last_seq, first_ts, last_ts, last_type) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (run_id) DO UPDATE SET
-    last_seq = excluded.last_seq, last_ts = excluded.last_ts, last_type = excluded.last_type
-"""
 
 
 class SQLiteEventStore(PagedReads):
@@ -109,7 +72,7 @@ class SQLiteEventStore(PagedReads):
         busy_timeout: float = 5.0,
         read_only: bool = False,
     ) -> None:
-        if durability not in _SYNCHRONOUS:
+        if durability not in SYNCHRONOUS:
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
         self.durability = durability
         self.read_only = read_only
@@ -145,52 +108,14 @@ class SQLiteEventStore(PagedReads):
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             target, uri = str(self.path), False
-        try:
-            conn = sqlite3.connect(
-                target, timeout=busy_timeout, isolation_level=None, check_same_thread=False, uri=uri
-            )
-        except sqlite3.Error as exc:
-            raise EventStoreError(f"cannot open event store {target}: {exc}") from exc
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            if not self.read_only:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute(f"PRAGMA synchronous = {_SYNCHRONOUS[self.durability]}")
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                    conn.execute(
-                        "INSERT OR IGNORE INTO swarm_meta (key, value) VALUES ('schema_version', ?)",
-                        (str(SCHEMA_VERSION),),
-                    )
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-            row = conn.execute("SELECT value FROM swarm_meta WHERE key = 'schema_version'").fetchone()
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            if _is_corruption(exc):
-                raise StoreCorruptionError(
-                    f"cannot use {target} as an event store: {one_line(exc)}", str(target)
-                ) from exc
-            raise EventStoreError(f"cannot open event store {target}: {exc}") from exc
-        version = None if row is None else row[0]
-        if version is not None and (version.__class__ is not str or not version.isdigit()):
-            conn.close()
-            raise StoreCorruptionError(
-                f"{self.location}: swarm_meta holds schema_version {version!r}, not a version number",
-                f"{self.location} table swarm_meta",
-            )
-        if version is None or int(version) > SCHEMA_VERSION:
-            conn.close()
-            found = "no" if version is None else f"version {version}"
-            raise EventStoreError(
-                f"{target} has {found} event-store schema; this release reads version {SCHEMA_VERSION}"
-            )
-        self._max_rows = _max_rows(conn)
+        conn = open_database(
+            target,
+            uri=uri,
+            location=self.location,
+            busy_timeout=busy_timeout,
+            durability=None if self.read_only else self.durability,
+        )
+        self._max_rows = max_rows(conn)
         return conn
 
     # -- writing ----------------------------------------------------------------------------------
@@ -204,7 +129,7 @@ class SQLiteEventStore(PagedReads):
         events = batch_events(events)
         if not events:
             return
-        params = _event_params(events)
+        params = event_params(events)
         with self._lock:
             conn = self._open_conn()
             if self.read_only:
@@ -215,21 +140,21 @@ class SQLiteEventStore(PagedReads):
                 raise EventStoreError(f"cannot lock event store {self.location} for writing: {exc}") from exc
             try:
                 check_batch(events, lookup_last=self._max_seq)
-                _insert(conn, params, self._max_rows)
-                conn.executemany(_UPSERT_RUN, _run_rows(params))
+                insert(conn, params, self._max_rows)
+                conn.executemany(UPSERT_RUN, run_rows(params))
                 conn.execute("COMMIT")
             except BaseException as exc:
-                _rollback(conn)
+                rollback(conn)
                 if isinstance(exc, sqlite3.IntegrityError):
                     raise self._duplicate(events) from exc
-                if isinstance(exc, sqlite3.DatabaseError) and _is_corruption(exc):
+                if isinstance(exc, sqlite3.DatabaseError) and is_corruption(exc):
                     raise self._corrupt(exc, "append") from exc
                 if isinstance(exc, sqlite3.Error):
                     raise EventStoreError(f"append to {self.location} failed: {exc}") from exc
                 raise
 
     def _max_seq(self, run_id: str) -> int:
-        row = self._conn.execute(_MAX_SEQ, (run_id,)).fetchone()
+        row = self._conn.execute(MAX_SEQ_SQL, (run_id,)).fetchone()
         return row[0] or 0
 
     def _duplicate(self, events: Sequence[StreamEvent]) -> EventStoreError:
@@ -244,7 +169,7 @@ class SQLiteEventStore(PagedReads):
         expected = max(int(after_seq), 0) + 1
         while True:
             with self._lock, self._reading(f"run {run_id!r} from seq {expected}"):
-                rows = self._open_conn().execute(_PAGE_SQL, (run_id, expected, _PAGE)).fetchall()
+                rows = self._open_conn().execute(PAGE_SQL, (run_id, expected, _PAGE)).fetchall()
             if rows:
                 if rows[0][0] != expected or rows[-1][0] != expected + len(rows) - 1:
                     missing = next(seq for seq, (found, _) in enumerate(rows, expected) if found != seq)
@@ -281,7 +206,7 @@ class SQLiteEventStore(PagedReads):
         try:
             yield
         except sqlite3.DatabaseError as exc:
-            if _is_corruption(exc):
+            if is_corruption(exc):
                 raise self._corrupt(exc, f"reading {what}") from exc
             raise EventStoreError(f"reading {what} from {self.location} failed: {exc}") from exc
 
@@ -322,9 +247,9 @@ class SQLiteEventStore(PagedReads):
                     self._reader = sqlite3.connect(
                         self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
                     )
-                row = self._reader.execute(_MAX_SEQ, (run_id,)).fetchone()
+                row = self._reader.execute(MAX_SEQ_SQL, (run_id,)).fetchone()
             except sqlite3.DatabaseError as exc:
-                if _is_corruption(exc):
+                if is_corruption(exc):
                     raise self._corrupt(exc, f"reading the last seq of run {run_id!r}") from exc
                 raise EventStoreError(f"cannot read event store {self.location}: {exc}") from exc
             except sqlite3.Error as exc:
@@ -352,7 +277,7 @@ class SQLiteEventStore(PagedReads):
             params.extend(sorted(wanted))
         if since is not None:
             where.append("ts >= ?")
-            params.append(_to_ms(since) + (1 if since.microsecond % 1000 else 0))
+            params.append(to_ms(since) + (1 if since.microsecond % 1000 else 0))
         sql = "SELECT run_id, seq, data FROM swarm_events"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -387,7 +312,7 @@ class SQLiteEventStore(PagedReads):
                     f"{self.location} table swarm_runs run {run!r}",
                 )
         try:
-            return RunInfo(run, count, _from_ms(first), _from_ms(last), kind)  # type: ignore[arg-type]
+            return RunInfo(run, count, from_ms(first), from_ms(last), kind)  # type: ignore[arg-type]
         except (OverflowError, ValueError) as exc:
             raise StoreCorruptionError(
                 f"{self.location}: swarm_runs row of run {run!r} has an impossible timestamp: {exc}",
@@ -441,86 +366,6 @@ class SQLiteEventStore(PagedReads):
             abandon(self._conn)
             self._conn, self._forked = conn, False
         return self._conn
-
-
-def _to_ms(value: datetime) -> int:
-    return (value - _EPOCH) // _MS
-
-
-def _from_ms(value: int) -> datetime:
-    return _EPOCH + value * _MS
-
-
-_TYPE_NAMES: dict[object, str] = {kind: kind.value for kind in EventType}
-
-
-def _event_params(events: Sequence[StreamEvent]) -> list[object]:
-    """The ``swarm_events`` values of a batch, row after row in one flat list: the per-event Python
-    cost of an append, paid with the GIL held while the graph's thread waits for it."""
-    params: list[object] = []
-    last_ts, ms = None, 0
-    for event in events:
-        ts = event.timestamp
-        if ts is not last_ts:  # the events of one millisecond share one datetime object
-            last_ts, ms = ts, (ts - _EPOCH) // _MS
-        kind = _TYPE_NAMES.get(event.type) or event.type_name
-        params += (event.run_id, event.seq, event.id, kind, ms, event.to_json_bytes())
-    return params
-
-
-def _run_rows(params: list[object]) -> list[tuple[object, ...]]:
-    """The ``swarm_runs`` upserts of a batch (see :func:`_event_params`), one per run: its last
-    event, ``first_ts`` from its first."""
-    end = len(params) - _ROW_PARAMS
-    if len(set(params[0::_ROW_PARAMS])) == 1:
-        return [(params[0], params[end + 1], params[4], params[end + 4], params[end + 3])]
-    first: dict[object, object] = {}
-    last: dict[object, int] = {}
-    for start in range(0, end + 1, _ROW_PARAMS):
-        run = params[start]
-        if run not in first:
-            first[run] = params[start + 4]
-        last[run] = start
-    return [(run, params[at + 1], first[run], params[at + 4], params[at + 3]) for run, at in last.items()]
-
-
-def _insert(conn: sqlite3.Connection, params: list[object], max_rows: int) -> None:
-    """Insert the rows of ``params`` with as few statements as the row count's binary digits.
-
-    One ``execute`` of many rows rather than ``executemany``: the sqlite3 module releases the GIL
-    around every step, and each step of a background writer means two GIL hand-offs with the thread
-    running the graph; a 100-event batch takes 3 or 4 steps instead of 100. Statement sizes are
-    powers of two up to ``max_rows`` (see :func:`_max_rows`), so a connection caches at most nine.
-    """
-    rows, start, size = len(params) // _ROW_PARAMS, 0, max_rows
-    while rows:
-        while size > rows:
-            size >>= 1
-        end = start + size * _ROW_PARAMS
-        conn.execute(_INSERTS[size], params[start:end])
-        start, rows = end, rows - size
-
-
-def _max_rows(conn: sqlite3.Connection) -> int:
-    """The most rows one ``INSERT`` takes: 256, or the largest power of two within the parameter
-    limit of an SQLite built with a lower one (999 before 3.32)."""
-    rows = _MAX_ROWS
-    while rows > 1 and rows * _ROW_PARAMS > conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER):
-        rows >>= 1
-    return rows
-
-
-def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
-    """Damage (a malformed page, not a database at all) rather than a lock, a full disk or a bug of ours."""
-    name = getattr(exc, "sqlite_errorname", "")
-    return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or type(exc) is sqlite3.DatabaseError
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    try:
-        conn.execute("ROLLBACK")
-    except sqlite3.Error as exc:
-        logger.debug("rollback after a failed append failed too: %s", exc)
 
 
 def _file_size(path: Path) -> int:

@@ -14,7 +14,7 @@ from swarm_observability.exceptions import (
     StoreCorruptionError,
 )
 from swarm_observability.stores import SQLiteEventStore
-from swarm_observability.stores.sqlite import _max_rows
+from swarm_observability.stores.sqlite_write import max_rows
 
 from .conftest import as_bytes, ev, run_events
 
@@ -69,7 +69,7 @@ def test_a_batch_of_any_size_is_stored_whole_in_order(tmp_path: Path, variable_l
     with SQLiteEventStore(tmp_path / "e.db") as store:
         if variable_limit is not None:
             store._conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, variable_limit)
-            store._max_rows = _max_rows(store._conn)
+            store._max_rows = max_rows(store._conn)
         events = run_events("a", 300) + run_events("b", 7)
         store.append_batch(events)
         assert as_bytes(store.load("a") + store.load("b")) == as_bytes(events)
