@@ -9,51 +9,30 @@ reported as :class:`SequenceConflictError` (with the run's seq as committed now)
 or primary key and fails, whichever way the race goes. After the commit a second statement sends
 ``pg_notify`` with the batch's runs (:meth:`PostgresEventStore._notify` says why apart).
 
-Connections come from a ``psycopg_pool`` pool. A connection that dies under an append (server restart,
-``pg_terminate_backend``, network) is replaced and the append retried; whether the lost round trip's
-``COMMIT`` went through is told by the batch's event ids (unique), so a batch is never stored twice nor
-reported failed while stored. Reads stream a run through a server-side cursor in pages of 1000 events,
-so a million-event run is read in bounded memory.
+Connections (a pool, the live tail's ``LISTEN``): :mod:`.postgres_connections`. A connection that dies
+under an append (server restart, ``pg_terminate_backend``, network) is replaced and the append retried;
+whether the lost round trip's ``COMMIT`` went through is told by the batch's event ids (unique), so a
+batch is never stored twice nor reported failed while stored. Reads stream a run through a server-side
+cursor in pages of 1000 events, so a million-event run is read in bounded memory.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from .._fork import abandon, reinit_after_fork
 from ..events import EventType, StreamEvent, validate_run_id
-from ..exceptions import (
-    DuplicateEventError,
-    EventStoreError,
-    SequenceConflictError,
-    StoreClosedError,
-    StoreCorruptionError,
-)
+from ..exceptions import DuplicateEventError, EventStoreError, SequenceConflictError, StoreCorruptionError
 from .base import PagedReads, RunInfo, StoreStats, batch_events, check_batch, query_filter
 from .postgres_batch import APPEND_SQL, NOTIFY_SQL, event_columns, notify_payload, run_columns, well_formed
-from .postgres_schema import (
-    connect_error,
-    connect_seconds,
-    load_psycopg,
-    migrate,
-    notify_channel,
-    quote_ident,
-    redact,
-    split_url,
-)
+from .postgres_connections import ATTEMPTS, PostgresConnections
+from .postgres_schema import migrate, notify_channel, quote_ident, redact, split_url
 
 logger = logging.getLogger("swarm_observability")
 
 _PAGE = 1000
-_ATTEMPTS = 3
-_POOL_WAIT = 10.0
-_T = TypeVar("_T")
 
 
 class PostgresEventStore(PagedReads):
@@ -92,9 +71,6 @@ class PostgresEventStore(PagedReads):
         notify: bool | None = None,
         connect_timeout: float | None = None,
     ) -> None:
-        psycopg = load_psycopg()
-        from psycopg_pool import ConnectionPool
-
         conninfo, ours = split_url(url)
         schema = schema if schema is not None else ours.get("schema", "public")
         pool_size = int(pool_size if pool_size is not None else ours.get("pool_size", 4))
@@ -109,81 +85,22 @@ class PostgresEventStore(PagedReads):
         self.url = redact(conninfo)
         """The server URL without its password."""
         self._conninfo = conninfo
-        self._errors = psycopg.errors
-        self._operational = (psycopg.OperationalError, psycopg.InterfaceError)
-        self._closed = False
-        self._listen_lock = threading.Lock()
-        self._listener: Any = None
         self._sql = {name: text.format(s=self._q) for name, text in _SQL.items()}
-        self._connect_timeout = connect_seconds(conninfo, connect_timeout)
-        kwargs: dict[str, Any] = {"connect_timeout": self._connect_timeout}
-        if read_only:
-            kwargs["options"] = "-c default_transaction_read_only=on"
-        self._probe(psycopg, kwargs)
-        wait = max(float(self._connect_timeout), _POOL_WAIT)
-        self._make_pool = functools.partial(
-            ConnectionPool,
+        self._db = PostgresConnections(
             conninfo,
-            min_size=1,
-            max_size=pool_size,
-            kwargs=kwargs,
-            timeout=wait,
-            open=False,
+            location=self.location,
+            pool_size=pool_size,
+            read_only=read_only,
+            connect_timeout=connect_timeout,
             name=f"swarm-obs-{schema}",
         )
-        self._pool = self._make_pool()
-        self._reopen_lock = threading.Lock()
-        self._reopen = False
+        self._errors = self._db.errors
+        self._operational = self._db.operational
         try:
-            self._pool.open(wait=True, timeout=wait)
-            for attempt in range(1, _ATTEMPTS + 1):
-                try:
-                    with self._pool.connection() as conn:
-                        migrate(conn, schema, read_only=read_only, location=self.location)
-                    break
-                except self._operational:
-                    if attempt == _ATTEMPTS:
-                        raise
-        except BaseException as exc:
-            self._pool.close()
-            if isinstance(exc, psycopg.Error) or exc.__class__.__name__ == "PoolTimeout":
-                reason = connect_error(exc, self._conninfo)
-                raise EventStoreError(f"cannot open event store {self.location}: {reason}") from exc
+            self._db.retrying(lambda conn: migrate(conn, schema, read_only=read_only, location=self.location))
+        except BaseException:
+            self._db.close()
             raise
-        reinit_after_fork(self)
-
-    def _after_fork_in_child(self) -> None:
-        """In a forked child: the parent's pool and listener are abandoned, not closed (closing would
-        end the parent's sessions: the sockets are shared); a pool of the child's own opens on first use."""
-        abandon(self._pool)
-        abandon(self._listener)
-        self._listener = None
-        self._listen_lock = threading.Lock()
-        self._reopen_lock = threading.Lock()
-        if not self._closed:
-            self._pool = self._make_pool()  # opening starts threads and connects: on first use
-            self._reopen = True
-
-    def _pooled(self) -> Any:
-        """A pooled connection (a context manager); in a forked child, the child's pool opens first."""
-        if self._reopen:
-            with self._reopen_lock:
-                if self._reopen:
-                    self._pool.open(wait=False)
-                    self._reopen = False
-        return self._pool.connection()
-
-    def _probe(self, psycopg: Any, kwargs: dict[str, Any]) -> None:
-        """One direct connection before the pool: an unreachable server fails once, within the timeout.
-
-        The pool would retry in the background for its whole timeout, logging each failure, and then
-        report only that it timed out; a direct attempt gives libpq's own reason, at once.
-        """
-        try:
-            psycopg.Connection.connect(self._conninfo, **kwargs).close()
-        except psycopg.Error as exc:
-            reason = connect_error(exc, self._conninfo)
-            raise EventStoreError(f"cannot connect to the event store {self.location}: {reason}") from exc
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -196,7 +113,7 @@ class PostgresEventStore(PagedReads):
         events = batch_events(events)
         if not events:
             return
-        self._check_open()
+        self._db.check_open()
         if self.read_only:
             raise EventStoreError(f"event store {self.location} is open read-only")
         runs = list(dict.fromkeys(event.run_id for event in events))
@@ -205,9 +122,9 @@ class PostgresEventStore(PagedReads):
         if not well_formed(events):
             raise self._conflict_now(events)
         params = (*event_columns(events), *run_columns(events))
-        for attempt in range(1, _ATTEMPTS + 1):
+        for attempt in range(1, ATTEMPTS + 1):
             try:
-                with self._pooled() as conn:
+                with self._db.pooled() as conn:
                     # One statement in autocommit: its own transaction, one round trip. It does the
                     # expected-version check itself (postgres_batch.APPEND_SQL).
                     conn.autocommit = True
@@ -226,13 +143,12 @@ class PostgresEventStore(PagedReads):
                         if not conn.closed:
                             conn.autocommit = False
             except self._operational as exc:
-                if self._closed:
-                    raise StoreClosedError(f"the PostgreSQL event store {self.location} is closed") from exc
+                self._db.check_open(exc)
                 # A lost connection, or the server rolled the statement back (a deadlock between two
                 # writers racing on the same runs): retry, unless it died around a COMMIT that went through.
                 if self._committed(events):
                     return
-                if attempt == _ATTEMPTS:
+                if attempt == ATTEMPTS:
                     raise EventStoreError(f"append to {self.location} failed: {exc}") from exc
                 logger.warning("append to %s did not complete (%s); retrying", self.location, exc)
             except self._errors.Error as exc:
@@ -267,7 +183,7 @@ class PostgresEventStore(PagedReads):
         """The :class:`SequenceConflictError` of ``events`` against the runs' seqs as committed now."""
         runs = list(dict.fromkeys(event.run_id for event in events))
         if conn is None:
-            with self._pooled() as fresh:
+            with self._db.pooled() as fresh:
                 rows = fresh.execute(self._sql["last_seqs"], (runs,)).fetchall()
         else:
             rows = conn.execute(self._sql["last_seqs"], (runs,)).fetchall()
@@ -283,7 +199,7 @@ class PostgresEventStore(PagedReads):
     def _committed(self, events: Sequence[StreamEvent]) -> bool:
         """After a connection died during ``COMMIT``: whether the batch is stored (all or nothing)."""
         ids = [event.id for event in events]
-        found = self._retrying(lambda conn: conn.execute(self._sql["find_ids"], (ids,)).fetchall())
+        found = self._db.retrying(lambda conn: conn.execute(self._sql["find_ids"], (ids,)).fetchall())
         if found and len(found) != len(set(ids)):
             raise StoreCorruptionError(
                 f"a batch of {len(ids)} events is only partly stored ({len(found)})", self.location
@@ -297,10 +213,10 @@ class PostgresEventStore(PagedReads):
         expected = max(int(after_seq), 0) + 1
         failures = 0
         while True:
-            self._check_open()
+            self._db.check_open()
             try:
                 with (
-                    self._pooled() as conn,
+                    self._db.pooled() as conn,
                     conn.transaction(),
                     conn.cursor(name="swarm_obs_pages") as cur,
                 ):
@@ -312,9 +228,8 @@ class PostgresEventStore(PagedReads):
                 return
             except self._operational as exc:
                 failures += 1
-                if self._closed:
-                    raise StoreClosedError(f"the PostgreSQL event store {self.location} is closed") from exc
-                if failures >= _ATTEMPTS:
+                self._db.check_open(exc)
+                if failures >= ATTEMPTS:
                     message = f"reading run {run_id!r} from {self.location} failed: {exc}"
                     raise EventStoreError(message) from exc
 
@@ -342,7 +257,7 @@ class PostgresEventStore(PagedReads):
 
     def last_sequence(self, run_id: str) -> int:
         """The last seq of a run, 0 for an unknown run."""
-        row = self._retrying(lambda conn: conn.execute(self._sql["last_seq"], (run_id,)).fetchone())
+        row = self._db.retrying(lambda conn: conn.execute(self._sql["last_seq"], (run_id,)).fetchone())
         return int(row[0]) if row else 0
 
     def query(
@@ -360,7 +275,7 @@ class PostgresEventStore(PagedReads):
             params.append(run_id)
         if checked.types is not None:
             if not checked.types:
-                self._check_open()
+                self._db.check_open()
                 return []
             where.append("type = ANY(%s)")
             params.append(sorted(checked.types))
@@ -374,12 +289,12 @@ class PostgresEventStore(PagedReads):
         if checked.limit is not None:
             sql += " LIMIT %s"
             params.append(checked.limit)
-        rows = self._retrying(lambda conn: conn.execute(sql, params).fetchall())
+        rows = self._db.retrying(lambda conn: conn.execute(sql, params).fetchall())
         return [self._parse(run, seq, data) for run, seq, data in rows]
 
     def runs(self) -> list[RunInfo]:
         """Every run with its event count and first/last timestamps, oldest first."""
-        rows = self._retrying(lambda conn: conn.execute(self._sql["runs"]).fetchall())
+        rows = self._db.retrying(lambda conn: conn.execute(self._sql["runs"]).fetchall())
         return [
             RunInfo(run, int(n), first.astimezone(UTC), last.astimezone(UTC), kind)
             for run, n, first, last, kind in rows
@@ -387,7 +302,7 @@ class PostgresEventStore(PagedReads):
 
     def stats(self) -> StoreStats:
         """Runs, events, the server URL (no password) with the schema, and the tables' size on disk."""
-        runs, events, size = self._retrying(lambda conn: conn.execute(self._sql["stats"]).fetchone())
+        runs, events, size = self._db.retrying(lambda conn: conn.execute(self._sql["stats"]).fetchone())
         return StoreStats(self.backend, int(runs), int(events), self.location, int(size))
 
     @property
@@ -419,58 +334,13 @@ class PostgresEventStore(PagedReads):
         ``NOTIFY`` of a committed batch arrives, so a tail sees new events within milliseconds without
         polling. A lost listening connection is reopened on the next call (which again returns ``True``).
         """
-        self._check_open()
-        with self._listen_lock:
-            if self._listener is None or self._listener.closed:
-                psycopg = load_psycopg()
-                self._listener = psycopg.Connection.connect(
-                    self._conninfo, autocommit=True, connect_timeout=self._connect_timeout
-                )
-                self._listener.execute(f'LISTEN "{self._channel}"')
-                return True
-            try:
-                for _ in self._listener.notifies(timeout=max(float(timeout), 0.0), stop_after=1):
-                    return True
-            except self._operational:
-                self._listener.close()
-                return True
-            return False
+        return self._db.wait_for_notify(self._channel, timeout)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
-    def _retrying(self, call: Callable[[Any], _T]) -> _T:
-        """Run an idempotent read on a pooled connection, on a fresh one if the connection died."""
-        for attempt in range(1, _ATTEMPTS + 1):
-            self._check_open()
-            try:
-                with self._pooled() as conn:
-                    result = call(conn)
-                    conn.rollback()
-                    return result
-            except self._operational as exc:
-                if self._closed:
-                    raise StoreClosedError(f"the PostgreSQL event store {self.location} is closed") from exc
-                if attempt == _ATTEMPTS:
-                    raise EventStoreError(f"{self.location}: {exc}") from exc
-                time.sleep(0.05 * attempt)
-            except self._errors.Error as exc:
-                raise EventStoreError(f"{self.location}: {exc}") from exc
-        raise AssertionError("unreachable")
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreClosedError(f"the PostgreSQL event store {self.location} is closed")
-
     def close(self) -> None:
         """Close the pool and the listening connection; idempotent. Committed events stay in the database."""
-        if self._closed:
-            return
-        self._closed = True
-        with self._listen_lock:
-            if self._listener is not None:
-                self._listener.close()
-                self._listener = None
-        self._pool.close()
+        self._db.close()
 
     def __enter__(self) -> PostgresEventStore:
         return self
