@@ -28,7 +28,7 @@ from typing import Any
 from .._fork import abandon, reinit_after_fork
 from ..events import validate_run_id
 from ..exceptions import ControlChannelError
-from ..stores.postgres_schema import load_psycopg, quote_ident, redact, split_url
+from ..stores.postgres_schema import connect_error, load_psycopg, quote_ident, redact, split_url
 from .actions import ControlAction, parse_action
 from .channel import ControlRequest
 
@@ -178,7 +178,9 @@ class PostgresControlChannel:
                     self._listener.execute(f'LISTEN "{self._channel}"')
                 except self._psycopg.Error as exc:
                     self._drop_listener()
-                    raise ControlChannelError(f"cannot listen on {self.path}: {exc}", self.path) from exc
+                    raise ControlChannelError(
+                        f"cannot listen on {self.path}: {self._why(exc)}", self.path
+                    ) from exc
                 return True
             try:
                 for _ in self._listener.notifies(timeout=max(float(timeout), 0.0), stop_after=1):
@@ -232,10 +234,18 @@ class PostgresControlChannel:
                     self._conn.close()
                 self._conn = None
                 if attempt == 2:
-                    raise ControlChannelError(f"control channel {self.path}: {exc}", self.path) from exc
+                    raise ControlChannelError(
+                        f"control channel {self.path}: {self._why(exc)}", self.path
+                    ) from exc
             except self._psycopg.Error as exc:
-                raise ControlChannelError(f"control channel {self.path}: {exc}", self.path) from exc
+                raise ControlChannelError(
+                    f"control channel {self.path}: {self._why(exc)}", self.path
+                ) from exc
         raise AssertionError("unreachable")
+
+    def _why(self, exc: BaseException) -> str:
+        """The error's first line, any password masked (libpq quotes a malformed one)."""
+        return connect_error(exc, self._conninfo)
 
     def _drop_listener(self) -> None:
         if self._listener is not None:

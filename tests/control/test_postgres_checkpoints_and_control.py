@@ -99,6 +99,18 @@ def test_unreachable_checkpointer_is_a_clear_error() -> None:
     assert str(port) in str(info.value) and "pw-secret" not in str(info.value)
 
 
+def test_a_control_channel_error_masks_a_password_libpq_quotes() -> None:
+    """A malformed password, which libpq quotes in its error, is *** in the ControlChannelError."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ControlChannelError) as info:
+        PostgresControlChannel(f"postgresql://u:pw%zzsecret@127.0.0.1:{port}/db")
+    assert f"127.0.0.1:{port}/db" in str(info.value) and "pw%zzsecret" not in str(info.value)
+
+
 _PART_ONE = """
 import sys
 from tests.control.test_postgres_checkpoints_and_control import _chain

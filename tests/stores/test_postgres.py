@@ -120,6 +120,25 @@ def test_a_connection_error_that_echoes_the_password_is_masked() -> None:
     assert connect_error(ValueError("a\n\tb"), url) == "a"
 
 
+def test_the_live_tails_listen_connection_waits_for_the_server_no_longer_than_the_wait(
+    pg_store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """wait_for_append(0.1) opening its LISTEN connection gives libpq 2 s (its floor), not the store's 5."""
+    import psycopg
+
+    timeouts: list[object] = []
+    real = psycopg.Connection.connect
+
+    def connect(cls: type, *args: object, **kwargs: object) -> object:
+        timeouts.append(kwargs.get("connect_timeout"))
+        return real(*args, **kwargs)
+
+    with PostgresEventStore(pg_store_url) as store:
+        monkeypatch.setattr(psycopg.Connection, "connect", classmethod(connect))
+        assert store.wait_for_append(0.1)
+        assert timeouts == [2]
+
+
 def test_the_database_refuses_duplicate_seqs_and_the_append_statement_refuses_gaps(pg_store_url: str) -> None:
     """Raw rows cannot repeat a seq or use seq 0 (PK, CHECK); an append after a gap is refused server-side."""
     import psycopg
