@@ -48,6 +48,7 @@ from langgraph.types import Command
 
 from ..control.registry import ManagerLeases
 from ..events import EventType, StreamEvent
+from . import gc_safety
 from ._langgraph import (
     config_checkpointer,
     copy_graph,
@@ -294,6 +295,7 @@ def _run_sync(
     opened = run.start()
     root = run.scope
     inner: Iterator[Any] | None = None
+    gc_safety.prepare()
     try:
         yield from opened
         token = enter_scope(root)
@@ -318,8 +320,7 @@ def _run_sync(
                 inner.close()  # type: ignore[attr-defined]
         finally:
             exit_scope(token)
-            run.finish(exc)
-            run.settle()
+            gc_safety.outside_collection(_finish_and_settle, run, exc)  # a collection may hold our locks
         raise
     except BaseException as exc:
         closed = run.finish(exc)
@@ -336,6 +337,11 @@ def _run_sync(
     closed = run.finish(None, next_nodes)
     run.settle()
     yield from closed
+
+
+def _finish_and_settle(run: _Run, exc: BaseException) -> None:
+    run.finish(exc)
+    run.settle()
 
 
 async def _run_async(

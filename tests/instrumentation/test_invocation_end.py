@@ -22,6 +22,7 @@ from swarm_observability.control.registry import get_manager, managers, remove_m
 from swarm_observability.events import StreamEvent
 from swarm_observability.exceptions import ScanCancelled
 from swarm_observability.instrumentation.observer import SwarmObserver
+from swarm_observability.stores.memory import InMemoryEventStore
 from swarm_observability.stores.sqlite import SQLiteEventStore
 
 from .helpers import run_api, types
@@ -309,6 +310,57 @@ def test_an_abandoned_event_stream_stays_open_until_collected(observer: SwarmObs
     while_held, after = asyncio.run(main())
     assert while_held not in TERMINALS and after == "scan_cancelled"
     assert observer.store.load("t")[-1].data["reason"] == "abandoned"
+
+
+class _CollectingStore(InMemoryEventStore):
+    """An in-memory store in which a garbage collection starts inside ``append`` once armed (as any allocation
+    there could start one), while the emitter holds its lock."""
+
+    armed = False
+
+    def append(self, event: StreamEvent) -> None:
+        if self.armed:
+            self.armed = False
+            gc.collect()
+        super().append(event)
+
+
+@pytest.mark.timeout(60)
+def test_a_stream_the_collector_finalizes_inside_the_emitter_does_not_deadlock() -> None:
+    """An abandoned stream in a cycle, collected while its thread is inside the emitter, still ends."""
+    store = _CollectingStore()
+    observer = SwarmObserver(store=store, heartbeat_interval=None)
+    graph = observer.instrument(_chain(("a", lambda s: {"x": ["a"]}), ("b", lambda s: {"x": ["b"]})))
+
+    class Cycle:
+        pass
+
+    def run() -> None:
+        cycle = Cycle()
+        cycle.self, cycle.stream = cycle, graph.stream({"x": []}, thread_config("abandoned"))  # type: ignore[attr-defined]
+        next(cycle.stream)  # type: ignore[attr-defined]
+        del cycle
+        store.armed = True
+        graph.invoke({"x": []}, thread_config("other"))
+
+    was_enabled = gc.isenabled()
+    gc.disable()  # only the armed collection may finalize the stream
+    try:
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        worker.join(30)
+    finally:
+        if was_enabled:
+            gc.enable()
+    assert not worker.is_alive(), "deadlocked: the finalized stream waited for a lock its own thread holds"
+    assert [e.type_name for e in store.load("other")][-1] == "scan_complete"
+    for _ in range(500):
+        if store.load("abandoned")[-1].type_name in TERMINALS:
+            break
+        threading.Event().wait(0.01)
+    last = store.load("abandoned")[-1]
+    assert (last.type_name, last.data["reason"]) == ("scan_cancelled", "abandoned")
+    observer.close()
 
 
 def test_manager_the_observer_created_is_dropped_at_the_end(observer: SwarmObserver, run_id: str) -> None:
