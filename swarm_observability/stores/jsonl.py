@@ -1,7 +1,8 @@
 """``JSONLEventStore``: an append-only ``events.jsonl`` that people can read and a crash cannot corrupt.
 
 The record format is in :mod:`.jsonl_format`, the recovery of a torn tail on open in
-:mod:`.jsonl_recovery`, the in-memory index in :mod:`.jsonl_index`.
+:mod:`.jsonl_recovery`, the in-memory index in :mod:`.jsonl_index`, its copy on disk that spares a
+read-only open the scan in :mod:`.jsonl_sidecar`.
 
 Writing: a whole batch is one ``os.write`` on an ``O_APPEND`` descriptor, and one writer per file is
 enforced with ``fcntl.flock`` (a second writer, in this or another process, gets
@@ -36,19 +37,15 @@ from .jsonl_format import (
     event_start,
     file_lines,
     frame_batch,
-    fsync_dir,
     holds_id,
+    open_log,
     read_lines,
     refuse,
     write_all,
 )
 from .jsonl_index import FileIndex
 from .jsonl_recovery import scan
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+from .jsonl_sidecar import load_index, save_index, sidecar_path
 
 logger = logging.getLogger("swarm_observability")
 
@@ -65,7 +62,8 @@ class JSONLEventStore(PagedReads):
         fsync: ``"none"`` (default): acknowledged events survive a process crash, not a power loss.
             ``"batch"``: every ``append_batch`` is fdatasynced before it returns.
         read_only: read a file that another process may be writing: no lock, no repair; each read
-            first indexes the batches completed since. Appends raise :class:`EventStoreError`.
+            first indexes the batches completed since. Appends raise :class:`EventStoreError`. The
+            open scans only what follows the last writer's saved index (:mod:`.jsonl_sidecar`).
 
     Raises:
         StoreCorruptionError: the file is damaged before its end (see :mod:`.jsonl_recovery`).
@@ -83,23 +81,23 @@ class JSONLEventStore(PagedReads):
     ) -> None:
         if fsync not in ("none", "batch"):
             raise ValueError(f"fsync must be 'none' or 'batch', not {fsync!r}")
-        if fcntl is None:  # pragma: no cover
-            raise EventStoreError("the JSONL event store needs fcntl.flock (POSIX); use the SQLite store")
         location = Path(location).expanduser().absolute()
         self.path = location if location.suffix == ".jsonl" else location / FILE_NAME
         """The ``events.jsonl`` file."""
         self.fsync = fsync
         self.read_only = read_only
         self._lock = threading.Lock()
-        self._index = FileIndex()
         self._failed: BaseException | None = None
         self._closed = False
-        self._fd = self._open_file()
+        self._fd = open_log(self.path, read_only=read_only, fsync=fsync)
         try:
+            loaded = load_index(self.path, self._fd) if read_only else None
+            self._index = loaded or FileIndex()
             scan(self._fd, self.path, self._index, read_only=read_only)
         except BaseException:
             os.close(self._fd)
             raise
+        self._opened_end = self._index.end
         self._writer_pid: int | None = None if read_only else os.getpid()
         reinit_after_fork(self)
 
@@ -112,32 +110,6 @@ class JSONLEventStore(PagedReads):
         """
         self._lock = threading.Lock()
         self.read_only = True
-
-    def _open_file(self) -> int:
-        if self.read_only:
-            try:
-                return os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                raise EventStoreError(f"no event store at {self.path} (opened read-only)") from None
-            except OSError as exc:
-                raise EventStoreError(f"cannot open event store {self.path}: {exc}") from exc
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            created = not self.path.exists()
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError as exc:
-            raise EventStoreError(f"cannot open event store {self.path}: {exc}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise EventStoreError(
-                f"{self.path} is already open for writing (by another process or store object); "
-                "open it with read_only=True to read it meanwhile"
-            ) from None
-        if created and self.fsync == "batch":
-            fsync_dir(self.path.parent)
-        return fd
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -378,12 +350,26 @@ class JSONLEventStore(PagedReads):
     # -- lifecycle --------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the file and release the writer lock; idempotent."""
+        """Close the file and release the writer lock; idempotent.
+
+        The writer first saves its index to the sidecar (:mod:`.jsonl_sidecar`) if it appended or
+        there is none, so that the next read-only open scans only what is appended later.
+        """
         with self._lock:
             if not self._closed:
                 self._closed = True
-                os.close(self._fd)
-                self._index = FileIndex()
+                try:
+                    self._save_index()
+                finally:
+                    os.close(self._fd)
+                    self._index = FileIndex()
+
+    def _save_index(self) -> None:
+        """As the writer closing: save the index if it grew this session or has no sidecar yet."""
+        if self.read_only or self._failed is not None:
+            return
+        if self._index.end != self._opened_end or not sidecar_path(self.path).exists():
+            save_index(self.path, self._fd, self._index)
 
     def __enter__(self) -> JSONLEventStore:
         return self

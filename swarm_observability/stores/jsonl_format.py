@@ -25,7 +25,12 @@ from pathlib import Path
 from typing import NoReturn
 
 from ..events import StreamEvent
-from ..exceptions import StoreCorruptionError
+from ..exceptions import EventStoreError, StoreCorruptionError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 FILE_NAME = "events.jsonl"
 EVENT_KEY = b',"event":'
@@ -178,7 +183,41 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def fsync_dir(directory: Path) -> None:
+def open_log(path: Path, *, read_only: bool, fsync: str) -> int:
+    """A descriptor on ``path``: read-only, or for appending under the one-writer ``flock``.
+
+    Raises:
+        EventStoreError: the file is missing (read-only), cannot be opened, or has a writer already.
+    """
+    if fcntl is None:  # pragma: no cover
+        raise EventStoreError("the JSONL event store needs fcntl.flock (POSIX); use the SQLite store")
+    if read_only:
+        try:
+            return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise EventStoreError(f"no event store at {path} (opened read-only)") from None
+        except OSError as exc:
+            raise EventStoreError(f"cannot open event store {path}: {exc}") from exc
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        created = not path.exists()
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise EventStoreError(f"cannot open event store {path}: {exc}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise EventStoreError(
+            f"{path} is already open for writing (by another process or store object); "
+            "open it with read_only=True to read it meanwhile"
+        ) from None
+    if created and fsync == "batch":
+        _fsync_dir(path.parent)
+    return fd
+
+
+def _fsync_dir(directory: Path) -> None:
     """Make a new file's directory entry durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
