@@ -79,6 +79,21 @@ def fresh_database(url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def record_connect_timeouts(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """From now on, the ``connect_timeout`` of every ``psycopg.Connection.connect`` call, in order."""
+    import psycopg
+
+    timeouts: list[object] = []
+    real = psycopg.Connection.connect
+
+    def connect(cls: type, *args: object, **kwargs: object) -> object:
+        timeouts.append(kwargs.get("connect_timeout"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "connect", classmethod(connect))
+    return timeouts
+
+
 class ReplyLosingProxy:
     """A TCP proxy to the test server that, when :attr:`pattern` is set, forwards the next message
     containing it and then drops that connection instead of passing the server's answer on: the

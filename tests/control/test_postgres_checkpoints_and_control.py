@@ -26,7 +26,7 @@ from swarm_observability.control import (
 )
 from swarm_observability.exceptions import CheckpointerError, ControlChannelError
 from swarm_observability.stores import PostgresEventStore
-from tests._postgres import ReplyLosingProxy
+from tests._postgres import ReplyLosingProxy, record_connect_timeouts
 
 pytestmark = pytest.mark.postgres
 ROOT = Path(__file__).resolve().parents[2]
@@ -223,17 +223,8 @@ def test_the_listener_reconnect_waits_for_the_server_no_longer_than_the_wait(
     pg_store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """wait_for_request(0.1) opening its LISTEN connection gives libpq 2 s (its floor), not the channel's."""
-    import psycopg
-
-    timeouts: list[object] = []
-    real = psycopg.Connection.connect
-
-    def connect(cls: type, *args: object, **kwargs: object) -> object:
-        timeouts.append(kwargs.get("connect_timeout"))
-        return real(*args, **kwargs)
-
     with PostgresControlChannel(pg_store_url, timeout=10) as channel:
-        monkeypatch.setattr(psycopg.Connection, "connect", classmethod(connect))
+        timeouts = record_connect_timeouts(monkeypatch)
         assert channel.wait_for_request(0.1)
         assert timeouts == [2]
 

@@ -24,6 +24,7 @@ from swarm_observability.stores.postgres_schema import (
     redact,
     split_url,
 )
+from tests._postgres import record_connect_timeouts
 
 from .conftest import as_bytes, ev, run_events
 
@@ -124,17 +125,8 @@ def test_the_live_tails_listen_connection_waits_for_the_server_no_longer_than_th
     pg_store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """wait_for_append(0.1) opening its LISTEN connection gives libpq 2 s (its floor), not the store's 5."""
-    import psycopg
-
-    timeouts: list[object] = []
-    real = psycopg.Connection.connect
-
-    def connect(cls: type, *args: object, **kwargs: object) -> object:
-        timeouts.append(kwargs.get("connect_timeout"))
-        return real(*args, **kwargs)
-
     with PostgresEventStore(pg_store_url) as store:
-        monkeypatch.setattr(psycopg.Connection, "connect", classmethod(connect))
+        timeouts = record_connect_timeouts(monkeypatch)
         assert store.wait_for_append(0.1)
         assert timeouts == [2]
 
