@@ -54,7 +54,10 @@ def parse_since(value: str | datetime | None, now: datetime | None = None) -> da
     match = _SINCE_RELATIVE.match(value)
     if match:
         amount = float(match.group(1))
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[match.group(2)]: amount})
+        try:
+            return (now or datetime.now(UTC)) - timedelta(**{_UNITS[match.group(2)]: amount})
+        except OverflowError:
+            raise ValueError(f"--since {value!r}: reaches before year 1; give a shorter duration") from None
     try:
         return _utc(datetime.fromisoformat(value.strip()))
     except ValueError:

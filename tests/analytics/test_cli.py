@@ -73,6 +73,8 @@ def test_readme_commands(store_url: str, tmp_path: Path, capsys: pytest.CaptureF
         (["query", "DROP TABLE events"], "only read-only"),
         (["query", "SELECT * FROM nowhere"], "query failed"),
         (["stats", "--since", "yesterday"], "expected a duration like 7d"),
+        (["stats", "--since", "99999999d"], "reaches before year 1"),
+        (["stats", "--since", "9" * 400 + "w"], "reaches before year 1"),
         (["project", "--batch", "0"], "--batch must be at least 1"),
     ],
 )
