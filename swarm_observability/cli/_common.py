@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -143,6 +144,29 @@ def run_arg(text: str) -> str:
 def thread_arg(text: str) -> str:
     """``type=`` of a thread id that also names files (``demo --thread/--resume``)."""
     return _checked_run_id(text, for_filename=True)
+
+
+def count_arg(text: str) -> int:
+    """``type=`` of a count option (``--limit``, ``-n``): a whole number, 0 or more, else exit 2."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def seconds_arg(text: str) -> float:
+    """``type=`` of a duration option: finite seconds, 0 or more (``nan``/``inf`` would crash or hang a
+    sleep or a deadline), else exit 2."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds, 0 or more, got {text!r}")
+    return value
 
 
 def _checked_run_id(text: str, *, for_filename: bool) -> str:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, CliError, open_cli_store
+from ._common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, CliError, open_cli_store, seconds_arg
 from ._format import Output, fmt_duration
 
 
@@ -20,9 +20,21 @@ def register(sub: Any) -> None:
     )
     p = _command(sub, "project", "apply new events to the analytics database (tailer)", _cmd_project)
     p.add_argument("-f", "--follow", action="store_true", help="keep applying events as they arrive")
-    p.add_argument("--interval", type=float, default=0.5, metavar="S", help="poll interval in seconds (0.5)")
+    p.add_argument(
+        "--interval",
+        type=seconds_arg,
+        default=0.5,
+        metavar="S",
+        help="poll interval in seconds (0.5)",
+    )
     p.add_argument("--batch", type=int, default=50_000, metavar="N", help="events per transaction (50000)")
-    p.add_argument("--timeout", type=float, default=None, metavar="S", help="with --follow: stop after S s")
+    p.add_argument(
+        "--timeout",
+        type=seconds_arg,
+        default=None,
+        metavar="S",
+        help="with --follow: stop after S s",
+    )
     p = _command(sub, "stats", "durations, error rates, tokens and run statuses across runs", _cmd_stats)
     p.add_argument("--since", metavar="WHEN", help="only what started since: 7d, 24h, 30m or an ISO date")
     p._swarm_read = True  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ import threading
 import webbrowser
 from typing import Any
 
-from ._common import CliError, thread_arg
+from ._common import CliError, seconds_arg, thread_arg
 from ._format import Output
 
 
@@ -31,7 +31,7 @@ def register(sub: Any) -> None:
         "--resume", type=thread_arg, metavar="THREAD", help="continue THREAD from its checkpoint"
     )
     parser.add_argument("--pause-after", type=int, metavar="N", help="pause after N probes, then resume")
-    parser.add_argument("--pause-seconds", type=float, default=1.5, help=argparse.SUPPRESS)
+    parser.add_argument("--pause-seconds", type=seconds_arg, default=1.5, help=argparse.SUPPRESS)
     parser.add_argument("--no-progress", action="store_true", help="no progress output while the scan runs")
     parser.add_argument(
         "--jaeger", metavar="FILE", help="Jaeger JSON file (default <store folder>/traces/<run>.json)"

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import SwarmObservabilityError
+from ..exceptions import SwarmObservabilityError, TracingConfigError
 from ._common import EXIT_OK, EXIT_PROBLEMS, CliError, open_cli_store, resolve_run, run_arg
 from ._format import Output
 
@@ -49,6 +49,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     done: dict[str, Any] = {}
     with open_cli_store(args) as store:
         run_id = resolve_run(store, args.run)
+        provider = _otlp_provider(store, run_id, args) if args.otlp else None
         try:
             if args.jsonl:
                 done["jsonl"] = {"path": args.jsonl, "events": _write_jsonl(store, run_id, args.jsonl)}
@@ -65,12 +66,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
                     "summarised": result.summarised,
                     "traces": list(result.trace_ids),
                 }
-            if args.otlp:
-                done["otlp"] = _send_otlp(store, run_id, args)
+            if provider is not None:
+                done["otlp"] = _send_otlp(store, run_id, provider, args.otlp)
         except OSError as exc:
             raise CliError(f"export failed: {exc}") from exc
         except SwarmObservabilityError as exc:
             raise CliError(f"export failed: {exc}", EXIT_PROBLEMS) from exc
+        finally:
+            if provider is not None:
+                provider.shutdown()
     if out.json_mode:
         out.json({"run_id": run_id, **done})
         return EXIT_OK
@@ -117,20 +121,27 @@ def _write_jsonl(store: Any, run_id: str, target: str) -> int:
     return count
 
 
-def _send_otlp(store: Any, run_id: str, args: argparse.Namespace) -> dict[str, Any]:
-    from ..tracing import configure_tracing, export_run, provider_stats
+def _otlp_provider(store: Any, run_id: str, args: argparse.Namespace) -> Any:
+    """The exporting provider, built before any file is written: a malformed ``--otlp``, ``--protocol``
+    or ``OTEL_EXPORTER_OTLP_*`` setting is bad input (exit 2), and nothing has been done yet."""
+    from ..tracing import configure_tracing
     from ..tracing.service import recorded_service_name
 
     service_name = args.service_name or recorded_service_name(store, run_id)
-    provider = configure_tracing(service_name=service_name, endpoint=args.otlp, protocol=args.protocol)
     try:
-        result = export_run(store, run_id, provider)
-        provider.force_flush()
-        stats = provider_stats(provider)
-    finally:
-        provider.shutdown()
+        return configure_tracing(service_name=service_name, endpoint=args.otlp, protocol=args.protocol)
+    except TracingConfigError as exc:
+        raise CliError(f"export: {exc}") from exc
+
+
+def _send_otlp(store: Any, run_id: str, provider: Any, endpoint: str) -> dict[str, Any]:
+    from ..tracing import export_run, provider_stats
+
+    result = export_run(store, run_id, provider)
+    provider.force_flush()
+    stats = provider_stats(provider)
     return {
-        "endpoint": args.otlp,
+        "endpoint": endpoint,
         "spans": result.spans,
         "summarised": result.summarised,
         "traces": list(result.trace_ids),

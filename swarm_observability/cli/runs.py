@@ -9,7 +9,15 @@ from typing import Any
 from ..events import event_json_schema
 from ..exceptions import StoreCorruptionError
 from ..state import rebuild_run_state
-from ._common import EXIT_OK, EXIT_PROBLEMS, open_cli_store, read_command, resolve_run, run_arg
+from ._common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    count_arg,
+    open_cli_store,
+    read_command,
+    resolve_run,
+    run_arg,
+)
 from ._format import OUTCOME_STYLES, Output, fmt_duration, fmt_time
 from ._timeline import build_timeline, to_tree
 from .state_cmd import read_state
@@ -24,7 +32,7 @@ __all__ = ["format_event", "register"]
 def register(sub: Any) -> None:
     """Add the read commands to the ``swarm-obs`` parser."""
     p = read_command(sub, "runs", "list the scans in the store", _cmd_runs)
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="only the N most recent runs")
+    p.add_argument("--limit", type=count_arg, default=None, metavar="N", help="only the N most recent runs")
 
     p = read_command(
         sub, "show", "a timeline tree of a run's invocations, nodes, probes and agents", _cmd_show
@@ -45,7 +53,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     with open_cli_store(args) as store:
         infos = store.runs()
         if args.limit is not None:
-            infos = infos[-max(args.limit, 0) :] if args.limit else []
+            infos = infos[-args.limit :] if args.limit else []
         rows = []
         for info in infos:
             try:

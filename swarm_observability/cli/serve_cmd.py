@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from ._common import EXIT_OK, CliError, open_cli_store
+from ._common import EXIT_OK, CliError, open_cli_store, seconds_arg
 
 
 def register(sub: Any) -> None:
@@ -37,7 +37,11 @@ def register(sub: Any) -> None:
         "default: loopback names and --host)",
     )
     parser.add_argument(
-        "--heartbeat", type=float, default=15.0, metavar="S", help="seconds between stream heartbeats (15)"
+        "--heartbeat",
+        type=seconds_arg,
+        default=15.0,
+        metavar="S",
+        help="seconds between stream heartbeats (15)",
     )
     parser.set_defaults(func=_cmd_serve)
 

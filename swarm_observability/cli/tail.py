@@ -19,10 +19,12 @@ from ._common import (
     EXIT_PROBLEMS,
     EXIT_USAGE,
     CliError,
+    count_arg,
     open_cli_store,
     read_command,
     resolve_run,
     run_arg,
+    seconds_arg,
 )
 from ._format import OUTCOME_STYLES, Output, fmt_time
 from ._live import LiveView
@@ -41,13 +43,24 @@ def register(sub: Any) -> None:
         help="run id (a unique prefix is enough; waited for with --follow)",
     )
     p.add_argument(
-        "-n", "--lines", type=int, default=20, metavar="N", help="last N events first (0: all; default 20)"
+        "-n",
+        "--lines",
+        type=count_arg,
+        default=20,
+        metavar="N",
+        help="last N events first (0: all; default 20)",
     )
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new events until the run ends")
     p.add_argument("--forever", action="store_true", help="with --follow: do not stop when the run ends")
-    p.add_argument("--interval", type=float, default=0.2, metavar="S", help="poll interval in seconds (0.2)")
     p.add_argument(
-        "--timeout", type=float, default=None, metavar="S", help="give up following after S seconds"
+        "--interval",
+        type=seconds_arg,
+        default=0.2,
+        metavar="S",
+        help="poll interval in seconds (0.2)",
+    )
+    p.add_argument(
+        "--timeout", type=seconds_arg, default=None, metavar="S", help="give up following after S seconds"
     )
 
 

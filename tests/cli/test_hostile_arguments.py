@@ -172,3 +172,39 @@ def test_a_store_in_a_read_only_folder_names_the_real_problem(tmp_path: Path) ->
     assert result.returncode == 2, result
     assert "make the folder writable" in result.stderr and "run a scan first" not in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["runs", "--limit", "-1"], "must be 0 or more"),
+        (["tail", "live-1", "-n", "-3"], "must be 0 or more"),
+        (["tail", "live-1", "--follow", "--interval", "nan", "--timeout", "1"], "finite number of seconds"),
+        (["tail", "live-1", "--follow", "--interval", "inf", "--timeout", "1"], "finite number of seconds"),
+        (["tail", "live-1", "--follow", "--timeout", "nan"], "finite number of seconds"),
+        (["tail", "live-1", "--follow", "--timeout", "-1"], "finite number of seconds"),
+        (["serve", "--heartbeat", "nan", "--port", "0"], "finite number of seconds"),
+        (["project", "--follow", "--interval", "inf"], "finite number of seconds"),
+        (["project", "--follow", "--timeout", "nan"], "finite number of seconds"),
+    ],
+)
+def test_negative_counts_and_non_finite_seconds_are_usage_errors(
+    cli: Any, live_db: Path, argv: list[str], message: str
+) -> None:
+    """A negative count, or NaN/infinite/negative seconds (a crashed sleep, an endless wait): exit 2."""
+    result = cli(*argv, "--store", str(live_db))
+    assert result.code == 2, result
+    assert message in result.err and "Traceback" not in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_export_with_a_malformed_otlp_endpoint_writes_nothing(
+    cli: Any, live_db: Path, tmp_path: Path
+) -> None:
+    """`export --otlp notaurl --jsonl F` is bad input: exit 2 naming the endpoint, and F is not written."""
+    target = tmp_path / "out" / "events.jsonl"
+    result = cli("export", "live-1", "--otlp", "notaurl", "--jsonl", str(target), "--store", str(live_db))
+    assert result.code == 2, result
+    assert "malformed OTLP endpoint 'notaurl'" in result.err and "Traceback" not in result.err
+    assert not target.exists()

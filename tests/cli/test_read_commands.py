@@ -88,7 +88,7 @@ def test_schema_prints_the_event_json_schema(cli: Any) -> None:
     [
         (["show", "nope"], "unknown run 'nope'"),
         (["state", "zzz", "--json"], "unknown run 'zzz'"),
-        (["tail", "good-1", "--lines", "many"], "invalid int value"),
+        (["tail", "good-1", "--lines", "many"], "expected a whole number, got 'many'"),
         (["export", "good-1"], "give at least one of"),
         (["verify"], "give one RUN or --all"),
         (["bogus"], "invalid choice"),
