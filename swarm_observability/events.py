@@ -64,6 +64,7 @@ from .event_types import TERMINAL_SCAN_TYPES, EventType, Outcome, validate_run_i
 from .exceptions import EventValidationError
 
 __all__ = [
+    "CALLER_FIELDS",
     "SCHEMA_VERSION",
     "TERMINAL_SCAN_TYPES",
     "EventType",
@@ -71,6 +72,7 @@ __all__ = [
     "ScopeFields",
     "StreamEvent",
     "Timestamp",
+    "caller_fields",
     "copy_event",
     "event_json_schema",
     "make_event",
@@ -81,6 +83,10 @@ __all__ = [
     "validate_run_id",
 ]
 
+CALLER_FIELDS = frozenset(StreamEvent.model_fields) - {"type", "run_id", "seq", "sanitized", "prev_hash"}
+"""The fields a caller may give an emitter: all but the type and run id (its arguments) and those
+assigned on the way (see :func:`caller_fields`)."""
+_ASSIGNED_BY = {"seq": "the emitter", "sanitized": "validation", "prev_hash": "the hash chain"}
 _new_model = object.__new__
 _set = object.__setattr__
 
@@ -215,3 +221,16 @@ def copy_event(event: StreamEvent, **changes: Any) -> StreamEvent:
     _set(copy, "__pydantic_extra__", None if extra is None else dict(extra))
     _set(copy, "__pydantic_private__", None)
     return copy
+
+
+def caller_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` without the assigned fields left ``None`` (as ``event.model_dump()`` has them), for an
+    emitter; :class:`EventValidationError` for an unknown field or an assigned one given a value."""
+    unknown = {
+        name for name in fields.keys() - CALLER_FIELDS if name not in _ASSIGNED_BY or fields[name] is not None
+    }
+    if unknown:
+        reserved = sorted(unknown & _ASSIGNED_BY.keys())
+        hint = "".join(f" ({name} is assigned by {_ASSIGNED_BY[name]})" for name in reserved)
+        raise EventValidationError(f"unknown StreamEvent field(s): {', '.join(sorted(unknown))}{hint}")
+    return {name: value for name, value in fields.items() if name in CALLER_FIELDS}

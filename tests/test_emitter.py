@@ -440,17 +440,19 @@ def test_idle_writer_exits_and_restarts_so_a_dropped_emitter_is_collected() -> N
     """The writer thread stops when idle and restarts on the next emit, so a forgotten emitter is freed."""
     store = ControlledStore()
     emitter = EventEmitter(store)
-    emitter._idle_timeout = 0.02
+    background = emitter._writer
+    background.idle_timeout = 0.02
     emitter.emit(EventType.LOG, "r")
-    writer = emitter._writer
+    writer = background.thread
     assert writer is not None
     writer.join(10)
-    assert not writer.is_alive() and emitter._writer is None
+    assert not writer.is_alive() and background.thread is None
     emitter.emit(EventType.LOG, "r")
     emitter.flush()
     assert _seqs(store, "r") == [1, 2]
-    assert emitter._writer is not None and emitter._writer is not writer
-    emitter._writer.join(10)
+    assert background.thread is not None and background.thread is not writer
+    background.thread.join(10)
+    del background
     ref = weakref.ref(emitter)
     del emitter
     gc.collect()
