@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, HTTPException, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from ..control import managers, open_channel
 from ..exceptions import ControlChannelError
@@ -41,7 +41,11 @@ class ControlBody(BaseModel):
     """Optional body of a control request."""
 
     reason: str | None = Field(default=None, max_length=1000, description="Recorded in the run's events.")
-    force: bool = Field(default=False, description="Send even if the run does not look running.")
+    force: StrictBool = Field(
+        default=False,
+        description="Send even if the run does not look running (JSON true/false only: a lax "
+        '"yes" or "0" must not send a request to a stopped run).',
+    )
 
 
 def _authorize(config: ServerConfig, authorization: str | None) -> None:

@@ -197,6 +197,15 @@ def test_control_refuses_stopped_runs_unless_forced(client: TestClient) -> None:
     assert client.post("/api/runs/live-1/drain", headers=AUTH, json={"reason": 3}).status_code == 422
 
 
+@pytest.mark.parametrize("force", ["yes", "true", 1, "on"])
+def test_control_force_must_be_a_json_boolean(client: TestClient, db: Path, force: object) -> None:
+    """`force` is JSON true/false only: "yes", "true", 1 or "on" are 422, no request to a stopped run."""
+    response = client.post("/api/runs/done-1/cancel", headers=AUTH, json={"force": force})
+    assert response.status_code == 422 and "body.force" in response.json()["error"]
+    with ControlChannel(db) as channel:
+        assert channel.requests("done-1") == []
+
+
 def test_read_only_server_refuses_control(store: SQLiteEventStore) -> None:
     """--read-only: every control request is 403, whatever the token."""
     with TestClient(create_app(store, read_only=True), base_url=BASE_URL) as client:
