@@ -459,6 +459,27 @@ def test_idle_writer_exits_and_restarts_so_a_dropped_emitter_is_collected() -> N
     assert ref() is None
 
 
+@pytest.mark.timeout(20)
+def test_a_dropped_emitter_stays_alive_while_its_writer_commits() -> None:
+    """A background emitter dropped with events pending is kept by its writer thread until they are stored."""
+    store = ControlledStore()
+    store.gate.clear()
+    emitter = EventEmitter(store, linger=0)
+    emitter._writer.idle_timeout = 0.02
+    emitter.emit(EventType.LOG, "r")
+    assert store.entered.wait(10)
+    writer = emitter._writer.thread
+    assert writer is not None
+    ref = weakref.ref(emitter)
+    del emitter
+    gc.collect()
+    assert ref() is not None  # the writer thread holds it: the exit-time close would still see it
+    store.gate.set()
+    writer.join(10)
+    gc.collect()
+    assert ref() is None and _seqs(store, "r") == [1]
+
+
 # -- sequence numbers ----------------------------------------------------------------------------------
 
 
