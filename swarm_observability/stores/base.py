@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Self, runtime_checkable
 
 from ..events import EventType, StreamEvent, validate_run_id
 from ..exceptions import DuplicateEventError, SequenceConflictError
@@ -293,7 +293,50 @@ def gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
-class PagedReads:
+class StoreBase:
+    """What every backend does alike: ``append`` as a batch of one, ``query``'s checks, ``with store:``.
+
+    A backend provides ``append_batch``, ``close`` and ``_query(run_id, wanted)``, which gets the
+    arguments of :meth:`EventStore.query` already checked (:func:`query_filter`). A backend whose single
+    append is a hot path overrides ``append``.
+    """
+
+    def append(self, event: StreamEvent) -> None:
+        """Append one event; its ``seq`` must be ``last_sequence(run_id) + 1``."""
+        self.append_batch((event,))
+
+    def append_batch(self, events: Sequence[StreamEvent]) -> None:
+        raise NotImplementedError
+
+    def query(
+        self,
+        run_id: str | None = None,
+        types: Iterable[EventType | str] | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[StreamEvent]:
+        """Newest-first (timestamp, seq, run id) events filtered by run, types and ``timestamp >= since``."""
+        return self._query(run_id, query_filter(types, since, limit))
+
+    def _query(self, run_id: str | None, wanted: QueryFilter) -> list[StreamEvent]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def oldest_first(infos: Iterable[RunInfo]) -> list[RunInfo]:
+    """``infos`` in the order of :meth:`EventStore.runs`: by first timestamp, then run id."""
+    return sorted(infos, key=lambda info: (info.first_timestamp, info.run_id))
+
+
+class PagedReads(StoreBase):
     """``load``, ``load_since`` and ``iter_events`` for backends that read a run in pages.
 
     A backend provides ``_pages(run_id, after_seq)``, yielding lists of events in seq order (and raising

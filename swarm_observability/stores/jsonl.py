@@ -21,15 +21,23 @@ import logging
 import os
 import threading
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
 from .._fork import reinit_after_fork
-from ..events import EventType, StreamEvent
+from ..events import StreamEvent
 from ..exceptions import DuplicateEventError, EventStoreError, StoreClosedError, StoreCorruptionError
-from .base import PagedReads, RunInfo, StoreStats, batch_events, check_batch, one_line, query_filter
+from .base import (
+    PagedReads,
+    QueryFilter,
+    RunInfo,
+    StoreStats,
+    batch_events,
+    check_batch,
+    oldest_first,
+    one_line,
+)
 from .jsonl_format import (
     EVENT_KEY,
     FILE_NAME,
@@ -112,10 +120,6 @@ class JSONLEventStore(PagedReads):
         self.read_only = True
 
     # -- writing ----------------------------------------------------------------------------------
-
-    def append(self, event: StreamEvent) -> None:
-        """Append one event; its ``seq`` must be ``last_sequence(run_id) + 1``."""
-        self.append_batch((event,))
 
     def append_batch(self, events: Sequence[StreamEvent]) -> None:
         """Append events with one write: all are stored, or none and the error is raised."""
@@ -302,18 +306,8 @@ class JSONLEventStore(PagedReads):
             self._refresh()
             return self._index.last_seq(run_id)
 
-    def query(
-        self,
-        run_id: str | None = None,
-        types: Iterable[EventType | str] | None = None,
-        since: datetime | None = None,
-        limit: int | None = None,
-    ) -> list[StreamEvent]:
-        """Newest-first (timestamp, seq, run id) events filtered by run, types and ``timestamp >= since``.
-
-        Parses every event of the selected runs; fine for dashboards, use SQLite for frequent queries.
-        """
-        wanted = query_filter(types, since, limit)
+    def _query(self, run_id: str | None, wanted: QueryFilter) -> list[StreamEvent]:
+        """Parses every event of the selected runs; fine for dashboards, use SQLite for frequent queries."""
         runs = [run_id] if run_id is not None else self._run_ids()
         return wanted.newest_first(event for run in runs for event in self.iter_events(run))
 
@@ -330,7 +324,7 @@ class JSONLEventStore(PagedReads):
             first = self._parse(lines[0], offsets[0])
             last = self._parse(lines[1], offsets[1])
             infos.append(RunInfo(run_id, count, first.timestamp, last.timestamp, last.type_name))
-        return sorted(infos, key=lambda info: (info.first_timestamp, info.run_id))
+        return oldest_first(infos)
 
     def _run_ids(self) -> list[str]:
         with self._lock:
@@ -370,12 +364,6 @@ class JSONLEventStore(PagedReads):
             return
         if self._index.end != self._opened_end or not sidecar_path(self.path).exists():
             save_index(self.path, self._fd, self._index)
-
-    def __enter__(self) -> JSONLEventStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"JSONLEventStore({str(self.path)!r}, fsync={self.fsync!r})"

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from collections.abc import Iterator, Sequence
 
-from ..events import EventType, StreamEvent, validate_run_id
+from ..events import StreamEvent, validate_run_id
 from ..exceptions import DuplicateEventError, SequenceConflictError, StoreClosedError
-from .base import RunInfo, StoreStats, batch_events, check_batch, query_filter
+from .base import QueryFilter, RunInfo, StoreBase, StoreStats, batch_events, check_batch, oldest_first
 
 
-class InMemoryEventStore:
+class InMemoryEventStore(StoreBase):
     """Events kept in process memory behind one lock; same rules as the persistent stores.
 
     Events are immutable, so the store keeps the objects themselves: no serialization on append.
@@ -86,14 +85,7 @@ class InMemoryEventStore:
             self._check_open()
             return len(self._runs.get(run_id, ()))
 
-    def query(
-        self,
-        run_id: str | None = None,
-        types: Iterable[EventType | str] | None = None,
-        since: datetime | None = None,
-        limit: int | None = None,
-    ) -> list[StreamEvent]:
-        wanted = query_filter(types, since, limit)
+    def _query(self, run_id: str | None, wanted: QueryFilter) -> list[StreamEvent]:
         with self._lock:
             self._check_open()
             pool = [self._runs.get(run_id, [])] if run_id is not None else list(self._runs.values())
@@ -107,7 +99,7 @@ class InMemoryEventStore:
                 RunInfo(run, len(evs), evs[0].timestamp, evs[-1].timestamp, evs[-1].type_name)
                 for run, evs in self._runs.items()
             ]
-        return sorted(infos, key=lambda info: (info.first_timestamp, info.run_id))
+        return oldest_first(infos)
 
     def stats(self) -> StoreStats:
         with self._lock:
@@ -125,12 +117,6 @@ class InMemoryEventStore:
 
     def close(self) -> None:
         self._closed = True
-
-    def __enter__(self) -> InMemoryEventStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def _check_open(self) -> None:
         if self._closed:

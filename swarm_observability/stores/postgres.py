@@ -19,13 +19,13 @@ cursor in pages of 1000 events, so a million-event run is read in bounded memory
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterator, Sequence
+from datetime import UTC
 from typing import Any
 
-from ..events import EventType, StreamEvent, validate_run_id
+from ..events import StreamEvent, validate_run_id
 from ..exceptions import DuplicateEventError, EventStoreError, SequenceConflictError, StoreCorruptionError
-from .base import PagedReads, RunInfo, StoreStats, batch_events, check_batch, query_filter
+from .base import PagedReads, QueryFilter, RunInfo, StoreStats, batch_events, check_batch
 from .postgres_batch import APPEND_SQL, NOTIFY_SQL, event_columns, notify_payload, run_columns, well_formed
 from .postgres_connections import ATTEMPTS, PostgresConnections
 from .postgres_schema import migrate, notify_channel, quote_ident, redact, split_url
@@ -103,10 +103,6 @@ class PostgresEventStore(PagedReads):
             raise
 
     # -- writing ----------------------------------------------------------------------------------
-
-    def append(self, event: StreamEvent) -> None:
-        """Append one event; its ``seq`` must be ``last_sequence(run_id) + 1``."""
-        self.append_batch((event,))
 
     def append_batch(self, events: Sequence[StreamEvent]) -> None:
         """Append events in one transaction: all are committed, or none and the error is raised."""
@@ -260,15 +256,7 @@ class PostgresEventStore(PagedReads):
         row = self._db.retrying(lambda conn: conn.execute(self._sql["last_seq"], (run_id,)).fetchone())
         return int(row[0]) if row else 0
 
-    def query(
-        self,
-        run_id: str | None = None,
-        types: Iterable[EventType | str] | None = None,
-        since: datetime | None = None,
-        limit: int | None = None,
-    ) -> list[StreamEvent]:
-        """Newest-first (timestamp, seq, run id) events filtered by run, types and ``timestamp >= since``."""
-        checked = query_filter(types, since, limit)
+    def _query(self, run_id: str | None, checked: QueryFilter) -> list[StreamEvent]:
         where, params = [], []
         if run_id is not None:
             where.append("run_id = %s")
@@ -341,12 +329,6 @@ class PostgresEventStore(PagedReads):
     def close(self) -> None:
         """Close the pool and the listening connection; idempotent. Committed events stay in the database."""
         self._db.close()
-
-    def __enter__(self) -> PostgresEventStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"PostgresEventStore({self.location!r})"

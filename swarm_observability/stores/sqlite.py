@@ -15,16 +15,15 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from .._fork import abandon, reinit_after_fork
-from ..events import EventType, StreamEvent
+from ..events import StreamEvent
 from ..exceptions import DuplicateEventError, EventStoreError, StoreClosedError, StoreCorruptionError
-from .base import PagedReads, RunInfo, StoreStats, batch_events, check_batch, one_line, query_filter
+from .base import PagedReads, QueryFilter, RunInfo, StoreStats, batch_events, check_batch, one_line
 from .sqlite_schema import (
     MAX_SEQ_SQL,
     PAGE_SQL,
@@ -119,10 +118,6 @@ class SQLiteEventStore(PagedReads):
         return conn
 
     # -- writing ----------------------------------------------------------------------------------
-
-    def append(self, event: StreamEvent) -> None:
-        """Append one event; its ``seq`` must be ``last_sequence(run_id) + 1``."""
-        self.append_batch((event,))
 
     def append_batch(self, events: Sequence[StreamEvent]) -> None:
         """Append events in one transaction: all are committed, or none and the error is raised."""
@@ -256,15 +251,7 @@ class SQLiteEventStore(PagedReads):
                 raise EventStoreError(f"cannot read event store {self.location}: {exc}") from exc
         return row[0] or 0
 
-    def query(
-        self,
-        run_id: str | None = None,
-        types: Iterable[EventType | str] | None = None,
-        since: datetime | None = None,
-        limit: int | None = None,
-    ) -> list[StreamEvent]:
-        """Newest-first (timestamp, seq, run id) events filtered by run, types and ``timestamp >= since``."""
-        checked = query_filter(types, since, limit)
+    def _query(self, run_id: str | None, checked: QueryFilter) -> list[StreamEvent]:
         wanted, since = checked.types, checked.since
         where, params = [], []
         if run_id is not None:
@@ -348,12 +335,6 @@ class SQLiteEventStore(PagedReads):
                 if self._reader is not None:
                     self._reader.close()
                     self._reader = None
-
-    def __enter__(self) -> SQLiteEventStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"SQLiteEventStore({self.location!r}, durability={self.durability!r})"
