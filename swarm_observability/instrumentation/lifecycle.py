@@ -223,21 +223,30 @@ class _Run:
             return {"from_checkpoint_id": self.fork_from}
         return fork_record(saver, self.recorder.emitter.store, self.invocation.run_id, origin)
 
-    def call_args(self, config: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        """``config`` with the run callbacks and ``kwargs`` with the manager's ``RunControl``."""
-        root = self.invocation.root
-        for factory in self.lifecycle.run_callbacks:
-            try:
-                handler = factory(root) if root is not None else None
-            except Exception:
-                logger.exception("swarm_observability: run callback factory %r failed", factory)
-                continue
-            if handler is not None:
-                config = with_run_callbacks(config, handler)
-        manager = self.invocation.manager
-        if manager is None or kwargs.get("control") is not None or enclosing_control(self.graph, config):
-            return config, kwargs
-        return config, {**kwargs, "control": manager.run_control()}
+    def call(self, original: Callable[..., Any], input: Any, config: Any, kwargs: dict[str, Any]) -> Any:
+        """The graph's own ``stream``/``astream`` called in :attr:`scope`, with ``config`` given the run
+        callbacks and ``kwargs`` the manager's ``RunControl``; the sync and async drivers share it."""
+        token = enter_scope(self.scope)
+        try:
+            root = self.invocation.root
+            for factory in self.lifecycle.run_callbacks:
+                try:
+                    handler = factory(root) if root is not None else None
+                except Exception:
+                    logger.exception("swarm_observability: run callback factory %r failed", factory)
+                    continue
+                if handler is not None:
+                    config = with_run_callbacks(config, handler)
+            manager = self.invocation.manager
+            if (
+                manager is not None
+                and kwargs.get("control") is None
+                and not enclosing_control(self.graph, config)
+            ):
+                kwargs = {**kwargs, "control": manager.run_control()}
+            return original(self.graph, input, config, **kwargs)
+        finally:
+            exit_scope(token)
 
     # -- end --------------------------------------------------------------------------------------
 
@@ -298,12 +307,7 @@ def _run_sync(
     gc_safety.prepare()
     try:
         yield from opened
-        token = enter_scope(root)
-        try:
-            call_config, call_kwargs = run.call_args(config, kwargs)
-            inner = original(run.graph, input, call_config, **call_kwargs)
-        finally:
-            exit_scope(token)
+        inner = run.call(original, input, config, kwargs)
         while True:
             token = enter_scope(root)
             try:
@@ -357,12 +361,7 @@ async def _run_async(
     try:
         for item in opened:
             yield item
-        token = enter_scope(root)
-        try:
-            call_config, call_kwargs = run.call_args(config, kwargs)
-            inner = original(run.graph, input, call_config, **call_kwargs)
-        finally:
-            exit_scope(token)
+        inner = run.call(original, input, config, kwargs)
         while True:
             token = enter_scope(root)
             try:
