@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -76,11 +77,21 @@ def _live() -> tuple[InMemorySpanExporter, EventEmitter, LiveTracer]:
     return exporter, emitter, tracer
 
 
-def _drive_live(tracer: LiveTracer, emitter: EventEmitter, events: list[StreamEvent]) -> None:
-    """Emit events the way the instrumentation does: hooks after opening and before closing events."""
+def _drive_live(
+    tracer: LiveTracer,
+    emitter: EventEmitter,
+    events: list[StreamEvent],
+    before_close: Callable[[StreamEvent], object] | None = None,
+) -> None:
+    """Emit events the way the instrumentation does: hooks after opening and before closing events.
+
+    ``before_close(event)`` runs while a closing event's scope is still current (as node code would).
+    """
     tokens: dict[str, object] = {}
     for event in events:
         if event.type_name in CLOSING_TYPES:
+            if before_close is not None:
+                before_close(event)
             tracer.scope_closed(event, tokens.pop(event.scope_id, None))
         emitted = emitter.emit_event(event)
         if event.type_name in OPENING_TYPES and emitted is not None:
@@ -289,20 +300,17 @@ def test_what_node_code_does_to_the_current_span_lands_on_the_node_span():
     s.close(node, "error", error_type="ValueError", error_message="bad page")
     s.end(EventType.SCAN_ERROR, "error", error_type="ValueError", error_message="bad page")
     linked = trace.SpanContext(0x1234, 0x5678, is_remote=True)
-    tokens: dict[str, object] = {}
-    for event in s.events:
-        if event.type_name in CLOSING_TYPES:
-            if event.scope_id == node:
-                current = trace.get_current_span()
-                current.set_attribute("app.page", 3)
-                current.add_event("cache miss", {"app.key": "k"})
-                current.add_link(linked)
-                current.record_exception(KeyError("k"))
-                current.end()  # ignored: the node's closing event ends it
-            tracer.scope_closed(event, tokens.pop(event.scope_id, None))
-        emitted = emitter.emit_event(event)
-        if event.type_name in OPENING_TYPES and emitted is not None:
-            tokens[event.scope_id] = tracer.scope_opened(emitted)
+
+    def node_code(event: StreamEvent) -> None:
+        if event.scope_id == node:
+            current = trace.get_current_span()
+            current.set_attribute("app.page", 3)
+            current.add_event("cache miss", {"app.key": "k"})
+            current.add_link(linked)
+            current.record_exception(KeyError("k"))
+            current.end()  # ignored: the node's closing event ends it
+
+    _drive_live(tracer, emitter, s.events, before_close=node_code)
 
     span = next(sp for sp in exporter.get_finished_spans() if sp.name == "node fetch")
     assert span.attributes["app.page"] == 3 and span.attributes["swarm.outcome"] == "error"
@@ -342,15 +350,8 @@ def test_a_tracer_that_cannot_be_handed_span_ids_gets_every_span_started_at_once
     s.start()
     s.close(s.open("node", "scanner"))
     s.end(EventType.SCAN_COMPLETE, "ok")
-    kinds = []
-    tokens: dict[str, object] = {}
-    for event in s.events:
-        if event.type_name in CLOSING_TYPES:
-            kinds.append(type(tracer.mapper.span_for(event.scope_id)))
-            tracer.scope_closed(event, tokens.pop(event.scope_id, None))
-        emitted = emitter.emit_event(event)
-        if event.type_name in OPENING_TYPES and emitted is not None:
-            tokens[event.scope_id] = tracer.scope_opened(emitted)
+    kinds: list[type] = []
+    _drive_live(tracer, emitter, s.events, lambda e: kinds.append(type(tracer.mapper.span_for(e.scope_id))))
     assert len(kinds) == 2 and DeferredSpan not in kinds
     assert tracer.mapper.spans_started == 2 and tracer.mapper.open_scope_count == 0
     assert trace.get_current_span() is trace.INVALID_SPAN
