@@ -25,6 +25,7 @@ from swarm_observability import (
 from swarm_observability.events import StreamEvent, make_event
 from swarm_observability.stores.jsonl import JSONLEventStore
 from swarm_observability.stores.sqlite import SQLiteEventStore
+from tests._threads import run_in_threads
 
 
 class ControlledStore:
@@ -542,23 +543,16 @@ def test_concurrent_emits_from_eight_threads_give_a_gapless_log(write: str) -> N
     emitter = EventEmitter(store, write=write)  # type: ignore[arg-type]
     threads, per_thread = 8, 250
     start = threading.Barrier(threads)
-    errors: list[BaseException] = []
 
     def work(worker: int) -> None:
-        try:
-            start.wait()
-            for i in range(per_thread):
-                emitter.emit(EventType.LOG, "r", agent=f"w{worker}", data={"i": i})
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        start.wait()
+        for i in range(per_thread):
+            emitter.emit(EventType.LOG, "r", agent=f"w{worker}", data={"i": i})
 
-    pool = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    emitter.close()
-    assert errors == []
+    try:
+        run_in_threads(work, threads)
+    finally:
+        emitter.close()
     events = store.load("r")
     assert [e.seq for e in events] == list(range(1, threads * per_thread + 1))
     assert len({e.id for e in events}) == threads * per_thread

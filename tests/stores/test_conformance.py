@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timedelta
 
 import pytest
@@ -15,6 +14,7 @@ from swarm_observability.exceptions import (
     StoreClosedError,
 )
 from swarm_observability.stores import EventStore
+from tests._threads import run_in_threads
 
 from .conftest import T0, StoreHarness, as_bytes, ev, run_events
 
@@ -357,21 +357,12 @@ def test_invalid_run_id_is_refused_on_append(store: EventStore) -> None:
 @pytest.mark.timeout(60)
 def test_concurrent_appends_to_different_runs(store: EventStore) -> None:
     """8 threads appending batches to their own runs all succeed, every run gapless."""
-    errors: list[BaseException] = []
 
     def worker(n: int) -> None:
-        try:
-            for start in range(1, 61, 3):
-                store.append_batch(run_events(f"run-{n}", 3, start))
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        for start in range(1, 61, 3):
+            store.append_batch(run_events(f"run-{n}", 3, start))
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    run_in_threads(worker, 8)
     for n in range(8):
         assert [e.seq for e in store.load(f"run-{n}")] == list(range(1, 61))
     assert store.stats().events == 480
@@ -380,29 +371,20 @@ def test_concurrent_appends_to_different_runs(store: EventStore) -> None:
 @pytest.mark.timeout(60)
 def test_concurrent_appends_to_one_run_are_serialized(store: EventStore) -> None:
     """8 threads racing on one run, retrying on conflict, leave one gapless run with every event once."""
-    errors: list[BaseException] = []
     mine: dict[int, list[str]] = {n: [] for n in range(8)}
 
     def worker(n: int) -> None:
-        try:
-            for _ in range(25):
-                while True:
-                    event = ev("shared", store.last_sequence("shared") + 1, agent=f"t{n}")
-                    try:
-                        store.append(event)
-                    except SequenceConflictError:
-                        continue
-                    mine[n].append(event.id)
-                    break
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        for _ in range(25):
+            while True:
+                event = ev("shared", store.last_sequence("shared") + 1, agent=f"t{n}")
+                try:
+                    store.append(event)
+                except SequenceConflictError:
+                    continue
+                mine[n].append(event.id)
+                break
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    run_in_threads(worker, 8)
     loaded = store.load("shared")
     assert [e.seq for e in loaded] == list(range(1, 201))
     assert sorted(e.id for e in loaded) == sorted(i for ids in mine.values() for i in ids)

@@ -25,6 +25,7 @@ from swarm_observability.stores.postgres_schema import (
     split_url,
 )
 from tests._postgres import record_connect_timeouts
+from tests._threads import run_in_threads
 
 from .conftest import as_bytes, ev, run_events
 
@@ -227,13 +228,7 @@ def test_schema_is_versioned_and_a_newer_one_is_refused(pg_store_url: str) -> No
         PostgresEventStore(pg_store_url, read_only=True)
     assert _sql(pg_store_url, "SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)) == []
     opened: list[PostgresEventStore] = []
-    threads = [
-        threading.Thread(target=lambda: opened.append(PostgresEventStore(pg_store_url))) for _ in range(4)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(lambda _: opened.append(PostgresEventStore(pg_store_url)), 4)
     assert len(opened) == 4  # four processes' worth of concurrent first opens: one migrates, none fails
     for store in opened:
         store.close()
