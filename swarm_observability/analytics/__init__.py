@@ -15,7 +15,7 @@ Tables and their columns: :mod:`swarm_observability.analytics.schema`.
 
 from __future__ import annotations
 
-from ._duckdb import INSTALL_HINT, AnalyticsUnavailableError, require_duckdb
+from ._duckdb import INSTALL_HINT, AnalyticsUnavailableError, is_interrupt, require_duckdb
 from .database import DEFAULT_DB_NAME, AnalyticsError, default_db_path
 from .insights import open_readonly, parse_since, run_query, stats
 from .projection import Projection
@@ -27,6 +27,7 @@ __all__ = [
     "AnalyticsUnavailableError",
     "Projection",
     "default_db_path",
+    "is_interrupt",
     "open_readonly",
     "parse_since",
     "require_duckdb",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from ..exceptions import SwarmObservabilityError
@@ -22,3 +23,16 @@ def require_duckdb() -> Any:
             f"the analytics projection needs DuckDB, which is not installed: {INSTALL_HINT}"
         ) from exc
     return duckdb
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` is DuckDB reporting a Ctrl-C that arrived while it ran a statement.
+
+    DuckDB takes the pending ``SIGINT`` itself and raises ``RuntimeError("Query interrupted")`` (or
+    its ``InterruptException``) instead of ``KeyboardInterrupt``, so code that retries failed
+    batches would swallow the user's Ctrl-C; callers turn it back into ``KeyboardInterrupt``.
+    """
+    interrupt = getattr(sys.modules.get("duckdb"), "InterruptException", None)
+    if interrupt is not None and isinstance(exc, interrupt):
+        return True
+    return type(exc) is RuntimeError and str(exc) == "Query interrupted"

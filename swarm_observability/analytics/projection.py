@@ -28,7 +28,7 @@ from typing import Any
 from ..exceptions import StoreCorruptionError
 from ..stores.base import EventStore
 from . import ingest, schema
-from ._duckdb import require_duckdb
+from ._duckdb import is_interrupt, require_duckdb
 from .database import AnalyticsError, open_database
 from .ingest import READ_JSON, write_ndjson
 from .source import EventSource
@@ -175,7 +175,9 @@ class Projection:
                 applied = self.catch_up()
             except (AnalyticsError, StoreCorruptionError):
                 raise
-            except Exception:
+            except Exception as exc:
+                if is_interrupt(exc):
+                    raise KeyboardInterrupt from exc
                 logger.exception("swarm_observability: analytics projection batch failed; retrying")
                 applied = 0
             total += applied

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import signal
 import threading
 import time
@@ -47,7 +48,7 @@ def register(sub: Any) -> None:
 
 def _command(sub: Any, name: str, help_text: str, func: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
-    parser.set_defaults(func=func)
+    parser.set_defaults(func=_interruptible(func))
     parser.add_argument(
         "--db",
         metavar="PATH",
@@ -55,6 +56,23 @@ def _command(sub: Any, name: str, help_text: str, func: Any) -> argparse.Argumen
         help="analytics database (default: analytics.duckdb beside the store)",
     )
     return parser
+
+
+def _interruptible(func: Any) -> Any:
+    """``func`` with DuckDB's report of a Ctrl-C turned back into ``KeyboardInterrupt`` (exit 130)."""
+
+    @functools.wraps(func)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return int(func(args))
+        except Exception as exc:
+            from ..analytics import is_interrupt
+
+            if is_interrupt(exc):
+                raise KeyboardInterrupt from exc
+            raise
+
+    return run
 
 
 def _analytics() -> Any:

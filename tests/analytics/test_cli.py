@@ -110,3 +110,19 @@ def test_a_store_without_a_folder_is_named_in_the_db_hint() -> None:
 
     with pytest.raises(AnalyticsError, match="the ServerStore has no folder"):
         default_db_path(ServerStore())
+
+
+def test_ctrl_c_inside_a_duckdb_statement_is_exit_130(
+    store_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB turns Ctrl-C into RuntimeError("Query interrupted"): `stats` says "interrupted", exit 130."""
+    from swarm_observability import analytics
+
+    assert _run(capsys, "rebuild-db", "--store", store_url)[0] == 0
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise RuntimeError("Query interrupted")
+
+    monkeypatch.setattr(analytics, "stats", interrupted)
+    code, _, err = _run(capsys, "stats", "--store", store_url)
+    assert code == 130 and err.strip() == "swarm-obs: interrupted"

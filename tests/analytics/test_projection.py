@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -424,4 +425,26 @@ def test_projection_of_a_real_instrumented_run(tmp_path: Path) -> None:
         ]
         assert projection.query("SELECT status, errors, invocations FROM runs")[1] == [("failed", 3, 1)]
         assert rebuild_run_state(store, "real-1").status.value == "failed"
+    store.close()
+
+
+def test_ctrl_c_during_a_batch_stops_follow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB reports a Ctrl-C as an error, not KeyboardInterrupt: follow() must stop, not retry forever."""
+    from swarm_observability.analytics import is_interrupt
+
+    interrupted = RuntimeError("Query interrupted")  # what duckdb 2.0 raises on a SIGINT mid-statement
+    assert is_interrupt(interrupted)
+    assert not is_interrupt(RuntimeError("disk full")) and not is_interrupt(ValueError("Query interrupted"))
+    store = SQLiteEventStore(tmp_path / "events.db", durability="normal")
+    with Projection(store, tmp_path / "analytics.duckdb") as projection:
+
+        def interrupted_batch(max_events: int | None = None) -> int:
+            raise interrupted
+
+        monkeypatch.setattr(projection, "catch_up", interrupted_batch)
+        stop = threading.Event()
+        threading.Timer(2.0, stop.set).start()
+        with pytest.raises(KeyboardInterrupt):
+            projection.follow(stop, interval=0.05)
+        stop.set()
     store.close()
