@@ -34,7 +34,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ._stats import summarize
+from ._stats import repeat, summarize
 from .stores import _peak_rss_mb, _rss_mb, make_events
 
 ENV = ("SWARM_OBS_BENCH_PG_URL", "SWARM_OBS_TEST_PG_URL")
@@ -143,15 +143,6 @@ def _rate(url: str, events: list[Any], batch: int, repeats: int) -> dict[str, An
     }
 
 
-def _timed(fn: Any, calls: int) -> list[float]:
-    out = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
 def _reads(url: str, size: int, other: int, repeats: int) -> dict[str, Any]:
     with _Schema(url) as schema:
         store = schema.store()
@@ -159,9 +150,9 @@ def _reads(url: str, size: int, other: int, repeats: int) -> dict[str, Any]:
             for rid, count in (("target", size), ("other", other)):
                 for start in range(0, count, 1000):
                     store.append_batch(make_events(rid, min(1000, count - start), start + 1))
-            load = _timed(lambda: store.load("target"), repeats)
-            since = _timed(lambda: store.load_since("target", size - 100), 50)
-            last = _timed(lambda: store.last_sequence("target"), 500)
+            load = repeat(lambda: store.load("target"), repeats)
+            since = repeat(lambda: store.load_since("target", size - 100), 50)
+            last = repeat(lambda: store.last_sequence("target"), 500)
         finally:
             store.close()
     return {

@@ -23,11 +23,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._stats import summarize
+from ._stats import repeat, summarize
 
 BACKENDS = ("memory", "sqlite", "sqlite-normal", "jsonl")
 PERSISTENT = ("sqlite", "jsonl")
@@ -121,15 +121,6 @@ def _rate(kind: str, events: Sequence[Any], batch: int, repeats: int) -> dict[st
     return {"events": len(events), "batch": batch, "events_per_s": summarize(rates, 0)}
 
 
-def _timed_calls(fn: Callable[[], Any], calls: int) -> list[float]:
-    out = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
 def _reads(kind: str, size: int, other_size: int, repeats: int) -> dict[str, Any]:
     """Fill a fresh store with a ``size``-event run and another run, then time the read paths.
 
@@ -145,12 +136,12 @@ def _reads(kind: str, size: int, other_size: int, repeats: int) -> dict[str, Any
                 for start in range(0, count, 1000):
                     store.append_batch(make_events(rid, min(1000, count - start), start + 1))
             gc.collect()
-            load = _timed_calls(lambda: store.load(run_id), repeats)
+            load = repeat(lambda: store.load(run_id), repeats)
             tail = store.load_since(run_id, size - 100)
             if len(tail) != min(100, size) or tail[-1].seq != size:
                 raise AssertionError(f"{kind}: load_since returned {len(tail)} events")
-            since = _timed_calls(lambda: store.load_since(run_id, size - 100), 50)
-            last = _timed_calls(lambda: store.last_sequence(run_id), 1000)
+            since = repeat(lambda: store.load_since(run_id, size - 100), 50)
+            last = repeat(lambda: store.last_sequence(run_id), 1000)
             if kind == "memory":
                 reopen: list[float] = []
             else:
