@@ -3,9 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import operator
+from typing import Annotated, Any, TypedDict
+
+from langgraph.graph import START, StateGraph
 
 from swarm_observability.events import StreamEvent
+
+
+class ChainState(TypedDict, total=False):
+    """The state of :func:`chain` graphs: what each node returns in ``x`` is appended."""
+
+    x: Annotated[list[str], operator.add]
+
+
+def chain(*nodes: tuple[str, Any] | str) -> StateGraph:
+    """A builder of ``START -> nodes[0] -> nodes[1] -> ...`` over :class:`ChainState`.
+
+    A node is ``(name, function)``, or a bare name for a node that appends its name to ``x``.
+    """
+    builder = StateGraph(ChainState)
+    previous = START
+    for node in nodes:
+        name, fn = (node, lambda state, name=node: {"x": [name]}) if isinstance(node, str) else node
+        builder.add_node(name, fn)
+        builder.add_edge(previous, name)
+        previous = name
+    return builder
 
 
 def run_api(

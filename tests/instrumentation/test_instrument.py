@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import operator
 import threading
-from typing import Annotated, Any, TypedDict
+from typing import Any
 
 import pytest
 from langchain_core.runnables import RunnableConfig
@@ -21,21 +20,8 @@ from swarm_observability.exceptions import InstrumentationError
 from swarm_observability.instrumentation.nodes import ObservedNode
 from swarm_observability.instrumentation.observer import SwarmObserver, instrument
 
-from .helpers import run_api, types
-
-
-class S(TypedDict, total=False):
-    x: Annotated[list[str], operator.add]
-
-
-def _chain(*names: str) -> StateGraph:
-    builder = StateGraph(S)
-    previous = START
-    for name in names:
-        builder.add_node(name, lambda state, name=name: {"x": [name]})
-        builder.add_edge(previous, name)
-        previous = name
-    return builder
+from .helpers import ChainState as S
+from .helpers import chain, run_api, types
 
 
 def _node_events(observer: SwarmObserver, run_id: str) -> list[tuple[str, str | None]]:
@@ -45,7 +31,7 @@ def _node_events(observer: SwarmObserver, run_id: str) -> list[tuple[str, str | 
 @pytest.mark.parametrize("when", ["before_compile", "after_compile"])
 def test_instrument_before_or_after_compile(observer: SwarmObserver, when: str) -> None:
     """A StateGraph instrumented before compile() and a compiled graph give the same events."""
-    builder = _chain("a", "b")
+    builder = chain("a", "b")
     if when == "before_compile":
         graph = observer.instrument(builder).compile()
     else:
@@ -63,7 +49,7 @@ def test_instrument_before_or_after_compile(observer: SwarmObserver, when: str) 
 
 def test_instrument_twice_does_not_double_wrap(observer: SwarmObserver) -> None:
     """Instrumenting a graph again (or its builder again) changes nothing: one event pair per node."""
-    builder = observer.instrument(observer.instrument(_chain("a")))
+    builder = observer.instrument(observer.instrument(chain("a")))
     graph = observer.instrument(observer.instrument(builder.compile()))
     runs = graph.nodes["a"].node.steps[0]
     assert isinstance(runs, ObservedNode) and not isinstance(runs.inner, ObservedNode)
@@ -73,7 +59,7 @@ def test_instrument_twice_does_not_double_wrap(observer: SwarmObserver) -> None:
 
 def test_uninstrument_restores_nodes_and_methods(observer: SwarmObserver) -> None:
     """uninstrument() lets LangGraph run its own node runnables and methods; the graph then emits nothing."""
-    graph = _chain("a", "b").compile()
+    graph = chain("a", "b").compile()
     original_class = type(graph)
     originals = {name: node.bound for name, node in graph.nodes.items()}
     observer.instrument(graph)
@@ -91,7 +77,7 @@ def test_uninstrument_restores_nodes_and_methods(observer: SwarmObserver) -> Non
 
 def test_uninstrument_builder_stops_instrumenting_compiles(observer: SwarmObserver) -> None:
     """After uninstrument(builder), graphs compiled from it are plain LangGraph graphs."""
-    builder = observer.instrument(_chain("a"))
+    builder = observer.instrument(chain("a"))
     observer.uninstrument(builder)
     graph = builder.compile()
     assert not observer.is_instrumented(graph) and not isinstance(
@@ -101,7 +87,7 @@ def test_uninstrument_builder_stops_instrumenting_compiles(observer: SwarmObserv
 
 def test_other_observer_refused(observer: SwarmObserver) -> None:
     """A graph instrumented by one observer cannot be instrumented or uninstrumented by another."""
-    graph = observer.instrument(_chain("a").compile())
+    graph = observer.instrument(chain("a").compile())
     other = SwarmObserver(heartbeat_interval=None)
     with pytest.raises(InstrumentationError, match="another SwarmObserver"):
         other.instrument(graph)
@@ -113,14 +99,14 @@ def test_other_observer_refused(observer: SwarmObserver) -> None:
 
 def test_with_config_copy_stays_instrumented(observer: SwarmObserver) -> None:
     """graph.with_config() copies keep the scan lifecycle and the wrapped nodes."""
-    graph = observer.instrument(_chain("a").compile()).with_config(recursion_limit=50)
+    graph = observer.instrument(chain("a").compile()).with_config(recursion_limit=50)
     graph.invoke({"x": []}, {"configurable": {"thread_id": "t"}})
     assert types(observer.store.load("t")) == ["scan_started", "node_enter", "node_exit", "scan_complete"]
 
 
 def test_module_level_instrument_returns_observer() -> None:
     """instrument(graph, **kw) builds an observer with the options given and instruments in place."""
-    graph = _chain("a").compile()
+    graph = chain("a").compile()
     obs = instrument(graph, heartbeat_interval=None)
     graph.invoke({"x": []}, {"configurable": {"thread_id": "t"}})
     assert obs.is_instrumented(graph) and obs.heartbeat_interval is None
@@ -142,13 +128,21 @@ def test_injection_of_config_writer_store_runtime(observer: SwarmObserver, node_
     if node_kind == "sync":
 
         def node(
-            state: S, config: RunnableConfig, writer: StreamWriter, store: BaseStore, runtime: Runtime
+            state: S,
+            config: RunnableConfig,
+            writer: StreamWriter,
+            store: BaseStore,
+            runtime: Runtime,
         ) -> dict:
             return record(config, writer, store, runtime)
     else:
 
         async def node(  # type: ignore[misc]
-            state: S, config: RunnableConfig, writer: StreamWriter, store: BaseStore, runtime: Runtime
+            state: S,
+            config: RunnableConfig,
+            writer: StreamWriter,
+            store: BaseStore,
+            runtime: Runtime,
         ) -> dict:
             return record(config, writer, store, runtime)
 
@@ -274,7 +268,7 @@ def test_failing_scope_hook_does_not_break_the_graph(caplog: pytest.LogCaptureFi
 
     observer = SwarmObserver(heartbeat_interval=None)
     observer.recorder.hooks = Broken()
-    graph = observer.instrument(_chain("a").compile())
+    graph = observer.instrument(chain("a").compile())
     assert graph.invoke({"x": []}, {"configurable": {"thread_id": "t"}}) == {"x": ["a"]}
     assert len(observer.store.load("t")) == 4
     assert "tracer down" in caplog.text
@@ -333,7 +327,7 @@ def test_tracer_provider_gets_live_spans() -> None:
     provider = TracerProvider(shutdown_on_exit=False)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     observer = SwarmObserver(tracer_provider=provider, heartbeat_interval=None)
-    graph = observer.instrument(_chain("a", "b").compile())
+    graph = observer.instrument(chain("a", "b").compile())
     graph.invoke({"x": []}, {"configurable": {"thread_id": "t"}})
     spans = exporter.get_finished_spans()
     root = next(s for s in spans if s.parent is None)

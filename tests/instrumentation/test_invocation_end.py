@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import operator
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Any
 
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import GraphDrained
-from langgraph.graph import START, StateGraph
 from langgraph.types import Command, interrupt
 
 from swarm_observability import stream_events
@@ -25,24 +23,15 @@ from swarm_observability.instrumentation.observer import SwarmObserver
 from swarm_observability.stores.memory import InMemoryEventStore
 from swarm_observability.stores.sqlite import SQLiteEventStore
 
-from .helpers import run_api, types
+from .helpers import ChainState as S
+from .helpers import chain, run_api, types
 from .swarm_graph import compile_swarm, swarm_input, thread_config
 
 TERMINALS = ("scan_complete", "scan_error", "scan_cancelled", "scan_paused")
 
 
-class S(TypedDict, total=False):
-    x: Annotated[list[str], operator.add]
-
-
 def _chain(*nodes: tuple[str, Any], checkpointer: Any = None) -> Any:
-    builder = StateGraph(S)
-    previous = START
-    for name, fn in nodes:
-        builder.add_node(name, fn)
-        builder.add_edge(previous, name)
-        previous = name
-    return builder.compile(checkpointer=checkpointer or InMemorySaver())
+    return chain(*nodes).compile(checkpointer=checkpointer or InMemorySaver())
 
 
 def _scan_level(events: list[StreamEvent]) -> list[tuple[str, Any]]:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import operator
 import threading
 import time
-from typing import Annotated, Any, TypedDict
+from typing import Any
 
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import GraphDrained
-from langgraph.graph import START, StateGraph
 from langgraph.runtime import RunControl
 
 from swarm_observability import probe
@@ -21,22 +19,9 @@ from swarm_observability.events import StreamEvent
 from swarm_observability.exceptions import ScanCancelled
 from swarm_observability.instrumentation.observer import SwarmObserver
 
-from .helpers import run_api, types
+from .helpers import ChainState as S
+from .helpers import chain, run_api, types
 from .swarm_graph import compile_swarm, swarm_input, thread_config
-
-
-class S(TypedDict, total=False):
-    x: Annotated[list[str], operator.add]
-
-
-def _chain(*nodes: tuple[str, Any]) -> StateGraph:
-    builder = StateGraph(S)
-    previous = START
-    for name, fn in nodes:
-        builder.add_node(name, fn)
-        builder.add_edge(previous, name)
-        previous = name
-    return builder
 
 
 def _terminals(events: list[StreamEvent]) -> list[StreamEvent]:
@@ -104,9 +89,7 @@ def test_drain_pauses_and_resume_continues(observer: SwarmObserver, api: str) ->
         return {"x": ["first"]}
 
     graph = observer.instrument(
-        _chain(("first", first), ("second", lambda s: {"x": ["second"]})).compile(
-            checkpointer=InMemorySaver()
-        )
+        chain(("first", first), ("second", lambda s: {"x": ["second"]})).compile(checkpointer=InMemorySaver())
     )
     config = thread_config("t")
     _, exc = run_api(graph, api, {"x": []}, config, control=control)
@@ -136,7 +119,7 @@ def test_control_cancel_at_safe_point(observer: SwarmObserver, api: str) -> None
         get_manager(run_id).cancel("operator stop")
         return {"x": ["first"]}
 
-    graph = observer.instrument(_chain(("first", first), ("second", lambda s: {"x": ["second"]})).compile())
+    graph = observer.instrument(chain(("first", first), ("second", lambda s: {"x": ["second"]})).compile())
     try:
         seen, exc = run_api(graph, api, {"x": []}, thread_config(run_id))
     finally:
@@ -165,7 +148,7 @@ def test_control_pause_and_resume_emit_events(observer: SwarmObserver, api: str)
         threading.Timer(0.05, get_manager(run_id).resume).start()
         return {"x": ["first"]}
 
-    graph = observer.instrument(_chain(("first", first), ("second", lambda s: {"x": ["second"]})).compile())
+    graph = observer.instrument(chain(("first", first), ("second", lambda s: {"x": ["second"]})).compile())
     try:
         _, exc = run_api(graph, api, {"x": []}, thread_config(run_id))
     finally:
@@ -191,7 +174,7 @@ def test_control_pause_and_resume_emit_events(observer: SwarmObserver, api: str)
 def test_static_interrupt_before_pauses(observer: SwarmObserver) -> None:
     """interrupt_before stops the run without a node raising; that is scan_paused(interrupt), next named."""
     graph = observer.instrument(
-        _chain(("a", lambda s: {"x": ["a"]}), ("b", lambda s: {"x": ["b"]})).compile(
+        chain(("a", lambda s: {"x": ["a"]}), ("b", lambda s: {"x": ["b"]})).compile(
             checkpointer=InMemorySaver(), interrupt_before=["b"]
         )
     )
@@ -205,7 +188,7 @@ def test_static_interrupt_before_pauses(observer: SwarmObserver) -> None:
 @pytest.mark.parametrize("api", ["invoke", "ainvoke"])
 def test_graph_invoked_inside_a_node_joins_the_enclosing_scan(observer: SwarmObserver, api: str) -> None:
     """A graph called inside a node adds no second lifecycle; its nodes nest under the calling node."""
-    inner = observer.instrument(_chain(("inner", lambda s: {"x": ["i"]})).compile())
+    inner = observer.instrument(chain(("inner", lambda s: {"x": ["i"]})).compile())
 
     def outer_sync(state: S) -> dict:
         return inner.invoke({"x": []})
@@ -213,7 +196,7 @@ def test_graph_invoked_inside_a_node_joins_the_enclosing_scan(observer: SwarmObs
     async def outer_async(state: S) -> dict:
         return await inner.ainvoke({"x": []})
 
-    graph = observer.instrument(_chain(("outer", outer_sync if api == "invoke" else outer_async)).compile())
+    graph = observer.instrument(chain(("outer", outer_sync if api == "invoke" else outer_async)).compile())
     _, exc = run_api(graph, api, {"x": []}, thread_config("t"))
     assert exc is None
     events = observer.store.load("t")
@@ -231,7 +214,7 @@ def test_graph_invoked_inside_a_node_joins_the_enclosing_scan(observer: SwarmObs
 
 def test_run_id_from_scan_id_or_fresh(observer: SwarmObserver) -> None:
     """configurable["scan_id"] names the run; without a thread id every invocation gets a fresh run id."""
-    graph = observer.instrument(_chain(("a", lambda s: {"x": ["a"]})).compile())
+    graph = observer.instrument(chain(("a", lambda s: {"x": ["a"]})).compile())
     graph.invoke({"x": []}, thread_config("thread-9", scan_id="scan-42"))
     assert {(e.run_id, e.thread_id) for e in observer.store.load("scan-42")} == {("scan-42", "thread-9")}
     graph.invoke({"x": []})
@@ -258,7 +241,7 @@ def test_run_id_from_scan_id_or_fresh(observer: SwarmObserver) -> None:
 )
 def test_lifecycle_items_follow_the_stream_shape(observer: SwarmObserver, kwargs: dict, shape: Any) -> None:
     """scan_started and the terminal event are yielded in LangGraph's shape for the requested modes."""
-    graph = observer.instrument(_chain(("a", lambda s: {"x": ["a"]})).compile())
+    graph = observer.instrument(chain(("a", lambda s: {"x": ["a"]})).compile())
     items = list(graph.stream({"x": []}, thread_config("t"), **kwargs))
     first, last = observer.store.load("t")[0], observer.store.load("t")[-1]
     if shape is None:
@@ -287,7 +270,7 @@ def test_heartbeats_for_long_nodes_and_probes(api: str) -> None:
             await asyncio.sleep(0.15)
         return {"x": ["slow"]}
 
-    graph = observer.instrument(_chain(("slow", slow if api == "stream" else aslow)).compile())
+    graph = observer.instrument(chain(("slow", slow if api == "stream" else aslow)).compile())
     seen, exc = run_api(graph, api, {"x": []}, thread_config("t"))
     observer.close()
     assert exc is None
@@ -355,7 +338,7 @@ def test_log_appended_elsewhere_between_invocations_is_respected(observer: Swarm
     """An event another process appended to the run between invocations is continued, not overwritten."""
     from swarm_observability.events import make_event
 
-    graph = observer.instrument(_chain(("a", lambda s: {"x": ["a"]})).compile(checkpointer=InMemorySaver()))
+    graph = observer.instrument(chain(("a", lambda s: {"x": ["a"]})).compile(checkpointer=InMemorySaver()))
     graph.invoke({"x": []}, thread_config("t"))
     last = observer.store.last_sequence("t")
     foreign = make_event("log", "t", seq=last + 1, message="appended by another process")
@@ -370,7 +353,7 @@ def test_log_appended_elsewhere_between_invocations_is_respected(observer: Swarm
 def test_heartbeat_timer_wakes_again_after_going_idle() -> None:
     """After every scope closed and the timer idled, a later long node still gets repeated heartbeats."""
     observer = SwarmObserver(heartbeat_interval=0.02, custom_stream=True)
-    graph = observer.instrument(_chain(("slow", lambda s: time.sleep(0.12) or {"x": ["slow"]})).compile())
+    graph = observer.instrument(chain(("slow", lambda s: time.sleep(0.12) or {"x": ["slow"]})).compile())
     try:
         for thread in ("first", "second"):
             graph.invoke({"x": []}, thread_config(thread))

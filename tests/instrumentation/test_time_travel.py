@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import operator
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Any
 
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph import START, StateGraph
+from langgraph.graph import StateGraph
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from swarm_observability import (
@@ -25,10 +24,8 @@ from swarm_observability.state import RunStateBuilder
 from swarm_observability.stores.sqlite import SQLiteEventStore
 from swarm_observability.tracing import export_run
 
-
-class S(TypedDict, total=False):
-    x: Annotated[list[str], operator.add]
-
+from .helpers import ChainState as S
+from .helpers import chain
 
 RAN: list[str] = []
 
@@ -44,13 +41,7 @@ def _node(name: str) -> Any:
 
 
 def _graph(observer: SwarmObserver, saver: Any) -> Any:
-    builder = StateGraph(S)
-    for name in ("a", "b", "c"):
-        builder.add_node(name, _node(name))
-    builder.add_edge(START, "a")
-    builder.add_edge("a", "b")
-    builder.add_edge("b", "c")
-    return observer.instrument(builder.compile(checkpointer=saver))
+    return observer.instrument(build().compile(checkpointer=saver))
 
 
 @pytest.fixture
@@ -148,9 +139,7 @@ def test_misuse_and_unknown_checkpoints(recorded: Any) -> None:
         resume_from_checkpoint(graph, "t", "nope", store=store)
     assert RAN == []
     plain = SwarmObserver(heartbeat_interval=None)
-    builder = StateGraph(S)
-    builder.add_node("b", _node("b"))
-    builder.add_edge(START, "b")
+    builder = chain(("b", _node("b")))
     with pytest.raises(InstrumentationError, match="no LangGraph checkpoint"):
         plain.instrument(builder.compile()).invoke({"x": []}, {"configurable": {"thread_id": "u"}})
     plain.close()
@@ -172,13 +161,7 @@ def test_create_checkpoint_names_the_newest_checkpoint(recorded: Any) -> None:
 
 def build() -> StateGraph:
     """The a -> b -> c graph for ``swarm-obs resume --graph`` (no checkpointer: the CLI adds one)."""
-    builder = StateGraph(S)
-    for name in ("a", "b", "c"):
-        builder.add_node(name, _node(name))
-    builder.add_edge(START, "a")
-    builder.add_edge("a", "b")
-    builder.add_edge("b", "c")
-    return builder
+    return chain(*((name, _node(name)) for name in ("a", "b", "c")))
 
 
 def test_cli_checkpoints_and_resume_from_a_label(tmp_path: Path, capsys: Any) -> None:
@@ -224,16 +207,7 @@ def test_cli_checkpoints_and_resume_from_a_label(tmp_path: Path, capsys: Any) ->
 
 def test_a_subgraphs_events_belong_to_the_checkpoint_its_node_ran_from() -> None:
     """A subgraph's events carry its own checkpoint ids; listed, they join their node's checkpoint."""
-    inner = StateGraph(S)
-    inner.add_node("i1", lambda s: {"x": ["i1"]})
-    inner.add_node("i2", lambda s: {"x": ["i2"]})
-    inner.add_edge(START, "i1")
-    inner.add_edge("i1", "i2")
-    outer = StateGraph(S)
-    outer.add_node("a", lambda s: {"x": ["a"]})
-    outer.add_node("sub", inner.compile())
-    outer.add_edge(START, "a")
-    outer.add_edge("a", "sub")
+    outer = chain("a", ("sub", chain("i1", "i2").compile()))
     observer = SwarmObserver(heartbeat_interval=None)
     saver = InMemorySaver()
     observer.instrument(outer.compile(checkpointer=saver)).invoke(
