@@ -55,7 +55,8 @@ from .events import (
     storable_event,
 )
 from .exceptions import EventStoreError, SequenceConflictError
-from .processors import Pipeline, Processor, default_processors
+from .processors import Processor, default_processors
+from .processors_pipeline import Pipeline
 from .stores.base import EventStore
 from .stores.memory import InMemoryEventStore
 

@@ -33,7 +33,7 @@ such events. Both built-in processors define it; a processor without it sees eve
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic_core import to_json
@@ -41,9 +41,7 @@ from pydantic_core import to_json
 from ._storable import INT_LIMIT
 from .events import StreamEvent
 from .exceptions import PayloadTooLargeError
-
-Processor = Callable[[StreamEvent], StreamEvent | None]
-"""A processor: returns the event (possibly a changed copy) or ``None`` to drop it."""
+from .processors_pipeline import Processor as Processor
 
 REDACTED = "[REDACTED]"
 """What a redacted value is replaced with."""
@@ -324,8 +322,6 @@ _LARGEST: dict[type, Any] = {
     bool: False,
     type(None): None,
 }
-_SHAPE_TEXT = 64
-_PLANS_LIMIT = 1024
 
 
 def _example(value: str | type) -> Any:
@@ -334,65 +330,6 @@ def _example(value: str | type) -> Any:
 
 def _largest(value: str | type) -> Any:
     return value if value.__class__ is str else _LARGEST[value]  # type: ignore[index]
-
-
-def _skip_check(processor: Processor) -> Callable[[dict[str, str | type]], bool] | None:
-    """``processor.unchanged_for`` if the class defining its ``__call__`` defines it too, else ``None``.
-
-    So a subclass that changes what ``__call__`` does never inherits a promise it may not keep.
-    """
-    for klass in type(processor).__mro__:
-        if "__call__" in vars(klass):
-            return getattr(processor, "unchanged_for", None) if "unchanged_for" in vars(klass) else None
-    return None
-
-
-class Pipeline:
-    """A processor list and, per ``data`` shape, the processors an event without a message must pass.
-
-    For the emitter's hot path: an event of a shape seen before skips the leading processors that
-    promised (``unchanged_for``) to return it unchanged. ``processors`` is a copy of the list given.
-    """
-
-    __slots__ = ("_plans", "processors")
-
-    def __init__(self, processors: Iterable[Processor]) -> None:
-        self.processors = list(processors)
-        self._plans: dict[tuple[Any, ...], Sequence[Processor]] = {}
-
-    def for_data(self, data: dict[str, Any]) -> Sequence[Processor]:
-        """The processors an event with ``data`` and no message must pass (in order)."""
-        shape: list[Any] = []
-        for key, value in data.items():
-            kind = value.__class__
-            if kind is str:
-                if len(value) > _SHAPE_TEXT:
-                    return self.processors
-                shape.append(key)
-                shape.append(value)
-            elif kind in _EXAMPLES:
-                shape.append(key)
-                shape.append(kind)
-            else:  # a container or another type: no promise covers it
-                return self.processors
-        shape_key = tuple(shape)
-        plan = self._plans.get(shape_key)
-        if plan is None:
-            if len(self._plans) >= _PLANS_LIMIT:
-                return self.processors
-            plan = self._plans[shape_key] = self._plan(
-                dict(zip(shape_key[::2], shape_key[1::2], strict=True))
-            )
-        return plan
-
-    def _plan(self, shape: dict[str, str | type]) -> Sequence[Processor]:
-        # Only leading processors are skipped: what a later one sees may have been changed by an
-        # earlier one, and a promise covers only the event as it was emitted.
-        for index, processor in enumerate(self.processors):
-            check = _skip_check(processor)
-            if check is None or not check(shape):
-                return self.processors[index:]
-        return ()
 
 
 def default_processors() -> list[Processor]:

@@ -17,7 +17,7 @@ CORE = ("instrumentation", "control")
 """The directories the issue's rules apply to (the instrumentation core and control)."""
 SMALL = (*CORE, "stores")
 """The directories the 400-line cap and the private-import rule cover (the core, control and stores)."""
-CORE_MODULES = ("event*.py", "emitter*.py", "processors.py")
+CORE_MODULES = ("event*.py", "emitter*.py", "processors*.py")
 """The top-level modules those two rules cover too: the event record and the emitter the core emits to."""
 
 
