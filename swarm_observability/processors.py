@@ -33,10 +33,10 @@ such events. Both built-in processors define it; a processor without it sees eve
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 from ._storable import INT_LIMIT
 from .events import StreamEvent
@@ -64,6 +64,8 @@ _SECRET_VALUE = (
 _MIN_BUILTIN_MATCH = 7
 _KEY_CACHE_LIMIT = 4096
 _CLEAN_TEXT = 128
+_CLEAN_JSON_BYTES = 64 * 1024
+_CLEAN_JSON_LIMIT = 64
 _KEEP_ITEM_BYTES = 256
 
 
@@ -110,6 +112,7 @@ class SecretRedactor:
         self._key = keys
         self._key_cache: dict[str, bool] = {}
         self._clean: set[str] = set()
+        self._clean_json: set[bytes] = set()
         self._value: re.Pattern[str] | None = None
         self._assignment: re.Pattern[str] | None = None
         if redact_values:
@@ -123,7 +126,7 @@ class SecretRedactor:
     def __call__(self, event: StreamEvent) -> StreamEvent:
         update: dict[str, Any] = {}
         if event.data:
-            data = self._scrub_dict(event.data)
+            data = self._scrub_dict(event.data, self._scrub_recurring)
             if data is not None:
                 update["data"] = data
         if event.message:
@@ -183,9 +186,30 @@ class SecretRedactor:
             return self._scrub_list(item)
         return None
 
-    def _scrub_dict(self, value: dict[Any, Any]) -> dict[Any, Any] | None:
+    def _scrub_recurring(self, item: Any) -> Any | None:
+        # A container at the top of data, which often recurs unchanged (a graph's shape in every run's
+        # scan_started): one found clean is known again by its JSON, serialized in C instead of walked.
+        # Only JSON values are remembered (equal to their JSON's parse): another value with the same JSON
+        # has the same text wherever it has text, and elsewhere non-text values (bytes, dates), never
+        # scanned, whose text is that of clean ones ("" or None under a secret key): nothing to redact.
+        try:
+            raw = to_json(item)
+        except Exception:  # not serializable (a cycle, an unknown type): walked as always
+            return self._scrub_any(item)
+        if raw in self._clean_json:
+            return None
+        new = self._scrub_any(item)
+        if new is None and len(raw) <= _CLEAN_JSON_BYTES and from_json(raw) == item:
+            if len(self._clean_json) >= _CLEAN_JSON_LIMIT:
+                self._clean_json.clear()
+            self._clean_json.add(raw)
+        return new
+
+    def _scrub_dict(
+        self, value: dict[Any, Any], nested: Callable[[Any], Any | None] | None = None
+    ) -> dict[Any, Any] | None:
         # Called for every event with data: the common cases (cached key verdicts, plain scalars,
-        # short strings) are inlined; anything else takes the general path.
+        # short strings) are inlined; anything else takes the general path (``nested``, if given).
         out: dict[Any, Any] | None = None
         cache = self._key_cache
         for key, item in value.items():
@@ -205,7 +229,7 @@ class SecretRedactor:
                     continue
                 new = self._scrub_text(item)
             else:
-                new = self._scrub_any(item)
+                new = self._scrub_any(item) if nested is None else nested(item)
             if new is not None:
                 if out is None:
                     out = dict(value)

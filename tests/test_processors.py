@@ -302,3 +302,27 @@ def test_a_processor_without_a_promise_sees_every_event_and_list_changes_apply()
     stored = emitter.emit(EventType.NODE_EXIT, "r", data={"outcome": "ok", "duration_ms": 1.0})
     assert seen == ["node_enter", "node_exit", "node_exit"]
     assert stored is not None and stored.data == {"token": REDACTED}
+
+
+def test_a_recurring_clean_container_is_redacted_once_it_holds_a_secret() -> None:
+    """A nested value found clean is known again by its JSON; a changed one is scanned (same redactor)."""
+    redactor = SecretRedactor()
+    shape = {"nodes": ["a", "b"], "edges": [{"source": "a", "target": "b"}]}
+    for _ in range(2):  # the second run finds it remembered
+        event = _event(data={"graph_shape": shape})
+        assert redactor(event) is event
+    leaked = {"nodes": ["a", "b"], "edges": [{"source": "a", "target": "b", "api_key": "hunter2"}]}
+    assert (
+        redactor(_event(data={"graph_shape": leaked})).data["graph_shape"]["edges"][0]["api_key"] == REDACTED
+    )
+
+
+def test_a_container_seen_with_bytes_is_not_remembered_for_the_same_text() -> None:
+    """Bytes are never scanned, so a clean verdict on them must not clear text with the same JSON."""
+    redactor = SecretRedactor()
+    as_bytes = StreamEvent.model_construct(
+        **{**_event().__dict__, "data": {"headers": [b"Bearer " + b"x" * 20]}}
+    )
+    assert redactor(as_bytes) is as_bytes  # bytes pass unscanned (and the emitter stores them as text)
+    text = _event(data={"headers": ["Bearer " + "x" * 20]})
+    assert redactor(text).data == {"headers": [REDACTED]}
