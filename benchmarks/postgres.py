@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ._stats import repeat, summarize
-from .stores import _peak_rss_mb, _rss_mb, make_events
+from .stores import make_events, stream_report
 
 ENV = ("SWARM_OBS_BENCH_PG_URL", "SWARM_OBS_TEST_PG_URL")
 
@@ -354,30 +354,12 @@ def run(smoke: bool = False) -> dict[str, Any]:
 
 
 def _stream_child(url: str, schema: str) -> None:
-    rss_start = _rss_mb()
-    from swarm_observability.stores import PostgresEventStore
+    def open_store() -> Any:
+        from swarm_observability.stores import PostgresEventStore
 
-    rss_import = _rss_mb()
-    t0 = time.perf_counter()
-    store = PostgresEventStore(url, schema=schema, read_only=True)
-    count = 0
-    for _ in store.iter_events("stream"):
-        count += 1
-    elapsed = time.perf_counter() - t0
-    store.close()
-    peak = _peak_rss_mb()
-    print(
-        json.dumps(
-            {
-                "events": count,
-                "seconds": round(elapsed, 3),
-                "rss_at_start_mb": round(rss_start, 1),
-                "rss_after_imports_mb": round(rss_import, 1),
-                "peak_rss_mb": round(peak, 1),
-                "growth_mb": round(peak - rss_import, 1),
-            }
-        )
-    )
+        return PostgresEventStore(url, schema=schema, read_only=True)
+
+    stream_report(open_store)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -197,12 +197,21 @@ def _child(argv: list[str]) -> None:
         finally:
             store.close()
         return
+    stream_report(lambda: open_backend(kind, folder, read_only=argv[3] == "ro"))
+
+
+def stream_report(open_store: Callable[[], Any]) -> None:
+    """Stream child: stream run ``stream`` from ``open_store()`` and print the figures as one JSON line.
+
+    The figures: events, last seq, seconds, and this process's memory at start, after importing the
+    stores (the baseline), at its peak, and the growth over the baseline.
+    """
     rss_start = _rss_mb()
     from swarm_observability import stores  # noqa: F401  (imports counted before the baseline)
 
     rss_import = _rss_mb()
     t0 = time.perf_counter()
-    store = open_backend(kind, folder, read_only=argv[3] == "ro")
+    store = open_store()
     count = 0
     last = 0
     for event in store.iter_events("stream"):

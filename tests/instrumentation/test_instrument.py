@@ -128,21 +128,13 @@ def test_injection_of_config_writer_store_runtime(observer: SwarmObserver, node_
     if node_kind == "sync":
 
         def node(
-            state: S,
-            config: RunnableConfig,
-            writer: StreamWriter,
-            store: BaseStore,
-            runtime: Runtime,
+            state: S, config: RunnableConfig, writer: StreamWriter, store: BaseStore, runtime: Runtime
         ) -> dict:
             return record(config, writer, store, runtime)
     else:
 
         async def node(  # type: ignore[misc]
-            state: S,
-            config: RunnableConfig,
-            writer: StreamWriter,
-            store: BaseStore,
-            runtime: Runtime,
+            state: S, config: RunnableConfig, writer: StreamWriter, store: BaseStore, runtime: Runtime
         ) -> dict:
             return record(config, writer, store, runtime)
 
