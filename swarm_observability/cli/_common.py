@@ -64,24 +64,50 @@ def store_url(args: argparse.Namespace) -> str:
     """The store the user asked for: ``--store``, else ``$SWARM_OBS_STORE``, else ``.swarm/events.db``."""
     from ..stores.url import default_store_path
 
-    explicit = getattr(args, "store", None) or os.environ.get(STORE_ENV)
-    return explicit if explicit else str(default_store_path())
+    return selected_store(getattr(args, "store", None)) or str(default_store_path())
+
+
+def selected_store(given: str | None) -> str | None:
+    """``given`` (a ``--store`` value), else ``$SWARM_OBS_STORE``, else ``None`` (the default store).
+
+    An empty ``--store ""`` is refused rather than read as "not given": it is what an unset variable
+    makes of ``--store "$DATABASE_URL"``, and a ``cancel`` sent to the local default store instead
+    of the intended one would look like it worked.
+    """
+    if given is not None and not given.strip():
+        raise CliError("--store is empty: give a store URL or path, or leave it out for the default")
+    return given or os.environ.get(STORE_ENV) or None
 
 
 @contextmanager
 def open_cli_store(args: argparse.Namespace, *, write: bool = False) -> Iterator[EventStore]:
     """Open the selected store, read-only unless ``write``; a missing store is a usage error."""
+    from ..exceptions import StoreCorruptionError
+    from ..stores.postgres_schema import redact
+
+    given = store_url(args)
+    url = redact(given)
+    store = open_store_or_exit(given, {} if write or url.startswith("memory:") else {"read_only": True})
+    try:
+        yield store
+    except StoreCorruptionError as exc:
+        raise CliError(f"the event store {url} is damaged: {exc}", EXIT_PROBLEMS) from exc
+    finally:
+        store.close()
+
+
+def open_store_or_exit(given: str, options: dict[str, Any], prefix: str = "") -> EventStore:
+    """``open_store(given, **options)`` with its failures as one line: damage is exit 1, anything else
+    (a bad URL, a path that cannot be opened, a missing store) exit 2; the URL's password is masked."""
     from ..exceptions import EventStoreError, StoreCorruptionError
     from ..stores.postgres_schema import redact
     from ..stores.url import open_store
 
-    given = store_url(args)
     url = redact(given)
-    options = {} if write or url.startswith("memory:") else {"read_only": True}
     try:
-        store = open_store(given, **options)
+        return open_store(given, **options)
     except StoreCorruptionError as exc:
-        raise CliError(f"the event store {url} is damaged: {exc}", EXIT_PROBLEMS) from exc
+        raise CliError(f"{prefix}the event store {url} is damaged: {exc}", EXIT_PROBLEMS) from exc
     except EventStoreError as exc:
         text = str(exc)
         hint = ""
@@ -89,15 +115,9 @@ def open_cli_store(args: argparse.Namespace, *, write: bool = False) -> Iterator
             hint = "; SQLite needs to create its -shm file beside a WAL database: make the folder writable"
         elif text.startswith("no event store at"):
             hint = " (run a scan first, e.g. `swarm-obs demo`, or pass --store)"
-        raise CliError(f"{text}{hint}") from exc
+        raise CliError(f"{prefix}{text}{hint}") from exc
     except (ValueError, OSError) as exc:
-        raise CliError(f"cannot open event store {url}: {exc}") from exc
-    try:
-        yield store
-    except StoreCorruptionError as exc:
-        raise CliError(f"the event store {url} is damaged: {exc}", EXIT_PROBLEMS) from exc
-    finally:
-        store.close()
+        raise CliError(f"{prefix}cannot open event store {url}: {exc}") from exc
 
 
 def store_folder(store: EventStore) -> Path | None:

@@ -11,7 +11,7 @@ import threading
 import webbrowser
 from typing import Any
 
-from ._common import CliError, seconds_arg, thread_arg
+from ._common import CliError, open_store_or_exit, seconds_arg, selected_store, thread_arg
 from ._format import Output
 
 
@@ -82,19 +82,16 @@ def _demo_served(args: argparse.Namespace, options: Any) -> int:
     """The demo with the page up: served from its own read connection, as from another process."""
     from ..demo.runner import run_demo
     from ..server import INSTALL_HINT, ServerUnavailableError
-    from ..stores.url import open_store
+    from ..stores.url import default_store_path
 
-    url = options.store or os.environ.get("SWARM_OBS_STORE") or None
-    if url is not None and str(url).startswith("memory:"):
+    url = selected_store(options.store) or str(default_store_path())
+    if url.startswith("memory:"):
         raise CliError("demo --serve needs an on-disk store (the page reads it), not memory://")
     try:
         from ..server.runner import BackgroundServer, page_url
     except ImportError:
         raise CliError(INSTALL_HINT) from None
-    try:
-        store = open_store(url)
-    except (ValueError, OSError) as exc:
-        raise CliError(f"demo: cannot open event store {url}: {exc}") from exc
+    store = open_store_or_exit(url, {}, "demo: ")
     try:
         try:
             server = BackgroundServer(store, port=args.port, token=os.environ.get("SWARM_OBS_TOKEN") or None)

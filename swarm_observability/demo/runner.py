@@ -33,6 +33,8 @@ from ..cli._common import (
     CliError,
     checkpoints_location,
     control_path,
+    open_store_or_exit,
+    selected_store,
     store_folder,
 )
 from ..cli._drive import DriveResult, drive
@@ -42,7 +44,7 @@ from ..events import validate_run_id
 from ..exceptions import InvalidRunIdError
 from ..instrumentation.observer import SwarmObserver
 from ..stores.postgres import redact
-from ..stores.url import open_store
+from ..stores.url import default_store_path
 from ..tracing.service import record_service_name
 from .graph import build_demo_graph, scan_input
 from .probes import PROBES, SEVERITIES
@@ -102,11 +104,7 @@ def run_demo(options: DemoOptions, out: Output | None = None) -> int:
         validate_run_id(thread_id, for_filename=True)
     except InvalidRunIdError as exc:
         raise CliError(f"demo: {exc}") from None
-    url = options.store or os.environ.get("SWARM_OBS_STORE") or None
-    try:
-        store = open_store(url)
-    except (ValueError, OSError) as exc:
-        raise CliError(f"demo: cannot open event store {url}: {exc}") from exc
+    store = open_store_or_exit(selected_store(options.store) or str(default_store_path()), {}, "demo: ")
     try:
         return _run(options, out, store, thread_id, graph_input)
     finally:

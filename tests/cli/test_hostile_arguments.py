@@ -208,3 +208,34 @@ def test_export_with_a_malformed_otlp_endpoint_writes_nothing(
     assert result.code == 2, result
     assert "malformed OTLP endpoint 'notaurl'" in result.err and "Traceback" not in result.err
     assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["runs"],
+        ["cancel", "live-1", "--force"],
+        ["demo", ".", "--no-progress"],
+        ["demo", ".", "--no-progress", "--serve", "--no-browser", "--port", "0"],
+    ],
+)
+def test_an_empty_store_option_is_refused(
+    cli: Any, live_db: Path, argv: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--store ""` (an unset `$DATABASE_URL`) is exit 2, never the default store quietly instead."""
+    monkeypatch.chdir(live_db.parent)
+    monkeypatch.setenv("SWARM_OBS_DATA_DIR", str(live_db.parent / ".swarm"))
+    result = cli(*argv, "--store", "")
+    assert result.code == 2, result
+    assert "--store is empty" in result.err and "Traceback" not in result.err
+    assert not (live_db.parent / ".swarm").exists()
+
+
+def test_demo_on_a_store_that_cannot_be_opened_is_exit_2(cli: Any, tmp_path: Path) -> None:
+    """`demo --store` naming a folder (SQLite cannot open it): exit 2 with one line naming the store."""
+    folder = tmp_path / "events.db"
+    folder.mkdir()
+    result = cli("demo", str(tmp_path), "--no-progress", "--store", f"sqlite:///{folder}")
+    assert result.code == 2, result
+    assert result.err.startswith("swarm-obs: demo: ") and str(folder) in result.err
+    assert len(result.err.strip().splitlines()) == 1
