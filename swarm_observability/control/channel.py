@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Self
 
 from .._fork import abandon, reinit_after_fork
 from ..events import validate_run_id
@@ -67,7 +68,49 @@ class ControlRequest:
     """When a process claimed it, or ``None`` while pending."""
 
 
-class ControlChannel:
+class ChannelBase:
+    """What the SQLite and the PostgreSQL control channel do alike: the two reads, ``with``, ``repr``.
+
+    A channel provides ``path``, ``close()`` and ``_select(where, params)`` (rows as
+    :class:`ControlRequest`, oldest first); ``_mark`` is its database driver's parameter mark.
+    """
+
+    path: str
+    _mark = "?"
+
+    def pending(self, scan_id: str, after_id: int = 0) -> list[ControlRequest]:
+        """Unclaimed requests for ``scan_id`` with ``id > after_id``, oldest first.
+
+        In a SQLite file, a row that is not a valid request (an unknown action or a garbled timestamp,
+        written by something other than ``request``) is skipped and logged once, so it never blocks
+        the requests after it; :attr:`ControlChannel.malformed` lists such rows.
+        """
+        where = "WHERE scan_id = {0} AND id > {0} AND consumed_at IS NULL ORDER BY id"
+        return self._select(where.format(self._mark), (scan_id, after_id))
+
+    def requests(self, scan_id: str | None = None) -> list[ControlRequest]:
+        """Every request (claimed or not), oldest first, optionally for one scan."""
+        if scan_id is None:
+            return self._select("ORDER BY id", ())
+        return self._select(f"WHERE scan_id = {self._mark} ORDER BY id", (scan_id,))
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _select(self, where: str, params: tuple[object, ...]) -> list[ControlRequest]:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.path!r})"
+
+
+class ControlChannel(ChannelBase):
     """Control requests in a SQLite file, shared by every process that opens the same path.
 
     Args:
@@ -126,23 +169,6 @@ class ControlChannel:
         assert row_id is not None
         return ControlRequest(row_id, scan_id, parsed, reason, _parse(_iso(now)), None)
 
-    def pending(self, scan_id: str, after_id: int = 0) -> list[ControlRequest]:
-        """Unclaimed requests for ``scan_id`` with ``id > after_id``, oldest first.
-
-        A row that is not a valid request (an unknown action or a garbled timestamp, written by
-        something other than :meth:`request`) is skipped and logged once, so it never blocks the
-        requests after it; :attr:`malformed` lists such rows.
-        """
-        return self._select(
-            "WHERE scan_id = ? AND id > ? AND consumed_at IS NULL ORDER BY id", (scan_id, after_id)
-        )
-
-    def requests(self, scan_id: str | None = None) -> list[ControlRequest]:
-        """Every request (claimed or not), oldest first, optionally for one scan."""
-        if scan_id is None:
-            return self._select("ORDER BY id", ())
-        return self._select("WHERE scan_id = ? ORDER BY id", (scan_id,))
-
     def claim(self, request_id: int) -> bool:
         """Mark a request consumed; ``True`` only for the one caller that claimed it first."""
         with self._lock, self._errors("claim a request in"):
@@ -165,15 +191,6 @@ class ControlChannel:
                 if not self._forked:
                     self._conn.close()
                 self._conn = None
-
-    def __enter__(self) -> ControlChannel:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"ControlChannel({self.path!r})"
 
     def _select(self, where: str, params: tuple[object, ...]) -> list[ControlRequest]:
         with self._lock, self._errors("read"):

@@ -30,7 +30,7 @@ from ..events import validate_run_id
 from ..exceptions import ControlChannelError
 from ..stores.postgres_schema import connect_error, load_psycopg, quote_ident, redact, split_url
 from .actions import ControlAction, parse_action
-from .channel import ControlRequest
+from .channel import ChannelBase, ControlRequest
 
 NOTIFY_CHANNEL = "swarm_obs_control"
 """``LISTEN`` channel of control requests (``.<schema>`` added outside ``public``); payload: the scan id."""
@@ -57,7 +57,7 @@ _HAS_KEYS = (
 _COLUMNS = "id, scan_id, action, reason, created_at, consumed_at"
 
 
-class PostgresControlChannel:
+class PostgresControlChannel(ChannelBase):
     """Control requests in PostgreSQL, shared by every process that opens the same database and schema.
 
     Args:
@@ -68,6 +68,8 @@ class PostgresControlChannel:
     Raises:
         ControlChannelError: the server cannot be reached or the table cannot be created.
     """
+
+    _mark = "%s"
 
     def __init__(self, url: str, *, schema: str | None = None, timeout: float = 10.0) -> None:
         self._psycopg = load_psycopg()
@@ -140,18 +142,6 @@ class PostgresControlChannel:
         with self._lock:
             return _to_request(self._run(insert))
 
-    def pending(self, scan_id: str, after_id: int = 0) -> list[ControlRequest]:
-        """Unclaimed requests for ``scan_id`` with ``id > after_id``, oldest first."""
-        return self._select(
-            "WHERE scan_id = %s AND id > %s AND consumed_at IS NULL ORDER BY id", (scan_id, after_id)
-        )
-
-    def requests(self, scan_id: str | None = None) -> list[ControlRequest]:
-        """Every request (claimed or not), oldest first, optionally for one scan."""
-        if scan_id is None:
-            return self._select("ORDER BY id", ())
-        return self._select("WHERE scan_id = %s ORDER BY id", (scan_id,))
-
     def claim(self, request_id: int) -> bool:
         """Mark a request consumed; ``True`` only for the one caller (of any process) that claimed it."""
         sql = (
@@ -200,15 +190,6 @@ class PostgresControlChannel:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-
-    def __enter__(self) -> PostgresControlChannel:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"PostgresControlChannel({self.path!r})"
 
     def _select(self, where: str, params: tuple[object, ...]) -> list[ControlRequest]:
         sql = f"SELECT {_COLUMNS} FROM {self._q}.swarm_control {where}"
