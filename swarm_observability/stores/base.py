@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, Self, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 from ..events import EventType, StreamEvent, validate_run_id
 from ..exceptions import DuplicateEventError, SequenceConflictError
@@ -194,6 +194,26 @@ def check_batch(
         seen.add(event.id)
         last[run] = expected
     return last
+
+
+def option_value(value: object, kind: type) -> Any:
+    """A store option as ``kind``: a URL's text (``?read_only=yes&pool_size=8``) or a value given as such.
+
+    Booleans are ``1/true/yes/on`` or ``0/false/no/off`` in any case.
+
+    Raises:
+        ValueError: ``value`` is not a ``kind``.
+    """
+    if kind is not bool:
+        return kind(value)
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
 
 
 def check_since(since: datetime | None) -> datetime | None:

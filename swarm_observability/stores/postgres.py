@@ -25,7 +25,7 @@ from typing import Any
 
 from ..events import StreamEvent, validate_run_id
 from ..exceptions import DuplicateEventError, EventStoreError, SequenceConflictError, StoreCorruptionError
-from .base import PagedReads, QueryFilter, RunInfo, StoreStats, batch_events, check_batch
+from .base import PagedReads, QueryFilter, RunInfo, StoreStats, batch_events, check_batch, option_value
 from .postgres_batch import APPEND_SQL, NOTIFY_SQL, event_columns, notify_payload, run_columns, well_formed
 from .postgres_connections import ATTEMPTS, PostgresConnections
 from .postgres_schema import migrate, notify_channel, quote_ident, redact, split_url
@@ -74,8 +74,8 @@ class PostgresEventStore(PagedReads):
         conninfo, ours = split_url(url)
         schema = schema if schema is not None else ours.get("schema", "public")
         pool_size = int(pool_size if pool_size is not None else ours.get("pool_size", 4))
-        read_only = _as_bool(read_only if read_only is not None else ours.get("read_only", False))
-        notify = _as_bool(notify if notify is not None else ours.get("notify", True))
+        read_only = option_value(read_only if read_only is not None else ours.get("read_only", False), bool)
+        notify = option_value(notify if notify is not None else ours.get("notify", True), bool)
         if pool_size < 1:
             raise ValueError(f"pool_size must be at least 1, not {pool_size}")
         self._q = quote_ident(schema)
@@ -348,14 +348,3 @@ _SQL = {
         "pg_total_relation_size('{s}.swarm_events') + pg_total_relation_size('{s}.swarm_runs')"
     ),
 }
-
-
-def _as_bool(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    lowered = str(value).lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"not a boolean: {value!r}")

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from .base import EventStore
+from .base import EventStore, option_value
 from .jsonl import JSONLEventStore
 from .memory import InMemoryEventStore
 from .sqlite import SQLiteEventStore
@@ -104,7 +104,7 @@ def _open_postgres(text: str, options: dict[str, Any]) -> EventStore:
     params: dict[str, Any] = {}
     for key, value in ours.items():
         try:
-            params[key] = _convert(value, known[key])
+            params[key] = option_value(value, known[key])
         except ValueError:
             kind = known[key].__name__
             raise ValueError(f"store URL option {key}={value!r} is not a valid {kind}") from None
@@ -163,18 +163,7 @@ def _query_options(text: str, backend: str, query: str) -> dict[str, Any]:
         if kind is None:
             raise ValueError(f"{backend} store URL {text!r} has an unknown option {key!r}")
         try:
-            options[key] = _convert(value, kind)
+            options[key] = option_value(value, kind)
         except ValueError:
             raise ValueError(f"store URL {text!r}: {key}={value!r} is not a valid {kind.__name__}") from None
     return options
-
-
-def _convert(value: str, kind: type) -> Any:
-    if kind is bool:
-        lowered = value.lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(value)
-    return kind(value)
