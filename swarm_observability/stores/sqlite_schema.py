@@ -12,6 +12,7 @@ Layout (tables are prefixed so the store can share a file with LangGraph's check
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
@@ -68,7 +69,7 @@ def open_database(
             target, timeout=busy_timeout, isolation_level=None, check_same_thread=False, uri=uri
         )
     except sqlite3.Error as exc:
-        raise EventStoreError(f"cannot open event store {target}: {exc}") from exc
+        raise EventStoreError(f"cannot open event store {location}: {exc}") from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         if durability is not None:
@@ -87,14 +88,14 @@ def open_database(
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        row = conn.execute("SELECT value FROM swarm_meta WHERE key = 'schema_version'").fetchone()
+        row = None
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'swarm_meta'").fetchone():
+            row = conn.execute("SELECT value FROM swarm_meta WHERE key = 'schema_version'").fetchone()
     except sqlite3.DatabaseError as exc:
         conn.close()
         if is_corruption(exc):
-            raise StoreCorruptionError(
-                f"cannot use {target} as an event store: {one_line(exc)}", str(target)
-            ) from exc
-        raise EventStoreError(f"cannot open event store {target}: {exc}") from exc
+            raise StoreCorruptionError(f"unreadable SQLite file: {one_line(exc)}", location) from exc
+        raise EventStoreError(f"cannot open event store {location}: {exc}") from exc
     version = None if row is None else row[0]
     if version is not None and (version.__class__ is not str or not version.isdigit()):
         conn.close()
@@ -104,11 +105,20 @@ def open_database(
         )
     if version is None or int(version) > SCHEMA_VERSION:
         conn.close()
-        found = "no" if version is None else f"version {version}"
+        if version is None:
+            what = "an empty file" if _is_empty(location) else "an SQLite database without the event tables"
+            raise EventStoreError(f"{location} is not an event store: it is {what}")
         raise EventStoreError(
-            f"{target} has {found} event-store schema; this release reads version {SCHEMA_VERSION}"
+            f"{location} has event-store schema version {version}; this release reads {SCHEMA_VERSION}"
         )
     return conn
+
+
+def _is_empty(location: str) -> bool:
+    try:
+        return os.path.getsize(location) == 0
+    except OSError:
+        return False
 
 
 def is_corruption(exc: sqlite3.DatabaseError) -> bool:

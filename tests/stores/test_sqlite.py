@@ -145,9 +145,28 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     bogus = tmp_path / "notes.db"
     bogus.write_bytes(b"these are my notes, not a database\n" * 200)
     before = bogus.read_bytes()
-    with pytest.raises(StoreCorruptionError, match="cannot use"):
+    with pytest.raises(StoreCorruptionError, match="unreadable SQLite file: file is not a database") as info:
         SQLiteEventStore(bogus)
+    assert info.value.location == str(bogus) and str(info.value).count(str(bogus)) == 1
     assert bogus.read_bytes() == before
+
+
+@pytest.mark.parametrize("content", ["empty", "other tables"])
+def test_a_read_only_open_of_a_file_that_is_no_event_store_says_what_it_is(
+    tmp_path: Path, content: str
+) -> None:
+    """An empty file or another program's SQLite database, read-only: one plain sentence, file unchanged."""
+    path = tmp_path / "events.db"
+    path.touch()
+    if content == "other tables":
+        with sqlite3.connect(path) as conn:
+            conn.execute("CREATE TABLE notes (x)")
+    before = path.read_bytes()
+    what = "an empty file" if content == "empty" else "an SQLite database without the event tables"
+    with pytest.raises(EventStoreError) as info:
+        SQLiteEventStore(path, read_only=True)
+    assert str(info.value) == f"{path} is not an event store: it is {what}"
+    assert path.read_bytes() == before
 
 
 def test_shares_a_file_with_other_tables(tmp_path: Path) -> None:
