@@ -22,6 +22,7 @@ import os
 import threading
 import zlib
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -166,18 +167,21 @@ class JSONLEventStore(PagedReads):
             self._failed = exc
             logger.error("could not cut a failed write from %s: %s; appends are refused", self.path, undo_exc)
 
-    def _refresh(self) -> None:
-        if self.read_only and os.fstat(self._fd).st_size > self._index.end:
-            scan(self._fd, self.path, self._index, read_only=True)
+    @contextmanager
+    def _current(self) -> Iterator[None]:
+        """The index of the open store, under the lock; read-only, first caught up with the file."""
+        with self._lock:
+            self._check_open()
+            if self.read_only and os.fstat(self._fd).st_size > self._index.end:
+                scan(self._fd, self.path, self._index, read_only=True)
+            yield
 
     # -- reading ----------------------------------------------------------------------------------
 
     def _pages(self, run_id: str, after_seq: int) -> Iterator[list[StreamEvent]]:
         seq = max(int(after_seq), 0) + 1
         while True:
-            with self._lock:
-                self._check_open()
-                self._refresh()
+            with self._current():
                 index = self._index.runs.get(run_id)
                 if index is None or seq > len(index.offsets):
                     return
@@ -246,9 +250,7 @@ class JSONLEventStore(PagedReads):
         first = max(int(after_seq), 0)
         out: list[bytes] = []
         while limit is None or len(out) < limit:
-            with self._lock:
-                self._check_open()
-                self._refresh()
+            with self._current():
                 index = self._index.runs.get(run_id)
                 seq = first + len(out)
                 if index is None or seq >= len(index.offsets):
@@ -267,9 +269,7 @@ class JSONLEventStore(PagedReads):
         Raises:
             StoreCorruptionError: a line fails its CRC (naming the file and byte offset).
         """
-        with self._lock:
-            self._check_open()
-            self._refresh()
+        with self._current():
             end = self._index.end
         offsets: list[int] = []
         lines: list[bytes] = []
@@ -301,9 +301,7 @@ class JSONLEventStore(PagedReads):
         if not self.read_only:
             self._check_open()
             return self._index.last_seq(run_id)
-        with self._lock:
-            self._check_open()
-            self._refresh()
+        with self._current():
             return self._index.last_seq(run_id)
 
     def _query(self, run_id: str | None, wanted: QueryFilter) -> list[StreamEvent]:
@@ -327,16 +325,12 @@ class JSONLEventStore(PagedReads):
         return oldest_first(infos)
 
     def _run_ids(self) -> list[str]:
-        with self._lock:
-            self._check_open()
-            self._refresh()
+        with self._current():
             return list(self._index.runs)
 
     def stats(self) -> StoreStats:
         """Runs, events, the file path and its size in bytes."""
-        with self._lock:
-            self._check_open()
-            self._refresh()
+        with self._current():
             events = sum(len(index.offsets) for index in self._index.runs.values())
             size = os.fstat(self._fd).st_size
         return StoreStats(self.backend, len(self._index.runs), events, str(self.path), size)
