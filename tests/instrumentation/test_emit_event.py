@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import operator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Any
 
 import pytest
-from langgraph.graph import START, StateGraph
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from swarm_observability import EventEmitter, EventType, emit_event, stream_events
@@ -20,9 +18,8 @@ from swarm_observability.stores.memory import InMemoryEventStore
 from swarm_observability.stores.sqlite import SQLiteEventStore
 from swarm_observability.tracing import export_run
 
-
-class S(TypedDict, total=False):
-    x: Annotated[list[str], operator.add]
+from .helpers import ChainState as S
+from .helpers import chain
 
 
 @dataclass
@@ -55,10 +52,7 @@ def pay() -> None:
 
 
 def _graph(observer: SwarmObserver, node: Any) -> Any:
-    builder = StateGraph(S)
-    builder.add_node("work", node)
-    builder.add_edge(START, "work")
-    return observer.instrument(builder.compile())
+    return observer.instrument(chain(("work", node)).compile())
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])

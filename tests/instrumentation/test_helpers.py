@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import operator
 from collections.abc import Callable
-from typing import Annotated, Any, TypedDict
+from typing import Any
 
 import pytest
 from langchain_core.runnables import RunnableConfig
-from langgraph.graph import START, StateGraph
+from langgraph.graph import StateGraph
 
 from swarm_observability import agent, iter_events, log, observe_node, plan, probe, progress, stream_events
 from swarm_observability.exceptions import EventValidationError, NoActiveRunError
 from swarm_observability.instrumentation.observer import SwarmObserver
 from swarm_observability.instrumentation.recorder import current_scope
 
-from .helpers import by_scope, run_api, types
-
-
-class S(TypedDict, total=False):
-    x: Annotated[list[str], operator.add]
+from .helpers import ChainState as S
+from .helpers import by_scope, chain, run_api, types
 
 
 def _single(node: Callable[..., Any], name: str = "n") -> StateGraph:
-    builder = StateGraph(S)
-    builder.add_node(name, node)
-    builder.add_edge(START, name)
-    return builder
+    return chain((name, node))
 
 
 def _enter_sync(cm: Any) -> None:

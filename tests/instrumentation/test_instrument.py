@@ -138,11 +138,8 @@ def test_injection_of_config_writer_store_runtime(observer: SwarmObserver, node_
         ) -> dict:
             return record(config, writer, store, runtime)
 
-    builder = StateGraph(S)
-    builder.add_node("n", node)
-    builder.add_edge(START, "n")
     kv = InMemoryStore()
-    graph = observer.instrument(builder.compile(store=kv))
+    graph = observer.instrument(chain(("n", node)).compile(store=kv))
     seen: list[Any] = []
 
     async def consume() -> None:
@@ -165,10 +162,7 @@ def test_async_only_node_under_sync_invoke_raises_langgraph_error(observer: Swar
     async def only_async(state: S) -> dict:
         return {"x": ["a"]}
 
-    builder = StateGraph(S)
-    builder.add_node("only_async", only_async)
-    builder.add_edge(START, "only_async")
-    graph = observer.instrument(builder.compile())
+    graph = observer.instrument(chain(("only_async", only_async)).compile())
     with pytest.raises(TypeError, match="No synchronous function provided"):
         graph.invoke({"x": []}, {"configurable": {"thread_id": "t"}})
     assert types(observer.store.load("t")) == ["scan_started", "node_enter", "node_exit", "scan_error"]
@@ -233,10 +227,7 @@ def test_node_body_runs_where_scope_opened(node_kind: str, api: str) -> None:
             inside.append((_body_marker.get(), threading.get_ident()))
             return {"x": ["n"]}
 
-    builder = StateGraph(S)
-    builder.add_node("n", node)
-    builder.add_edge(START, "n")
-    graph = observer.instrument(builder.compile())
+    graph = observer.instrument(chain(("n", node)).compile())
     _, exc = run_api(graph, api, {"x": []}, {"configurable": {"thread_id": "t"}})
     assert exc is None
     enter = next(e for e in observer.store.load("t") if e.type_name == "node_enter")
@@ -268,13 +259,8 @@ def test_failing_scope_hook_does_not_break_the_graph(caplog: pytest.LogCaptureFi
 
 def test_subgraph_state_still_visible(observer: SwarmObserver) -> None:
     """get_state(subgraphs=True) still returns the subgraph's state for a wrapped subgraph node."""
-    inner = StateGraph(S)
-    inner.add_node("ask", lambda state: {"x": [interrupt("ok?")]})
-    inner.add_edge(START, "ask")
-    outer = StateGraph(S)
-    outer.add_node("sub", inner.compile())
-    outer.add_edge(START, "sub")
-    graph = observer.instrument(outer.compile(checkpointer=InMemorySaver()))
+    inner = chain(("ask", lambda state: {"x": [interrupt("ok?")]})).compile()
+    graph = observer.instrument(chain(("sub", inner)).compile(checkpointer=InMemorySaver()))
     config = {"configurable": {"thread_id": "t"}}
     graph.invoke({"x": []}, config)
     task = graph.get_state(config, subgraphs=True).tasks[0]
