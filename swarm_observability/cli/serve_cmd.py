@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 from ._common import EXIT_OK, CliError, open_cli_store, seconds_arg
 
@@ -24,6 +25,7 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--cors-origin",
         action="append",
+        type=_origin,
         default=[],
         metavar="ORIGIN",
         help="allow browser calls from this origin (repeatable; default: none)",
@@ -31,6 +33,7 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--allowed-host",
         action="append",
+        type=_host,
         default=[],
         metavar="NAME",
         help="also answer requests for this Host name, e.g. behind a proxy (repeatable; '*': any; "
@@ -44,6 +47,32 @@ def register(sub: Any) -> None:
         help="seconds between stream heartbeats (15)",
     )
     parser.set_defaults(func=_cmd_serve)
+
+
+def _origin(text: str) -> str:
+    """``type=`` of ``--cors-origin``: ``*`` or ``scheme://host[:port]`` as a browser sends it in
+    ``Origin``; anything else (a bare name, a path, a trailing ``/``) would never match and leave CORS
+    closed while looking configured. A trailing ``/`` is dropped, the only harmless difference."""
+    value = text.strip().rstrip("/")
+    if value == "*":
+        return value
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an origin: expected scheme://host[:port], e.g. https://dash.example.com"
+        )
+    return value
+
+
+def _host(text: str) -> str:
+    """``type=`` of ``--allowed-host``: a non-empty name (an empty one matches no request)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty (a Host name, or '*' for any)")
+    return text.strip()
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

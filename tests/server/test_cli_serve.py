@@ -134,3 +134,31 @@ def test_demo_serve_shows_the_running_scan_on_the_page(tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--cors-origin", "dash.example.com"], "is not an origin: expected scheme://host[:port]"),
+        (["--cors-origin", "https://dash.example.com/app"], "is not an origin"),
+        (["--cors-origin", "https://dash.example.com:99999"], "Port out of range"),
+        (["--allowed-host", ""], "--allowed-host: must not be empty"),
+    ],
+)
+def test_serve_refuses_origins_and_hosts_that_can_never_match(
+    db: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A --cors-origin that is not scheme://host[:port] (CORS would stay closed) or an empty --allowed-host:
+    exit 2 with one line, before anything listens."""
+    code = main(["serve", "--store", str(db), "--port", "0", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_serve_takes_an_origin_with_a_trailing_slash_as_the_origin() -> None:
+    """`--cors-origin https://dash.example.com/` means the origin a browser sends, without the slash."""
+    from swarm_observability.cli import build_parser
+
+    args = build_parser().parse_args(["serve", "--cors-origin", "https://dash.example.com/"])
+    assert args.cors_origin == ["https://dash.example.com"]
