@@ -24,6 +24,7 @@ from swarm_observability.checkpointers import (
 )
 from swarm_observability.emitter import EventEmitter
 from swarm_observability.exceptions import CheckpointerError
+from tests.instrumentation.helpers import chain
 
 
 class State(TypedDict):
@@ -46,18 +47,8 @@ def _chain(async_nodes: bool, *, ask: bool = False) -> StateGraph:
         answer = interrupt("approve?")
         return {"x": [f"answer:{answer}"]}
 
-    builder = StateGraph(State)
-    builder.add_node("first", first)
-    builder.add_node("second", second_async if async_nodes else second_sync)
-    builder.add_edge(START, "first")
-    builder.add_edge("first", "second")
-    if ask:
-        builder.add_node("ask", ask_node)
-        builder.add_edge("second", "ask")
-        builder.add_edge("ask", END)
-    else:
-        builder.add_edge("second", END)
-    return builder
+    second = second_async if async_nodes else second_sync
+    return chain(("first", first), ("second", second), *([("ask", ask_node)] if ask else []))
 
 
 def _config(thread: str) -> RunnableConfig:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import operator
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, TypedDict
 
 import pytest
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import StateGraph
 
 from swarm_observability import SwarmObserver
 from swarm_observability.checkpointers import aget_checkpointer, get_checkpointer
@@ -27,23 +25,14 @@ from swarm_observability.control import (
 from swarm_observability.exceptions import CheckpointerError, ControlChannelError
 from swarm_observability.stores import PostgresEventStore
 from tests._postgres import ReplyLosingProxy, record_connect_timeouts
+from tests.instrumentation.helpers import chain
 
 pytestmark = pytest.mark.postgres
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class State(TypedDict):
-    x: Annotated[list[str], operator.add]
-
-
 def _chain() -> StateGraph:
-    builder = StateGraph(State)
-    builder.add_node("first", lambda state: {"x": ["first"]})
-    builder.add_node("second", lambda state: {"x": ["second"]})
-    builder.add_edge(START, "first")
-    builder.add_edge("first", "second")
-    builder.add_edge("second", END)
-    return builder
+    return chain("first", "second")
 
 
 def _tables(url: str) -> set[str]:
