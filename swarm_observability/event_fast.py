@@ -12,6 +12,7 @@ wrongly typed values) returns ``None`` and goes through full validation
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
@@ -22,6 +23,7 @@ from .event_model import INT64_MAX, OPTIONAL_STR_FIELDS, StreamEvent, jsonable_d
 from .event_types import KNOWN_RUN_IDS, EventType, remember_run_id
 
 _NULLABLE = OPTIONAL_STR_FIELDS | {"step", "progress", "seq"}
+_TEXT_KINDS = frozenset({str, type(None)})
 _TEMPLATE: dict[str, Any] = {
     name: (() if name == "namespace" else None if info.default_factory is not None else info.default)
     for name, info in StreamEvent.model_fields.items()
@@ -50,8 +52,16 @@ def plain_values(run_id: object, fields: dict[str, Any]) -> dict[str, Any] | Non
         return None
     if run_id not in KNOWN_RUN_IDS and not remember_run_id(run_id):
         return None
+    # The text fields (most of them) at once, in C: str or None, and ASCII; else one by one below.
+    texts = OPTIONAL_STR_FIELDS.intersection(fields)
+    text_values = list(map(fields.__getitem__, texts))
+    if _TEXT_KINDS.issuperset(map(type, text_values)) and "".join(filter(None, text_values)).isascii():
+        others: Iterable[str] = fields.keys() - texts
+    else:
+        others = fields
     data: dict[str, Any] | None = None
-    for key, value in fields.items():
+    for key in others:
+        value = fields[key]
         if value.__class__ is str:  # the common case first: ids and names
             if (key in OPTIONAL_STR_FIELDS or key == "id") and (value.isascii() or storable_text(value)):
                 continue
