@@ -37,9 +37,12 @@ current: list[Tick] = [(-1, EPOCH, "")]
 def tick(ms: int) -> Tick:
     """The :data:`Tick` of Unix millisecond ``ms`` (cached for the latest one)."""
     now = current[0]
-    if now[0] != ms:
-        now = (ms, EPOCH + timedelta(milliseconds=ms), f"{ms >> 16:08x}-{ms & 0xFFFF:04x}-")
-        current[0] = now
+    return now if now[0] == ms else new_tick(ms)
+
+
+def new_tick(ms: int) -> Tick:
+    """The :data:`Tick` of Unix millisecond ``ms``, made now: for a caller that found ``current[0]`` older."""
+    now = current[0] = (ms, EPOCH + MILLISECOND * ms, f"{ms >> 16:08x}-{ms & 0xFFFF:04x}-")
     return now
 
 

@@ -40,7 +40,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ._clock import current, tick, uuid7
+from ._clock import current, new_tick, uuid7
 from ._storable import SURROGATES_ESCAPED, escape_surrogates, needs_scrub, scrub, storable_text
 from .event_fast import (
     assembled,
@@ -194,9 +194,10 @@ def make_scope_event(type: EventType | str, scope: ScopeFields, data: dict[str, 
             values["type"] = type
             values["data"] = plain
             ns = time.time_ns()
+            ms = ns // 1_000_000
             now = current[0]  # tick(ms), without a call for all but an event a millisecond
-            if now[0] != ns // 1_000_000:
-                now = tick(ns // 1_000_000)
+            if now[0] != ms:
+                now = new_tick(ms)
             values["id"] = uuid7(now[2])
             values["timestamp"] = now[1]
             values["time_unix_nano"] = ns

@@ -18,7 +18,6 @@ A failing hook is logged, never raised into the graph.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -48,7 +47,6 @@ _HEARTBEAT_KINDS = frozenset({"node", "probe"})
 _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
 _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 _OUTCOME_TEXT = {outcome: outcome.value for outcome in Outcome}  # plain str: the fast path's data
-_NO_LOCK = contextlib.nullcontext()
 
 
 def new_scope_id() -> str:
@@ -288,10 +286,12 @@ class Recorder:
             self._failed(exc, type, strict)
             return None
 
-    def _scoped(self, scope: Scope, type: EventType, data: dict[str, Any] | None) -> StreamEvent | None:
-        """:meth:`emit` of an event with nothing but ``data`` beyond the scope's fields (open, close)."""
-        if scope.invocation.streams and scope.kind != "scan":
-            return self.emit(scope, type) if data is None else self.emit(scope, type, data=data)
+    def _scoped(
+        self, scope: Scope, type: EventType, data: dict[str, Any] | None, fields: dict[str, Any] | None = None
+    ) -> StreamEvent | None:
+        """:meth:`emit` of an event with ``data`` (and ``fields``) beyond the scope's fields (open, close)."""
+        if fields or (scope.invocation.streams and scope.kind != "scan"):
+            return self.emit(scope, type, data=data, **(fields or {}))  # data=None: no data, as emit has it
         try:
             return self.emitter.emit_scoped(type, scope._checked or self._scope_fields(scope), data)
         except Exception as exc:
@@ -343,11 +343,12 @@ class Recorder:
         payload = {"outcome": _OUTCOME_TEXT[outcome], "duration_ms": elapsed, **data}
         hooks = self.hooks
         if hooks is None:  # the lock is against a heartbeat of this scope (none without heartbeats)
-            with self._lock if self._heartbeats is not None else _NO_LOCK:
+            if self._heartbeats is None:
                 scope.closed = True
-                if fields:
-                    return self.emit(scope, type, data=payload, **fields)
-                return self._scoped(scope, type, payload)
+                return self._scoped(scope, type, payload, fields)
+            with self._lock:
+                scope.closed = True
+                return self._scoped(scope, type, payload, fields)
         try:
             if fields:
                 event = make_event(
@@ -381,9 +382,8 @@ class Recorder:
 
     def _beat(self, scope: Scope, now: float) -> None:
         with self._lock:
-            if scope.closed:
-                return
-            self.emit(scope, EventType.HEARTBEAT, data={"elapsed_s": round(now - scope.started, 3)})
+            if not scope.closed:
+                self.emit(scope, EventType.HEARTBEAT, data={"elapsed_s": round(now - scope.started, 3)})
 
     def _failed(self, exc: Exception, type: EventType | str, strict: bool) -> None:
         """Telemetry never breaks the graph: log; only a caller's own invalid input is raised (strict)."""
