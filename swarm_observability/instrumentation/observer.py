@@ -23,6 +23,7 @@ The observer builds the runtime and hands it down; nothing below calls back into
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -99,7 +100,8 @@ class SwarmObserver:
 
     Raises:
         ValueError: ``emitter`` together with a different ``store``, ``processors`` or
-            ``hash_chain``, a negative ``heartbeat_interval``, or a malformed ``prices`` table.
+            ``hash_chain``, a negative or infinite ``heartbeat_interval``, or a malformed ``prices`` table.
+        TypeError: ``store`` or ``emitter`` of another kind (a URL string instead of a store, say).
     """
 
     def __init__(
@@ -125,8 +127,12 @@ class SwarmObserver:
                 raise ValueError("processors belong to the emitter; pass them to EventEmitter instead")
             if hash_chain:
                 raise ValueError("hash_chain belongs to the emitter; pass EventEmitter(hash_chain=True)")
-        if heartbeat_interval is not None and heartbeat_interval < 0:
-            raise ValueError(f"heartbeat_interval must be >= 0 seconds, got {heartbeat_interval!r}")
+        if heartbeat_interval is not None and not 0 <= heartbeat_interval < math.inf:
+            raise ValueError(
+                f"heartbeat_interval must be >= 0 seconds and finite, got {heartbeat_interval!r}"
+            )
+        _check_kind(store, EventStore, "store", "an event store (open one from a URL with open_store)")
+        _check_kind(emitter, EventEmitter, "emitter", "an EventEmitter")
         self.emitter = (
             emitter
             if emitter is not None
@@ -368,3 +374,8 @@ def instrument(graph: G, **observer_kwargs: Any) -> SwarmObserver:
     observer = SwarmObserver(**observer_kwargs)
     observer.instrument(graph)
     return observer
+
+
+def _check_kind(value: object, kind: type, name: str, what: str) -> None:
+    if value is not None and not isinstance(value, kind):
+        raise TypeError(f"{name} must be {what}, not {value!r} ({type(value).__name__})")

@@ -289,8 +289,17 @@ def test_default_heartbeat_interval() -> None:
     """Heartbeats are on by default every 15 s; 0 or None turns them off."""
     assert SwarmObserver().heartbeat_interval == 15.0
     assert SwarmObserver(heartbeat_interval=0).heartbeat_interval is None
-    with pytest.raises(ValueError, match="heartbeat_interval"):
-        SwarmObserver(heartbeat_interval=-1)
+    for bad in (-1, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="heartbeat_interval must be finite seconds >= 0"):
+            SwarmObserver(heartbeat_interval=bad)
+
+
+@pytest.mark.parametrize("kwargs", [{"store": "memory://"}, {"store": 5}, {"emitter": object()}])
+def test_a_store_or_emitter_of_another_kind_is_refused_at_once(kwargs: dict[str, object]) -> None:
+    """A URL string (or anything else) as store or emitter is a TypeError naming it, not runs lost later."""
+    name = next(iter(kwargs))
+    with pytest.raises(TypeError, match=f"^{name} must be an? "):
+        SwarmObserver(**kwargs)  # type: ignore[arg-type]
 
 
 def test_observer_events_helper_closes_early(observer: SwarmObserver) -> None:
