@@ -290,7 +290,7 @@ def test_default_heartbeat_interval() -> None:
     assert SwarmObserver().heartbeat_interval == 15.0
     assert SwarmObserver(heartbeat_interval=0).heartbeat_interval is None
     for bad in (-1, float("inf"), float("nan")):
-        with pytest.raises(ValueError, match="heartbeat_interval must be finite seconds >= 0"):
+        with pytest.raises(ValueError, match="heartbeat_interval must be >= 0 seconds and finite"):
             SwarmObserver(heartbeat_interval=bad)
 
 
