@@ -68,6 +68,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
                 }
             if provider is not None:
                 done["otlp"] = _send_otlp(store, run_id, provider, args.otlp)
+        except BrokenPipeError:
+            raise  # `--jsonl - | head`: the reader has all it wanted (main() exits 0)
         except OSError as exc:
             raise CliError(f"export failed: {exc}") from exc
         except SwarmObservabilityError as exc:

@@ -239,3 +239,29 @@ def test_demo_on_a_store_that_cannot_be_opened_is_exit_2(cli: Any, tmp_path: Pat
     assert result.code == 2, result
     assert result.err.startswith("swarm-obs: demo: ") and str(folder) in result.err
     assert len(result.err.strip().splitlines()) == 1
+
+
+def test_export_to_a_closed_pipe_is_a_quiet_exit_0(tmp_path: Path) -> None:
+    """`export RUN --jsonl - | head -1`: a reader stopping early is no export failure (exit 0, silent)."""
+    db = tmp_path / "events.db"
+    with SQLiteEventStore(db) as store, EventEmitter(store, write="sync") as emitter:
+        for i in range(400):
+            emitter.emit("log", "big-1", message=f"line {i} " + "x" * 500)
+    argv = [
+        sys.executable,
+        "-m",
+        "swarm_observability",
+        "export",
+        "big-1",
+        "--jsonl",
+        "-",
+        "--store",
+        str(db),
+    ]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline().startswith(b"{")
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 0, err
+    assert "Broken pipe" not in err and "Traceback" not in err
