@@ -52,6 +52,7 @@ def open_database(
     duckdb = require_duckdb()
     if not writable and not path.is_file():
         raise AnalyticsError(f"no analytics database at {path} (build it with `swarm-obs rebuild-db`)")
+    _refuse_foreign_file(path)
     deadline = time.monotonic() + wait
     while True:
         try:
@@ -79,6 +80,24 @@ def open_database(
         conn.close()
         raise
     return conn
+
+
+def _refuse_foreign_file(path: Path) -> None:
+    """A file that is not a DuckDB database is refused before DuckDB opens it: DuckDB opens some such
+    files (a small JSON file) as an empty database, and creating our tables in it, or ``rebuild``
+    moving a new database over it, would destroy a file that is not ours."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(12)
+    except (FileNotFoundError, IsADirectoryError):
+        return
+    except OSError as exc:
+        raise AnalyticsError(f"cannot open the analytics database {path}: {exc}") from exc
+    if header and header[8:12] != b"DUCK":
+        raise AnalyticsError(
+            f"{path} is not a DuckDB database (not an analytics database of swarm-observability); "
+            "it is left as it is: pass another --db"
+        )
 
 
 def _ensure_schema(conn: Any, path: Path) -> None:

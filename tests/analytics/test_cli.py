@@ -126,3 +126,15 @@ def test_ctrl_c_inside_a_duckdb_statement_is_exit_130(
     monkeypatch.setattr(analytics, "stats", interrupted)
     code, _, err = _run(capsys, "stats", "--store", store_url)
     assert code == 130 and err.strip() == "swarm-obs: interrupted"
+
+
+@pytest.mark.parametrize("command", ["rebuild-db", "project", "stats"])
+def test_a_db_path_naming_another_file_leaves_it_alone(
+    command: str, store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--db` naming a file that is not DuckDB (a JSON file): refused in one line, the file unchanged."""
+    victim = tmp_path / "trace.json"
+    victim.write_text('{"spans": []}\n')
+    code, _, err = _run(capsys, command, "--store", store_url, "--db", str(victim))
+    assert code in (1, 2) and "is not a DuckDB database" in err and len(err.strip().splitlines()) == 1
+    assert victim.read_text() == '{"spans": []}\n'
