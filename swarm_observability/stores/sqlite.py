@@ -259,6 +259,8 @@ class SQLiteEventStore(PagedReads):
             params.append(run_id)
         if wanted is not None:
             if not wanted:
+                with self._lock:
+                    self._open_conn()  # closed: raise as every query does
                 return []
             where.append(f"type IN ({', '.join('?' * len(wanted))})")
             params.extend(sorted(wanted))
