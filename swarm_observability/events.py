@@ -38,12 +38,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ._clock import current, new_tick, uuid7
 from ._storable import SURROGATES_ESCAPED, escape_surrogates, needs_scrub, scrub, storable_text
 from .event_fast import (
-    assembled,
     mark_set,
     plain_data,
     plain_event,
@@ -89,6 +88,9 @@ assigned on the way (see :func:`caller_fields`)."""
 _ASSIGNED_BY = {"seq": "the emitter", "sanitized": "validation", "prev_hash": "the hash chain"}
 _new_model = object.__new__
 _set = object.__setattr__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def make_event(type: EventType | str, run_id: str, **fields: Any) -> StreamEvent:
@@ -201,7 +203,12 @@ def make_scope_event(type: EventType | str, scope: ScopeFields, data: dict[str, 
             values["id"] = uuid7(now[2])
             values["timestamp"] = now[1]
             values["time_unix_nano"] = ns
-            return assembled(values, fields_set)
+            event = _new_model(StreamEvent)  # assembled(values, fields_set), inlined: twice per node
+            _set(event, "__dict__", values)
+            _set_fields_set(event, fields_set)
+            _set_extra(event, {})
+            _set_private(event, None)
+            return event
     if data is None:
         return make_event(type, scope.run_id, **scope.fields)
     return make_event(type, scope.run_id, **scope.fields, data=data)
