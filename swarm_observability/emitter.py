@@ -41,7 +41,7 @@ from .emitter_seq import RunSequences
 from .emitter_stats import EmitterStats, SanitizedCount
 from .emitter_subscribers import Subscriber, Subscribers, areplay, is_async, replay
 from .emitter_writer import BackgroundWriter
-from .event_fast import plain_event
+from .event_fast import mark_seq, plain_event
 from .events import (
     CALLER_FIELDS,
     EventType,
@@ -51,7 +51,6 @@ from .events import (
     copy_event,
     make_event,
     make_scope_event,
-    mark_set,
     storable_event,
 )
 from .exceptions import EventStoreError, SequenceConflictError
@@ -218,7 +217,6 @@ class EventEmitter:
     def _publish(self, event: StreamEvent, *, owned: bool) -> StreamEvent | None:
         if self._closed:
             raise EventStoreError("the emitter is closed")
-        original = event
         processors: Sequence[Processor] = self.processors
         if processors:
             pipeline = self._pipeline
@@ -227,17 +225,19 @@ class EventEmitter:
             values = event.__dict__
             if not values["message"]:
                 processors = pipeline.for_data(values["data"])
-            for processor in processors:
-                processed = processor(event)
-                if processed is None:
-                    return None
-                event = processed
-        if event is not original:
-            owned = True
-            checked = storable_event(event)  # a processor's copy was not validated
-            if checked is not event and checked.sanitized != event.sanitized:
-                self._sanitized.add(checked)
-            event = checked
+            if processors:  # else none can change it (most events)
+                original = event
+                for processor in processors:
+                    processed = processor(event)
+                    if processed is None:
+                        return None
+                    event = processed
+                if event is not original:
+                    owned = True
+                    checked = storable_event(event)  # a processor's copy was not validated
+                    if checked is not event and checked.sanitized != event.sanitized:
+                        self._sanitized.add(checked)
+                    event = checked
         with self._lock:
             if self._closed:
                 raise EventStoreError("the emitter is closed")
@@ -249,7 +249,7 @@ class EventEmitter:
             seq = last + 1
             if owned:  # built here and unseen: assigning seq in place is part of its construction
                 values["seq"] = seq
-                mark_set(event, "seq")
+                mark_seq(event)
             else:
                 event = copy_event(event, seq=seq)
             if self.hash_chain:

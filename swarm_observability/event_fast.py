@@ -125,6 +125,7 @@ def assembled(values: dict[str, Any], fields_set: set[str]) -> StreamEvent:
 _shared_sets: dict[frozenset[str], set[str]] = {}
 _shared_names: dict[int, frozenset[str]] = {}  # id of a shared set -> its names
 _marked: dict[tuple[int, str], set[str]] = {}
+_with_seq: dict[int, set[str]] = {}  # id of a shared set -> the shared set with "seq" too
 _SHARED_SETS_LIMIT = 512
 
 
@@ -154,7 +155,18 @@ def mark_set(event: StreamEvent, name: str) -> None:
             fields_set.add(name)
             return
         marked = _marked[id(fields_set), name] = shared_fields_set(names | {name})
+        if name == "seq":
+            _with_seq[id(fields_set)] = marked
     _set_fields_set(event, marked)
+
+
+def mark_seq(event: StreamEvent) -> None:
+    """``mark_set(event, "seq")``, one lookup cheaper: the emitter does it to every event it owns."""
+    marked = _with_seq.get(id(event.__pydantic_fields_set__))
+    if marked is None:
+        mark_set(event, "seq")
+    else:
+        _set_fields_set(event, marked)
 
 
 _scope_sets_of: dict[tuple[str, ...], tuple[set[str], set[str]]] = {}
