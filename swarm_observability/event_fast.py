@@ -93,11 +93,7 @@ def plain_values(run_id: object, fields: dict[str, Any]) -> dict[str, Any] | Non
                 return None
         else:  # type, run_id, timestamp, an extra field, or a str field given another type
             return None
-    values = _TEMPLATE.copy()
-    values.update(fields)
-    values["run_id"] = run_id
-    values["data"] = {} if data is None else data
-    return values
+    return {**_TEMPLATE, **fields, "run_id": run_id, "data": {} if data is None else data}
 
 
 def _new_event(values: dict[str, Any], fields_set: set[str]) -> StreamEvent:

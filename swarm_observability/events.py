@@ -192,19 +192,24 @@ def make_scope_event(type: EventType | str, scope: ScopeFields, data: dict[str, 
             plain = plain_data(data) if data.__class__ is dict else None
             fields_set = scope.fields_set_data
         if plain is not None:
-            values = values.copy()
-            values["type"] = type
-            values["data"] = plain
             ns = time.time_ns()
             ms = ns // 1_000_000
             now = current[0]  # tick(ms), without a call for all but an event a millisecond
             if now[0] != ms:
                 now = new_tick(ms)
-            values["id"] = uuid7(now[2])
-            values["timestamp"] = now[1]
-            values["time_unix_nano"] = ns
             event = _new_model(StreamEvent)  # assembled(values, fields_set), inlined: twice per node
-            _set(event, "__dict__", values)
+            _set(
+                event,
+                "__dict__",
+                {
+                    **values,  # the template's order: these keys are in it
+                    "type": type,
+                    "data": plain,
+                    "id": uuid7(now[2]),
+                    "timestamp": now[1],
+                    "time_unix_nano": ns,
+                },
+            )
             _set_fields_set(event, fields_set)
             _set_extra(event, {})
             _set_private(event, None)
