@@ -265,3 +265,23 @@ def test_export_to_a_closed_pipe_is_a_quiet_exit_0(tmp_path: Path) -> None:
     err = process.stderr.read().decode()
     assert process.wait(timeout=60) == 0, err
     assert "Broken pipe" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("kind", "option"), [("sqlite", "--jaeger"), ("sqlite", "--jsonl"), ("jsonl", "--jsonl")]
+)
+def test_export_onto_the_stores_own_file_is_refused(cli: Any, tmp_path: Path, kind: str, option: str) -> None:
+    """`export RUN --jsonl/--jaeger` naming the store's own log file: exit 2, the log byte for byte intact."""
+    if kind == "sqlite":
+        store: Any = SQLiteEventStore(tmp_path / "events.db")
+        url, log = str(tmp_path / "events.db"), tmp_path / "events.db"
+    else:
+        store = JSONLEventStore(tmp_path / "j")
+        url, log = f"jsonl:///{tmp_path / 'j'}", tmp_path / "j" / "events.jsonl"
+    with store:
+        _start_run(store, "live-1")
+    before = log.read_bytes()
+    result = cli("export", "live-1", option, str(log), "--store", url)
+    assert result.code == 2, result
+    assert "is a file of the event store itself" in result.err and "Traceback" not in result.err
+    assert log.read_bytes() == before
