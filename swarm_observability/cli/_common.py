@@ -120,6 +120,24 @@ def open_store_or_exit(given: str, options: dict[str, Any], prefix: str = "") ->
         raise CliError(f"{prefix}cannot open event store {url}: {exc}") from exc
 
 
+def refuse_store_file(store: EventStore, target: Path, command: str) -> None:
+    """An output file that is one of the store's own (its log, WAL, index or control database) would be
+    truncated before a single event is read: the whole log lost. Refused, exit 2, nothing written."""
+    from ..control.channel import default_channel_path
+
+    path = getattr(store, "path", None)
+    if not path:
+        return
+    path = Path(path)
+    own = {path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}.idx")}
+    control = default_channel_path(store)
+    if isinstance(control, Path):
+        own.add(control)
+    resolved = target.resolve()
+    if any(resolved == candidate.resolve() for candidate in own):
+        raise CliError(f"{command}: {target} is a file of the event store itself; write to another path")
+
+
 def store_folder(store: EventStore) -> Path | None:
     """The folder of an on-disk store (where the control channel and checkpoints live by default)."""
     path = getattr(store, "path", None)

@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import SwarmObservabilityError, TracingConfigError
-from ._common import EXIT_OK, EXIT_PROBLEMS, CliError, open_cli_store, resolve_run, run_arg
+from ._common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    CliError,
+    open_cli_store,
+    refuse_store_file,
+    resolve_run,
+    run_arg,
+)
 from ._format import Output
 
 
@@ -51,7 +59,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         run_id = resolve_run(store, args.run)
         for target in (args.jsonl, args.jaeger):
             if target and target != "-":
-                _refuse_store_file(store, Path(target).expanduser())
+                refuse_store_file(store, Path(target).expanduser(), "export")
         provider = _otlp_provider(store, run_id, args) if args.otlp else None
         try:
             if args.jsonl:
@@ -124,24 +132,6 @@ def _write_jsonl(store: Any, run_id: str, target: str) -> int:
             handle.write(event.to_json() + "\n")
             count += 1
     return count
-
-
-def _refuse_store_file(store: Any, target: Path) -> None:
-    """An output file that is one of the store's own (its log, WAL, index or control database) would be
-    truncated before a single event is read: the whole log lost. Refused, exit 2, nothing written."""
-    from ..control.channel import default_channel_path
-
-    path = getattr(store, "path", None)
-    if not path:
-        return
-    path = Path(path)
-    own = {path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}.idx")}
-    control = default_channel_path(store)
-    if isinstance(control, Path):
-        own.add(control)
-    resolved = target.resolve()
-    if any(resolved == candidate.resolve() for candidate in own):
-        raise CliError(f"export: {target} is a file of the event store itself; write to another path")
 
 
 def _otlp_provider(store: Any, run_id: str, args: argparse.Namespace) -> Any:

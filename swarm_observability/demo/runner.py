@@ -34,6 +34,7 @@ from ..cli._common import (
     checkpoints_location,
     control_path,
     open_store_or_exit,
+    refuse_store_file,
     selected_store,
     store_folder,
 )
@@ -106,6 +107,8 @@ def run_demo(options: DemoOptions, out: Output | None = None) -> int:
         raise CliError(f"demo: {exc}") from None
     store = open_store_or_exit(selected_store(options.store) or str(default_store_path()), {}, "demo: ")
     try:
+        if options.jaeger:
+            refuse_store_file(store, Path(options.jaeger).expanduser(), "demo --jaeger")
         return _run(options, out, store, thread_id, graph_input)
     finally:
         store.close()

@@ -285,3 +285,13 @@ def test_export_onto_the_stores_own_file_is_refused(cli: Any, tmp_path: Path, ki
     assert result.code == 2, result
     assert "is a file of the event store itself" in result.err and "Traceback" not in result.err
     assert log.read_bytes() == before
+
+
+def test_demo_jaeger_onto_the_store_file_is_refused_before_the_scan(cli: Any, live_db: Path) -> None:
+    """`demo --jaeger events.db --store events.db` would overwrite the log after the scan: exit 2 first."""
+    before = live_db.read_bytes()
+    result = cli("demo", str(REPO / "swarm_observability" / "demo"), "--no-progress", "--store", str(live_db),
+                 "--jaeger", str(live_db))  # fmt: skip
+    assert result.code == 2, result
+    assert "demo --jaeger" in result.err and "a file of the event store itself" in result.err
+    assert live_db.read_bytes() == before
