@@ -77,7 +77,7 @@ def plain_values(run_id: object, fields: dict[str, Any]) -> dict[str, Any] | Non
             if data is None:
                 return None
         elif key == "step":
-            if value.__class__ is not int or not -INT64_MAX <= value <= INT64_MAX:
+            if value.__class__ is not int or abs(value) > INT64_MAX:
                 return None
         elif key == "namespace":
             if value.__class__ is not tuple:

@@ -50,7 +50,8 @@ class Pipeline:
         # The shape's key, built in C: the keys, the exact type of each value and the text values.
         values = data.values()
         kinds = tuple(map(type, values))
-        key = (tuple(data), kinds, tuple(compress(values, map(is_, kinds, repeat(str)))))
+        texts = tuple(compress(values, map(is_, kinds, repeat(str)))) if str in kinds else ()
+        key = (tuple(data), kinds, texts)
         plan = self._plans.get(key)
         if plan is None:
             return self._new_plan(data, kinds, key)
