@@ -187,6 +187,13 @@ class StreamEvent(BaseModel):
             raise ValueError(f"is not within the millisecond of timestamp {format_timestamp(timestamp)}")
         return value
 
+    @field_validator("type")
+    @classmethod
+    def _named_type(cls, value: EventType | str, info: ValidationInfo) -> EventType | str:
+        if value == "" and info.context is not _STORED:  # one stored by an older release stays readable
+            raise ValueError("must not be empty")
+        return value
+
     @field_validator("run_id")
     @classmethod
     def _valid_run_id(cls, value: str) -> str:
@@ -305,6 +312,8 @@ def describe_validation_error(exc: ValidationError) -> str:
     """The message of the :class:`EventValidationError` for ``exc``: each bad field, why, and its value."""
     parts = []
     for error in exc.errors():
+        if error["type"] == "default_factory_not_called":  # a consequence of another field's error
+            continue
         where = ".".join(str(p) for p in error["loc"]) or "event"
         message = error["msg"].removeprefix("Value error, ")
         parts.append(f"{where}: {message} (got {_short_repr(error.get('input'))})")

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from swarm_observability import (
     SCHEMA_VERSION,
+    EventEmitter,
     EventType,
     EventValidationError,
     InvalidRunIdError,
@@ -365,6 +366,23 @@ def test_invalid_field_raises_event_validation_error_naming_it(
             StreamEvent.from_dict(values)
         else:
             StreamEvent.from_json(json.dumps(values, allow_nan=True))
+
+
+def test_an_empty_type_is_refused_but_one_already_stored_stays_readable() -> None:
+    """emit("", run) is refused by name; an event of empty type an older release stored still loads."""
+    with pytest.raises(
+        EventValidationError, match=r"^invalid StreamEvent: type: must not be empty \(got ''\)$"
+    ):
+        EventEmitter().emit("", "r")
+    stored = StreamEvent.from_stored_json(json.dumps({**make_event("log", "r").to_dict(), "type": ""}))
+    assert stored.type_name == ""
+
+
+def test_a_validation_error_names_only_the_bad_field() -> None:
+    """No consequential noise (time_unix_nano's default factory) after the field that is wrong."""
+    with pytest.raises(EventValidationError) as info:
+        make_event("node_enter", "r", step="x")
+    assert str(info.value).count(":") == 2 and "time_unix_nano" not in str(info.value)
 
 
 @pytest.mark.parametrize(("fields", "field"), list(INVALID_FIELDS.values()), ids=list(INVALID_FIELDS))
