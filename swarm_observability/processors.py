@@ -199,7 +199,7 @@ class SecretRedactor:
         if raw in self._clean_json:
             return None
         new = self._scrub_any(item)
-        if new is None and len(raw) <= _CLEAN_JSON_BYTES and from_json(raw) == item:
+        if new is None and len(raw) <= _CLEAN_JSON_BYTES and _parses_to(raw, item):
             if len(self._clean_json) >= _CLEAN_JSON_LIMIT:
                 self._clean_json.clear()
             self._clean_json.add(raw)
@@ -346,6 +346,13 @@ _LARGEST: dict[type, Any] = {
     bool: False,
     type(None): None,
 }
+
+
+def _parses_to(raw: bytes, value: Any) -> bool:
+    try:
+        return bool(from_json(raw) == value)
+    except ValueError:  # nested deeper than the parser goes (to_json goes a little deeper)
+        return False
 
 
 def _example(value: str | type) -> Any:

@@ -326,3 +326,20 @@ def test_a_container_seen_with_bytes_is_not_remembered_for_the_same_text() -> No
     assert redactor(as_bytes) is as_bytes  # bytes pass unscanned (and the emitter stores them as text)
     text = _event(data={"headers": ["Bearer " + "x" * 20]})
     assert redactor(text).data == {"headers": [REDACTED]}
+
+
+def test_a_nested_value_too_deep_to_parse_back_is_scanned_every_time() -> None:
+    """A value to_json writes but from_json cannot read back (230 levels) is not remembered, not an error."""
+    deep: list[Any] = ["sk-" + "a" * 20]
+    for _ in range(230):
+        deep = [deep]
+    clean: list[Any] = ["x"]
+    for _ in range(230):
+        clean = [clean]
+    redactor = SecretRedactor()
+    event = _event(data={"deep": clean})
+    assert redactor(event) is event and redactor(event) is event
+    redacted = redactor(_event(data={"deep": deep})).data["deep"]
+    for _ in range(230):
+        redacted = redacted[0]
+    assert redacted == [REDACTED]
