@@ -191,13 +191,13 @@ def plain_data(value: dict[Any, Any]) -> dict[str, Any] | None:
             return None
         if plain:
             kind = item.__class__
-            if kind is float:
+            if kind is int:
+                if abs(item) >= INT_LIMIT:  # storable_int, inlined
+                    return None
+            elif kind is float:
                 plain = item - item == 0  # NaN and infinities become null: let pydantic_core do it
             elif kind is str:
                 if not item.isascii() and not storable_text(item):
-                    return None
-            elif kind is int:
-                if not -INT_LIMIT < item < INT_LIMIT:  # storable_int, inlined
                     return None
             elif not (kind is bool or item is None):
                 plain = False  # nested or non-JSON values: let pydantic_core convert them
