@@ -69,12 +69,16 @@ def node_execution(config: Any) -> tuple[Any, str, Any, str | None, str | None, 
     """
     configurable = config.get("configurable") or _NOTHING
     metadata = config.get("metadata") or _NOTHING
-    runtime = configurable.get(RUNTIME_KEY)
+    runtime: Any = configurable.get(RUNTIME_KEY)
     ns = metadata.get("langgraph_checkpoint_ns") or configurable.get("checkpoint_ns") or ""
-    info = getattr(runtime, "execution_info", None)
-    task_id = getattr(info, "task_id", None) or (ns.rpartition("|")[2].partition(":")[2] if ns else None)
-    checkpoint_id = getattr(info, "checkpoint_id", None) or configurable.get("checkpoint_id")
-    attempt = getattr(info, "node_attempt", None)
+    try:  # attributes, not getattr(): this runs for every node execution
+        info = runtime.execution_info
+        task_id, checkpoint_id, attempt = info.task_id, info.checkpoint_id, info.node_attempt
+    except AttributeError:  # no runtime, or no (or an older) execution info: the config's
+        task_id = checkpoint_id = attempt = None
+    if not task_id:
+        task_id = ns.rpartition("|")[2].partition(":")[2] if ns else None
+    checkpoint_id = checkpoint_id or configurable.get("checkpoint_id")
     return runtime, ns, metadata.get("langgraph_step"), task_id, checkpoint_id, attempt
 
 
