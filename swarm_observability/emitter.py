@@ -57,7 +57,7 @@ from .exceptions import EventStoreError, SequenceConflictError
 from .processors import Processor, default_processors
 from .processors_pipeline import Pipeline
 from .stores.base import EventStore
-from .stores.memory import InMemoryEventStore
+from .stores.memory import store_or_memory
 
 __all__ = ["EmitterStats", "EventEmitter", "Subscriber"]
 
@@ -102,7 +102,7 @@ class EventEmitter:
         max_pending: int = _MAX_PENDING,
         hash_chain: bool = False,
     ) -> None:
-        self.store: EventStore = store if store is not None else InMemoryEventStore()
+        self.store: EventStore = store_or_memory(store)
         self.hash_chain = bool(hash_chain)
         self.processors: list[Processor] = list(default_processors() if processors is None else processors)
         self._pipeline = Pipeline(self.processors)

@@ -650,3 +650,9 @@ def test_linger_must_not_be_negative() -> None:
     for bad in (-0.001, float("nan")):
         with pytest.raises(ValueError, match="linger"):
             EventEmitter(linger=bad)
+
+
+def test_a_store_of_another_kind_is_refused_at_once() -> None:
+    """EventEmitter(store="events.db") is a TypeError naming the value, not a failed write per event later."""
+    with pytest.raises(TypeError, match=r"^store must be an event store .*'events\.db' \(str\)$"):
+        EventEmitter(store="events.db")  # type: ignore[arg-type]

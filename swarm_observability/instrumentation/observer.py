@@ -131,8 +131,8 @@ class SwarmObserver:
             raise ValueError(
                 f"heartbeat_interval must be >= 0 seconds and finite, got {heartbeat_interval!r}"
             )
-        _check_kind(store, EventStore, "store", "an event store (open one from a URL with open_store)")
-        _check_kind(emitter, EventEmitter, "emitter", "an EventEmitter")
+        if emitter is not None and not isinstance(emitter, EventEmitter):
+            raise TypeError(f"emitter must be an EventEmitter, not {emitter!r} ({type(emitter).__name__})")
         self.emitter = (
             emitter
             if emitter is not None
@@ -374,8 +374,3 @@ def instrument(graph: G, **observer_kwargs: Any) -> SwarmObserver:
     observer = SwarmObserver(**observer_kwargs)
     observer.instrument(graph)
     return observer
-
-
-def _check_kind(value: object, kind: type, name: str, what: str) -> None:
-    if value is not None and not isinstance(value, kind):
-        raise TypeError(f"{name} must be {what}, not {value!r} ({type(value).__name__})")

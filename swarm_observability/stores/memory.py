@@ -7,7 +7,16 @@ from collections.abc import Iterator, Sequence
 
 from ..events import StreamEvent, validate_run_id
 from ..exceptions import DuplicateEventError, SequenceConflictError, StoreClosedError
-from .base import QueryFilter, RunInfo, StoreBase, StoreStats, batch_events, check_batch, oldest_first
+from .base import (
+    EventStore,
+    QueryFilter,
+    RunInfo,
+    StoreBase,
+    StoreStats,
+    batch_events,
+    check_batch,
+    oldest_first,
+)
 
 
 class InMemoryEventStore(StoreBase):
@@ -121,3 +130,20 @@ class InMemoryEventStore(StoreBase):
     def _check_open(self) -> None:
         if self._closed:
             raise StoreClosedError("the in-memory store is closed")
+
+
+def store_or_memory(store: object) -> EventStore:
+    """``store`` if it is an event store, a new :class:`InMemoryEventStore` for ``None``.
+
+    Raises:
+        TypeError: anything else (a URL string, say: open it with ``open_store``), at once rather than as
+            a failed write per event later.
+    """
+    if store is None:
+        return InMemoryEventStore()
+    if not isinstance(store, EventStore):
+        raise TypeError(
+            f"store must be an event store (open one from a URL with open_store), not {store!r}"
+            f" ({type(store).__name__})"
+        )
+    return store
