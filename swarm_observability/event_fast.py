@@ -28,11 +28,12 @@ _TEMPLATE: dict[str, Any] = {
     name: (() if name == "namespace" else None if info.default_factory is not None else info.default)
     for name, info in StreamEvent.model_fields.items()
 }
-_new_model = object.__new__
-_set = object.__setattr__
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__  # the slots, a third faster
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+new_model = object.__new__
+set_attribute = object.__setattr__
+set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__  # the slots, a third faster
+set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+"""The raw setters of a pydantic model instance's slots, for building events without validation."""
 
 
 def plain_event(type: object, run_id: object, fields: dict[str, Any]) -> StreamEvent | None:
@@ -110,11 +111,11 @@ def _new_event(values: dict[str, Any], fields_set: set[str]) -> StreamEvent:
 
 def assembled(values: dict[str, Any], fields_set: set[str]) -> StreamEvent:
     """The :class:`StreamEvent` holding already-checked ``values``, built without validating them again."""
-    event = _new_model(StreamEvent)
-    _set(event, "__dict__", values)
-    _set_fields_set(event, fields_set)
-    _set_extra(event, {})
-    _set_private(event, None)
+    event = new_model(StreamEvent)
+    set_attribute(event, "__dict__", values)
+    set_fields_set(event, fields_set)
+    set_extra(event, {})
+    set_private(event, None)
     return event
 
 
@@ -153,7 +154,7 @@ def mark_set(event: StreamEvent, name: str) -> None:
         marked = _marked[id(fields_set), name] = shared_fields_set(names | {name})
         if name == "seq":
             _with_seq[id(fields_set)] = marked
-    _set_fields_set(event, marked)
+    set_fields_set(event, marked)
 
 
 def mark_seq(event: StreamEvent) -> None:
@@ -162,7 +163,7 @@ def mark_seq(event: StreamEvent) -> None:
     if marked is None:
         mark_set(event, "seq")
     else:
-        _set_fields_set(event, marked)
+        set_fields_set(event, marked)
 
 
 _scope_sets_of: dict[tuple[str, ...], tuple[set[str], set[str]]] = {}

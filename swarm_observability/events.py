@@ -38,16 +38,21 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from ._clock import current, new_tick, uuid7
 from ._storable import SURROGATES_ESCAPED, escape_surrogates, needs_scrub, scrub, storable_text
 from .event_fast import (
     mark_set,
+    new_model,
     plain_data,
     plain_event,
     plain_values,
     scope_fields_sets,
+    set_attribute,
+    set_extra,
+    set_fields_set,
+    set_private,
     shared_fields_set,
 )
 from .event_model import (
@@ -86,11 +91,6 @@ CALLER_FIELDS = frozenset(StreamEvent.model_fields) - {"type", "run_id", "seq", 
 """The fields a caller may give an emitter: all but the type and run id (its arguments) and those
 assigned on the way (see :func:`caller_fields`)."""
 _ASSIGNED_BY = {"seq": "the emitter", "sanitized": "validation", "prev_hash": "the hash chain"}
-_new_model = object.__new__
-_set = object.__setattr__
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def make_event(type: EventType | str, run_id: str, **fields: Any) -> StreamEvent:
@@ -148,7 +148,7 @@ def storable_event(event: StreamEvent) -> StreamEvent:
     if marks:
         changes["sanitized"] = {**(values.get("sanitized") or {}), **marks}
     copy = copy_event(event, **changes)
-    _set(copy, "__pydantic_extra__", plain_extra)
+    set_attribute(copy, "__pydantic_extra__", plain_extra)
     return copy
 
 
@@ -197,8 +197,8 @@ def make_scope_event(type: EventType | str, scope: ScopeFields, data: dict[str, 
             now = current[0]  # tick(ms), without a call for all but an event a millisecond
             if now[0] != ms:
                 now = new_tick(ms)
-            event = _new_model(StreamEvent)  # assembled(values, fields_set), inlined: twice per node
-            _set(
+            event = new_model(StreamEvent)  # assembled(values, fields_set), inlined: twice per node
+            set_attribute(
                 event,
                 "__dict__",
                 {
@@ -210,9 +210,9 @@ def make_scope_event(type: EventType | str, scope: ScopeFields, data: dict[str, 
                     "time_unix_nano": ns,
                 },
             )
-            _set_fields_set(event, fields_set)
-            _set_extra(event, {})
-            _set_private(event, None)
+            set_fields_set(event, fields_set)
+            set_extra(event, {})
+            set_private(event, None)
             return event
     if data is None:
         return make_event(type, scope.run_id, **scope.fields)
@@ -225,14 +225,14 @@ def copy_event(event: StreamEvent, **changes: Any) -> StreamEvent:
     The same result as ``event.model_copy(update=changes)`` for known fields (no validation: pass
     values of the fields' types), at a fraction of the cost; for the emitter's and tracer's hot path.
     """
-    copy = _new_model(event.__class__)
+    copy = new_model(event.__class__)
     values = event.__dict__.copy()
     values.update(changes)
-    _set(copy, "__dict__", values)
-    _set(copy, "__pydantic_fields_set__", event.__pydantic_fields_set__ | changes.keys())
+    set_attribute(copy, "__dict__", values)
+    set_attribute(copy, "__pydantic_fields_set__", event.__pydantic_fields_set__ | changes.keys())
     extra = event.__pydantic_extra__
-    _set(copy, "__pydantic_extra__", None if extra is None else dict(extra))
-    _set(copy, "__pydantic_private__", None)
+    set_attribute(copy, "__pydantic_extra__", None if extra is None else dict(extra))
+    set_attribute(copy, "__pydantic_private__", None)
     return copy
 
 
