@@ -26,12 +26,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 from opentelemetry.util import types
 
 logger = logging.getLogger("swarm_observability.tracing")
@@ -85,6 +85,16 @@ def preset_ids_of(tracer: trace.Tracer) -> PresetIdGenerator | None:
     return preset
 
 
+class Lineage(NamedTuple):
+    """What every deferred child of one parent span shares: its trace, flags and state."""
+
+    trace_id: int
+    trace_flags: TraceFlags
+    trace_state: TraceState
+    trace_hex: str
+    """``trace_id`` as 32 hex digits, as events are stamped with it."""
+
+
 Describe = Callable[[], tuple[str, dict[str, Any]]]
 """Makes a span's name and its opening attributes: called once, when (and only if) they are needed."""
 
@@ -102,6 +112,8 @@ class DeferredSpan(trace.Span):
     _status: tuple[Status | StatusCode, str | None] | None = None
     end_ns: int | None = None
     """Set by the mapper when the scope ended; nothing is recorded after it."""
+    ids: dict[str, str] | None = None
+    """The span's ``trace_id``/``span_id`` as hex (set by :meth:`DeferredSpans.make`), for stamping."""
 
     def __init__(
         self,
@@ -232,28 +244,30 @@ class DeferredSpans:
         self.queue: list[DeferredSpan] = []
         """Ended spans waiting to be built, in the order they ended (one list for the object's life)."""
 
+    def lineage(self, parent_span: trace.Span) -> Lineage | None:
+        """What the deferred children of ``parent_span`` share; ``None``: it is not a valid span (start
+        an SDK span now: a new trace needs the sampler's decision). Worked out once per parent."""
+        parent_context = parent_span.get_span_context()
+        if not parent_context.is_valid:
+            return None
+        trace_id = parent_context.trace_id
+        return Lineage(trace_id, parent_context.trace_flags, parent_context.trace_state, f"{trace_id:032x}")
+
     def make(
         self,
         describe: Describe,
-        parent_span: trace.Span,
+        lineage: Lineage,
         parent: Context,
         kind: SpanKind,
         links: Sequence[Link],
         start_ns: int,
-    ) -> DeferredSpan | None:
-        """A :class:`DeferredSpan` under ``parent_span`` if it is valid; ``None``: start an SDK span now."""
-        parent_context = parent_span.get_span_context()
-        if not parent_context.is_valid:
-            return None  # a new trace: the sampler's decision is needed now
+    ) -> DeferredSpan:
+        """A :class:`DeferredSpan` in the trace of ``lineage``, with a span id made now."""
         span_id = self._preset.inner.generate_span_id()  # type: ignore[union-attr]
-        context = SpanContext(
-            parent_context.trace_id,
-            span_id,
-            False,
-            trace_flags=parent_context.trace_flags,
-            trace_state=parent_context.trace_state,
-        )
-        return DeferredSpan(describe, context, parent, kind, links, start_ns)
+        context = SpanContext(lineage.trace_id, span_id, False, lineage.trace_flags, lineage.trace_state)
+        span = DeferredSpan(describe, context, parent, kind, links, start_ns)
+        span.ids = {"trace_id": lineage.trace_hex, "span_id": f"{span_id:016x}"}
+        return span
 
     def build(self) -> None:
         """Make SDK spans of every queued span, in the order they ended."""

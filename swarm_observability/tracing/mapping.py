@@ -146,7 +146,7 @@ class SpanMapper:
         ids = scope.ids
         if ids is None:
             ctx = scope.span.get_span_context()
-            if type(scope.span) is not DeferredSpan and not ctx.is_valid:  # a deferred span's is valid
+            if not ctx.is_valid:  # a deferred span's ids were made when it started
                 return None
             ids = scope.ids = {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"}
         return ids
@@ -247,12 +247,20 @@ class SpanMapper:
             start_ns = parent.start_ns
         span_kind = _SPAN_KINDS.get(kind, _INTERNAL)
         span: Span | None = None
+        ids: dict[str, str] | None = None
         if kind != "scan" and self._deferred.available:
-            parent_span = parent.span if parent is not None else trace.get_current_span(parent_ctx)
-            if self._ids is not None:
-                self._ids.prime(None, scope_id)
-            describe = functools.partial(describe_scope, event, kind, scope_id)
-            span = self._deferred.make(describe, parent_span, parent_ctx, span_kind, links, start_ns)
+            if parent is None:
+                lineage = self._deferred.lineage(trace.get_current_span(parent_ctx))
+            else:
+                lineage = parent.lineage
+                if lineage is None:
+                    lineage = parent.lineage = self._deferred.lineage(parent.span)
+            if lineage is not None:
+                if self._ids is not None:
+                    self._ids.prime(None, scope_id)
+                describe = functools.partial(describe_scope, event, kind, scope_id)
+                span = self._deferred.make(describe, lineage, parent_ctx, span_kind, links, start_ns)
+                ids = span.ids
         if span is None:
             name, attributes = describe_scope(event, kind, scope_id)
             if self._ids is not None:
@@ -283,6 +291,7 @@ class SpanMapper:
             start_ns=start_ns,
             last_ns=start_ns,
             checkpoint_id=event.checkpoint_id,
+            ids=ids,
         )
         self._tree.add(scope, parent)
 

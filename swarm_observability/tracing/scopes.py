@@ -17,6 +17,7 @@ from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext
 from ..events import EventType, StreamEvent
 from . import semconv as sc
 from .budget import Summary
+from .deferred import Lineage
 
 OPENING_TYPES: Mapping[str, str] = {
     EventType.SCAN_STARTED: "scan",
@@ -68,6 +69,8 @@ class OpenScope:
     checkpoint_id: str | None = None
     ids: dict[str, str] | None = None
     """The span's ``trace_id``/``span_id`` as hex, built once for stamping events."""
+    lineage: Lineage | None = None
+    """What this span's deferred children share (see :mod:`.deferred`), worked out for the first."""
     closed_by: StreamEvent | None = None
     """The scope's closing event (a scan's end, a cancel), while it waits for work still inside it."""
     summary: dict[tuple[str, str], Summary] | None = None
