@@ -52,6 +52,8 @@ def describe_scope(event: StreamEvent, kind: str, scope_id: str | None = None) -
         attributes[sc.SWARM_SCOPE_ID] = scope_id
     if event.seq is not None:
         attributes[sc.SWARM_SEQ_FIRST] = event.seq
+    if kind == "node":
+        return _node_start(event, attributes)
     if event.node and kind != "scan":
         attributes[sc.SWARM_NODE] = event.node
     if kind == "scan":
@@ -72,16 +74,6 @@ def describe_scope(event: StreamEvent, kind: str, scope_id: str | None = None) -
         if isinstance(graph, str) and graph:
             return f"{sc.OP_INVOKE_WORKFLOW} {graph}", attributes
         return sc.OP_INVOKE_WORKFLOW, attributes
-    if kind == "node":
-        if event.step is not None:
-            attributes[sc.SWARM_STEP] = event.step
-        if event.task_id is not None:
-            attributes[sc.SWARM_TASK_ID] = event.task_id
-        if event.checkpoint_id is not None:
-            attributes[sc.SWARM_CHECKPOINT_ID] = event.checkpoint_id
-        if event.namespace:
-            attributes[sc.SWARM_NAMESPACE] = list(event.namespace)
-        return f"node {event.node or 'unknown'}", attributes
     attributes.update(data_attributes(f"swarm.{kind}.", event.data))
     if kind == "probe":
         tool = event.probe or "unknown"
@@ -113,6 +105,19 @@ def describe_scope(event: StreamEvent, kind: str, scope_id: str | None = None) -
     if event.agent:
         attributes[sc.GEN_AI_AGENT_NAME] = event.agent
     return (f"{sc.OP_PLAN} {owner}" if owner else sc.OP_PLAN), attributes
+
+
+def _node_start(event: StreamEvent, attributes: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A node span: its name says the node (no ``swarm.node``: it would only repeat the name)."""
+    if event.step is not None:
+        attributes[sc.SWARM_STEP] = event.step
+    if event.task_id is not None:
+        attributes[sc.SWARM_TASK_ID] = event.task_id
+    if event.checkpoint_id is not None:
+        attributes[sc.SWARM_CHECKPOINT_ID] = event.checkpoint_id
+    if event.namespace:
+        attributes[sc.SWARM_NAMESPACE] = list(event.namespace)
+    return f"node {event.node or 'unknown'}", attributes
 
 
 def _llm_start(event: StreamEvent, attributes: dict[str, Any]) -> tuple[str, dict[str, Any]]:
