@@ -41,7 +41,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from .events import StreamEvent
+from .events import StreamEvent, validate_run_id
 from .exceptions import CheckpointerError
 
 DATA_DIR_ENV = "SWARM_OBS_DATA_DIR"
@@ -330,8 +330,11 @@ def timeline(store_or_events: Any, run_id: str, graph: Any, config: RunnableConf
     Nodes read the checkpoint they start from, so a node's events land on the checkpoint *before* its
     writes. Events without a known checkpoint (scan lifecycle events, or checkpoints pruned since) are
     collected in a final entry with ``checkpoint_id=None``, so no event is dropped.
+
+    Raises:
+        InvalidRunIdError: ``run_id`` is no run id (empty, not a string, ...).
     """
-    events = _events_of(store_or_events, run_id)
+    events = _events_of(store_or_events, validate_run_id(run_id))
     history = list(graph.get_state_history(config))
     history.reverse()
     by_checkpoint: dict[str, list[StreamEvent]] = {}

@@ -16,8 +16,9 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import EventType, StreamEvent
+from .events import EventType, StreamEvent, validate_run_id
 from .exceptions import CheckpointerError
+from .instrumentation._langgraph import safe_run_id
 
 __all__ = [
     "CheckpointInfo",
@@ -52,6 +53,12 @@ def _events(store: Any, run_id: str) -> list[StreamEvent]:
     return list(store.iter_events(run_id)) if store is not None else []
 
 
+def _thread_run(thread_id: Any) -> str:
+    """The run id an instrumented run of ``thread_id`` stores its events under (a thread id the log
+    cannot store as given, e.g. ``""``, is mapped as the instrumentation maps it)."""
+    return safe_run_id(str(thread_id))
+
+
 def _attach_nested(by_checkpoint: dict[str, list[StreamEvent]], nested: list[StreamEvent]) -> None:
     """Give each subgraph event (its ``checkpoint_id`` is the subgraph's own) to the thread's checkpoint whose
     events enclose it by seq: a subgraph runs inside one node of one superstep, so the events that ran from a
@@ -73,7 +80,9 @@ def resolve_checkpoint(store: Any, run_id: str, checkpoint: str) -> str:
 
     Raises:
         CheckpointerError: an empty reference.
+        InvalidRunIdError: ``run_id`` is no run id (empty, not a string, ...).
     """
+    validate_run_id(run_id)
     if not isinstance(checkpoint, str) or not checkpoint.strip():
         raise CheckpointerError(f"a checkpoint id or label is needed, got {checkpoint!r}")
     for event in reversed(_events(store, run_id)):
@@ -87,7 +96,7 @@ def resolve_checkpoint(store: Any, run_id: str, checkpoint: str) -> str:
 
 
 def _fork_config(graph: Any, store: Any, thread_id: str, checkpoint: str, config: Any) -> dict[str, Any]:
-    checkpoint_id = resolve_checkpoint(store, thread_id, checkpoint)
+    checkpoint_id = resolve_checkpoint(store, _thread_run(thread_id), checkpoint)
     base = dict(config or {})
     configurable = {
         **(base.get("configurable") or {}),
@@ -147,7 +156,12 @@ def list_checkpoints(
         thread_id: the thread.
         store: the event log of the run (optional; without it no events or labels are shown).
         run_id: the run the events are stored under, when the scan used a ``scan_id``.
+
+    Raises:
+        CheckpointerError: no checkpointer.
+        InvalidRunIdError: ``run_id`` is given but no run id (empty, not a string, ...).
     """
+    events_of = _thread_run(thread_id) if run_id is None else validate_run_id(run_id)
     saver = getattr(saver_or_graph, "checkpointer", saver_or_graph)
     if saver is None or not hasattr(saver, "list"):
         raise CheckpointerError("list_checkpoints needs a checkpointer or a graph compiled with one")
@@ -163,7 +177,7 @@ def list_checkpoints(
     while cursor is not None and cursor not in current:
         current.add(cursor)
         cursor = parents.get(cursor)
-    events = _events(store, run_id or thread_id)
+    events = _events(store, events_of)
     by_checkpoint: dict[str, list[StreamEvent]] = {}
     labels: dict[str, list[str]] = {}
     nested: list[StreamEvent] = []

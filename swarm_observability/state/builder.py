@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from ..events import EventType, StreamEvent
+from ..events import EventType, StreamEvent, validate_run_id
 from ..exceptions import EventValidationError, StoreCorruptionError
 from .models import ErrorRecord, HandoffRecord, NodeActivity, RunState, RunStatus, ScopeStats
 from .usage import UsageLedger
@@ -72,10 +72,14 @@ class RunStateBuilder:
 
     Args:
         run_id: the run; events of any other run are refused.
+
+    Raises:
+        InvalidRunIdError: ``run_id`` is no run id a store could hold (empty, not a string, ...), so
+            no log could fold into it: refused rather than answered with an empty ``pending`` run.
     """
 
     def __init__(self, run_id: str) -> None:
-        self.run_id = run_id
+        self.run_id = validate_run_id(run_id)
         self._last_seq = 0
         self._status = RunStatus.PENDING
         self._status_reason: str | None = None

@@ -26,6 +26,7 @@ def rebuild_run_state(store_or_events: Any, run_id: str, *, until: int | str | N
             not yet begun); a label whose checkpoint no event ran under cuts at the label itself.
 
     Raises:
+        InvalidRunIdError: ``run_id`` is no run id (empty, not a string, ...).
         StoreCorruptionError: the run's seqs are not 1..n contiguous.
         ValueError: ``until`` names no seq, label or checkpoint of the run.
     """

@@ -68,7 +68,11 @@ class StoreStats:
 
 @runtime_checkable
 class EventStore(Protocol):
-    """What every event-store backend offers. See the module docstring for the rules."""
+    """What every event-store backend offers. See the module docstring for the rules.
+
+    A read given a run id no store could hold (empty, not a string, ...: :func:`validate_run_id`)
+    raises :class:`InvalidRunIdError` instead of answering as for an unknown run.
+    """
 
     def append(self, event: StreamEvent) -> None:
         """Append one event; its ``seq`` must be ``last_sequence(run_id) + 1``."""
@@ -336,6 +340,8 @@ class StoreBase:
         limit: int | None = None,
     ) -> list[StreamEvent]:
         """Newest-first (timestamp, seq, run id) events filtered by run, types and ``timestamp >= since``."""
+        if run_id is not None:
+            validate_run_id(run_id)
         return self._query(run_id, query_filter(types, since, limit))
 
     def _query(self, run_id: str | None, wanted: QueryFilter) -> list[StreamEvent]:
@@ -372,6 +378,7 @@ class PagedReads(StoreBase):
 
     def load_since(self, run_id: str, after_seq: int) -> list[StreamEvent]:
         """Events of a run with ``seq > after_seq``, in seq order."""
+        validate_run_id(run_id)
         events: list[StreamEvent] = []
         with gc_paused():
             for page in self._pages(run_id, after_seq):
@@ -379,6 +386,9 @@ class PagedReads(StoreBase):
         return events
 
     def iter_events(self, run_id: str, after_seq: int = 0) -> Iterator[StreamEvent]:
-        """Stream a run's events with ``seq > after_seq`` a page at a time, in constant memory."""
-        for page in self._pages(run_id, after_seq):
-            yield from page
+        """Stream a run's events with ``seq > after_seq`` a page at a time, in constant memory.
+
+        A bad run id is refused by the call itself, not at the first ``next()``.
+        """
+        validate_run_id(run_id)
+        return (event for page in self._pages(run_id, after_seq) for event in page)

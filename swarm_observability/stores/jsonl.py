@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from .._fork import reinit_after_fork
-from ..events import StreamEvent
+from ..events import StreamEvent, validate_run_id
 from ..exceptions import DuplicateEventError, EventStoreError, StoreClosedError, StoreCorruptionError
 from .base import (
     PagedReads,
@@ -247,6 +247,7 @@ class JSONLEventStore(PagedReads):
         Raises:
             StoreCorruptionError: a line fails its CRC (naming the file and byte offset).
         """
+        validate_run_id(run_id)
         first = max(int(after_seq), 0)
         out: list[bytes] = []
         while limit is None or len(out) < limit:
@@ -298,6 +299,7 @@ class JSONLEventStore(PagedReads):
         The writing store answers without its lock, so this never waits for an append's write and
         fsync in progress: the index of a run only grows, after its batch is written.
         """
+        validate_run_id(run_id)
         if not self.read_only:
             self._check_open()
             return self._index.last_seq(run_id)

@@ -82,6 +82,7 @@ class InMemoryEventStore(StoreBase):
         return self.load_since(run_id, 0)
 
     def load_since(self, run_id: str, after_seq: int) -> list[StreamEvent]:
+        validate_run_id(run_id)
         with self._lock:
             self._check_open()
             return list(self._runs.get(run_id, ())[max(after_seq, 0) :])
@@ -90,6 +91,7 @@ class InMemoryEventStore(StoreBase):
         return iter(self.load_since(run_id, after_seq))
 
     def last_sequence(self, run_id: str) -> int:
+        validate_run_id(run_id)
         with self._lock:
             self._check_open()
             return len(self._runs.get(run_id, ()))

@@ -253,6 +253,7 @@ class PostgresEventStore(PagedReads):
 
     def last_sequence(self, run_id: str) -> int:
         """The last seq of a run, 0 for an unknown run."""
+        validate_run_id(run_id)
         row = self._db.retrying(lambda conn: conn.execute(self._sql["last_seq"], (run_id,)).fetchone())
         return int(row[0]) if row else 0
 

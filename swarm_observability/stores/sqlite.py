@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from .._fork import abandon, reinit_after_fork
-from ..events import StreamEvent
+from ..events import StreamEvent, validate_run_id
 from ..exceptions import DuplicateEventError, EventStoreError, StoreClosedError, StoreCorruptionError
 from .base import PagedReads, QueryFilter, RunInfo, StoreStats, batch_events, check_batch, one_line
 from .sqlite_schema import (
@@ -230,6 +230,7 @@ class SQLiteEventStore(PagedReads):
         another process's write lock) nor another process's, as a WAL reader never waits for
         writers. The emitter relies on that for the first event of a run.
         """
+        validate_run_id(run_id)
         if self.path is None or self.read_only:
             with self._lock, self._reading(f"the last seq of run {run_id!r}"):
                 self._open_conn()

@@ -9,7 +9,7 @@ import pytest
 
 from swarm_observability.emitter import EventEmitter
 from swarm_observability.events import StreamEvent, make_event
-from swarm_observability.exceptions import EventValidationError, StoreCorruptionError
+from swarm_observability.exceptions import EventValidationError, InvalidRunIdError, StoreCorruptionError
 from swarm_observability.state import RunStateBuilder, RunStatus, rebuild_run_state
 from swarm_observability.stores.memory import InMemoryEventStore
 
@@ -266,3 +266,14 @@ def test_incremental_fold_equals_rebuild_from_a_store() -> None:
     for i, snapshot in enumerate(snapshots, start=1):
         assert snapshot == rebuild_run_state(stored[:i], RUN)
     assert live.state.status is RunStatus.COMPLETED
+
+
+@pytest.mark.parametrize("bad", ["", 5, None, "x" * 257])
+def test_a_run_id_no_store_could_hold_is_refused_not_pending(bad: object) -> None:
+    """rebuild_run_state and RunStateBuilder refuse a bad run id instead of folding an empty pending run."""
+    store = InMemoryEventStore()
+    for source in (store, _completed_log().events, []):
+        with pytest.raises(InvalidRunIdError):
+            rebuild_run_state(source, bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidRunIdError):
+        RunStateBuilder(bad)  # type: ignore[arg-type]

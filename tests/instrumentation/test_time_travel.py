@@ -12,11 +12,13 @@ from langgraph.graph import StateGraph
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from swarm_observability import (
+    InvalidRunIdError,
     SwarmObserver,
     checkpoint,
     list_checkpoints,
     rebuild_run_state,
     resume_from_checkpoint,
+    timeline,
 )
 from swarm_observability.cli import main
 from swarm_observability.exceptions import CheckpointerError, InstrumentationError, NoActiveRunError
@@ -222,4 +224,27 @@ def test_a_subgraphs_events_belong_to_the_checkpoint_its_node_ran_from() -> None
     assert len(nested) == 2
     listed = [e.seq for c in infos for e in c.events]
     assert sorted(listed) == sorted(set(listed))
+    observer.close()
+
+
+def test_a_thread_id_the_log_maps_still_finds_its_events_and_labels() -> None:
+    """A thread id with a tab (LangGraph accepts it; its events go under a mapped run id) lists its
+    events and resumes from its labels; an explicit ``run_id=""`` or ``timeline(..., "", ...)`` is refused."""
+    thread = "thread\twith a tab"
+    RAN.clear()
+    observer = SwarmObserver(heartbeat_interval=None)
+    saver = InMemorySaver()
+    graph = observer.instrument(build().compile(checkpointer=saver))
+    graph.invoke({"x": []}, {"configurable": {"thread_id": thread}})
+    observer.emitter.flush()
+    infos = list_checkpoints(saver, thread, observer.store)
+    assert sum(len(c.events) for c in infos) > 0
+    assert [label for c in infos for label in c.labels] == ["before-b"]
+    RAN.clear()
+    assert resume_from_checkpoint(graph, thread, "before-b", store=observer.store) == {"x": ["a", "b", "c"]}
+    assert RAN == ["b", "c"]
+    with pytest.raises(InvalidRunIdError, match="must not be empty"):
+        list_checkpoints(saver, thread, observer.store, run_id="")
+    with pytest.raises(InvalidRunIdError, match="must not be empty"):
+        timeline(observer.store, "", graph, {"configurable": {"thread_id": thread}})
     observer.close()

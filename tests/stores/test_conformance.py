@@ -356,6 +356,25 @@ def test_invalid_run_id_is_refused_on_append(store: EventStore) -> None:
     assert store.stats().events == 0
 
 
+@pytest.mark.parametrize("bad", ["", 5, None, "x" * 257, "a\x00b"])
+def test_reads_refuse_a_run_id_no_store_could_hold(store: EventStore, bad: object) -> None:
+    """Every read given a bad run id raises InvalidRunIdError (iter_events at the call), not ``[]``/0;
+    ``query(run_id=None)`` keeps meaning every run."""
+    store.append_batch(run_events("r", 2))
+    reads = [
+        lambda: store.load(bad),  # type: ignore[arg-type]
+        lambda: store.load_since(bad, 0),  # type: ignore[arg-type]
+        lambda: store.iter_events(bad),  # type: ignore[arg-type]
+        lambda: store.last_sequence(bad),  # type: ignore[arg-type]
+    ]
+    if bad is not None:
+        reads.append(lambda: store.query(run_id=bad))  # type: ignore[arg-type]
+    for read in reads:
+        with pytest.raises(InvalidRunIdError):
+            read()
+    assert [e.seq for e in store.load("r")] == [1, 2]
+
+
 @pytest.mark.timeout(60)
 def test_concurrent_appends_to_different_runs(store: EventStore) -> None:
     """8 threads appending batches to their own runs all succeed, every run gapless."""
