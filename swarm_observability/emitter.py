@@ -41,7 +41,7 @@ from .emitter_seq import RunSequences
 from .emitter_stats import EmitterStats, SanitizedCount
 from .emitter_subscribers import Subscriber, Subscribers, areplay, is_async, replay
 from .emitter_writer import BackgroundWriter
-from .event_fast import mark_seq, plain_event
+from .event_fast import Shape, mark_seq, plain_event
 from .events import (
     CALLER_FIELDS,
     EventType,
@@ -50,7 +50,7 @@ from .events import (
     caller_fields,
     copy_event,
     make_event,
-    make_scope_event,
+    shaped_scope_event,
     storable_event,
 )
 from .exceptions import EventStoreError, SequenceConflictError
@@ -192,10 +192,10 @@ class EventEmitter:
         The hot path of the instrumentation: a node's ``node_enter`` and ``node_exit`` share every
         field but ``data``, so they are validated once, not per event. Raises as :meth:`emit` does.
         """
-        event = make_scope_event(type, fields, data)
+        event, shape = shaped_scope_event(type, fields, data)
         if event.sanitized is not None:
             self._sanitized.add(event)
-        return self._publish(event, owned=True)
+        return self._publish(event, owned=True, shape=shape)
 
     def emit_event(self, event: StreamEvent, *, fresh: bool = False) -> StreamEvent | None:
         """Like :meth:`emit` for an event built by the caller; its ``seq`` is (re)assigned.
@@ -214,7 +214,7 @@ class EventEmitter:
             self._sanitized.add(checked)
         return self._publish(checked, owned=checked is not event)
 
-    def _publish(self, event: StreamEvent, *, owned: bool) -> StreamEvent | None:
+    def _publish(self, event: StreamEvent, *, owned: bool, shape: Shape | None = None) -> StreamEvent | None:
         if self._closed:
             raise EventStoreError("the emitter is closed")
         processors: Sequence[Processor] = self.processors
@@ -224,7 +224,7 @@ class EventEmitter:
                 pipeline = self._pipeline = Pipeline(processors)
             values = event.__dict__
             if not values["message"]:
-                processors = pipeline.for_data(values["data"])
+                processors = pipeline.for_data(values["data"], shape)
             if processors:  # else none can change it (most events)
                 original = event
                 for processor in processors:

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from itertools import compress, repeat
+from math import fsum, isfinite
+from operator import is_
 from typing import Any
 
 from pydantic import BaseModel
@@ -124,6 +127,7 @@ _shared_names: dict[int, frozenset[str]] = {}  # id of a shared set -> its names
 _marked: dict[tuple[int, str], set[str]] = {}
 _with_seq: dict[int, set[str]] = {}  # id of a shared set -> the shared set with "seq" too
 _SHARED_SETS_LIMIT = 512
+_SHAPES_LIMIT = 1024
 
 
 def shared_fields_set(names: frozenset[str]) -> set[str]:
@@ -180,11 +184,49 @@ def scope_fields_sets(names: tuple[str, ...]) -> tuple[set[str], set[str]]:
     return sets
 
 
-def plain_data(value: dict[Any, Any]) -> dict[str, Any] | None:
+Shape = tuple[tuple[type, ...], tuple[str, ...]]
+"""A ``data`` dict's shape (:func:`data_shape`): the types of its keys and values, and its texts."""
+EMPTY_SHAPE: Shape = ((), ())
+_PLAIN_KINDS = frozenset({int, float, str, bool, type(None)})
+_SHAPE_TEXT = 64
+_plain_shapes: dict[Shape, tuple[bool, ...]] = {}
+"""Shapes :func:`plain_data` found plain -> which values are numbers (``()``: none), the only
+values whose plainness depends on more than the shape."""
+
+
+def data_shape(data: dict[Any, Any]) -> Shape:
+    """What decides how ``data`` is checked and processed, built in C: the exact type of each key and
+    then each value, and the exact-``str`` ones among them (so the str keys and the text values)."""
+    items = (*data, *data.values())
+    kinds = tuple(map(type, items))
+    return kinds, tuple(compress(items, map(is_, kinds, repeat(str))))
+
+
+def known_plain(data: dict[Any, Any], shape: Shape) -> dict[str, Any] | None:
+    """``plain_data(data)`` if ``shape`` (``data_shape(data)``) was found plain before, else ``None``.
+
+    A shape fixes all :func:`plain_data` checks but whether its numbers are finite floats and ints
+    of at most ``MAX_INT_DIGITS`` digits: they are if their float sum is finite, checked in C (a sum
+    over 1e308, an int that no float holds, NaN or an infinity gives ``None``: the checking path).
+    """
+    numbers = _plain_shapes.get(shape)
+    if numbers is None:
+        return None
+    if numbers:
+        try:
+            if not isfinite(fsum(compress(data.values(), numbers))):
+                return None
+        except (OverflowError, ValueError):
+            return None
+    return dict(data)
+
+
+def plain_data(value: dict[Any, Any], shape: Shape | None = None) -> dict[str, Any] | None:
     """``value`` normalized as the ``data`` validator would, if it needs no marked replacement.
 
     ``None`` (full validation, then :func:`~swarm_observability.events.storable_event`) if a key is
-    not a plain, storable str or a value needs replacing.
+    not a plain, storable str or a value needs replacing. Given its ``shape``, a plain dict of scalars
+    and short texts has it remembered, for :func:`known_plain`.
     """
     plain = True
     for key, item in value.items():
@@ -203,6 +245,15 @@ def plain_data(value: dict[Any, Any]) -> dict[str, Any] | None:
             elif not (kind is bool or item is None):
                 plain = False  # nested or non-JSON values: let pydantic_core convert them
     if plain:
+        if shape is not None and len(_plain_shapes) < _SHAPES_LIMIT:
+            _remember_plain(shape, len(value))
         return dict(value)
     data = jsonable_data(value)
     return None if needs_scrub(data) else data
+
+
+def _remember_plain(shape: Shape, size: int) -> None:
+    kinds = shape[0][size:]
+    if _PLAIN_KINDS.issuperset(kinds) and all(len(text) <= _SHAPE_TEXT for text in shape[1]):
+        numbers = tuple(kind is int or kind is float for kind in kinds)
+        _plain_shapes[shape] = numbers if any(numbers) else ()

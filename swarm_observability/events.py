@@ -43,6 +43,10 @@ from pydantic import ValidationError
 from ._clock import current, new_tick, uuid7
 from ._storable import SURROGATES_ESCAPED, escape_surrogates, needs_scrub, scrub, storable_text
 from .event_fast import (
+    EMPTY_SHAPE,
+    Shape,
+    data_shape,
+    known_plain,
     mark_set,
     new_model,
     plain_data,
@@ -82,6 +86,7 @@ __all__ = [
     "make_event",
     "make_scope_event",
     "mark_set",
+    "shaped_scope_event",
     "shared_fields_set",
     "storable_event",
     "validate_run_id",
@@ -183,14 +188,28 @@ def make_scope_event(type: EventType | str, scope: ScopeFields, data: dict[str, 
 
     Raises :class:`EventValidationError` as :func:`make_event` does.
     """
+    return shaped_scope_event(type, scope, data)[0]
+
+
+def shaped_scope_event(
+    type: EventType | str, scope: ScopeFields, data: dict[str, Any] | None
+) -> tuple[StreamEvent, Shape | None]:
+    """:func:`make_scope_event`, and the :func:`data_shape` of its ``data`` when it was found on the way
+    (for the emitter's processor plan), else ``None``.
+
+    ``data`` of a shape found plain before is checked by its shape (:func:`known_plain`), the rest
+    value by value (:func:`plain_data`), or by full validation when not plain.
+    """
     values = scope.values
     if values is not None and type.__class__ is EventType:
+        plain: dict[str, Any] | None = None
         if data is None:
-            plain: dict[str, Any] | None = {}
-            fields_set = scope.fields_set
-        else:
-            plain = plain_data(data) if data.__class__ is dict else None
-            fields_set = scope.fields_set_data
+            plain, fields_set, shape = {}, scope.fields_set, EMPTY_SHAPE
+        elif data.__class__ is dict:
+            fields_set, shape = scope.fields_set_data, data_shape(data)
+            plain = known_plain(data, shape)
+            if plain is None:
+                plain, shape = plain_data(data, shape), None
         if plain is not None:
             ns = time.time_ns()
             ms = ns // 1_000_000
@@ -213,10 +232,10 @@ def make_scope_event(type: EventType | str, scope: ScopeFields, data: dict[str, 
             set_fields_set(event, fields_set)
             set_extra(event, {})
             set_private(event, None)
-            return event
+            return event, shape
     if data is None:
-        return make_event(type, scope.run_id, **scope.fields)
-    return make_event(type, scope.run_id, **scope.fields, data=data)
+        return make_event(type, scope.run_id, **scope.fields), None
+    return make_event(type, scope.run_id, **scope.fields, data=data), None
 
 
 def copy_event(event: StreamEvent, **changes: Any) -> StreamEvent:

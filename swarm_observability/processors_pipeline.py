@@ -7,10 +7,9 @@ Kept apart from the processors themselves (:mod:`swarm_observability.processors`
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from itertools import compress, repeat
-from operator import is_
 from typing import Any
 
+from .event_fast import Shape, data_shape
 from .events import StreamEvent
 
 Processor = Callable[[StreamEvent], StreamEvent | None]
@@ -43,25 +42,21 @@ class Pipeline:
 
     def __init__(self, processors: Iterable[Processor]) -> None:
         self.processors = list(processors)
-        self._plans: dict[tuple[Any, ...], Sequence[Processor]] = {}
+        self._plans: dict[Shape, Sequence[Processor]] = {}
 
-    def for_data(self, data: dict[str, Any]) -> Sequence[Processor]:
-        """The processors an event with ``data`` and no message must pass (in order)."""
-        # The shape's key, built in C: the keys, the exact type of each value and the text values.
-        values = data.values()
-        kinds = tuple(map(type, values))
-        texts = tuple(compress(values, map(is_, kinds, repeat(str)))) if str in kinds else ()
-        key = (tuple(data), kinds, texts)
-        plan = self._plans.get(key)
+    def for_data(self, data: dict[str, Any], shape: Shape | None = None) -> Sequence[Processor]:
+        """The processors an event with ``data`` and no message must pass (in order); ``shape``: its
+        ``data_shape``, if the caller has it."""
+        if shape is None:
+            shape = data_shape(data)
+        plan = self._plans.get(shape)
         if plan is None:
-            return self._new_plan(data, kinds, key)
+            return self._new_plan(data, shape)
         return plan
 
-    def _new_plan(
-        self, data: dict[str, Any], kinds: tuple[type, ...], key: tuple[Any, ...]
-    ) -> Sequence[Processor]:
+    def _new_plan(self, data: dict[str, Any], key: Shape) -> Sequence[Processor]:
         shape: dict[str, str | type] = {}
-        for (name, value), kind in zip(data.items(), kinds, strict=True):
+        for (name, value), kind in zip(data.items(), key[0][len(data) :], strict=True):
             if kind is str:
                 if len(value) > _SHAPE_TEXT:  # not remembered: texts that long rarely recur
                     return self.processors

@@ -9,6 +9,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from swarm_observability import (
     InMemoryEventStore,
 )
 from swarm_observability.events import StreamEvent, make_event
+from swarm_observability.processors import REDACTED
 from swarm_observability.stores.jsonl import JSONLEventStore
 from swarm_observability.stores.sqlite import SQLiteEventStore
 from tests._threads import run_in_threads
@@ -151,6 +153,43 @@ def test_emit_scoped_stores_what_emit_stores(fields: dict[str, Any]) -> None:
     assert [e.seq for e in emitter.store.load("r")] == [1, 2, 3, 4]
     with pytest.raises(EventValidationError, match=r"unknown StreamEvent field.*nod"):
         emitter.scope_fields("r", {"nod": "x"})
+
+
+def _comparable(event: StreamEvent) -> dict[str, Any]:
+    return {k: v for k, v in event.to_dict().items() if k not in {"id", "seq", "timestamp", "time_unix_nano"}}
+
+
+def test_emit_scoped_checks_values_of_a_shape_it_has_seen() -> None:
+    """A data shape found plain before still gets its numbers, key types and texts checked per event."""
+
+    class Key(StrEnum):
+        ATTEMPT = "attempt"
+
+    emitter = EventEmitter()
+    checked = emitter.scope_fields("r", {"node": "n"})
+    seen = {"outcome": "ok", "duration_ms": 1.5, "attempt": 1, "note": "fine"}
+    for data in (
+        seen,
+        seen,  # the shape is known now
+        {**seen, "duration_ms": float("nan")},
+        {**seen, "duration_ms": float("inf")},
+        {**seen, "attempt": 10**700},
+        {**seen, "attempt": 2**1100},  # no float holds it, yet short enough to stay a number
+        {"attempt": 1e308, "n": 1e308},
+        {"outcome": "ok", "duration_ms": 1.5, Key.ATTEMPT: 1, "note": "fine"},
+        {**seen, "password": "hunter2"},
+        {**seen, "note": "bad\udc80"},
+    ):
+        for _ in range(2):  # the first of a shape and a known one
+            ours = emitter.emit_scoped(EventType.NODE_EXIT, checked, data)
+            theirs = emitter.emit(EventType.NODE_EXIT, "r", node="n", data=data)
+            assert ours is not None and theirs is not None
+            assert _comparable(ours) == _comparable(theirs), data
+            assert [type(key) for key in ours.data] == [str] * len(data)
+    stored = emitter.store.load("r")[::4]  # ours, the first of each case
+    assert stored[2].data["duration_ms"] is None and stored[4].sanitized == {"/data/attempt": "int_as_string"}
+    assert stored[5].data["attempt"] == 2**1100 and stored[8].data["password"] == REDACTED
+    assert stored[9].sanitized == {"/data/note": "surrogates_escaped"}
 
 
 def test_emit_event_fresh_hands_the_event_over() -> None:
