@@ -89,12 +89,18 @@ class SpanBudget:
         nothing is summarised without one; better an extra span than a silent loss).
         """
         run_id = event.run_id
-        if kind == "scan":
+        if kind != "scan":  # the common case first: a run under its budget with nothing summarised
+            limit = self.limit
+            if limit is None:
+                return True
+            spans = self._open.get(run_id)
+            if spans is not None and spans < limit and not self._summarised:
+                self._open[run_id] = spans + 1
+                return True
+        else:
             self._open_roots[run_id] = self._open_roots.get(run_id, 0) + 1
             if run_id not in self._open:
                 self._open[run_id] = self._idle.pop(run_id, 0)
-        elif self.limit is None:
-            return True
         spans = self._open.get(run_id)
         if spans is None:  # no invocation of the run is open: no root to summarise on, so a span
             self._idle[run_id] = self._idle.pop(run_id, 0) + 1

@@ -112,6 +112,8 @@ class DeferredSpan(trace.Span):
     _status: tuple[Status | StatusCode, str | None] | None = None
     end_ns: int | None = None
     """Set by the mapper when the scope ended; nothing is recorded after it."""
+    span_id: int = 0
+    """The span id made up front (set by :meth:`DeferredSpans.make`), for the SDK span."""
     ids: dict[str, str] | None = None
     """The span's ``trace_id``/``span_id`` as hex (set by :meth:`DeferredSpans.make`), for stamping."""
 
@@ -203,10 +205,14 @@ class DeferredSpan(trace.Span):
 
     def build(self, tracer: trace.Tracer, ids: PresetIdGenerator) -> None:
         """Start, fill and end the SDK span of this ended scope on ``tracer``, with the preset span id."""
-        attributes = self._described()
+        describe = self._describe
+        if describe is not None:
+            self._name, self._opening = describe()
+            self._describe = None
+        attributes: dict[str, Any] = self._opening  # type: ignore[assignment]
         if self._attributes:
             attributes.update(self._attributes)
-        ids.preset(self._context.span_id)
+        ids.preset(self.span_id)
         try:
             span = tracer.start_span(
                 self._name,  # type: ignore[arg-type]
@@ -266,6 +272,7 @@ class DeferredSpans:
         span_id = self._preset.inner.generate_span_id()  # type: ignore[union-attr]
         context = SpanContext(lineage.trace_id, span_id, False, lineage.trace_flags, lineage.trace_state)
         span = DeferredSpan(describe, context, parent, kind, links, start_ns)
+        span.span_id = span_id
         span.ids = {"trace_id": lineage.trace_hex, "span_id": f"{span_id:016x}"}
         return span
 
@@ -273,8 +280,9 @@ class DeferredSpans:
         """Make SDK spans of every queued span, in the order they ended."""
         pending = self.queue[:]
         self.queue.clear()
+        tracer, preset = self._tracer, self._preset
         for span in pending:
             try:
-                span.build(self._tracer, self._preset)  # type: ignore[arg-type]
+                span.build(tracer, preset)  # type: ignore[arg-type]
             except Exception:
                 logger.exception("the span %r could not be made; its trace misses it", span.name)

@@ -288,10 +288,9 @@ class SpanMapper:
             event.invocation_id,
             event.run_id,
             event.id,
-            start_ns=start_ns,
-            last_ns=start_ns,
-            checkpoint_id=event.checkpoint_id,
-            ids=ids,
+            start_ns,
+            event.checkpoint_id,
+            ids,
         )
         self._tree.add(scope, parent)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from opentelemetry import trace
@@ -48,33 +47,51 @@ CLOSING_TYPES: Mapping[str, str] = {
 """Event type -> scope kind, for the events that close a scope."""
 
 
-@dataclass(slots=True)
 class OpenScope:
-    """What the mapper keeps about a scope whose span has started and not yet ended."""
+    """What the mapper keeps about a scope whose span has started and not yet ended.
 
-    span: Span
-    kind: str
-    scope_id: str
-    parent_id: str | None
-    invocation_id: str | None
-    run_id: str
-    opened_by: str
-    children: dict[str, None] = field(default_factory=dict)
+    A plain class, not a dataclass: one is made per span, so ``__init__`` sets only what every
+    scope has; what few scopes get (a context for children, a failed child, a summary...) is a
+    class-level default until it is set.
+    """
+
     child_error: tuple[str, str] | None = None
-    start_ns: int = 0
-    last_ns: int = 0
-    """The latest time this scope is known to have been alive (its start, events, children's ends)."""
     context: Context | None = None
     """A context holding only this span, built once for all of its children."""
-    checkpoint_id: str | None = None
-    ids: dict[str, str] | None = None
-    """The span's ``trace_id``/``span_id`` as hex, built once for stamping events."""
     lineage: Lineage | None = None
     """What this span's deferred children share (see :mod:`.deferred`), worked out for the first."""
     closed_by: StreamEvent | None = None
     """The scope's closing event (a scan's end, a cancel), while it waits for work still inside it."""
     summary: dict[tuple[str, str], Summary] | None = None
     """On a root: the scopes of its invocation summarised past the span budget, by kind and name."""
+
+    def __init__(
+        self,
+        span: Span,
+        kind: str,
+        scope_id: str,
+        parent_id: str | None,
+        invocation_id: str | None,
+        run_id: str,
+        opened_by: str,
+        start_ns: int,
+        checkpoint_id: str | None,
+        ids: dict[str, str] | None,
+    ) -> None:
+        self.span = span
+        self.kind = kind
+        self.scope_id = scope_id
+        self.parent_id = parent_id
+        self.invocation_id = invocation_id
+        self.run_id = run_id
+        self.opened_by = opened_by
+        self.start_ns = start_ns
+        self.last_ns = start_ns
+        """The latest time this scope is known to have been alive (its start, events, children's ends)."""
+        self.checkpoint_id = checkpoint_id
+        self.ids = ids
+        """The span's ``trace_id``/``span_id`` as hex, built once for stamping events."""
+        self.children: dict[str, None] = {}
 
 
 class ScopeTree:
