@@ -158,7 +158,7 @@ class JSONLEventStore(PagedReads):
                 if isinstance(exc, OSError):
                     raise EventStoreError(f"append to {self.path} failed: {exc}") from exc
                 raise
-            index.add_batch(events, lengths, id_hashes)
+            index.add_batch(events, data, lengths, id_hashes)
 
     def _undo_write(self, start: int, exc: BaseException) -> None:
         try:
@@ -359,7 +359,7 @@ class JSONLEventStore(PagedReads):
         if self.read_only or self._failed is not None:
             return
         if self._index.end != self._opened_end or not sidecar_path(self.path).exists():
-            save_index(self.path, self._fd, self._index)
+            save_index(self.path, self._index)
 
     def __repr__(self) -> str:
         return f"JSONLEventStore({str(self.path)!r}, fsync={self.fsync!r})"

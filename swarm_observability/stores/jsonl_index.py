@@ -8,6 +8,7 @@ more, so a million-event file costs a writer ~20 MB). The open scan (:mod:`.json
 
 from __future__ import annotations
 
+import zlib
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
@@ -91,14 +92,17 @@ class FileIndex:
 
     ``end`` is the byte offset after the last complete batch indexed: the file's valid prefix as far
     as this index knows, where the next append goes and where a read-only store resumes its scan.
+    ``crc`` is the CRC-32 of those ``end`` bytes, kept as they are scanned or written, so the writer
+    saves its sidecar (:mod:`.jsonl_sidecar`) without reading the file again.
     """
 
-    __slots__ = ("end", "id_hashes", "runs")
+    __slots__ = ("crc", "end", "id_hashes", "runs")
 
     def __init__(self) -> None:
         self.runs: dict[str, RunIndex] = {}
         self.id_hashes = IdHashes()
         self.end = 0
+        self.crc = 0
 
     def last_seq(self, run_id: str) -> int:
         """The last indexed seq of ``run_id``, 0 for an unknown run."""
@@ -113,8 +117,11 @@ class FileIndex:
         index.offsets.append(offset)
         index.lengths.append(length)
 
-    def add_batch(self, events: Sequence[StreamEvent], lengths: list[int], id_hashes: list[int]) -> None:
-        """Index a batch just written at ``end``, one stretch of one run's events at a time."""
+    def add_batch(
+        self, events: Sequence[StreamEvent], data: bytes, lengths: list[int], id_hashes: list[int]
+    ) -> None:
+        """Index a batch just written at ``end`` as ``data``, one stretch of one run's events at a time."""
+        self.crc = zlib.crc32(data, self.crc)
         offsets = list(accumulate(lengths, initial=self.end))
         stretches = [(0, len(events))]
         if len(set(map(_RUN_ID, events))) > 1:  # no Python bytecode per event

@@ -16,6 +16,7 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from zlib import crc32
 
 from ..events import validate_run_id
 from .jsonl_format import (
@@ -40,8 +41,10 @@ def scan(fd: int, path: Path, index: FileIndex, *, read_only: bool) -> None:
     refuse damage with :class:`StoreCorruptionError`.
 
     A writer (``read_only=False``) also records the id hashes and refuses an id stored twice.
+    ``index.crc`` follows ``index.end`` (the CRC-32 of the lines of each complete batch is added).
     """
     batch_start = index.end
+    crc = index.crc
     pending: list[tuple[str, str, int, int]] = []
     pending_last: dict[str, int] = {}
     pending_hashes: set[int] = set()
@@ -78,6 +81,7 @@ def scan(fd: int, path: Path, index: FileIndex, *, read_only: bool) -> None:
         ):
             refuse(path, offset, f"event id {event_id!r} is stored twice")
         pending.append((run_id, event_id, offset, len(line)))
+        crc = crc32(line, crc)
         pending_last[run_id] = last + 1
         pending_hashes.add(id_hash)
         if position == count - 1:
@@ -86,6 +90,7 @@ def scan(fd: int, path: Path, index: FileIndex, *, read_only: bool) -> None:
                 if not read_only:
                     index.id_hashes.add(hash(eid))
             batch_start = index.end = offset + len(line)
+            index.crc = crc
             pending.clear()
             pending_last.clear()
             pending_hashes.clear()

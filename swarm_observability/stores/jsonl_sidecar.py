@@ -3,11 +3,12 @@
 Opening a JSONL store scans the whole file (:mod:`.jsonl_recovery`): ~8 s for a million events. A
 writer closing the store saves its index next to the file; a read-only open loads it and scans only
 the bytes after it. The sidecar is trusted only for the exact bytes it describes: it records the
-length ``end`` of the file prefix it indexes and the CRC-32 of those bytes, and the reader checks
-that CRC over the file (one C pass, ~0.6 s per million events) before using it. Any difference (a
-byte changed, the file cut or replaced, a damaged or foreign sidecar) and the reader falls back to
-the full scan, which reports damage exactly as without a sidecar. What follows ``end`` (appends of
-a later session, a torn tail) is scanned as always, so the recovery of a torn tail is unchanged.
+length ``end`` of the file prefix it indexes and the CRC-32 of those bytes, which the writer keeps
+as it scans and writes them (so closing reads nothing back), and the reader checks that CRC over
+the file (one C pass, ~0.6 s per million events) before using it. Any difference (a byte changed,
+the file cut or replaced, a damaged or foreign sidecar) and the reader falls back to the full scan,
+which reports damage exactly as without a sidecar. What follows ``end`` (appends of a later
+session, a torn tail) is scanned as always, so the recovery of a torn tail is unchanged.
 
 Format: a magic line, a JSON line (``end``, ``crc``, the runs with their event counts), each run's
 offsets and lengths arrays as machine bytes, then the CRC-32 of all that as 4 little-endian bytes.
@@ -53,14 +54,17 @@ def prefix_crc(fd: int, end: int) -> int | None:
     return crc
 
 
-def save_index(path: Path, fd: int, index: FileIndex) -> None:
-    """Write the sidecar of ``index`` (the writer's, at close); a failure is logged and ignored."""
+def save_index(path: Path, index: FileIndex) -> None:
+    """Write the sidecar of ``index`` (the writer's, at close); a failure is logged and ignored.
+
+    The CRC recorded is ``index.crc``, kept over the bytes as they were scanned and written, not
+    read back: a prefix changed behind the writer's back no longer matches it, so readers scan.
+    """
     target = sidecar_path(path)
     temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     try:
-        crc = prefix_crc(fd, index.end)
-        if crc is not None and index.end > 0:
-            temporary.write_bytes(_encode(index, crc))
+        if index.end > 0:
+            temporary.write_bytes(_encode(index))
             os.replace(temporary, target)
     except (OSError, ValueError) as exc:
         logger.debug("could not save the index of %s to %s: %s", path, target, exc)
@@ -68,11 +72,11 @@ def save_index(path: Path, fd: int, index: FileIndex) -> None:
             temporary.unlink(missing_ok=True)
 
 
-def _encode(index: FileIndex, crc: int) -> bytes:
+def _encode(index: FileIndex) -> bytes:
     runs = list(index.runs.items())
     header = {
         "end": index.end,
-        "crc": crc,
+        "crc": index.crc,
         "byteorder": sys.byteorder,
         "itemsizes": _ITEMSIZES,
         "runs": [[run_id, len(run.offsets)] for run_id, run in runs],
@@ -92,18 +96,18 @@ def load_index(path: Path, fd: int) -> FileIndex | None:
     """
     try:
         parsed = _parse(sidecar_path(path).read_bytes())
-        crc = None if parsed is None else prefix_crc(fd, parsed[0].end)
+        crc = None if parsed is None else prefix_crc(fd, parsed.end)
     except (OSError, ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
         logger.debug("ignoring the index sidecar of %s: %s", path, exc)
         return None
-    if parsed is None or crc != parsed[1]:
+    if parsed is None or crc != parsed.crc:
         logger.debug("the index sidecar of %s does not describe the file (changed since?): scanning", path)
         return None
-    return parsed[0]
+    return parsed
 
 
-def _parse(data: bytes) -> tuple[FileIndex, int] | None:
-    """The index and the prefix CRC a sidecar records, ``None`` if it is not a whole one of ours."""
+def _parse(data: bytes) -> FileIndex | None:
+    """The index a sidecar records (with its prefix CRC), ``None`` if it is not a whole one of ours."""
     body, trailer = data[:-4], data[-4:]
     if not data.startswith(_MAGIC) or zlib.crc32(body).to_bytes(4, "little") != trailer:
         return None
@@ -121,7 +125,7 @@ def _parse(data: bytes) -> tuple[FileIndex, int] | None:
         if count < 1 or len(run.offsets) != count or len(run.lengths) != count:
             return None
         last = max(last, run.offsets[-1] + run.lengths[-1])
-    index.end = int(header["end"])
+    index.end, index.crc = int(header["end"]), int(header["crc"])
     if at != len(body) or last != index.end:
         return None
-    return index, int(header["crc"])
+    return index

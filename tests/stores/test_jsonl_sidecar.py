@@ -6,6 +6,7 @@ starts (``jsonl.scan`` wrapped); everything a reader returns must be what a full
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +178,70 @@ def test_only_a_writer_saves_the_sidecar_and_a_failure_to_is_not_an_error(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl"]
     with JSONLEventStore(tmp_path, read_only=True) as reader:
         assert reader.last_sequence("a") == 8
+
+
+def test_the_writer_keeps_the_sidecar_crc_and_close_reads_nothing_back(
+    tmp_path: Path, scan_starts: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CRC kept over scanned and written bytes is the file's: a new file, a reopened one, a reopen
+    without appends and one whose lost last newline the open restored all get a sidecar the reader
+    takes, and closing reads no byte of the file."""
+    path, _ = _written(tmp_path)
+    read: list[int] = []
+    real_pread = os.pread
+
+    def counting_pread(fd: int, size: int, offset: int) -> bytes:
+        read.append(size)
+        return real_pread(fd, size, offset)
+
+    def reopen(*appends: list[Any]) -> None:
+        writer = JSONLEventStore(tmp_path)
+        for batch in appends:
+            writer.append_batch(batch)
+        monkeypatch.setattr(os, "pread", counting_pread)
+        writer.close()
+        monkeypatch.setattr(os, "pread", real_pread)
+        scan_starts.clear()
+        with JSONLEventStore(tmp_path, read_only=True) as reader:
+            from_sidecar = _everything(reader)
+        assert scan_starts == [path.stat().st_size]
+        sidecar = sidecar_path(path).read_bytes()
+        sidecar_path(path).unlink()
+        with JSONLEventStore(tmp_path, read_only=True) as reader:
+            assert _everything(reader) == from_sidecar
+        sidecar_path(path).write_bytes(sidecar)
+
+    reopen([ev("a", 8), ev("c", 1)], [ev("c", 2)])
+    sidecar_path(path).unlink()
+    reopen()
+    path.write_bytes(path.read_bytes()[:-1])  # the last record's newline lost
+    sidecar_path(path).unlink()
+    reopen()
+    assert path.read_bytes().endswith(b"\n")
+    assert read == []
+
+
+def test_a_prefix_changed_behind_the_writers_back_voids_its_sidecar(
+    tmp_path: Path, scan_starts: list[int]
+) -> None:
+    """A byte of the prefix changed while the writer is open: its sidecar records what it wrote, so
+    the reader scans from byte 0 and refuses the file exactly as without a sidecar."""
+    path, _ = _written(tmp_path)
+    writer = JSONLEventStore(tmp_path)
+    writer.append(ev("a", 8))
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b'"seq":2')
+    with path.open("r+b") as behind:
+        behind.seek(at + 6)
+        behind.write(b"5")
+    writer.append(ev("a", 9))
+    writer.close()
+    assert sidecar_path(path).is_file()
+    scan_starts.clear()
+    with pytest.raises(StoreCorruptionError) as with_sidecar:
+        JSONLEventStore(tmp_path, read_only=True)
+    sidecar_path(path).unlink()
+    with pytest.raises(StoreCorruptionError) as without:
+        JSONLEventStore(tmp_path, read_only=True)
+    assert scan_starts == [0, 0]
+    assert str(with_sidecar.value) == str(without.value)
