@@ -119,7 +119,8 @@ def run_identity(graph_config: Any, config: Any, fallback: Callable[[], str]) ->
     """``(run_id, thread_id)`` of an invocation: ``scan_id``, else the thread id, else ``fallback()``.
 
     ``configurable`` of the call overrides the graph's own (``with_config``). An empty ``scan_id`` or
-    thread id counts as given (it is a value LangGraph accepts); ``None`` as missing.
+    thread id counts as given (LangGraph keeps a thread ``""``), mapped like any id the log cannot
+    store (:func:`safe_run_id`); ``None`` as missing.
     """
     conf = {
         **((graph_config or _NOTHING).get("configurable") or _NOTHING),
@@ -129,7 +130,7 @@ def run_identity(graph_config: Any, config: Any, fallback: Callable[[], str]) ->
     thread_id = str(thread) if thread is not None else None
     scan_id = conf.get("scan_id")
     raw = str(scan_id) if scan_id is not None else thread_id
-    return (safe_run_id(raw) if raw is not None and raw != "" else fallback()), thread_id
+    return (safe_run_id(raw) if raw is not None else fallback()), thread_id
 
 
 # -- nodes ------------------------------------------------------------------------------------------

@@ -170,7 +170,7 @@ def test_a_finished_run_is_not_kept_alive_by_the_heartbeat_thread() -> None:
     observer.close()
 
 
-@pytest.mark.parametrize("thread_id", ["t" * 300, "line\nbreak", "tab\there\x00nul"])
+@pytest.mark.parametrize("thread_id", ["t" * 300, "line\nbreak", "tab\there\x00nul", ""])
 def test_thread_ids_langgraph_accepts_are_never_refused(
     thread_id: str, caplog: pytest.LogCaptureFixture
 ) -> None:
