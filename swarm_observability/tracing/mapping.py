@@ -79,6 +79,7 @@ logger = logging.getLogger("swarm_observability.tracing")
 
 _SPAN_KINDS: Mapping[str, SpanKind] = {"llm": SpanKind.CLIENT}
 _INTERNAL = SpanKind.INTERNAL
+_NEVER = 2**63
 
 RootParent = Callable[[StreamEvent], Context]
 LinkResolver = Callable[[StreamEvent, str], SpanContext | None]
@@ -130,6 +131,8 @@ class SpanMapper:
         self._started = 0
         self._deferred = DeferredSpans(tracer)
         self._pending = self._deferred.queue
+        self._build_due = _NEVER
+        """Event time (ns) past which the queued deferred spans are built (their oldest + PENDING_NS)."""
 
     # -- queries ----------------------------------------------------------------------------------
 
@@ -188,9 +191,8 @@ class SpanMapper:
                 self._last_ns = ns
             if self._waiting:
                 self._expire_stragglers(ns)
-            pending = self._pending
-            if pending and ns - pending[0].end_ns > PENDING_NS:  # type: ignore[operator]
-                self._deferred.build()
+            if ns > self._build_due:
+                self._build_pending()
             opening = OPENING_TYPES.get(type_)
             if opening is not None:
                 self._start(event, opening, ns)
@@ -211,7 +213,7 @@ class SpanMapper:
             count = len(self._open)
             for scope in [s for s in self._open.values() if s.parent_id not in self._open]:
                 self._end_subtree(scope, end_ns, sc.OUTCOME_INCOMPLETE, ended_by)
-            self._deferred.build()
+            self._build_pending()
             return count
 
     def _expire_stragglers(self, now_ns: int) -> None:
@@ -368,15 +370,22 @@ class SpanMapper:
         end_ns = scope.last_ns
         if type(span) is DeferredSpan:
             span.end_ns = end_ns
-            self._pending.append(span)
-            if len(self._pending) >= MAX_PENDING or scope.invocation_id not in self._root_of:
-                self._deferred.build()  # full, or no open root left whose end would build it
+            pending = self._pending
+            if not pending:
+                self._build_due = end_ns + PENDING_NS
+            pending.append(span)
+            if len(pending) >= MAX_PENDING or scope.invocation_id not in self._root_of:
+                self._build_pending()  # full, or no open root left whose end would build it
         else:
             if self._pending:
-                self._deferred.build()
+                self._build_pending()
             span.end(end_time=end_ns)
         if parent is not None and parent.closed_by is not None and not parent.children:
             self._end(parent)
+
+    def _build_pending(self) -> None:
+        self._build_due = _NEVER
+        self._deferred.build()
 
     def _release(self, scope: OpenScope) -> OpenScope | None:
         """Forget ``scope`` as open (remembering its span context); returns its open parent, if any."""
