@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from itertools import compress, repeat
+from itertools import compress
 from math import fsum, isfinite
-from operator import is_
 from typing import Any
 
 from pydantic import BaseModel
@@ -189,6 +188,7 @@ Shape = tuple[tuple[type, ...], tuple[str, ...]]
 EMPTY_SHAPE: Shape = ((), ())
 _PLAIN_KINDS = frozenset({int, float, str, bool, type(None)})
 _SHAPE_TEXT = 64
+_is_str = frozenset({str}).__contains__
 _plain_shapes: dict[Shape, tuple[bool, ...]] = {}
 """Shapes :func:`plain_data` found plain -> which values are numbers (``()``: none), the only
 values whose plainness depends on more than the shape."""
@@ -199,7 +199,7 @@ def data_shape(data: dict[Any, Any]) -> Shape:
     then each value, and the exact-``str`` ones among them (so the str keys and the text values)."""
     items = (*data, *data.values())
     kinds = tuple(map(type, items))
-    return kinds, tuple(compress(items, map(is_, kinds, repeat(str))))
+    return kinds, tuple(compress(items, map(_is_str, kinds)))
 
 
 def known_plain(data: dict[Any, Any], shape: Shape) -> dict[str, Any] | None:
