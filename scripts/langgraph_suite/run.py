@@ -1,12 +1,14 @@
 """LangGraph's own test suites, run plain and with every graph instrumented; the failure sets must match.
 
-Usage (``make langgraph-suite [SUITE=prebuilt|core|all]``)::
+Usage (``make langgraph-suite [SUITE=prebuilt|core|swarm|supervisor|all]``)::
 
     .venv/bin/python scripts/langgraph_suite/run.py prebuilt [--workdir .langgraph-suite] [--jobs N]
 
 Downloads the source distributions of the ``langgraph`` / ``langgraph-prebuilt`` versions installed
-here (``pip download --no-binary :all:``; they ship their tests), builds a venv for them beside the
-project (this project editable, plus the suites' test dependencies), runs each suite twice with
+here, and of the multi-agent libraries built on them, ``langgraph-swarm`` and ``langgraph-supervisor``
+(``pip download --no-binary :all:``; they ship their tests), builds a venv for them beside the
+project (this project editable, the installed versions pinned, plus the suites' test dependencies;
+rebuilt when that list changes), runs each suite twice with
 ``NO_DOCKER=true`` (no Postgres or Redis): once plain and once with ``-p swarm_obs_plugin``
 (``swarm_obs_plugin.py``: every compiled graph instrumented), and compares the sets of failed tests
 from the JUnit reports. Exit 1 if the instrumented run fails a test the plain run passes.
@@ -28,7 +30,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-SUITES = {"prebuilt": "langgraph-prebuilt", "core": "langgraph"}
+SUITES = {
+    "prebuilt": "langgraph-prebuilt",
+    "core": "langgraph",
+    "swarm": "langgraph-swarm",
+    "supervisor": "langgraph-supervisor",
+}
+PINNED = (*SUITES.values(), "langchain-core", "langchain")
+"""The suites' packages and the LangChain they use, pinned in their venv to the versions installed here."""
 TEST_DEPS = [
     "pytest",
     "pytest-asyncio",
@@ -43,6 +52,7 @@ TEST_DEPS = [
     "psycopg[binary]",
     "langgraph-checkpoint-postgres",
     "langgraph-sdk",
+    "pytest-socket",
 ]
 """The suites' ``test`` dependency groups, minus the CLI (``langgraph-cli``) and benchmark tools."""
 
@@ -53,18 +63,17 @@ def _run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
 
 
 def suite_venv(workdir: Path) -> Path:
-    """The suites' interpreter (created once, reused)."""
+    """The suites' interpreter (created once, reused while its requirements stay the same)."""
     python = workdir / "venv" / "bin" / "python"
     stamp = workdir / "venv" / ".installed"
-    if not stamp.exists():
+    wanted = [f"{name}=={metadata.version(name)}" for name in PINNED] + TEST_DEPS
+    if not stamp.exists() or stamp.read_text().split() != wanted:
         if not python.exists():
             venv.create(workdir / "venv", with_pip=True)
-        pinned = ("langgraph", "langgraph-prebuilt", "langchain-core")
-        pins = [f"{name}=={metadata.version(name)}" for name in pinned]
-        done = _run([str(python), "-m", "pip", "install", "-q", "-e", str(ROOT), *pins, *TEST_DEPS])
+        done = _run([str(python), "-m", "pip", "install", "-q", "-e", str(ROOT), *wanted])
         if done.returncode != 0:
             raise SystemExit("could not install the suites' test dependencies")
-        stamp.touch()
+        stamp.write_text("\n".join(wanted) + "\n")
     return python
 
 
