@@ -36,8 +36,24 @@ def describe_scope(event: StreamEvent, kind: str, scope_id: str | None = None) -
     Each attribute costs every span the SDK's cleaning and copying, so none is written twice.
     """
     thread_id = event.thread_id
+    if kind == "node":  # the most common span: one dict display (no swarm.node: the name says it)
+        attributes: dict[str, Any] = {
+            sc.GEN_AI_CONVERSATION_ID: thread_id or None,
+            sc.SWARM_SCOPE_ID: scope_id,
+            sc.SWARM_SEQ_FIRST: event.seq,
+            sc.SWARM_STEP: event.step,
+            sc.SWARM_TASK_ID: event.task_id,
+            sc.SWARM_CHECKPOINT_ID: event.checkpoint_id,
+        }
+        if None in attributes.values():
+            attributes = {key: value for key, value in attributes.items() if value is not None}
+        if thread_id != event.run_id:
+            attributes[sc.SWARM_RUN_ID] = event.run_id
+        if event.namespace:
+            attributes[sc.SWARM_NAMESPACE] = list(event.namespace)
+        return f"node {event.node or 'unknown'}", attributes
     if kind == "scan":
-        attributes: dict[str, Any] = {sc.SWARM_RUN_ID: event.run_id}
+        attributes = {sc.SWARM_RUN_ID: event.run_id}
         if thread_id:
             attributes[sc.GEN_AI_CONVERSATION_ID] = thread_id
         if event.invocation_id:
@@ -52,8 +68,6 @@ def describe_scope(event: StreamEvent, kind: str, scope_id: str | None = None) -
         attributes[sc.SWARM_SCOPE_ID] = scope_id
     if event.seq is not None:
         attributes[sc.SWARM_SEQ_FIRST] = event.seq
-    if kind == "node":
-        return _node_start(event, attributes)
     if event.node and kind != "scan":
         attributes[sc.SWARM_NODE] = event.node
     if kind == "scan":
@@ -105,19 +119,6 @@ def describe_scope(event: StreamEvent, kind: str, scope_id: str | None = None) -
     if event.agent:
         attributes[sc.GEN_AI_AGENT_NAME] = event.agent
     return (f"{sc.OP_PLAN} {owner}" if owner else sc.OP_PLAN), attributes
-
-
-def _node_start(event: StreamEvent, attributes: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """A node span: its name says the node (no ``swarm.node``: it would only repeat the name)."""
-    if event.step is not None:
-        attributes[sc.SWARM_STEP] = event.step
-    if event.task_id is not None:
-        attributes[sc.SWARM_TASK_ID] = event.task_id
-    if event.checkpoint_id is not None:
-        attributes[sc.SWARM_CHECKPOINT_ID] = event.checkpoint_id
-    if event.namespace:
-        attributes[sc.SWARM_NAMESPACE] = list(event.namespace)
-    return f"node {event.node or 'unknown'}", attributes
 
 
 def _llm_start(event: StreamEvent, attributes: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -500,3 +500,34 @@ def test_spans_below_the_root_carry_the_thread_id_and_no_repeated_run_constants(
         inv,
     )
     assert not {"swarm.run_id", "swarm.invocation_id"} & set(got[node]["attributes"])
+
+
+def test_a_node_span_whose_run_is_its_thread_carries_each_id_once_and_nothing_unset(provider, exporter):
+    """With run id = thread id a node span has the thread id once, its ids and seq range, no None value."""
+    s = Scenario(run_id="thread-1", thread_id="thread-1")
+    s.start()
+    full = s.open("node", "fetch", step=2, task_id="t-2", checkpoint_id="ck-2", namespace=["outer:1"])
+    s.close(full)
+    bare = s.open("node", "plain")  # LangGraph gave no step, task or checkpoint
+    s.close(bare)
+    s.end(EventType.SCAN_COMPLETE, "ok")
+    got = tree(map_events(provider, exporter, s.events))
+    assert got[full]["name"] == "node fetch"
+    assert got[full]["attributes"] == {
+        "gen_ai.conversation.id": "thread-1",
+        "swarm.scope_id": full,
+        "swarm.seq.first": 2,
+        "swarm.step": 2,
+        "swarm.task_id": "t-2",
+        "swarm.checkpoint_id": "ck-2",
+        "swarm.namespace": ("outer:1",),
+        "swarm.outcome": "ok",
+        "swarm.seq.last": 3,
+    }
+    assert got[bare]["attributes"] == {
+        "gen_ai.conversation.id": "thread-1",
+        "swarm.scope_id": bare,
+        "swarm.seq.first": 4,
+        "swarm.outcome": "ok",
+        "swarm.seq.last": 5,
+    }
