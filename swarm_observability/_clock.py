@@ -84,6 +84,16 @@ def uuid7(prefix: str) -> str:
             _refill()
 
 
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+def new_scope_id() -> str:
+    """A random UUID4 as 32 hex digits, the format of every ``scope_id`` and ``invocation_id``."""
+    # random, not os.urandom per call, for the reason given above.
+    return f"{getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
+
+
 def event_id_at(ms: int) -> str:
     """A new version 7 UUID of Unix millisecond ``ms``."""
     return uuid7(tick(ms)[2])

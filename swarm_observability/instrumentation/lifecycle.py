@@ -46,6 +46,7 @@ from typing import Any
 
 from langgraph.types import Command
 
+from .._clock import new_scope_id
 from ..control.registry import ManagerLeases
 from ..events import EventType, StreamEvent
 from . import gc_safety
@@ -62,7 +63,7 @@ from .agents import close_root_agent, open_root_agent, root_agent_name
 from .callbacks import SwarmCallbackHandler, with_run_callbacks
 from .checkpoints import fork_record, previous_invocation
 from .outcomes import terminal_event, unique_interrupts
-from .recorder import Invocation, Recorder, Scope, active_scope, enter_scope, exit_scope, new_scope_id
+from .recorder import Invocation, Recorder, Scope, active_scope, enter_scope, exit_scope
 
 logger = logging.getLogger("swarm_observability")
 _NOT_SETTLED = "swarm_observability: could not wait for the events of %r"

@@ -24,9 +24,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from contextvars import ContextVar, Token
-from random import getrandbits
 from typing import Any, Protocol
 
+from .._clock import new_scope_id
 from ..emitter import EventEmitter
 from ..events import EventType, Outcome, ScopeFields, StreamEvent, make_event, make_scope_event
 from ..exceptions import EventValidationError, NoActiveRunError
@@ -44,16 +44,7 @@ _NO_RUN_HINT = (
 )
 _NODE_OWN_FIELDS = frozenset({"agent", "probe", "step", "task_id", "checkpoint_id", "namespace"})
 _HEARTBEAT_KINDS = frozenset({"node", "probe"})
-_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
-_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 _OUTCOME_TEXT = {outcome: outcome.value for outcome in Outcome}  # plain str: the fast path's data
-
-
-def new_scope_id() -> str:
-    """A random UUID4 as 32 hex digits, the format of every ``scope_id`` and ``invocation_id``."""
-    # random (seeded from os.urandom, re-seeded after fork), not os.urandom per call: that releases
-    # the GIL, and winning it back from LangGraph's worker threads cost more than the whole wrapper.
-    return f"{getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
 
 
 class ScopeHooks(Protocol):
