@@ -10,7 +10,8 @@ does not keep a thread (or itself) alive. It lingers a moment (``linger``, 10 ms
 the first event of a burst, so that a run's events land in a few commits rather than one commit per
 event, each of which would also wake the thread and take the GIL from the emitting thread; while the
 burst stays dense (16 or more events a linger) it lingers again, up to five lingers in all. Flush
-and close never wait for the linger.
+and close never wait for the linger. A store with a ``maintain()`` method (SQLite's WAL checkpoint)
+gets it called after a commit whose waiters are answered, when nothing else is pending.
 
 A failed commit is logged, counted, kept for the next :meth:`~BackgroundWriter.raise_errors` (the
 emitter's ``flush``), and reported to the emitter through ``on_failure(run_id)`` so it forgets the
@@ -66,6 +67,7 @@ class BackgroundWriter:
         on_failure: Callable[[str], None],
     ) -> None:
         self.store = store
+        self._maintain: Callable[[], None] | None = getattr(store, "maintain", None)
         self._owner = weakref.ref(owner)
         self.max_batch = max_batch
         self.linger = linger
@@ -165,6 +167,8 @@ class BackgroundWriter:
                     waiter.set_result(None)
             if stop:
                 return
+            if self._maintain is not None and events and not self.pending:
+                self._housekeeping(self._maintain)
 
     def _gather(self) -> None:
         """Linger after the first event of a burst; keep lingering (up to ``_MAX_LINGERS`` in all)
@@ -183,6 +187,15 @@ class BackgroundWriter:
             if queued - seen < _DENSE or queued >= self.max_batch:
                 return
             seen = queued
+
+    @staticmethod
+    def _housekeeping(maintain: Callable[[], None]) -> None:
+        """The store's ``maintain()`` (e.g. SQLite's WAL checkpoint), run once the waiters of a commit
+        are answered and nothing is pending, so no one waits for it; it never stops the writer."""
+        try:
+            maintain()
+        except Exception:
+            logger.exception("event store maintenance failed")
 
     def _idle_exit(self) -> bool:
         if not self.lock.acquire(blocking=False):  # an emit is on its way: not idle

@@ -12,6 +12,7 @@ as ``durability`` promises (see :class:`SQLiteEventStore`).
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -34,12 +35,17 @@ from .sqlite_schema import (
     open_database,
     to_ms,
 )
-from .sqlite_write import UPSERT_RUN, event_params, insert, max_rows, rollback, run_rows
+from .sqlite_write import UPSERT_RUN, data_bytes, event_params, insert, max_rows, rollback, run_rows
 
 __all__ = ["SCHEMA_VERSION", "SQLiteEventStore"]
 
+logger = logging.getLogger("swarm_observability")
+
 _PAGE = 1000
 _SIZE_PRAGMAS = ("page_count", "page_size")
+CHECKPOINT_BYTES = 1 << 20
+"""Event data appended since the last checkpoint after which :meth:`SQLiteEventStore.maintain`
+checkpoints: about 400 WAL pages, well before SQLite's own automatic checkpoint at 1000."""
 
 
 class SQLiteEventStore(PagedReads):
@@ -86,6 +92,7 @@ class SQLiteEventStore(PagedReads):
         self._busy_timeout = busy_timeout
         self._closed = False
         self._forked = False
+        self._unchecked = 0
         self._conn = self._connect(busy_timeout)
         reinit_after_fork(self)
 
@@ -138,6 +145,7 @@ class SQLiteEventStore(PagedReads):
                 insert(conn, params, self._max_rows)
                 conn.executemany(UPSERT_RUN, run_rows(params))
                 conn.execute("COMMIT")
+                self._unchecked += data_bytes(params)
             except BaseException as exc:
                 rollback(conn)
                 if isinstance(exc, sqlite3.IntegrityError):
@@ -147,6 +155,28 @@ class SQLiteEventStore(PagedReads):
                 if isinstance(exc, sqlite3.Error):
                     raise EventStoreError(f"append to {self.location} failed: {exc}") from exc
                 raise
+
+    def maintain(self) -> None:
+        """Checkpoint the WAL into the database file once :data:`CHECKPOINT_BYTES` were appended since
+        the last time; the hook a background writer calls when it has answered its waiters.
+
+        SQLite checkpoints by itself inside the ``COMMIT`` that grows the WAL past 1000 pages (4 MB),
+        so one run's wait for its events every ~40 chain50 runs took ~10 ms more (a copy of the WAL
+        plus an fsync of the database file). Done here first, the copy runs while nobody waits for
+        the writer. ``PASSIVE`` never waits for readers nor blocks them; SQLite's own checkpoint
+        stays on for a store nobody calls this on. Durability is unchanged: a checkpoint only
+        copies committed pages. A failure is logged, not raised (the next commit checkpoints).
+        """
+        if self._unchecked < CHECKPOINT_BYTES or self.read_only:
+            return
+        with self._lock:
+            if self._closed or self._forked:
+                return
+            self._unchecked = 0
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:
+                logger.debug("checkpoint of %s failed: %s", self.location, exc)
 
     def _max_seq(self, run_id: str) -> int:
         row = self._conn.execute(MAX_SEQ_SQL, (run_id,)).fetchone()

@@ -14,6 +14,7 @@ from swarm_observability.exceptions import (
     StoreCorruptionError,
 )
 from swarm_observability.stores import SQLiteEventStore
+from swarm_observability.stores import sqlite as sqlite_store
 from swarm_observability.stores.sqlite_write import max_rows
 
 from .conftest import as_bytes, ev, run_events
@@ -304,3 +305,25 @@ def test_a_bad_runs_row_is_store_corruption(tmp_path: Path, column: str, value: 
             store.runs()
         assert info.value.location == f"{path} table swarm_runs run 'r'"
         assert as_bytes(store.load("r"))
+
+
+def test_maintain_checkpoints_the_wal_once_enough_was_appended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """maintain() copies the WAL into the database file after CHECKPOINT_BYTES of appends, not before;
+    the events read back the same, and on a closed store it does nothing."""
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_BYTES", 20_000)
+    path = tmp_path / "e.db"
+    store = SQLiteEventStore(path)
+    events = run_events("a", 10)
+    store.append_batch(events)
+    empty = path.stat().st_size
+    store.maintain()
+    assert path.stat().st_size == empty  # under the threshold: still all in the WAL
+    more = run_events("a", 100, first_seq=11)
+    store.append_batch(more)
+    store.maintain()
+    assert path.stat().st_size > empty + 20_000
+    assert as_bytes(store.load("a")) == as_bytes(events + more)
+    store.close()
+    store.maintain()
