@@ -36,11 +36,12 @@ def describe_scope(event: StreamEvent, kind: str, scope_id: str | None = None) -
     Each attribute costs every span the SDK's cleaning and copying, so none is written twice.
     """
     thread_id = event.thread_id
-    if kind == "node":  # the most common span: one dict display (no swarm.node: the name says it)
+    if kind == "node":  # the most common span: one dict display
         attributes: dict[str, Any] = {
             sc.GEN_AI_CONVERSATION_ID: thread_id or None,
             sc.SWARM_SCOPE_ID: scope_id,
             sc.SWARM_SEQ_FIRST: event.seq,
+            sc.SWARM_NODE: event.node or None,
             sc.SWARM_STEP: event.step,
             sc.SWARM_TASK_ID: event.task_id,
             sc.SWARM_CHECKPOINT_ID: event.checkpoint_id,

@@ -58,8 +58,7 @@ def test_parallel_probes_are_sibling_spans_with_their_results_as_events(provider
         assert got[scope]["attributes"]["swarm.run_id"] == "run-1"
         assert "swarm.invocation_id" not in got[scope]["attributes"]
     node_attrs = got[node]["attributes"]
-    assert node_attrs["swarm.step"] == 1
-    assert "swarm.node" not in node_attrs  # the span's name says it
+    assert (node_attrs["swarm.node"], node_attrs["swarm.step"]) == ("scanner", 1)
     assert node_attrs["swarm.task_id"] == "t-1"
     assert node_attrs["swarm.checkpoint_id"] == "ck-1"
     probe_attrs = got[p1]["attributes"]
@@ -517,6 +516,7 @@ def test_a_node_span_whose_run_is_its_thread_carries_each_id_once_and_nothing_un
         "gen_ai.conversation.id": "thread-1",
         "swarm.scope_id": full,
         "swarm.seq.first": 2,
+        "swarm.node": "fetch",
         "swarm.step": 2,
         "swarm.task_id": "t-2",
         "swarm.checkpoint_id": "ck-2",
@@ -528,6 +528,7 @@ def test_a_node_span_whose_run_is_its_thread_carries_each_id_once_and_nothing_un
         "gen_ai.conversation.id": "thread-1",
         "swarm.scope_id": bare,
         "swarm.seq.first": 4,
+        "swarm.node": "plain",
         "swarm.outcome": "ok",
         "swarm.seq.last": 5,
     }
