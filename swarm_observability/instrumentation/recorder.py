@@ -315,9 +315,13 @@ class Recorder:
         event = self._scoped(scope, type, data or None)
         hooks = self.hooks
         if event is not None and hooks is not None:
-            scope.token = self._call(hooks.scope_opened, event)
-            ids_of = getattr(hooks, "scope_ids", None)  # optional: hooks that predate it lack it
-            ids = self._call(ids_of, event) if ids_of is not None else None
+            try:  # one frame for both hooks (per node); after a failed open, a processor stamps ids
+                scope.token = hooks.scope_opened(event)
+                ids_of = getattr(hooks, "scope_ids", None)  # optional: hooks that predate it lack it
+                ids = ids_of(event) if ids_of is not None else None
+            except Exception:
+                logger.exception("swarm_observability: a scope hook failed on %s", event.type_name)
+                ids = None
             if ids:  # the scope's later events carry its span's ids: nothing for a processor to stamp
                 scope._checked = self._scope_fields(scope).extended(**ids)
         if self._heartbeats is not None and scope.kind in _HEARTBEAT_KINDS:
@@ -354,7 +358,7 @@ class Recorder:
         self._call(hooks.scope_closed, event, scope.token)
         with self._lock:
             scope.closed = True
-            return self.emit_event(event, scope, fresh=True)
+        return self.emit_event(event, scope, fresh=True)  # which takes the lock: no heartbeat between
 
     def node_exit_stored(self) -> Future[None] | None:
         """With ``durable_node_exit``, a future done once the ``node_exit`` just emitted is stored.
