@@ -14,7 +14,8 @@ noisy, so this helper offers three views of the same loop of chain50 runs:
   LangChain, OpenTelemetry) and what the innermost frame is (pydantic, json, sqlite3, threading...).
 
 Run from the project root, e.g. ``python -m benchmarks.timeprofile sqlite --runs 200``,
-``python -m benchmarks.timeprofile memory --callgrind /tmp/memory.cg --runs 5`` or
+``python -m benchmarks.timeprofile memory --callgrind /tmp/memory.cg --runs 5``,
+``python -m benchmarks.timeprofile sqlite --commits`` (the SQLite run's end-of-run commit wait) or
 ``python -m benchmarks.timeprofile sqlite --pyspy /tmp/sqlite.txt --pyspy-bin /tmp/pyspy/bin/py-spy``.
 """
 
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ._graphs import GraphRunner, compile_graph, graph_specs
+from ._pyspy import summarize
 from .overhead import make_instrumented
 
 _CHAIN = next(s for s in graph_specs() if s.name == "chain50")
@@ -132,6 +134,65 @@ def gc_share(config: str, mode: str = "invoke", runs: int = 200, block: int = 10
     return out
 
 
+def commit_waits(mode: str = "invoke", runs: int = 60, durability: str = "full") -> dict[str, Any]:
+    """What an instrumented chain50 run with the SQLite store waits for at its end, in ms.
+
+    ``invoke`` returns once the run's events are committed; the background writer lingers through a
+    dense run, so its last commit (usually the whole run) happens after the graph is done, while the
+    caller waits. Reports commits per run, events per commit, and that last commit's duration
+    (percentiles) beside the run's. Timing: compare configurations within one call only.
+    """
+    from swarm_observability.instrumentation.observer import SwarmObserver
+    from swarm_observability.stores.sqlite import SQLiteEventStore
+
+    commits: list[tuple[float, float, int]] = []
+
+    class TimedStore(SQLiteEventStore):
+        def append_batch(self, events: Any) -> None:
+            start = time.perf_counter()
+            super().append_batch(events)
+            commits.append((start, time.perf_counter(), len(events)))
+
+    loop = asyncio.new_event_loop() if mode == "astream" else None
+    spans: list[tuple[float, float]] = []
+    with tempfile.TemporaryDirectory(prefix="swarm-obs-timeprof-") as tmp:
+        store = TimedStore(Path(tmp) / "events.db", durability=durability)  # type: ignore[arg-type]
+        observer = SwarmObserver(store=store)
+        runner = GraphRunner(observer.instrument(compile_graph(_CHAIN)), mode, loop)
+        try:
+            for index in range(runs + 3):
+                start = time.perf_counter()
+                runner.run()
+                if index >= 3:
+                    spans.append((start, time.perf_counter()))
+                runner.cleanup()
+        finally:
+            observer.emitter.close()
+            store.close()
+            if loop is not None:
+                loop.close()
+    last, sizes, count = [], [], 0
+    for start, end in spans:
+        inside = [c for c in commits if start <= c[1] <= end]
+        count += len(inside)
+        if inside:
+            last.append((inside[-1][1] - inside[-1][0]) * 1e3)
+            sizes.append(inside[-1][2])
+    last.sort()
+    run_ms = sorted((end - start) * 1e3 for start, end in spans)
+    return {
+        "mode": mode,
+        "durability": durability,
+        "runs": len(spans),
+        "run_ms_p50": round(run_ms[len(run_ms) // 2], 2),
+        "commits_per_run": round(count / len(spans), 2),
+        "events_in_last_commit": round(statistics.mean(sizes), 1),
+        "last_commit_ms": {
+            f"p{q}": round(last[min(len(last) - 1, len(last) * q // 100)], 2) for q in (50, 90, 97)
+        },
+    }
+
+
 def loop(config: str, mode: str, runs: int) -> float:
     """``runs`` chain50 runs of ``config`` (``plain``: uninstrumented) for a profiler; their seconds."""
     with tempfile.TemporaryDirectory(prefix="swarm-obs-timeprof-") as tmp:
@@ -153,102 +214,6 @@ def _callgrind(state: str) -> None:
     """Under ``valgrind --tool=callgrind --instr-atstart=no``, count only the timed loop."""
     if os.environ.get("TIMEPROF_CALLGRIND"):
         subprocess.run(["callgrind_control", "-i", state, str(os.getpid())], check=True, capture_output=True)
-
-
-_OWNERS = (
-    ("/swarm_observability/", "ours"),
-    ("/opentelemetry/", "otel"),
-    ("/langgraph/", "langgraph"),
-    ("/langchain_core/", "langchain"),
-    ("/langsmith/", "langchain"),
-    ("/benchmarks/", "bench"),
-)
-_LEAVES = (
-    ("pydantic", "pydantic"),
-    ("/json/", "json"),
-    ("_json", "json"),
-    ("sqlite", "sqlite3"),
-    ("/uuid.py", "uuid"),
-    ("gc_collect", "GC"),
-    ("threading.py", "threading"),
-    ("/concurrent/", "threading"),
-    ("/asyncio/", "asyncio"),
-    ("/queue.py", "threading"),
-    ("/copy.py", "copy"),
-    ("libpython", "CPython (C)"),
-    ("libc.so", "libc"),
-)
-_IDLE = ("PyThread_acquire_lock_timed", "take_gil", "select (", "epoll_wait", "time_sleep")
-
-
-def _owner(frame: str) -> str | None:
-    for needle, owner in _OWNERS:
-        if needle in frame:
-            return owner
-    return None
-
-
-def _leaf(frame: str, owner: str | None) -> str:
-    for needle, leaf in _LEAVES:
-        if needle in frame:
-            return leaf
-    if owner is not None:
-        return "self"
-    return "python other" if ".py:" in frame else "C other"
-
-
-def fold(raw: Path) -> dict[str, collections.Counter[str]]:
-    """py-spy's raw stacks (``--full-filenames``) folded into sample counts per thread kind.
-
-    Per thread kind (``loop``: the main thread inside the benchmark loop; ``other threads``: busy
-    samples of every other thread), the key is ``caller/leaf``: ``caller`` the innermost frame of one
-    of ours, LangGraph, LangChain, OpenTelemetry or the benchmark loop; ``leaf`` what the innermost frame
-    is (``self`` when it is the caller itself, else pydantic, json, sqlite3, GC, CPython's C, ...).
-    Idle samples (waiting on a lock, the GIL, a selector or a sleep) are counted apart.
-    """
-    out: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
-    for line in raw.read_text().splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack:
-            continue
-        count = int(count_text)
-        frames = stack.split(";")
-        main = "MainThread" in frames[0]
-        if main and not any("_run_block" in f for f in frames):
-            continue
-        kind = "loop" if main else "other threads"
-        if any(marker in f for f in frames for marker in _IDLE):
-            out[kind]["idle"] += count
-            continue
-        caller = next((o for f in reversed(frames) if (o := _owner(f)) is not None), "none")
-        out[kind][f"{caller}/{_leaf(frames[-1], _owner(frames[-1]))}"] += count
-    return out
-
-
-def summarize(raw: Path, loop_us_per_node: float | None = None, top: int = 30) -> str:
-    """A text table of :func:`fold`: share of busy samples by caller/leaf, and by caller.
-
-    With ``loop_us_per_node`` (the loop's measured wall time per node) each share is also given in
-    us per node: every thread is sampled at the same period, so one loop sample's share of that time
-    is what any sample stands for.
-    """
-    folded = fold(raw)
-    us = (loop_us_per_node or 0.0) / max(1, sum(folded["loop"].values()))
-    lines = []
-    for kind, counter in folded.items():
-        busy = sum(n for k, n in counter.items() if k != "idle")
-        lines.append(f"== {kind}: {busy} busy samples, {counter['idle']} idle")
-        callers: collections.Counter[str] = collections.Counter()
-        for key, n in counter.items():
-            if key != "idle":
-                callers[key.split("/")[0]] += n
-        lines += [f"{n / busy * 100:6.1f}% {n * us:7.1f} us  {k} (all)" for k, n in callers.most_common()]
-        lines += [
-            f"{n / busy * 100:6.1f}% {n * us:7.1f} us  {k}"
-            for k, n in counter.most_common(top)
-            if k != "idle"
-        ]
-    return "\n".join(lines)
 
 
 _C_KINDS = (
@@ -305,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--native", action="store_true", help="native stacks (slows the run ~3-20x)")
     parser.add_argument("--loop", action="store_true", help="only run the loop (what py-spy records)")
+    parser.add_argument("--commits", action="store_true", help="the SQLite run's end-of-run commit wait")
+    parser.add_argument("--durability", default="full", choices=("full", "normal"))
     parser.add_argument("--callgrind", type=Path, help="count instructions under callgrind into this file")
     parser.add_argument("--summary", type=Path, help="fold a raw py-spy file by owner and leaf")
     parser.add_argument("--us-per-node", type=float, help="with --summary: the loop's us per node")
@@ -315,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.loop:
         seconds = loop(args.config, args.mode, args.runs)
         print(f"loop {seconds:.3f} s, {seconds / max(1, args.runs) / _CHAIN.nodes * 1e6:.1f} us/node")
+        return 0
+    if args.commits:
+        print(commit_waits(args.mode, args.runs, args.durability))
         return 0
     if args.callgrind:
         for kind, count in sorted(callgrind(args.config, args.mode, args.runs, args.callgrind).items()):

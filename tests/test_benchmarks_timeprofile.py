@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
-from benchmarks import timeprofile
+from benchmarks import _pyspy, timeprofile
 
 _OURS = "emit (/x/swarm_observability/emitter.py:10)"
 _LOOP = "_run_block (/x/benchmarks/timeprofile.py:80)"
@@ -31,10 +31,10 @@ def test_fold_splits_by_caller_and_leaf_and_skips_startup(tmp_path: Path) -> Non
         "PyThread_acquire_lock_timed (libpython3.11.so.1.0) 5",
     ]
     raw.write_text("\n".join(lines) + "\n")
-    folded = timeprofile.fold(raw)
+    folded = _pyspy.fold(raw)
     assert folded["loop"] == {"ours/pydantic": 3, "ours/self": 2}
     assert folded["other threads"] == {"idle": 5}
-    assert "ours/pydantic" in timeprofile.summarize(raw, loop_us_per_node=10.0)
+    assert "ours/pydantic" in _pyspy.summarize(raw, loop_us_per_node=10.0)
 
 
 def test_gc_share_smoke_reports_both_sides() -> None:
@@ -44,3 +44,12 @@ def test_gc_share_smoke_reports_both_sides() -> None:
         for state in ("on", "off"):
             assert out[f"{side}_us_per_node_gc_{state}"] > 0
         assert set(out[f"{side}_collections_per_run"]) == {0, 1, 2}
+
+
+def test_commit_waits_smoke_finds_each_runs_last_commit() -> None:
+    """commit_waits sees at least one commit inside every run, holding that run's events."""
+    out = timeprofile.commit_waits(runs=2, durability="normal")
+    assert out["runs"] == 2
+    assert out["commits_per_run"] >= 1
+    assert out["events_in_last_commit"] > 0
+    assert set(out["last_commit_ms"]) == {"p50", "p90", "p97"}
