@@ -222,9 +222,7 @@ class EventEmitter:
             pipeline = self._pipeline
             if pipeline.processors != processors:  # the list was replaced or changed
                 pipeline = self._pipeline = Pipeline(processors)
-            values = event.__dict__
-            if not values["message"]:
-                processors = pipeline.for_data(values["data"], shape)
+            processors = pipeline.for_event(event.__dict__, shape)
             if processors:  # else none can change it (most events)
                 original = event
                 for processor in processors:

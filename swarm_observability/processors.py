@@ -28,6 +28,13 @@ message whose ``data`` has the keys of ``shape``, holding at each the string giv
 type, any value of it (``int`` of at most 640 digits, as event data holds, finite ``float``,
 ``bool``, ``NoneType``). A :class:`Pipeline` asks once per shape and then skips the processor for
 such events. Both built-in processors define it; a processor without it sees every event.
+
+A processor whose work depends on an event's kind, not its payload (one that stamps span ids, say)
+may promise instead ``unchanged_for_kind(type: str, traced: bool) -> bool``, same rule: ``True``
+promises it returns unchanged every event of ``type`` (an :class:`EventType` or a plain string),
+with span ids (``trace_id`` set: ``traced``) or without, whatever its data and message. Either
+promise skips a processor only when the processors before it are skipped too: what a later one sees
+may have been changed by an earlier one.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""The emitter's processor :class:`Pipeline`: which processors an event must pass, known per ``data`` shape.
+"""The emitter's processor :class:`Pipeline`: which processors an event must pass, known per kind of event.
 
 Kept apart from the processors themselves (:mod:`swarm_observability.processors`, where the
-``unchanged_for`` promise is described): this is the emitter's hot path, run for every event.
+``unchanged_for`` and ``unchanged_for_kind`` promises are described): this is the emitter's hot path,
+run for every event.
 """
 
 from __future__ import annotations
@@ -20,39 +21,65 @@ _SHAPE_TEXT = 64
 _PLANS_LIMIT = 1024
 
 
-def _skip_check(processor: Processor) -> Callable[[dict[str, str | type]], bool] | None:
-    """``processor.unchanged_for`` if the class defining its ``__call__`` defines it too, else ``None``.
+def _promise(processor: Processor, name: str) -> Callable[..., bool] | None:
+    """``processor.<name>`` if the class defining its ``__call__`` defines it too, else ``None``.
 
     So a subclass that changes what ``__call__`` does never inherits a promise it may not keep.
     """
     for klass in type(processor).__mro__:
         if "__call__" in vars(klass):
-            return getattr(processor, "unchanged_for", None) if "unchanged_for" in vars(klass) else None
+            return getattr(processor, name, None) if name in vars(klass) else None
     return None
 
 
 class Pipeline:
-    """A processor list and, per ``data`` shape, the processors an event without a message must pass.
+    """A processor list and, per kind of event, the processors it must pass.
 
-    For the emitter's hot path: an event of a shape seen before skips the leading processors that
-    promised (``unchanged_for``) to return it unchanged. ``processors`` is a copy of the list given.
+    For the emitter's hot path: an event skips the leading processors that promised to return it
+    unchanged, by its ``data`` shape (``unchanged_for``, for events without a message) or by its type
+    and whether it carries span ids (``unchanged_for_kind``); each promise is asked once per shape or
+    kind. ``processors`` is a copy of the list given.
     """
 
-    __slots__ = ("_plans", "processors")
+    __slots__ = ("_kind_plans", "_kinds", "_plans", "processors")
 
     def __init__(self, processors: Iterable[Processor]) -> None:
         self.processors = list(processors)
         self._plans: dict[Shape, Sequence[Processor]] = {}
+        self._kind_plans: dict[tuple[Any, bool, int], Sequence[Processor]] = {}
+        self._kinds = any(_promise(p, "unchanged_for_kind") is not None for p in self.processors)
 
-    def for_data(self, data: dict[str, Any], shape: Shape | None = None) -> Sequence[Processor]:
-        """The processors an event with ``data`` and no message must pass (in order); ``shape``: its
-        ``data_shape``, if the caller has it."""
-        if shape is None:
-            shape = data_shape(data)
-        plan = self._plans.get(shape)
-        if plan is None:
-            return self._new_plan(data, shape)
+    def for_event(self, values: dict[str, Any], shape: Shape | None = None) -> Sequence[Processor]:
+        """The processors an event with these ``__dict__`` values must pass (in order); ``shape``: its
+        data's ``data_shape``, if the caller has it."""
+        plan: Sequence[Processor] | None
+        if values["message"]:
+            plan = self.processors
+        else:
+            data = values["data"]
+            if shape is None:
+                shape = data_shape(data)
+            plan = self._plans.get(shape)
+            if plan is None:
+                plan = self._new_plan(data, shape)
+        if plan and self._kinds:
+            return self._for_kind(plan, values["type"], values["trace_id"] is not None)
         return plan
+
+    def _for_kind(self, plan: Sequence[Processor], type: Any, traced: bool) -> Sequence[Processor]:
+        key = (type, traced, len(plan))  # a plan is a suffix of the list: its length names it
+        kept = self._kind_plans.get(key)
+        if kept is None:
+            skipped = 0
+            for processor in plan:
+                check = _promise(processor, "unchanged_for_kind")
+                if check is None or not check(type, traced):
+                    break
+                skipped += 1
+            kept = plan[skipped:]
+            if len(self._kind_plans) < _PLANS_LIMIT:
+                self._kind_plans[key] = kept
+        return kept
 
     def _new_plan(self, data: dict[str, Any], key: Shape) -> Sequence[Processor]:
         shape: dict[str, str | type] = {}
@@ -74,7 +101,7 @@ class Pipeline:
         # Only leading processors are skipped: what a later one sees may have been changed by an
         # earlier one, and a promise covers only the event as it was emitted.
         for index, processor in enumerate(self.processors):
-            check = _skip_check(processor)
+            check = _promise(processor, "unchanged_for")
             if check is None or not check(shape):
                 return self.processors[index:]
         return ()

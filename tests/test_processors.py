@@ -304,6 +304,57 @@ def test_a_processor_without_a_promise_sees_every_event_and_list_changes_apply()
     assert stored is not None and stored.data == {"token": REDACTED}
 
 
+class _StampLike:
+    """Adds a span id to events without one, except node_enter; promises so by kind."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __call__(self, event: StreamEvent) -> StreamEvent:
+        self.calls.append(event.type_name)
+        if event.trace_id is not None or event.type_name == "node_enter":
+            return event
+        return event.model_copy(update={"trace_id": "a" * 32})
+
+    def unchanged_for_kind(self, type: str, traced: bool) -> bool:
+        return traced or type == "node_enter"
+
+
+class _LoudStamp(_StampLike):
+    """Changes what ``__call__`` does, so it must not inherit the kind promise."""
+
+    def __call__(self, event: StreamEvent) -> StreamEvent:
+        self.calls.append(event.type_name)
+        return event.model_copy(update={"span_id": "b" * 16})
+
+
+@pytest.mark.parametrize("message", [None, "a message"])
+def test_a_kind_promise_skips_a_processor_only_for_the_kinds_it_names(message: str | None) -> None:
+    """unchanged_for_kind(type, traced) skips a processor the events reach unchanged, for those kinds only
+    (with a message, the redactor before it runs, so it runs too)."""
+    stamp, loud = _StampLike(), _LoudStamp()
+    emitter = EventEmitter(InMemoryEventStore(), processors=[*default_processors(), stamp, loud])
+    checked = emitter.scope_fields("r", {"node": "n", "message": message} if message else {"node": "n"})
+    traced = checked.extended(trace_id="c" * 32, span_id="d" * 16)
+    for _ in range(2):  # the second time from the cached plans
+        enter = emitter.emit_scoped(EventType.NODE_ENTER, checked, {"attempt": 1})
+        exit_ = emitter.emit_scoped(EventType.NODE_EXIT, traced, {"outcome": "ok", "duration_ms": 1.0})
+        log = emitter.emit(EventType.LOG, "r", node="n", data={"k": 1}, message=message)
+        assert enter is not None and exit_ is not None and log is not None
+        assert enter.trace_id is None and exit_.trace_id == "c" * 32 and log.trace_id == "a" * 32
+        assert enter.span_id == exit_.span_id == log.span_id == "b" * 16
+    assert stamp.calls == (["log"] if message is None else ["node_enter", "node_exit", "log"]) * 2
+    assert loud.calls == ["node_enter", "node_exit", "log"] * 2
+
+
+def test_a_kind_promise_does_not_skip_past_a_processor_that_runs() -> None:
+    """A processor with a kind promise after one that must run still sees the event."""
+    stamp = _StampLike()
+    emitter = EventEmitter(InMemoryEventStore(), processors=[lambda e: e, stamp])
+    emitter.emit(EventType.NODE_ENTER, "r")
+    assert stamp.calls == ["node_enter"]
+
+
 def test_a_recurring_clean_container_is_redacted_once_it_holds_a_secret() -> None:
     """A nested value found clean is known again by its JSON; a changed one is scanned (same redactor)."""
     redactor = SecretRedactor()
