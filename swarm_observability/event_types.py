@@ -6,6 +6,8 @@ every public name.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
 from enum import StrEnum
 
@@ -15,6 +17,9 @@ from .exceptions import InvalidRunIdError
 _MAX_RUN_ID_LENGTH = 256
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _KNOWN_RUN_IDS_LIMIT = 4096
+_WARNED_IDS: set[str] = set()
+
+logger = logging.getLogger("swarm_observability")
 
 KNOWN_RUN_IDS: set[str] = set()
 """Run ids already found storable, so the hot path checks each once; grown by :func:`remember_run_id` only."""
@@ -121,6 +126,30 @@ def validate_run_id(run_id: object, *, for_filename: bool = False) -> str:
     if for_filename and ("/" in run_id or "\\" in run_id or run_id.startswith(".") or ".." in run_id):
         raise InvalidRunIdError(run_id, "not usable as a file name (path separators or dots)")
     return run_id
+
+
+def safe_run_id(value: str) -> str:
+    """``value`` if the event log can store it as a run id, else a stable id derived from it.
+
+    LangGraph accepts any thread id; the log refuses ids over 256 characters or with control
+    characters. Such an id is mapped to ``thread-<sha256 prefix>`` (the same every time, so a resumed
+    thread continues the same run), the original stays in the events' ``thread_id``, and a warning is
+    logged once per id.
+    """
+    try:
+        return validate_run_id(value)
+    except InvalidRunIdError as exc:
+        digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        mapped = f"thread-{digest}"
+        if mapped not in _WARNED_IDS and len(_WARNED_IDS) < 10_000:
+            _WARNED_IDS.add(mapped)
+            logger.warning(
+                "swarm_observability: id %.40r... cannot be a run id (%s); its events use run id %s",
+                value,
+                exc.reason,
+                mapped,
+            )
+        return mapped
 
 
 def remember_run_id(run_id: str) -> bool:

@@ -68,7 +68,7 @@ from .event_model import (
     event_json_schema,
     jsonable_data,
 )
-from .event_types import TERMINAL_SCAN_TYPES, EventType, Outcome, validate_run_id
+from .event_types import TERMINAL_SCAN_TYPES, EventType, Outcome, safe_run_id, validate_run_id
 from .exceptions import EventValidationError
 
 __all__ = [
@@ -86,6 +86,7 @@ __all__ = [
     "make_event",
     "make_scope_event",
     "mark_set",
+    "safe_run_id",
     "shaped_scope_event",
     "shared_fields_set",
     "storable_event",

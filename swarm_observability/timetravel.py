@@ -16,9 +16,8 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import EventType, StreamEvent, validate_run_id
+from .events import EventType, StreamEvent, safe_run_id, validate_run_id
 from .exceptions import CheckpointerError
-from .instrumentation._langgraph import safe_run_id
 
 __all__ = [
     "CheckpointInfo",

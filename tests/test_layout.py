@@ -130,6 +130,24 @@ def test_no_private_name_is_imported_across_modules() -> None:
     assert offenders == []
 
 
+def test_no_private_module_of_the_core_is_imported_from_outside_its_package() -> None:
+    """A private module of the core, control/ or stores/ (``pkg._x``) is imported only from inside ``pkg``."""
+    owner = {
+        _module_name(p): _module_name(p.parent / "__init__.py")
+        for p in _files(SMALL)
+        if p.stem.startswith("_") and not p.stem.startswith("__")
+    }
+    offenders = sorted(
+        f"{_module_name(path)} imports {target}"
+        for path in PACKAGE.rglob("*.py")
+        for module, names in _imports(path, top_level_only=False)
+        for target in [module, *(f"{module}.{name}" for name in names)]
+        if target in owner and not f"{_module_name(path)}.".startswith(f"{owner[target]}.")
+    )
+    assert "swarm_observability.instrumentation._langgraph" in owner
+    assert offenders == []
+
+
 def test_only_one_module_touches_langgraph_internals() -> None:
     """Only instrumentation/_langgraph.py imports ``langgraph._internal`` or private ``langgraph.pregel``."""
     touching = {

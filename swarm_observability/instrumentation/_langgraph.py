@@ -18,7 +18,6 @@ How an instrumented graph stays *transparent*:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import weakref
 from collections.abc import Callable
@@ -31,8 +30,7 @@ from langgraph._internal._runnable import RunnableSeq
 from langgraph.pregel._read import DEFAULT_BOUND, PregelNode
 from langgraph.pregel._write import ChannelWrite
 
-from ..events import validate_run_id
-from ..exceptions import InvalidRunIdError
+from ..events import safe_run_id
 
 logger = logging.getLogger("swarm_observability")
 
@@ -42,7 +40,6 @@ SHADOWED = ("stream", "astream", "copy")
 """The graph methods an instrumented graph shadows on the instance (never in its class)."""
 
 _NOTHING: dict[str, Any] = {}
-_warned_ids: set[str] = set()
 
 
 def node_runtime(config: Any) -> Any:
@@ -89,30 +86,6 @@ def enclosing_control(graph: Any, config: Any) -> Any:
     (its own ``ensure_config`` decides, so it is asked here too).
     """
     return getattr(node_runtime(ensure_config(graph.config, config)), "control", None)
-
-
-def safe_run_id(value: str) -> str:
-    """``value`` if the event log can store it as a run id, else a stable id derived from it.
-
-    LangGraph accepts any thread id; the log refuses ids over 256 characters or with control
-    characters. Such an id is mapped to ``thread-<sha256 prefix>`` (the same every time, so a resumed
-    thread continues the same run), the original stays in the events' ``thread_id``, and a warning is
-    logged once per id.
-    """
-    try:
-        return validate_run_id(value)
-    except InvalidRunIdError as exc:
-        digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-        mapped = f"thread-{digest}"
-        if mapped not in _warned_ids and len(_warned_ids) < 10_000:
-            _warned_ids.add(mapped)
-            logger.warning(
-                "swarm_observability: id %.40r... cannot be a run id (%s); its events use run id %s",
-                value,
-                exc.reason if hasattr(exc, "reason") else exc,
-                mapped,
-            )
-        return mapped
 
 
 def run_identity(graph_config: Any, config: Any, fallback: Callable[[], str]) -> tuple[str, str | None]:

@@ -63,7 +63,7 @@ class Invocation:
     Attributes:
         recorder: the recorder that emits the invocation's events.
         run_id: the scan id (``configurable["scan_id"]``, the thread id or a fresh uuid; an id the
-            log cannot store is mapped to a safe one, see ``_langgraph.safe_run_id``).
+            log cannot store is mapped to a safe one, see :func:`~swarm_observability.events.safe_run_id`).
         thread_id: the LangGraph thread id, as given, if any.
         invocation_id: uuid4 hex of this invocation, or ``None`` for nodes decorated with
             :func:`~swarm_observability.observe_node` in a graph that is not instrumented.
