@@ -1,15 +1,15 @@
 """LangGraph's own test suites, run plain and with every graph instrumented; the failure sets must match.
 
-Usage (``make langgraph-suite [SUITE=prebuilt|core|swarm|supervisor|all]``)::
+Usage (``make langgraph-suite [SUITE=prebuilt|core|swarm|supervisor|agents|all]``)::
 
     .venv/bin/python scripts/langgraph_suite/run.py prebuilt [--workdir .langgraph-suite] [--jobs N]
 
 Downloads the source distributions of the ``langgraph`` / ``langgraph-prebuilt`` versions installed
-here, and of the multi-agent libraries built on them, ``langgraph-swarm`` and ``langgraph-supervisor``
-(``pip download --no-binary :all:``; they ship their tests), builds a venv for them beside the
-project (this project editable, the installed versions pinned, plus the suites' test dependencies;
-rebuilt when that list changes), runs each suite twice with
-``NO_DOCKER=true`` (no Postgres or Redis): once plain and once with ``-p swarm_obs_plugin``
+here, of the multi-agent libraries built on them, ``langgraph-swarm`` and ``langgraph-supervisor``,
+and of ``langchain`` (for its ``create_agent`` tests) with ``pip download --no-binary :all:`` (they
+ship their tests), builds a venv for them beside the project (this project editable, the installed
+versions pinned, plus the suites' test dependencies; rebuilt when that list changes), runs each
+suite twice with ``NO_DOCKER=true`` (no Postgres or Redis): once plain and once with ``-p swarm_obs_plugin``
 (``swarm_obs_plugin.py``: every compiled graph instrumented), and compares the sets of failed tests
 from the JUnit reports. Exit 1 if the instrumented run fails a test the plain run passes.
 Results go to ``<workdir>/results.json``. Opt-in: not part of ``make test``.
@@ -35,9 +35,12 @@ SUITES = {
     "core": "langgraph",
     "swarm": "langgraph-swarm",
     "supervisor": "langgraph-supervisor",
+    "agents": "langchain",
 }
-PINNED = (*SUITES.values(), "langchain-core", "langchain")
-"""The suites' packages and the LangChain they use, pinned in their venv to the versions installed here."""
+TESTS = {"agents": "tests/unit_tests/agents"}
+"""A suite's tests when not all of ``tests``: langchain's are its agent tests (``create_agent``) only."""
+PINNED = (*SUITES.values(), "langchain-core")
+"""The suites' packages, pinned in their venv to the versions installed here."""
 TEST_DEPS = [
     "pytest",
     "pytest-asyncio",
@@ -53,8 +56,11 @@ TEST_DEPS = [
     "langgraph-checkpoint-postgres",
     "langgraph-sdk",
     "pytest-socket",
+    "blockbuster",
+    "langchain-tests",
+    "langchain-openai",
 ]
-"""The suites' ``test`` dependency groups, minus the CLI (``langgraph-cli``) and benchmark tools."""
+"""The suites' ``test`` dependency groups, minus CLI (``langgraph-cli``), benchmark, coverage, MCP tools."""
 
 
 def _run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -109,14 +115,14 @@ def outcomes(report: Path) -> dict[str, str]:
 
 
 def run_suite(
-    python: Path, folder: Path, label: str, instrumented: bool, jobs: int
+    python: Path, folder: Path, tests: str, label: str, instrumented: bool, jobs: int
 ) -> tuple[dict[str, str], dict[str, int]]:
     """Outcomes of one run and, instrumented, how many graphs the plugin instrumented and events it saw."""
     report = folder.parent / f"{folder.name}.{label}.xml"
     seen = folder.parent / f"{folder.name}.{label}.plugin"
     seen.unlink(missing_ok=True)
     env = {**os.environ, "NO_DOCKER": "true", "PYTHONDONTWRITEBYTECODE": "1"}
-    args = [str(python), "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider", f"--junitxml={report}"]
+    args = [str(python), "-m", "pytest", tests, "-q", "-p", "no:cacheprovider", f"--junitxml={report}"]
     args += ["-o", "addopts=", "-W", "ignore::DeprecationWarning"]
     if jobs > 1:
         args += ["-n", str(jobs)]
@@ -160,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     broken = False
     for name in names:
         folder = sources(args.workdir, SUITES[name])
-        plain, _ = run_suite(python, folder, "plain", False, args.jobs)
-        observed, plugin = run_suite(python, folder, "instrumented", True, args.jobs)
+        tests = TESTS.get(name, "tests")
+        plain, _ = run_suite(python, folder, tests, "plain", False, args.jobs)
+        observed, plugin = run_suite(python, folder, tests, "instrumented", True, args.jobs)
         summary = {"version": metadata.version(SUITES[name]), **compare(plain, observed), "plugin": plugin}
         if not plugin["graphs"]:
             raise SystemExit(f"{name}: the plugin instrumented no graph; the comparison would prove nothing")
