@@ -83,6 +83,7 @@ class BackgroundWriter:
         self._wake = threading.Event()
         self._bell: queue.SimpleQueue[None] = queue.SimpleQueue()
         self.pending: list[StreamEvent] = []
+        self._in_flight = False
         self._waiters: list[Future[None]] = []
         self._stopping = False
         self._errors: list[BaseException] = []
@@ -99,15 +100,17 @@ class BackgroundWriter:
         self._bell.put(None)
 
     def waiter(self) -> Future[None] | None:
-        """A future done once every event queued so far is stored; ``None`` if the thread is idle.
+        """A future done once every event queued so far is stored; ``None`` if all of them already are.
 
         Idle is read first without the lock (then again under it): the thread is ``None`` only while
         nothing queued is pending, and a sync emitter, whose thread never starts, flushes for free.
+        Under the lock, nothing pending and no commit in flight means the same, so a flush right after
+        a run's events were committed (``invoke`` waited for them) does not wake the thread again.
         """
         if self.thread is None:
             return None
         with self.lock:
-            if self.thread is None:
+            if self.thread is None or not (self.pending or self._in_flight):
                 return None
             done: Future[None] = Future()
             self._waiters.append(done)
@@ -156,12 +159,14 @@ class BackgroundWriter:
             self._wake.clear()
             with self.lock:
                 events, self.pending = self.pending, []
+                self._in_flight = bool(events)
                 waiters, self._waiters = self._waiters, []
                 stop = self._stopping
                 while not self._bell.empty():  # the rings of what is taken now (rung under this lock)
                     self._bell.get_nowait()
             for start in range(0, len(events), self.max_batch):
                 self._commit(events[start : start + self.max_batch])
+            self._in_flight = False  # committed (or failed and recorded): what a waiter waits for
             for waiter in waiters:
                 if not waiter.done():  # a cancelled aflush() cancels its waiter
                     waiter.set_result(None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
@@ -53,3 +54,35 @@ def test_a_failing_maintain_is_logged_and_writing_goes_on(caplog: pytest.LogCapt
     assert store.last_sequence("r") == 2
     emitter.close()
     assert "event store maintenance failed" in caplog.text
+
+
+class GatedStore(InMemoryEventStore):
+    """An in-memory store whose appends wait for ``gate``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+
+    def append_batch(self, events: Any) -> None:
+        self.entered.set()
+        assert self.gate.wait(10)
+        super().append_batch(events)
+
+
+@pytest.mark.timeout(20)
+def test_wait_stored_is_none_once_everything_is_committed_and_waits_for_a_commit_in_flight() -> None:
+    """wait_stored() gives no future when every event is committed (writer still running), and waits
+    for a commit in flight even though nothing is pending any more."""
+    store = GatedStore()
+    emitter = EventEmitter(store, write="background", linger=0)
+    emitter.emit(EventType.LOG, "r", message="one")
+    assert store.entered.wait(5)  # taken from pending, commit in flight
+    done = emitter.wait_stored()
+    assert done is not None and not done.done()
+    store.gate.set()
+    done.result(5)
+    assert store.last_sequence("r") == 1
+    assert emitter._writer.thread is not None
+    assert emitter.wait_stored() is None
+    emitter.close()
