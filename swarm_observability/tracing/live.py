@@ -4,7 +4,7 @@ How it plugs into the instrumentation (three seams, all on the hot path, none of
 
 1. ``tracer.install(emitter)`` subscribes :meth:`LiveTracer.on_event` (every event, after it was
    stored, feeds the shared :class:`SpanMapper`: opening events start spans, closing events end
-   them, point events become span events) and appends :meth:`LiveTracer.stamp` to the emitter's
+   them, point events become span events) and appends :attr:`LiveTracer.stamp` to the emitter's
    processors (every event emitted inside an open traced scope gets that span's ``trace_id`` and
    ``span_id``; that is how a resumed invocation in another process finds the root span it links to;
    and ``scan_started``/``scan_resumed`` record the provider's ``service.name``, so a later export
@@ -46,6 +46,43 @@ _NEVER_CURRENT = frozenset({"scan", "llm"})
 ends async model runs in a copied context, where the attached context could not be detached)."""
 
 
+class SpanIdStamp:
+    """Emitter processor: put the ids of the event's open span on it (if it has none).
+
+    An invocation's opening event also records the provider's service name. A callable object, not
+    a bound method, so that it can promise (``unchanged_for_kind``) what it passes unchanged: an
+    event that carries span ids already (every event the recorder builds in a traced scope) and the
+    opening event of a node, probe, agent, plan or model call (its own span does not exist yet). The
+    emitter then skips it for those (see :mod:`swarm_observability.processors`).
+    """
+
+    __slots__ = ("_mapper", "_service_name")
+
+    def __init__(self, mapper: SpanMapper, service_name: str | None) -> None:
+        self._mapper = mapper
+        self._service_name = service_name
+
+    def unchanged_for_kind(self, type: str, traced: bool) -> bool:
+        """``True`` for events this processor returns as they are, whatever their data."""
+        return traced or (type in OPENING_TYPES and type not in _SCAN_OPENING)
+
+    def __call__(self, event: StreamEvent) -> StreamEvent:
+        if event.trace_id is not None or event.scope_id is None:
+            return event
+        try:
+            type_ = event.type
+            if type_ in _SCAN_OPENING:
+                if self._service_name:
+                    event = stamp_service_name(event, self._service_name)
+            elif type_ in OPENING_TYPES:
+                return event  # stamped before it is fed: its own scope has no span yet
+            ids = self._mapper.ids_for(event.scope_id)
+            return event if ids is None else copy_event(event, **ids)
+        except Exception:
+            logger.exception("could not stamp span ids on %s", event.type_name)
+            return event
+
+
 class LiveTracer:
     """Create spans from a running graph's events on the given tracer provider.
 
@@ -71,7 +108,7 @@ class LiveTracer:
         span_budget: int | Literal["default"] | None = "default",
     ) -> None:
         self._store = store
-        self._service_name = service_name_of(
+        service_name = service_name_of(
             tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
         )
         self.mapper = SpanMapper(
@@ -81,6 +118,8 @@ class LiveTracer:
             remember=remember,
             span_budget=span_budget,
         )
+        self.stamp = SpanIdStamp(self.mapper, service_name)
+        """The emitter processor :meth:`install` adds (see :class:`SpanIdStamp`)."""
 
     def install(self, emitter: Any) -> Callable[[], None]:
         """Subscribe to ``emitter`` and add the id-stamping processor; returns an uninstaller."""
@@ -106,26 +145,6 @@ class LiveTracer:
                 event.type_name,
                 event.run_id,
             )
-
-    def stamp(self, event: StreamEvent) -> StreamEvent:
-        """Emitter processor: put the ids of the event's open span on it (if it has none).
-
-        An invocation's opening event also records the provider's service name.
-        """
-        if event.trace_id is not None or event.scope_id is None:
-            return event
-        try:
-            type_ = event.type
-            if type_ in _SCAN_OPENING:
-                if self._service_name:
-                    event = stamp_service_name(event, self._service_name)
-            elif type_ in OPENING_TYPES:
-                return event  # stamped before it is fed: its own scope has no span yet
-            ids = self.mapper.ids_for(event.scope_id)
-            return event if ids is None else copy_event(event, **ids)
-        except Exception:
-            logger.exception("could not stamp span ids on %s", event.type_name)
-            return event
 
     def scope_opened(self, event: StreamEvent) -> object | None:
         """Make the span of a just-opened scope current here; returns the token for :meth:`scope_closed`.

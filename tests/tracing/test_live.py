@@ -12,12 +12,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from swarm_observability.emitter import EventEmitter
-from swarm_observability.events import EventType, StreamEvent
+from swarm_observability.events import EventType, StreamEvent, copy_event
 from swarm_observability.stores import InMemoryEventStore
 from swarm_observability.tracing import LiveTracer, export_run
 from swarm_observability.tracing.deferred import DeferredSpan
@@ -370,3 +371,40 @@ def test_a_scope_ending_after_its_invocation_is_exported_at_once():
     spans = {sp.name: sp for sp in exporter.get_finished_spans()}
     assert set(spans) == {"invoke_workflow swarm", "node scanner", "execute_tool late_thread"}
     assert spans["execute_tool late_thread"].parent.span_id == spans["node scanner"].context.span_id
+
+
+def test_the_stamp_processor_passes_unchanged_every_event_it_promises_to():
+    """stamp.unchanged_for_kind(type, traced) is True only where stamp returns the very event it got."""
+    provider = TracerProvider(resource=Resource.create({"service.name": "svc"}), shutdown_on_exit=False)
+    emitter = EventEmitter(InMemoryEventStore())
+    tracer = LiveTracer(provider)
+    tracer.install(emitter)
+    stamp = tracer.stamp
+    s = Scenario()
+    s.start()
+    node = s.open("node", "fetch")
+    s.point(EventType.NODE_PROGRESS, node, message="half way")
+    probe = s.open("probe", "scan", node)
+    s.close(probe)
+    s.close(node)
+    s.end(EventType.SCAN_COMPLETE, "ok")
+    changed = []
+
+    def check(event: StreamEvent) -> None:
+        for variant in (event, copy_event(event, trace_id="1" * 32, span_id="2" * 16)):  # as recorded
+            if stamp.unchanged_for_kind(variant.type, variant.trace_id is not None):
+                assert stamp(variant) is variant, variant.type_name
+            elif stamp(variant) is not variant:
+                changed.append(variant.type_name)
+
+    tokens: dict[str, object] = {}
+    for event in s.events:  # as _drive_live, checking each event just before the emitter stamps it
+        if event.type_name in CLOSING_TYPES:
+            tracer.scope_closed(event, tokens.pop(event.scope_id, None))
+        check(event)
+        emitted = emitter.emit_event(event)
+        if event.type_name in OPENING_TYPES and emitted is not None:
+            tokens[event.scope_id] = tracer.scope_opened(emitted)
+    assert tracer.mapper.open_scope_count == 0 and otel_context.get_current() == otel_context.Context()
+    # not vacuous: what it does not promise, it does change
+    assert changed == ["scan_started", "node_progress", "probe_complete", "node_exit", "scan_complete"]
