@@ -18,6 +18,15 @@ A ``DeferredSpan`` records what user code does to the current span inside a node
 (``set_attribute``, ``add_event``, ``set_status``, ``record_exception``, ``update_name``,
 ``add_link``) and replays it on the SDK span; ``end()`` from user code is ignored, as the scope's
 closing event ends it. A span sampled out by the provider's sampler is still a no-op span when built.
+
+Why the batch is built on the thread that ends it, not on a builder thread (measured in session 7,
+chain50: ~35 us per span of ~850 us per node, all inside ``invoke`` because a run's root ends after
+building its queued children): a builder thread takes that out of the caller's time only if the
+root stops waiting for it, and then ``provider.force_flush()`` right after ``invoke`` (serverless
+handlers, tests) would miss the run's spans, since a processor we could add runs after the user's
+own and cannot drain us first. Waiting for it instead gains nothing where nodes keep the GIL busy,
+and at most those ~35 us per node where they wait on I/O (with events 100 ms apart each span is
+already built alone at the next event); the CPU spent is the same either way.
 """
 
 from __future__ import annotations
