@@ -106,7 +106,10 @@ class ScopeTree:
         """Invocation id -> its open root scope."""
         self.roots: OrderedDict[str, SpanContext] = OrderedDict()
         """Invocation id -> the span context of its root (open or ended), most recent last."""
-        self._closed: dict[str, SpanContext] = {}
+        self._closed: OrderedDict[str, SpanContext] = OrderedDict()
+        """Scope id -> span context of the last ``remember`` ended scopes, oldest first. An OrderedDict:
+        dropping a plain dict's first key walks the deleted slots before it, ~2 us per ended scope
+        once 4096 are remembered, against ~0.35 us for ``popitem(last=False)``."""
         self._remember = remember
 
     def add(self, scope: OpenScope, parent: OpenScope | None) -> None:
@@ -135,7 +138,7 @@ class ScopeTree:
         closed = self._closed  # scope ids are unique: first in, first forgotten
         closed[scope.scope_id] = scope.span.get_span_context()
         if len(closed) > self._remember:
-            del closed[next(iter(closed))]
+            closed.popitem(last=False)
         return parent
 
     def root_start(

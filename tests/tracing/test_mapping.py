@@ -532,3 +532,22 @@ def test_a_node_span_whose_run_is_its_thread_carries_each_id_once_and_nothing_un
         "swarm.outcome": "ok",
         "swarm.seq.last": 5,
     }
+
+
+def test_a_late_child_nests_under_an_ended_scope_only_while_it_is_remembered(provider, exporter):
+    """remember=2: a child opened after its node ended nests under it while the node is among the last 2."""
+    s = Scenario()
+    inv = s.start()
+    nodes = [s.open("node", name) for name in ("a", "b", "c")]
+    for node in nodes:
+        s.close(node)
+    late_c = s.open("probe", "late", nodes[2])  # c ended last: remembered
+    late_a = s.open("probe", "late", nodes[0])  # a ended first: forgotten, so under the invocation
+    s.close(late_c)
+    s.close(late_a)
+    s.end(EventType.SCAN_COMPLETE, "ok")
+    mapper = SpanMapper(tracer_for(provider), remember=2)
+    for event in s.events:
+        mapper.feed(event)
+    got = tree(exporter.get_finished_spans())
+    assert (got[late_c]["parent"], got[late_a]["parent"]) == (nodes[2], inv)
