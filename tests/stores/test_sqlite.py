@@ -327,3 +327,61 @@ def test_maintain_checkpoints_the_wal_once_enough_was_appended(
     assert as_bytes(store.load("a")) == as_bytes(events + more)
     store.close()
     store.maintain()
+
+
+_OLDER_LAYOUT = """
+CREATE TABLE swarm_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE swarm_events (run_id TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL,
+    ts INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (run_id, seq)) WITHOUT ROWID;
+CREATE UNIQUE INDEX swarm_events_id ON swarm_events (id);
+CREATE INDEX swarm_events_ts ON swarm_events (ts);
+CREATE TABLE swarm_runs (run_id TEXT PRIMARY KEY, last_seq INTEGER NOT NULL, first_ts INTEGER NOT NULL,
+    last_ts INTEGER NOT NULL, last_type TEXT NOT NULL) WITHOUT ROWID;
+INSERT INTO swarm_meta VALUES ('schema_version', '1');
+"""
+
+
+def _layout(path: Path) -> tuple[str, list[str]]:
+    conn = sqlite3.connect(path)
+    try:
+        (table,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'swarm_events'").fetchone()
+        indexes = [row[1] for row in conn.execute("PRAGMA index_list(swarm_events)")]
+        return table, sorted(indexes)
+    finally:
+        conn.close()
+
+
+def test_a_new_file_keeps_events_in_a_rowid_table_unique_by_run_and_seq(tmp_path: Path) -> None:
+    """New files append rows in rowid order; (run_id, seq) stays unique, so a repeated seq is refused."""
+    path = tmp_path / "e.db"
+    with SQLiteEventStore(path) as store:
+        store.append_batch(run_events("a", 3))
+    table, indexes = _layout(path)
+    assert "WITHOUT ROWID" not in table
+    assert "swarm_events_run_seq" in indexes
+    conn = sqlite3.connect(path)
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute(
+            "INSERT INTO swarm_events (run_id, seq, id, type, ts, data) VALUES ('a', 2, 'x', 'log', 0, '{}')"
+        )
+    conn.close()
+    with SQLiteEventStore(path) as store:  # reopening adds nothing
+        assert store.last_sequence("a") == 3
+    assert _layout(path) == (table, indexes)
+
+
+def test_a_file_of_the_older_layout_is_read_and_appended_as_it_is(tmp_path: Path) -> None:
+    """A WITHOUT ROWID file from before keeps its layout (no index added) and works as any store."""
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_OLDER_LAYOUT)
+    conn.close()
+    before = _layout(path)
+    events = run_events("a", 5)
+    with SQLiteEventStore(path) as store:
+        store.append_batch(events[:2])
+        store.append_batch(events[2:])
+        assert as_bytes(store.load("a")) == as_bytes(events)
+        with pytest.raises(SequenceConflictError):
+            store.append_batch(run_events("a", 1, first_seq=5))
+    assert _layout(path) == before
