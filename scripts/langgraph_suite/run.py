@@ -10,7 +10,8 @@ and of ``langchain`` (for its ``create_agent`` tests) with ``pip download --no-b
 ship their tests), builds a venv for them beside the project (this project editable, the installed
 versions pinned, plus the suites' test dependencies; rebuilt when that list changes), runs each
 suite twice with ``NO_DOCKER=true`` (no Postgres or Redis): once plain and once with ``-p swarm_obs_plugin``
-(``swarm_obs_plugin.py``: every compiled graph instrumented), and compares the sets of failed tests
+(``swarm_obs_plugin.py``: every compiled graph instrumented, recording to what ``--config`` names:
+in-memory events by default, or an SQLite store, or spans too), and compares the sets of failed tests
 from the JUnit reports. Exit 1 if the instrumented run fails a test the plain run passes.
 Results go to ``<workdir>/results.json``. Opt-in: not part of ``make test``.
 """
@@ -115,9 +116,10 @@ def outcomes(report: Path) -> dict[str, str]:
 
 
 def run_suite(
-    python: Path, folder: Path, tests: str, label: str, instrumented: bool, jobs: int
+    python: Path, folder: Path, tests: str, label: str, config: str | None, jobs: int
 ) -> tuple[dict[str, str], dict[str, int]]:
-    """Outcomes of one run and, instrumented, how many graphs the plugin instrumented and events it saw."""
+    """Outcomes of one run and, instrumented (``config`` given), how many graphs the plugin instrumented,
+    events it saw and spans it exported."""
     report = folder.parent / f"{folder.name}.{label}.xml"
     seen = folder.parent / f"{folder.name}.{label}.plugin"
     seen.unlink(missing_ok=True)
@@ -126,14 +128,15 @@ def run_suite(
     args += ["-o", "addopts=", "-W", "ignore::DeprecationWarning"]
     if jobs > 1:
         args += ["-n", str(jobs)]
-    if instrumented:
+    if config is not None:
+        env["SWARM_OBS_PLUGIN_CONFIG"] = config
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
         env["SWARM_OBS_PLUGIN_REPORT"] = str(seen)
         args += ["-p", "swarm_obs_plugin"]
     _run(args, cwd=folder, env=env, stdout=subprocess.DEVNULL)
     lines = seen.read_text().split("\n") if seen.exists() else []
     counts = [tuple(int(n) for n in line.split()) for line in lines if line.strip()]
-    plugin = {"graphs": sum(c[0] for c in counts), "events": sum(c[1] for c in counts)}
+    plugin = {key: sum(c[i] for c in counts) for i, key in enumerate(("graphs", "events", "spans"))}
     return outcomes(report), plugin
 
 
@@ -157,6 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("suite", choices=[*SUITES, "all"], nargs="?", default="prebuilt")
     parser.add_argument("--workdir", type=Path, default=ROOT / ".langgraph-suite")
     parser.add_argument("--jobs", type=int, default=1, help="pytest-xdist workers per run (default 1)")
+    parser.add_argument(
+        "--config",
+        choices=["memory", "memory+otel", "sqlite", "sqlite+otel"],
+        default="memory",
+        help="what the instrumented run records (swarm_obs_plugin.py; default: events in memory)",
+    )
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     python = suite_venv(args.workdir)
@@ -167,16 +176,17 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         folder = sources(args.workdir, SUITES[name])
         tests = TESTS.get(name, "tests")
-        plain, _ = run_suite(python, folder, tests, "plain", False, args.jobs)
-        observed, plugin = run_suite(python, folder, tests, "instrumented", True, args.jobs)
+        plain, _ = run_suite(python, folder, tests, "plain", None, args.jobs)
+        label = f"instrumented-{args.config}"
+        observed, plugin = run_suite(python, folder, tests, label, args.config, args.jobs)
         summary = {"version": metadata.version(SUITES[name]), **compare(plain, observed), "plugin": plugin}
         if not plugin["graphs"]:
             raise SystemExit(f"{name}: the plugin instrumented no graph; the comparison would prove nothing")
-        results[name] = summary
+        results[name if args.config == "memory" else f"{name} {args.config}"] = summary
         broken = broken or bool(summary["new_failures"])
         print(f"{name} {summary['version']}: plain {summary['plain']}")
-        seen = f"{plugin['graphs']} graphs, {plugin['events']} events"
-        print(f"{' ' * len(name)} instrumented {summary['instrumented']} ({seen})")
+        seen = f"{plugin['graphs']} graphs, {plugin['events']} events, {plugin['spans']} spans"
+        print(f"{' ' * len(name)} instrumented ({args.config}) {summary['instrumented']} ({seen})")
         for test in summary["new_failures"]:
             print(f"  NEW FAILURE: {test}")
     results_file.write_text(json.dumps(results, indent=2) + "\n")
