@@ -281,13 +281,14 @@ class EventEmitter:
         with self._lock:
             return self._seqs.next(run_id)
 
-    def forget_run(self, run_id: str) -> None:
-        """Drop the cached last seq of a run, so the next emit reads it from the store again.
-
-        Needed when another process may have appended to the run since (a resumed thread).
-        """
+    def forget_run(self, run_id: str, *, reload: bool = False) -> None:
+        """Drop the cached last seq of a run (another process may have appended since: a resumed thread),
+        so the next emit reads the store; with ``reload``, read it now (the async lifecycle, off the loop)."""
         with self._lock:
-            self._seqs.forget(run_id)
+            if reload:
+                self._seqs.reload(run_id, hash_chain=self.hash_chain)
+            else:
+                self._seqs.forget(run_id)
 
     def stats(self) -> EmitterStats:
         """Counters since creation: events, sanitized events, failed writes, seq retries, subscriber

@@ -65,6 +65,16 @@ class RunSequences:
         if last is not None and self.background:
             self._forgotten[run_id] = last
 
+    def reload(self, run_id: str, *, hash_chain: bool) -> None:
+        """:meth:`forget`, then read the run's last seq now (and, when chained, the hash of its event), so
+        that the run's next emit reads nothing: the async lifecycle calls it off the event loop."""
+        self.forget(run_id)
+        last = self.next(run_id) - 1
+        if hash_chain and last > 0 and self.heads.get(run_id, (None, ""))[0] != last:
+            stored = self.store.load_since(run_id, last - 1)
+            if stored and stored[-1].seq == last:
+                self.heads[run_id] = (last, event_hash(stored[-1]))
+
     def forget_failed(self, run_id: str) -> None:
         """A background commit of ``run_id`` failed: its next emit reads the last seq from the store."""
         self.last.pop(run_id, None)

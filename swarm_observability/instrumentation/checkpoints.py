@@ -21,6 +21,7 @@ from typing import Any
 
 from ..events import EventType, StreamEvent
 from ..exceptions import EventValidationError, InstrumentationError, NoActiveRunError
+from ._langgraph import config_checkpointer
 from .recorder import active_scope
 
 logger = logging.getLogger("swarm_observability")
@@ -85,6 +86,27 @@ def previous_invocation(emitter: Any, run_id: str) -> str | None:
         logger.exception("swarm_observability: could not read the previous invocation of %r", run_id)
         return None
     return last[0].invocation_id if last else None
+
+
+def resumed_from(
+    emitter: Any, graph: Any, run_id: str, lookup: dict[str, Any], fork_from: str | None
+) -> dict[str, Any] | None:
+    """What the opening event of a resumed invocation records: ``previous_invocation_id`` and, when it
+    starts from checkpoint ``fork_from``, :func:`fork_record`'s keys; ``None`` if the log has no
+    invocation of the run (then it is a start, not a resume)."""
+    previous = previous_invocation(emitter, run_id)
+    if previous is None:
+        return None
+    data: dict[str, Any] = {"previous_invocation_id": previous}
+    if fork_from is not None:
+        saver = config_checkpointer(graph, None)
+        origin = {"configurable": {**lookup["configurable"], "checkpoint_id": fork_from}}
+        data.update(
+            fork_record(saver, emitter.store, run_id, origin)
+            if saver is not None
+            else {"from_checkpoint_id": fork_from}
+        )
+    return data
 
 
 def fork_record(saver: Any, store: Any, run_id: str, lookup: dict[str, Any]) -> dict[str, Any]:

@@ -61,7 +61,7 @@ from ._langgraph import (
 )
 from .agents import close_root_agent, open_root_agent, root_agent_name
 from .callbacks import SwarmCallbackHandler, with_run_callbacks
-from .checkpoints import fork_record, previous_invocation
+from .checkpoints import resumed_from
 from .outcomes import terminal_event, unique_interrupts
 from .recorder import Invocation, Recorder, Scope, active_scope, enter_scope, exit_scope
 
@@ -178,25 +178,29 @@ class _Run:
         static = static or graph.interrupt_before_nodes or graph.interrupt_after_nodes
         self.static_interrupts = bool(static) and config_checkpointer(graph, config) is not None
         self.ended = False
-
-    @property
-    def run_id(self) -> str:
-        return self.invocation.run_id
+        self.resumed: dict[str, Any] | None = None
 
     # -- start ------------------------------------------------------------------------------------
 
-    def start(self) -> list[Any]:
-        """Open the invocation's scope and :attr:`scope`, where nodes run (a root agent's, else the same).
+    def read_log(self, *, reload: bool = False) -> None:
+        """What :meth:`start` reads first: the run's last seq (now if ``reload``, else at the first emit)
+        and, if it may resume, :func:`resumed_from`; apart, so that the async driver reads off the loop."""
+        emitter, run_id = self.recorder.emitter, self.invocation.run_id
+        try:
+            emitter.forget_run(run_id, reload=reload)
+        except Exception:  # the first emit reads again, and reports a failure as every emit does
+            logger.debug("swarm_observability: could not read the last seq of %r", run_id, exc_info=True)
+        if self.may_resume:
+            self.resumed = resumed_from(emitter, self.graph, run_id, self.lookup, self.fork_from)
 
-        Returns the opening events as custom stream items (none when not streaming)."""
+    def start(self) -> list[Any]:
+        """Open the invocation's scope and :attr:`scope` (a root agent's, else the same), where nodes run;
+        returns the opening events as custom stream items (none when not streaming)."""
         invocation = self.invocation
-        self.recorder.emitter.forget_run(invocation.run_id)
         data: dict[str, Any] = {"graph": self.graph.name}
-        previous = previous_invocation(self.recorder.emitter, invocation.run_id) if self.may_resume else None
+        previous = self.resumed
         if previous is not None:
-            data["previous_invocation_id"] = previous
-            if self.fork_from is not None:
-                data.update(self._fork_record())
+            data.update(previous)
         elif (shape := graph_shape(self.graph)) is not None:
             data["graph_shape"] = shape
         fields: dict[str, Any] = {"invocation_id": self.invocation_id}
@@ -215,14 +219,6 @@ class _Run:
     def _items(self, events: list[StreamEvent | None]) -> list[Any]:
         shape = self.shape
         return [] if shape is None else [shape(event) for event in events if event is not None]
-
-    def _fork_record(self) -> dict[str, Any]:
-        """The fork this invocation makes by starting from an older checkpoint (see :mod:`.checkpoints`)."""
-        saver = config_checkpointer(self.graph, None)
-        origin = {"configurable": {**self.lookup["configurable"], "checkpoint_id": self.fork_from}}
-        if saver is None:
-            return {"from_checkpoint_id": self.fork_from}
-        return fork_record(saver, self.recorder.emitter.store, self.invocation.run_id, origin)
 
     def call(self, original: Callable[..., Any], input: Any, config: Any, kwargs: dict[str, Any]) -> Any:
         """The graph's own ``stream``/``astream`` called in :attr:`scope`, with ``config`` given the run
@@ -289,6 +285,10 @@ class _Run:
         except Exception:
             logger.exception(_NOT_SETTLED, self.invocation.run_id)
 
+    def finish_and_settle(self, exc: BaseException) -> None:
+        self.finish(exc)
+        self.settle()
+
     async def asettle(self) -> None:
         """:meth:`settle` without blocking the event loop."""
         try:
@@ -302,6 +302,7 @@ class _Run:
 def _run_sync(
     run: _Run, original: Callable[..., Iterator[Any]], input: Any, config: Any, kwargs: dict[str, Any]
 ) -> Iterator[Any]:
+    run.read_log()
     opened = run.start()
     root = run.scope
     inner: Iterator[Any] | None = None
@@ -325,7 +326,7 @@ def _run_sync(
                 inner.close()  # type: ignore[attr-defined]
         finally:
             exit_scope(token)
-            gc_safety.outside_collection(_finish_and_settle, run, exc)  # a collection may hold our locks
+            gc_safety.outside_collection(run.finish_and_settle, exc)  # a collection may hold our locks
         raise
     except BaseException as exc:
         closed = run.finish(exc)
@@ -344,11 +345,6 @@ def _run_sync(
     yield from closed
 
 
-def _finish_and_settle(run: _Run, exc: BaseException) -> None:
-    run.finish(exc)
-    run.settle()
-
-
 async def _run_async(
     run: _Run,
     original: Callable[..., AsyncIterator[Any]],
@@ -356,6 +352,10 @@ async def _run_async(
     config: Any,
     kwargs: dict[str, Any],
 ) -> AsyncIterator[Any]:
+    if getattr(run.recorder.emitter.store, "backend", None) == "memory":
+        run.read_log()
+    else:  # a store read may block: off the loop, or every other task waits for it
+        await asyncio.to_thread(run.read_log, reload=True)
     opened = run.start()
     root = run.scope
     inner: AsyncIterator[Any] | None = None
