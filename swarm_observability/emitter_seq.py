@@ -60,10 +60,28 @@ class RunSequences:
         return last + 1
 
     def forget(self, run_id: str) -> None:
-        """Drop the cached last seq of a run, so the next emit reads it from the store again."""
+        """Drop what is cached of a run, so its next emit reads the store again (or, while its events
+        are still queued for the background writer, continues from them).
+
+        The lifecycle calls it as each invocation starts and ends, so the caches hold the runs in
+        flight only, not one entry per run ever seen (a server runs millions): a run forgotten with
+        events still queued stays in ``_forgotten`` until a later call finds them committed.
+        """
         last = self.last.pop(run_id, None)
-        if last is not None and self.background:
+        if not self.background:
+            self.heads.pop(run_id, None)  # stored when emitted: the store answers
+            return
+        committed = self.committed
+        if last is not None:
             self._forgotten[run_id] = last
+        elif run_id not in self._forgotten:
+            committed.pop(run_id, None)  # nothing of it queued (a failed run's FAILED, say)
+        for forgotten, queued in list(self._forgotten.items()):
+            done = committed.get(forgotten)
+            if done in (queued, FAILED):  # all of it stored (or lost): the store answers
+                self._forgotten.pop(forgotten, None)
+                committed.pop(forgotten, None)
+                self.heads.pop(forgotten, None)
 
     def reload(self, run_id: str, *, hash_chain: bool) -> None:
         """:meth:`forget`, then read the run's last seq now (and, when chained, the hash of its event), so

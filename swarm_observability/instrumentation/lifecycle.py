@@ -258,23 +258,21 @@ class _Run:
         if self.ended:
             return []
         self.ended = True
+        invocation = self.invocation
         kind, outcome, data, fields = terminal_event(
-            exc, unique_interrupts(self.invocation.interrupts), next_nodes
+            exc, unique_interrupts(invocation.interrupts), next_nodes
         )
-        root = self.invocation.root
+        root = invocation.root
         assert root is not None
         closed = [close_root_agent(self.scope, outcome, data)] if self.scope is not root else []
-        self._end_control()
+        if invocation.manager is not None:  # no local for it: release_idle counts who holds a manager
+            invocation.manager = invocation.manager.end_invocation()
         try:
             closed.append(self.recorder.close(root, kind, outcome, data, **fields))
             return self._items(closed)
         finally:
+            self.recorder.emitter.forget_run(invocation.run_id)  # caches hold the runs in flight only
             self.lifecycle.leases.release_idle()
-
-    def _end_control(self) -> None:
-        manager = self.invocation.manager
-        if manager is not None:
-            self.invocation.manager = manager.end_invocation()
 
     def settle(self) -> None:
         """Wait until the invocation's events are stored; a failed write is logged, not raised."""
