@@ -41,30 +41,43 @@ class Pipeline:
     kind. ``processors`` is a copy of the list given.
     """
 
-    __slots__ = ("_kind_plans", "_kinds", "_plans", "processors")
+    __slots__ = ("_event_plans", "_kind_plans", "_kinds", "_plans", "processors")
 
     def __init__(self, processors: Iterable[Processor]) -> None:
         self.processors = list(processors)
         self._plans: dict[Shape, Sequence[Processor]] = {}
         self._kind_plans: dict[tuple[Any, bool, int], Sequence[Processor]] = {}
+        self._event_plans: dict[tuple[Shape, Any, bool], Sequence[Processor]] = {}
         self._kinds = any(_promise(p, "unchanged_for_kind") is not None for p in self.processors)
 
     def for_event(self, values: dict[str, Any], shape: Shape | None = None) -> Sequence[Processor]:
         """The processors an event with these ``__dict__`` values must pass (in order); ``shape``: its
-        data's ``data_shape``, if the caller has it."""
-        plan: Sequence[Processor] | None
+        data's ``data_shape``, if the caller has it.
+
+        One lookup per event once its kind was seen: the plan is kept by data shape and, when a
+        processor promises by kind, by type and whether the event carries span ids too.
+        """
         if values["message"]:
-            plan = self.processors
-        else:
-            data = values["data"]
-            if shape is None:
-                shape = data_shape(data)
-            plan = self._plans.get(shape)
-            if plan is None:
-                plan = self._new_plan(data, shape)
-        if plan and self._kinds:
-            return self._for_kind(plan, values["type"], values["trace_id"] is not None)
-        return plan
+            plan: Sequence[Processor] = self.processors
+            if self._kinds:
+                return self._for_kind(plan, values["type"], values["trace_id"] is not None)
+            return plan
+        if shape is None:
+            shape = data_shape(values["data"])
+        if not self._kinds:
+            plan_of_shape = self._plans.get(shape)
+            return self._new_plan(values["data"], shape) if plan_of_shape is None else plan_of_shape
+        key = (shape, values["type"], values["trace_id"] is not None)
+        found = self._event_plans.get(key)
+        if found is None:
+            found = self._plans.get(shape)
+            if found is None:
+                found = self._new_plan(values["data"], shape)
+            if found:
+                found = self._for_kind(found, key[1], key[2])
+            if len(self._event_plans) < _PLANS_LIMIT:
+                self._event_plans[key] = found
+        return found
 
     def _for_kind(self, plan: Sequence[Processor], type: Any, traced: bool) -> Sequence[Processor]:
         key = (type, traced, len(plan))  # a plan is a suffix of the list: its length names it

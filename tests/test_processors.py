@@ -347,6 +347,24 @@ def test_a_kind_promise_skips_a_processor_only_for_the_kinds_it_names(message: s
     assert loud.calls == ["node_enter", "node_exit", "log"] * 2
 
 
+def test_a_kind_plan_is_kept_per_type_and_tracing_not_per_shape_alone() -> None:
+    """Events of one data shape but another type, or with and without span ids, each get their own plan."""
+    stamp = _StampLike()
+    emitter = EventEmitter(InMemoryEventStore(), processors=[stamp])
+    plain = emitter.scope_fields("r", {"node": "n"})
+    traced = plain.extended(trace_id="c" * 32, span_id="d" * 16)
+    cases = (
+        (traced, EventType.LOG, "c" * 32),
+        (plain, EventType.LOG, "a" * 32),
+        (plain, EventType.NODE_ENTER, None),
+    )
+    for _ in range(2):  # the second time from the cached plans
+        for fields, type, trace_id in cases:
+            event = emitter.emit_scoped(type, fields, {"k": 1})
+            assert event is not None and event.trace_id == trace_id
+    assert stamp.calls == ["log"] * 2
+
+
 def test_a_kind_promise_does_not_skip_past_a_processor_that_runs() -> None:
     """A processor with a kind promise after one that must run still sees the event."""
     stamp = _StampLike()
