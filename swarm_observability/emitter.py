@@ -52,6 +52,7 @@ from .events import (
     make_event,
     shaped_scope_event,
     storable_event,
+    validate_run_id,
 )
 from .exceptions import EventStoreError, SequenceConflictError
 from .processors import Processor, default_processors
@@ -282,8 +283,9 @@ class EventEmitter:
             return self._seqs.next(run_id)
 
     def forget_run(self, run_id: str, *, reload: bool = False) -> None:
-        """Drop the cached last seq of a run (another process may have appended since: a resumed thread),
-        so the next emit reads the store; with ``reload``, read it now (the async lifecycle, off the loop)."""
+        """Drop a run's cached last seq (another process may have appended: a resumed thread), so the next
+        emit reads the store; ``reload`` reads it now (off the loop). InvalidRunIdError for a bad id."""
+        validate_run_id(run_id)
         with self._lock:
             if reload:
                 self._seqs.reload(run_id, hash_chain=self.hash_chain)
@@ -364,10 +366,9 @@ class EventEmitter:
     def wait_stored(self) -> Future[None] | None:
         """A future done once every event emitted so far is stored; ``None`` if nothing is pending.
 
-        A non-blocking, non-raising :meth:`flush`: wait with ``future.result()`` in sync code or
-        ``await asyncio.shield(asyncio.wrap_future(future))`` in async code. A failed background write
-        also completes the future; the error is logged and left for the next :meth:`flush` to raise.
-        A sync emitter (and a background one whose writer is idle) has nothing pending: ``None``.
+        A non-blocking, non-raising :meth:`flush` (``future.result()`` in sync code, ``await
+        asyncio.shield(asyncio.wrap_future(future))`` in async code); a failed background write completes
+        it too (logged, raised by the next :meth:`flush`). A sync emitter, or an idle writer: ``None``.
         """
         return self._writer.waiter()
 

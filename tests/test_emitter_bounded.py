@@ -11,7 +11,7 @@ import pytest
 from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
-from swarm_observability import EventEmitter, EventType, StreamEvent, SwarmObserver
+from swarm_observability import EventEmitter, EventType, InvalidRunIdError, StreamEvent, SwarmObserver
 from swarm_observability.stores.memory import InMemoryEventStore
 from swarm_observability.stores.sqlite import SQLiteEventStore
 
@@ -120,3 +120,14 @@ def test_a_failed_run_leaves_nothing_cached_once_forgotten(tmp_path: Path) -> No
     finally:
         store.gate.set()
         emitter.close()
+
+
+@pytest.mark.parametrize("run_id", ["", "x" * 257, "a\nb", 7])
+@pytest.mark.parametrize("reload", [False, True])
+def test_forget_run_refuses_what_is_no_run_id(run_id: object, reload: bool) -> None:
+    """forget_run of a value no store could hold as a run id raises InvalidRunIdError naming it."""
+    emitter = EventEmitter(InMemoryEventStore())
+    emitter.emit(EventType.LOG, "r")
+    with pytest.raises(InvalidRunIdError):
+        emitter.forget_run(run_id, reload=reload)  # type: ignore[arg-type]
+    assert emitter.emit(EventType.LOG, "r").seq == 2  # type: ignore[union-attr]
