@@ -1,4 +1,4 @@
-"""``swarm-obs demo``: audit a folder with the demo swarm (see :mod:`swarm_observability.demo.runner`)."""
+"""``swarm-obs demo``: audit a folder with the demo swarm (see :mod:`swarm_observability.cli.demo_run`)."""
 
 from __future__ import annotations
 
@@ -51,8 +51,8 @@ def register(sub: Any) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from ..demo.runner import DemoOptions, run_demo
     from ._imports import import_object
+    from .demo_run import DemoOptions, run_demo
 
     model = None
     if args.model:
@@ -80,9 +80,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _demo_served(args: argparse.Namespace, options: Any) -> int:
     """The demo with the page up: served from its own read connection, as from another process."""
-    from ..demo.runner import run_demo
     from ..server import INSTALL_HINT, ServerUnavailableError
     from ..stores.url import default_store_path
+    from .demo_run import run_demo
 
     url = selected_store(options.store) or str(default_store_path())
     if url.startswith("memory:"):

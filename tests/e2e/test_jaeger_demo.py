@@ -25,7 +25,7 @@ from langchain_core.outputs import ChatResult
 
 from swarm_observability.cli import main
 from swarm_observability.cli._format import Output
-from swarm_observability.demo.runner import DemoOptions, run_demo
+from swarm_observability.cli.demo_run import DemoOptions, run_demo
 from swarm_observability.stores.sqlite import SQLiteEventStore
 
 from .jaeger import ROOT, Jaeger, assert_same_tree, replayed, tree_of_jaeger

@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from ..checkpointers import get_checkpointer
-from ..cli._common import (
+from ..demo.graph import build_demo_graph, scan_input
+from ..demo.probes import PROBES, SEVERITIES
+from ..events import validate_run_id
+from ..exceptions import InvalidRunIdError
+from ..instrumentation.observer import SwarmObserver
+from ..stores.postgres import redact
+from ..stores.url import default_store_path
+from ..tracing.service import record_service_name
+from ._common import (
     EXIT_CANCELLED,
     EXIT_OK,
     EXIT_PROBLEMS,
@@ -38,17 +46,9 @@ from ..cli._common import (
     selected_store,
     store_folder,
 )
-from ..cli._drive import DriveResult, drive
-from ..cli._format import SEVERITY_STYLES, Output, fmt_status
-from ..cli._live import LiveView
-from ..events import validate_run_id
-from ..exceptions import InvalidRunIdError
-from ..instrumentation.observer import SwarmObserver
-from ..stores.postgres import redact
-from ..stores.url import default_store_path
-from ..tracing.service import record_service_name
-from .graph import build_demo_graph, scan_input
-from .probes import PROBES, SEVERITIES
+from ._drive import DriveResult, drive
+from ._format import SEVERITY_STYLES, Output, fmt_status
+from ._live import LiveView
 
 DEMO_SERVICE_NAME = "swarm-obs-demo"
 """``service.name`` of the demo's spans unless ``OTEL_SERVICE_NAME`` says otherwise."""
