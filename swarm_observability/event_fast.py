@@ -26,6 +26,7 @@ from .event_types import KNOWN_RUN_IDS, EventType, remember_run_id
 
 _NULLABLE = OPTIONAL_STR_FIELDS | {"step", "progress", "seq"}
 _TEXT_KINDS = frozenset({str, type(None)})
+_is_str_only = frozenset({str}).issuperset
 _TEMPLATE: dict[str, Any] = {
     name: (() if name == "namespace" else None if info.default_factory is not None else info.default)
     for name, info in StreamEvent.model_fields.items()
@@ -97,6 +98,41 @@ def plain_values(run_id: object, fields: dict[str, Any]) -> dict[str, Any] | Non
         else:  # type, run_id, timestamp, an extra field, or a str field given another type
             return None
     return {**_TEMPLATE, **fields, "run_id": run_id, "data": {} if data is None else data}
+
+
+def plain_node_fields(node: Any, step: Any, task_id: Any, checkpoint_id: Any, namespace: Any) -> bool:
+    """Whether :func:`plain_values` finds a node execution's own fields plain, in a few comparisons.
+
+    ``None`` stands for a field not given. ``True`` only for exact ASCII ``str`` texts (``namespace``: a
+    tuple of them) and an ``int`` step within its bounds; anything else is ``False``, plain or not: the
+    caller then checks every field with :func:`plain_values`, which decides.
+    """
+    if step.__class__ is int and _is_str_only(map(type, (node, task_id, checkpoint_id))):
+        return (
+            step.bit_length() < 64  # abs(step) <= INT64_MAX
+            and (node + task_id + checkpoint_id).isascii()
+            and (namespace is None or _plain_namespace(namespace))
+        )
+    return _plain_node_fields(node, step, task_id, checkpoint_id, namespace)
+
+
+def _plain_node_fields(node: Any, step: Any, task_id: Any, checkpoint_id: Any, namespace: Any) -> bool:
+    if step is not None and (step.__class__ is not int or not -INT64_MAX <= step <= INT64_MAX):
+        return False
+    texts = (node, task_id, checkpoint_id)
+    if (
+        node is None
+        or not _TEXT_KINDS.issuperset(map(type, texts))
+        or not "".join(filter(None, texts)).isascii()
+    ):
+        return False
+    return namespace is None or _plain_namespace(namespace)
+
+
+def _plain_namespace(namespace: Any) -> bool:
+    return (
+        namespace.__class__ is tuple and _is_str_only(map(type, namespace)) and "".join(namespace).isascii()
+    )
 
 
 def _new_event(values: dict[str, Any], fields_set: set[str]) -> StreamEvent:

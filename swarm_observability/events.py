@@ -51,6 +51,7 @@ from .event_fast import (
     new_model,
     plain_data,
     plain_event,
+    plain_node_fields,
     plain_values,
     scope_fields_sets,
     set_attribute,
@@ -86,6 +87,7 @@ __all__ = [
     "make_event",
     "make_scope_event",
     "mark_set",
+    "plain_node_fields",
     "safe_run_id",
     "shaped_scope_event",
     "shared_fields_set",
@@ -174,6 +176,15 @@ class ScopeFields:
         self.values = None if "data" in fields or "id" in fields else plain_values(run_id, self.fields)
         self.fields_set, self.fields_set_data = scope_fields_sets(tuple(fields))
 
+    @staticmethod
+    def of_plain(run_id: str, fields: dict[str, Any]) -> ScopeFields | None:
+        """``ScopeFields(run_id, fields)`` if ``fields`` are known fields of plain values, else ``None``:
+        the checked fields others are :meth:`derived` from (else they are checked in full)."""
+        if not CALLER_FIELDS.issuperset(fields):
+            return None
+        checked = ScopeFields(run_id, fields)
+        return None if checked.values is None else checked
+
     def extended(self, **checked: str) -> ScopeFields:
         """These fields plus ``checked``, ASCII strings the caller made valid (span ids), unchecked."""
         more = ScopeFields.__new__(ScopeFields)
@@ -181,6 +192,18 @@ class ScopeFields:
         more.fields = {**self.fields, **checked}
         more.values = None if self.values is None else {**self.values, **checked}
         more.fields_set, more.fields_set_data = scope_fields_sets(tuple(more.fields))
+        return more
+
+    def derived(self, fields: dict[str, Any]) -> ScopeFields:
+        """The checked ``fields`` of a scope that shares these: ``fields`` has every field of these, the
+        same value or another the caller found plain, and more the caller found plain (a node execution's,
+        see :func:`~swarm_observability.event_fast.plain_node_fields`). So the fields every node of a
+        scope shares are checked once, not per node. Only for fields found plain (``values``)."""
+        more = ScopeFields.__new__(ScopeFields)
+        more.run_id = self.run_id
+        more.fields = dict(fields)
+        more.values = {**self.values, **fields}  # type: ignore[dict-item]
+        more.fields_set, more.fields_set_data = scope_fields_sets(tuple(fields))
         return more
 
 

@@ -25,8 +25,8 @@ from swarm_observability import (
     event_json_schema,
     validate_run_id,
 )
-from swarm_observability.event_fast import plain_event
-from swarm_observability.events import StreamEvent, copy_event, make_event
+from swarm_observability.event_fast import plain_event, plain_values
+from swarm_observability.events import StreamEvent, copy_event, make_event, plain_node_fields
 
 CONTRACT_TYPES = {
     "scan_started", "scan_paused", "scan_resumed", "scan_cancelled", "scan_complete", "scan_error",
@@ -471,6 +471,39 @@ def test_fast_built_event_is_the_event_validation_builds(fields: dict[str, Any])
     assert fast.model_fields_set | {"id", "timestamp", "time_unix_nano"} == checked.model_fields_set | {"id"}
     assert fast.__pydantic_extra__ == checked.__pydantic_extra__ == {}
     assert StreamEvent.from_json(fast.to_json_bytes()) == fast
+
+
+class _Name(str):
+    """A str subclass: plain_values sends it to validation."""
+
+
+@pytest.mark.parametrize(
+    ("own", "fast"),
+    [
+        (("n1", 3, "task", "1ef-2", None), True),
+        (("n1", 2**63 - 1, "task", "1ef-2", ("outer:abc", "inner:1")), True),
+        (("n1", -(2**63) + 1, None, "c", None), True),
+        (("n1", None, None, None, None), True),
+        (("节点", 3, "task", "c", None), False),  # plain, but not vouched for: plain_values decides
+        (("n1", -(2**63), "task", "c", None), False),
+        (("n1", 2**63, "task", "c", None), False),
+        (("n1", True, "task", "c", None), False),
+        (("n1", 3.0, "task", "c", None), False),
+        ((_Name("n1"), 3, "task", "c", None), False),
+        (("n1", 3, 7, "c", None), False),
+        (("n1", 3, "task", "c", ["outer:abc"]), False),
+        (("n1", 3, "task", "c", ("bad\udc80",)), False),
+        (("n1", 3, "task", "c", (_Name("a"),)), False),
+        ((None, 3, "task", "c", None), False),
+    ],
+)
+def test_plain_node_fields_vouches_only_for_fields_plain_values_accepts(own: tuple, fast: bool) -> None:
+    """The node fields' shortcut says plain for ASCII texts and int steps in bounds, as plain_values does."""
+    assert plain_node_fields(*own) is fast
+    names = ("node", "step", "task_id", "checkpoint_id", "namespace")
+    fields = {name: value for name, value in zip(names, own, strict=True) if value is not None}
+    if fast:
+        assert plain_values("run-1", fields) is not None
 
 
 def test_values_that_need_conversion_still_go_through_validation() -> None:

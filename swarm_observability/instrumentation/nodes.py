@@ -27,7 +27,7 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.errors import GraphInterrupt
 
-from ..events import EventType, Outcome
+from ..events import EventType, Outcome, plain_node_fields
 from ._langgraph import (
     START,
     graph_nodes,
@@ -55,28 +55,19 @@ def open_node(parent: Scope, name: str, config: RunnableConfig) -> tuple[Scope, 
     also the namespace LangGraph streams the node's custom items under.
     """
     runtime, ns, step, task_id, checkpoint_id, attempt = node_execution(config)
-    fields = parent.node_fields()
-    fields["node"] = name
+    own: dict[str, Any] = {"node": name}
     if step is not None:
-        fields["step"] = step
+        own["step"] = step
     if task_id is not None:
-        fields["task_id"] = task_id
+        own["task_id"] = task_id
     if checkpoint_id is not None:
-        fields["checkpoint_id"] = checkpoint_id
-    if "|" in ns:
-        fields["namespace"] = tuple(ns.split("|")[:-1])
+        own["checkpoint_id"] = checkpoint_id
+    namespace = tuple(ns.split("|")[:-1]) if "|" in ns else None
+    if namespace is not None:
+        own["namespace"] = namespace
+    plain = plain_node_fields(name, step, task_id, checkpoint_id, namespace)
+    scope = parent.node_child(name, own, config, getattr(runtime, "stream_writer", None), plain=plain)
     invocation = parent.invocation
-    scope = Scope(
-        "node",
-        name,
-        invocation,
-        parent,
-        fields,
-        config=config,
-        writer=getattr(runtime, "stream_writer", None),
-    )
-    if parent.kind == "scan" and invocation.root is None:
-        del scope.fields["parent_scope_id"]
     token = enter_scope(scope)
     scope.attempt = attempt
     invocation.recorder.open(scope, EventType.NODE_ENTER, {"attempt": attempt} if attempt else {})

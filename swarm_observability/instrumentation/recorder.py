@@ -122,21 +122,9 @@ class Scope:
     """
 
     __slots__ = (
-        "_checked",
-        "_node_base",
-        "attempt",
-        "closed",
-        "config",
-        "fields",
-        "invocation",
-        "kind",
-        "name",
-        "parent",
-        "scope_id",
-        "started",
-        "token",
-        "writer",
-    )
+        "_checked", "_node_base", "attempt", "closed", "config", "fields", "invocation",
+        "kind", "name", "parent", "scope_id", "started", "token", "writer",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -168,27 +156,35 @@ class Scope:
         self.started = time.perf_counter()
         self.closed = False
         self.token: Any = None
-        self._node_base: dict[str, Any] | None = None
+        self._node_base: tuple[dict[str, Any], ScopeFields | None] | None = None
         self._checked: ScopeFields | None = None
         self.attempt: int | None = None
 
-    def node_fields(self) -> dict[str, Any]:
-        """A new dict of the fields a node scope opened in this one starts from (before its own).
-
-        Everything but what belongs to one node execution or to an agent or probe around it: a node
-        inside an agent or probe (a subgraph) is not in that agent. Computed once per scope, as every
-        node of an invocation starts from the same fields.
-        """
-        base = self._node_base
-        if base is None:
-            base = self._node_base = {k: v for k, v in self.fields.items() if k not in _NODE_OWN_FIELDS}
-        return base.copy()
+    def node_child(self, name: str, own: dict[str, Any], config: Any, writer: Any, *, plain: bool) -> Scope:
+        """A node scope opened here: this scope's fields but an agent's, a probe's and one node execution's
+        (a node in an agent, a subgraph, is not in it), checked once per scope, then ``own`` (no ``None``s),
+        checked now if ``plain`` (:func:`~swarm_observability.events.plain_node_fields` found it so)."""
+        nodes = self._node_base
+        if nodes is None:
+            base = {k: v for k, v in self.fields.items() if k not in _NODE_OWN_FIELDS}
+            nodes = self._node_base = (base, ScopeFields.of_plain(self.invocation.run_id, base))
+        scope = object.__new__(Scope)  # Scope.__init__ inlined (per node): every slot is set here too
+        scope.kind, scope.name, scope.parent = "node", name, self
+        scope.invocation = invocation = self.invocation
+        scope.scope_id = own["scope_id"] = new_scope_id()
+        if self.kind != "scan" or invocation.root is not None:  # else a decorated node, alone
+            own["parent_scope_id"] = self.scope_id
+        scope.fields = fields = {**nodes[0], **own}
+        scope.config = config if config is not None else self.config
+        scope.writer = writer if writer is not None else self.writer
+        scope.started, scope.closed = time.perf_counter(), False
+        scope.token = scope._node_base = scope.attempt = None
+        scope._checked = nodes[1].derived(fields) if plain and nodes[1] is not None else None
+        return scope
 
     def child(self, kind: str, name: str, **overrides: Any) -> Scope:
         """A new scope nested in this one; it inherits node/agent/probe fields unless overridden."""
-        fields = dict(self.fields)
-        fields.update(overrides)
-        return Scope(kind, name, self.invocation, self, fields)
+        return Scope(kind, name, self.invocation, self, {**self.fields, **overrides})
 
     def __repr__(self) -> str:
         return f"<Scope {self.kind} {self.name!r} {self.scope_id[:8]} run={self.invocation.run_id!r}>"

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from swarm_observability._storable import storable_text
 from swarm_observability.emitter import EventEmitter
-from swarm_observability.events import StreamEvent, make_event
+from swarm_observability.event_fast import plain_values
+from swarm_observability.events import EventType, Outcome, StreamEvent, make_event, plain_node_fields
+from swarm_observability.exceptions import EventValidationError
+from swarm_observability.instrumentation.recorder import Invocation, Recorder, Scope
 
 from ._budget import examples
 from .strategies import event_fields, event_types, hostile_data, hostile_text, run_ids
@@ -70,3 +74,68 @@ def test_emitted_events_keep_gapless_seqs_whatever_their_values(items: list) -> 
     for run_id in {run for run, _ in items}:
         seqs = [event.seq for event in emitter.store.load(run_id)]
         assert seqs == list(range(1, len(seqs) + 1))
+
+
+class _Name(str):
+    """A str subclass, as a node name: not plain (validation makes a plain str of it)."""
+
+
+_node_texts = st.one_of(
+    hostile_text, st.sampled_from(["n1", "节点", "a" * 300, "task-1"]), hostile_text.map(_Name)
+)
+_optional_texts = st.one_of(st.none(), _node_texts)
+_steps = st.one_of(
+    st.none(), st.integers(-(2**64), 2**64), st.booleans(), st.sampled_from([2**63 - 1, -(2**63)])
+)
+_namespaces = st.one_of(
+    st.none(), st.lists(_node_texts, max_size=3).map(tuple), st.lists(hostile_text, min_size=1, max_size=2)
+)
+_node_executions = st.tuples(_node_texts, _steps, _optional_texts, _optional_texts, _namespaces)
+
+
+@settings(max_examples=examples(150))
+@given(
+    run_ids,
+    st.one_of(st.none(), hostile_text),
+    st.one_of(st.none(), hostile_text),
+    st.lists(_node_executions, min_size=1, max_size=3),
+)
+def test_node_events_are_what_make_event_builds_from_the_node_fields(
+    run_id: str, thread_id: str | None, agent: str | None, nodes: list
+) -> None:
+    """Node scopes (fields checked from the parent's, own fields checked fast or in full) emit what
+    make_event builds from their fields; fields make_event refuses record nothing."""
+    emitter = EventEmitter(processors=[])
+    recorder = Recorder(emitter, heartbeat_interval=None, durable_node_exit=False)
+    invocation = Invocation(recorder, run_id, thread_id, "i" * 32)
+    fields = (
+        {"invocation_id": "i" * 32}
+        if thread_id is None
+        else {"thread_id": thread_id, "invocation_id": "i" * 32}
+    )
+    root = invocation.root = Scope("scan", "g", invocation, None, fields, scope_id="i" * 32)
+    recorder.open(root, EventType.SCAN_STARTED, {"graph": "g"})
+    parent = root if agent is None else root.child("agent", agent, agent=agent)
+    for name, step, task_id, checkpoint_id, namespace in nodes:
+        own = {"node": name, "step": step, "task_id": task_id, "checkpoint_id": checkpoint_id}
+        own = {key: value for key, value in {**own, "namespace": namespace}.items() if value is not None}
+        plain = plain_node_fields(name, step, task_id, checkpoint_id, namespace)
+        if plain:
+            assert plain_values(run_id, own) is not None, own
+        scope = parent.node_child(name, own, None, None, plain=plain)
+        got = [
+            recorder.open(scope, EventType.NODE_ENTER, {"attempt": 1}),
+            recorder.close(scope, EventType.NODE_EXIT, Outcome.OK, {"attempt": 1}),
+        ]
+        for kind, event in zip((EventType.NODE_ENTER, EventType.NODE_EXIT), got, strict=True):
+            if event is None:
+                with pytest.raises(EventValidationError):
+                    make_event(kind, run_id, **scope.fields, data={"attempt": 1})
+                continue
+            expected = make_event(kind, run_id, **scope.fields, data=event.data)
+            skip = {"id", "seq", "timestamp", "time_unix_nano"}
+            assert {k: v for k, v in event.to_dict().items() if k not in skip} == {
+                k: v for k, v in expected.to_dict().items() if k not in skip
+            }
+            assert event.model_fields_set - {"seq"} == expected.model_fields_set
+            assert event.to_json_bytes() == StreamEvent.from_json(event.to_json_bytes()).to_json_bytes()
