@@ -186,14 +186,14 @@ class EventEmitter:
         return ScopeFields(run_id, fields)
 
     def emit_scoped(
-        self, type: EventType | str, fields: ScopeFields, data: dict[str, Any] | None = None
+        self, type: EventType | str, fields: ScopeFields, data: dict | None = None, shape: Shape | None = None
     ) -> StreamEvent | None:
         """:meth:`emit` of ``type`` with ``fields`` (see :meth:`scope_fields`) and ``data``, cheaper.
 
-        The hot path of the instrumentation: a node's ``node_enter`` and ``node_exit`` share every
-        field but ``data``, so they are validated once, not per event. Raises as :meth:`emit` does.
+        The hot path of the instrumentation: a node's ``node_enter`` and ``node_exit`` share every field
+        but ``data``, so they are validated once, not per event; ``shape``: see :func:`shaped_scope_event`.
         """
-        event, shape = shaped_scope_event(type, fields, data)
+        event, shape = shaped_scope_event(type, fields, data, shape)
         if event.sanitized is not None:
             self._sanitized.add(event)
         return self._publish(event, owned=True, shape=shape)

@@ -74,15 +74,18 @@ from .exceptions import EventValidationError
 
 __all__ = [
     "CALLER_FIELDS",
+    "EMPTY_SHAPE",
     "SCHEMA_VERSION",
     "TERMINAL_SCAN_TYPES",
     "EventType",
     "Outcome",
     "ScopeFields",
+    "Shape",
     "StreamEvent",
     "Timestamp",
     "caller_fields",
     "copy_event",
+    "data_shape",
     "event_json_schema",
     "make_event",
     "make_scope_event",
@@ -216,19 +219,23 @@ def make_scope_event(type: EventType | str, scope: ScopeFields, data: dict[str, 
 
 
 def shaped_scope_event(
-    type: EventType | str, scope: ScopeFields, data: dict[str, Any] | None
+    type: EventType | str, scope: ScopeFields, data: dict[str, Any] | None, shape: Shape | None = None
 ) -> tuple[StreamEvent, Shape | None]:
     """:func:`make_scope_event`, and the :func:`data_shape` of its ``data`` when it was found on the way
     (for the emitter's processor plan), else ``None``.
 
     ``data`` of a shape found plain before is checked by its shape (:func:`known_plain`), the rest
-    value by value (:func:`plain_data`), or by full validation when not plain.
+    value by value (:func:`plain_data`), or by full validation when not plain. ``shape``: the
+    ``data_shape`` of a ``data`` dict the caller built plain (:func:`plain_data` would return it as it
+    is: a scope's closing data the recorder builds), handed over: it is neither checked nor copied.
     """
     values = scope.values
     if values is not None and type.__class__ is EventType:
         plain: dict[str, Any] | None = None
         if data is None:
             plain, fields_set, shape = {}, scope.fields_set, EMPTY_SHAPE
+        elif shape is not None:
+            plain, fields_set = data, scope.fields_set_data
         elif data.__class__ is dict:
             fields_set, shape = scope.fields_set_data, data_shape(data)
             plain = known_plain(data, shape)

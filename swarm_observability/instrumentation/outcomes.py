@@ -3,12 +3,48 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from langgraph.errors import GraphBubbleUp, GraphDrained, GraphInterrupt, ParentCommand
 
-from ..events import EventType, Outcome
+from ..events import EMPTY_SHAPE, EventType, Outcome, Shape, data_shape
 from ..exceptions import ScanCancelled
+
+_OUTCOME_TEXT = {outcome: outcome.value for outcome in Outcome}  # plain str: the fast path's data
+_ATTEMPT_SHAPE = data_shape({"attempt": 1})
+_CLOSED: dict[Outcome, Shape] = {}  # outcome -> the shape of its closing data, without and with an attempt
+_CLOSED_ATTEMPT: dict[Outcome, Shape] = {}
+for _outcome, _text in _OUTCOME_TEXT.items():
+    _CLOSED[_outcome] = data_shape({"outcome": _text, "duration_ms": 0.0})
+    _CLOSED_ATTEMPT[_outcome] = data_shape({"outcome": _text, "duration_ms": 0.0, "attempt": 1})
+
+
+def attempt_shape(data: dict[str, Any]) -> Shape | None:
+    """``data_shape(data)`` if ``data`` is empty or a node's ``{"attempt": n}`` (``n`` an int of at most
+    53 bits: plain as it is, a JSON number a float holds too), else ``None`` (checked as any data is)."""
+    if not data:
+        return EMPTY_SHAPE
+    attempt = data.get("attempt")
+    if attempt.__class__ is int and len(data) == 1 and attempt.bit_length() < 54:
+        return _ATTEMPT_SHAPE
+    return None
+
+
+def closing_data(
+    outcome: Outcome, started: float, data: dict[str, Any]
+) -> tuple[dict[str, Any], Shape | None]:
+    """The data of a scope's closing event: ``outcome``, ``duration_ms`` since ``started``
+    (``time.perf_counter()``: a finite float), then ``data``; and its ``data_shape`` if ``data`` is one
+    :func:`attempt_shape` knows (checked here, inlined: per node), else ``None``."""
+    elapsed = round((time.perf_counter() - started) * 1000.0, 3)
+    text = _OUTCOME_TEXT[outcome]
+    if not data:
+        return {"outcome": text, "duration_ms": elapsed}, _CLOSED[outcome]
+    attempt = data.get("attempt")
+    if attempt.__class__ is int and len(data) == 1 and attempt.bit_length() < 54:
+        return {"outcome": text, "duration_ms": elapsed, "attempt": attempt}, _CLOSED_ATTEMPT[outcome]
+    return {"outcome": text, "duration_ms": elapsed, **data}, None
 
 
 def outcome_of(exc: BaseException | None) -> tuple[Outcome, dict[str, Any]]:

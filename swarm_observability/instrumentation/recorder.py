@@ -28,10 +28,11 @@ from typing import Any, Protocol
 
 from .._clock import new_scope_id
 from ..emitter import EventEmitter
-from ..events import EventType, Outcome, ScopeFields, StreamEvent, make_event, make_scope_event
+from ..events import EventType, Outcome, ScopeFields, Shape, StreamEvent, make_event, shaped_scope_event
 from ..exceptions import EventValidationError, NoActiveRunError
 from ._heartbeat import HeartbeatTimer
 from ._langgraph import write_custom
+from .outcomes import attempt_shape, closing_data
 
 logger = logging.getLogger("swarm_observability")
 
@@ -44,7 +45,6 @@ _NO_RUN_HINT = (
 )
 _NODE_OWN_FIELDS = frozenset({"agent", "probe", "step", "task_id", "checkpoint_id", "namespace"})
 _HEARTBEAT_KINDS = frozenset({"node", "probe"})
-_OUTCOME_TEXT = {outcome: outcome.value for outcome in Outcome}  # plain str: the fast path's data
 
 
 class ScopeHooks(Protocol):
@@ -274,13 +274,19 @@ class Recorder:
             return None
 
     def _scoped(
-        self, scope: Scope, type: EventType, data: dict[str, Any] | None, fields: dict[str, Any] | None = None
+        self,
+        scope: Scope,
+        type: EventType,
+        data: dict[str, Any] | None,
+        fields: dict[str, Any] | None = None,
+        shape: Shape | None = None,
     ) -> StreamEvent | None:
-        """:meth:`emit` of an event with ``data`` (and ``fields``) beyond the scope's fields (open, close)."""
+        """:meth:`emit` of an event with ``data`` (and ``fields``) beyond the scope's fields (open, close);
+        ``shape``: ``data``'s, known plain (see :func:`~swarm_observability.events.shaped_scope_event`)."""
         if fields or (scope.invocation.streams and scope.kind != "scan"):
             return self.emit(scope, type, data=data, **(fields or {}))  # data=None: no data, as emit has it
         try:
-            return self.emitter.emit_scoped(type, scope._checked or self._scope_fields(scope), data)
+            return self.emitter.emit_scoped(type, scope._checked or self._scope_fields(scope), data, shape)
         except Exception as exc:
             self._failed(exc, type, False)
             return None
@@ -308,7 +314,7 @@ class Recorder:
 
     def open(self, scope: Scope, type: EventType, data: dict[str, Any]) -> StreamEvent | None:
         """Emit the opening event of ``scope``, run the ``scope_opened`` hook, start its heartbeats."""
-        event = self._scoped(scope, type, data or None)
+        event = self._scoped(scope, type, data or None, None, attempt_shape(data))
         hooks = self.hooks
         if event is not None and hooks is not None:
             try:  # one frame for both hooks (per node); after a failed open, a processor stamps ids
@@ -330,23 +336,22 @@ class Recorder:
         """Run the ``scope_closed`` hook and emit the closing event (outcome, duration_ms, ``data``)."""
         if self._heartbeats is not None and scope.kind in _HEARTBEAT_KINDS:
             self._heartbeats.unregister(scope)
-        elapsed = round((time.perf_counter() - scope.started) * 1000.0, 3)
-        payload = {"outcome": _OUTCOME_TEXT[outcome], "duration_ms": elapsed, **data}
+        payload, shape = closing_data(outcome, scope.started, data)
         hooks = self.hooks
         if hooks is None:  # the lock is against a heartbeat of this scope (none without heartbeats)
             if self._heartbeats is None:
                 scope.closed = True
-                return self._scoped(scope, type, payload, fields)
+                return self._scoped(scope, type, payload, fields, shape)
             with self._lock:
                 scope.closed = True
-                return self._scoped(scope, type, payload, fields)
+                return self._scoped(scope, type, payload, fields, shape)
         try:
             if fields:
                 event = make_event(
                     type, scope.invocation.run_id, **{**scope.fields, **fields, "data": payload}
                 )
             else:
-                event = make_scope_event(type, self._scope_fields(scope), payload)
+                event = shaped_scope_event(type, self._scope_fields(scope), payload, shape)[0]
         except EventValidationError:
             logger.exception("swarm_observability: could not build a %s event", type)
             scope.closed = True
