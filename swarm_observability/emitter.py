@@ -17,12 +17,10 @@ What is durable when ``emit`` returns:
   durable, and raises :class:`EventStoreError` if a background write failed. :meth:`close` flushes;
   an ``atexit`` hook flushes emitters still open at interpreter exit.
 
-Async subscribers run on an event loop, with a bounded backlog each (skipped deliveries are counted
-in :meth:`EventEmitter.stats`); see :mod:`swarm_observability.emitter_subscribers`. The store and
-sync subscribers never miss an event.
+Async subscribers run on an event loop, a bounded backlog each (skips counted in :meth:`EventEmitter.stats`;
+see :mod:`swarm_observability.emitter_subscribers`); the store and sync subscribers never miss an event.
 
-How seqs are found and kept (for runs other processes append to as well):
-:mod:`swarm_observability.emitter_seq`.
+How seqs are found and kept (runs other processes append to as well): :mod:`swarm_observability.emitter_seq`.
 """
 
 from __future__ import annotations
@@ -209,6 +207,8 @@ class EventEmitter:
         if not isinstance(event, StreamEvent):
             raise TypeError(f"emit_event expects a StreamEvent, got {type(event).__name__}")
         if fresh and event.seq is None:
+            if event.sanitized is not None:
+                self._sanitized.add(event)
             return self._publish(event, owned=True)
         checked = storable_event(event)
         if checked is not event and checked.sanitized != event.sanitized:

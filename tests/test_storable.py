@@ -205,6 +205,16 @@ def _hostile_node(state: _S) -> dict[str, Any]:
     return {"x": [BAD_NAME]}
 
 
+def test_a_sanitized_event_handed_over_fresh_is_counted_as_emit_counts_it() -> None:
+    """emit_event(fresh=True) of a just-built marked event counts it in sanitized_events, as emit() does
+    (the recorder closes traced scopes that way)."""
+    emitter = EventEmitter()
+    emitter.emit("log", "r", message=BAD_NAME)
+    stored = emitter.emit_event(make_event("log", "r", message=BAD_NAME), fresh=True)
+    assert stored is not None and stored.sanitized == {"/message": SURROGATES_ESCAPED}
+    assert emitter.stats().sanitized_events == 2
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("kind", ["sqlite", "jsonl"])
 def test_hostile_values_inside_an_instrumented_graph_leave_a_complete_log(tmp_path: Path, kind: str) -> None:
