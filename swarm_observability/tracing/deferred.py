@@ -51,25 +51,31 @@ PENDING_NS = 100_000_000
 """Event time (ns) an ended deferred span waits at most before it is built."""
 
 
+class _Next(threading.local):
+    span_id: int | None = None
+    """The span id the next ``generate_span_id`` on this thread returns (``None``: the inner one's)."""
+
+
 class PresetIdGenerator(IdGenerator):
     """The provider's id generator, except that the next span id on this thread can be fixed.
 
     Installed on the mapper's own tracer only (``tracer.id_generator``), never on the provider.
+    The preset is per thread: the tracer may be shared (a :class:`~.mapping.SpanMapper` on a
+    user's tracer), and another thread's span must never take the id preset for ours.
     """
 
     def __init__(self, inner: IdGenerator) -> None:
         self.inner = inner
-        self._local = threading.local()
-
-    def preset(self, span_id: int | None) -> None:
-        """Make the next ``generate_span_id`` on this thread return ``span_id`` (``None``: clear)."""
-        self._local.span_id = span_id
+        self.next = _Next()
+        """Set ``next.span_id`` to fix the next span id on this thread (``None``: clear); the
+        attribute itself, not a method, as :meth:`DeferredSpan.build` sets and clears it per span."""
 
     def generate_span_id(self) -> int:
-        span_id: int | None = getattr(self._local, "span_id", None)
+        next_ = self.next
+        span_id = next_.span_id
         if span_id is None:
             return self.inner.generate_span_id()
-        self._local.span_id = None
+        next_.span_id = None
         return span_id
 
     def generate_trace_id(self) -> int:
@@ -221,7 +227,8 @@ class DeferredSpan(trace.Span):
         attributes: dict[str, Any] = self._opening  # type: ignore[assignment]
         if self._attributes:
             attributes.update(self._attributes)
-        ids.preset(self.span_id)
+        next_ = ids.next
+        next_.span_id = self.span_id
         try:
             span = tracer.start_span(
                 self._name,  # type: ignore[arg-type]
@@ -234,7 +241,7 @@ class DeferredSpan(trace.Span):
                 set_status_on_exception=False,
             )
         finally:
-            ids.preset(None)
+            next_.span_id = None
         for entry in self._events or ():
             if entry[0] == "event":
                 span.add_event(entry[1], entry[2], timestamp=entry[3])
