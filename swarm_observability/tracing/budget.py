@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -82,11 +83,12 @@ class SpanBudget:
         self._summarised: dict[str, Summary] = {}
         """Scope id -> its summary group, for summarised scopes not yet closed."""
 
-    def admit(self, event: StreamEvent, kind: str, scope_id: str, root: Root | None) -> bool:
-        """Count a scope about to become a span; ``False``: it is summarised on ``root`` instead.
+    def admit(self, event: StreamEvent, kind: str, scope_id: str, roots: Mapping[str, Root]) -> bool:
+        """Count a scope about to become a span; ``False``: it is summarised on its root instead.
 
-        ``root`` is the open root of the event's invocation (``None`` for a scan, or when unknown:
-        nothing is summarised without one; better an extra span than a silent loss).
+        ``roots`` maps invocation ids to their open root scope; it is read only past the budget (the
+        root of the event's invocation; without one nothing is summarised: better an extra span than
+        a silent loss).
         """
         run_id = event.run_id
         if kind != "scan":  # the common case first: a run under its budget with nothing summarised
@@ -108,7 +110,7 @@ class SpanBudget:
                 self._idle.popitem(last=False)
             return True
         over = kind != "scan" and (self._summarised or spans >= self.limit)  # type: ignore[operator]
-        if over and self._summarise(event, kind, scope_id, spans, root):
+        if over and self._summarise(event, kind, scope_id, spans, roots):
             return False
         self._open[run_id] = spans + 1
         return True
@@ -126,11 +128,14 @@ class SpanBudget:
             while len(self._idle) > self._remember:
                 self._idle.popitem(last=False)
 
-    def _summarise(self, event: StreamEvent, kind: str, scope_id: str, spans: int, root: Root | None) -> bool:
-        """Past the run's budget: count the scope in ``root``'s summary instead of starting a span."""
+    def _summarise(
+        self, event: StreamEvent, kind: str, scope_id: str, spans: int, roots: Mapping[str, Root]
+    ) -> bool:
+        """Past the run's budget: count the scope in its root's summary instead of starting a span."""
         if scope_id in self._summarised:
             return True
         limit: int = self.limit  # type: ignore[assignment]
+        root = roots.get(event.invocation_id) if event.invocation_id else None
         if spans < limit or root is None:
             return False
         run_id = event.run_id

@@ -233,8 +233,7 @@ class SpanMapper:
             if self._open[scope_id].opened_by != event.id:
                 self._point(event)  # e.g. scan_resumed after a pause in place: the scope goes on
             return
-        root = self._root_of.get(event.invocation_id) if kind != "scan" and event.invocation_id else None
-        if not self._budget.admit(event, kind, scope_id, root):
+        if not self._budget.admit(event, kind, scope_id, self._root_of):
             return
         parent_id = event.parent_scope_id
         parent = self._open.get(parent_id) if parent_id else None
