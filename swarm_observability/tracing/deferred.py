@@ -127,22 +127,26 @@ class DeferredSpan(trace.Span):
     _status: tuple[Status | StatusCode, str | None] | None = None
     end_ns: int | None = None
     """Set by the mapper when the scope ended; nothing is recorded after it."""
-    span_id: int = 0
-    """The span id made up front (set by :meth:`DeferredSpans.make`), for the SDK span."""
-    ids: dict[str, str] | None = None
-    """The span's ``trace_id``/``span_id`` as hex (set by :meth:`DeferredSpans.make`), for stamping."""
 
     def __init__(
         self,
         describe: Describe,
-        context: SpanContext,
+        lineage: Lineage,
+        span_id: int,
         parent: Context,
         kind: SpanKind,
         links: Sequence[Link],
         start_ns: int,
     ) -> None:
+        """A span of ``lineage``'s trace with the id ``span_id`` (from :attr:`DeferredSpans.new_span_id`)."""
         self._describe: Describe | None = describe
-        self._context = context
+        self._context = SpanContext(
+            lineage.trace_id, span_id, False, lineage.trace_flags, lineage.trace_state
+        )
+        self.span_id = span_id
+        """The span id made up front, for the SDK span."""
+        self.ids = {"trace_id": lineage.trace_hex, "span_id": f"{span_id:016x}"}
+        """The span's ``trace_id``/``span_id`` as hex, for stamping."""
         self._parent = parent
         self._kind = kind
         self._attributes: dict[str, Any] = {}
@@ -255,14 +259,18 @@ class DeferredSpan(trace.Span):
 class DeferredSpans:
     """The deferred spans of one mapper: made under a known parent, queued once ended, built in batches.
 
-    ``available`` is false for tracers that cannot be handed a span id (not the SDK's): nothing is
-    deferred then. Not thread-safe: the mapper calls it under its lock.
+    :attr:`new_span_id` is ``None`` for tracers that cannot be handed a span id (not the SDK's):
+    nothing is deferred then. Not thread-safe: the mapper calls it under its lock.
     """
 
     def __init__(self, tracer: trace.Tracer) -> None:
         self._tracer = tracer
         self._preset = preset_ids_of(tracer)
-        self.available = self._preset is not None
+        self.new_span_id: Callable[[], int] | None = (
+            self._preset.inner.generate_span_id if self._preset else None
+        )
+        """Makes the span id of a new :class:`DeferredSpan` (the provider's generator); ``None`` when
+        nothing is deferred."""
         self.queue: list[DeferredSpan] = []
         """Ended spans waiting to be built, in the order they ended (one list for the object's life)."""
 
@@ -274,23 +282,6 @@ class DeferredSpans:
             return None
         trace_id = parent_context.trace_id
         return Lineage(trace_id, parent_context.trace_flags, parent_context.trace_state, f"{trace_id:032x}")
-
-    def make(
-        self,
-        describe: Describe,
-        lineage: Lineage,
-        parent: Context,
-        kind: SpanKind,
-        links: Sequence[Link],
-        start_ns: int,
-    ) -> DeferredSpan:
-        """A :class:`DeferredSpan` in the trace of ``lineage``, with a span id made now."""
-        span_id = self._preset.inner.generate_span_id()  # type: ignore[union-attr]
-        context = SpanContext(lineage.trace_id, span_id, False, lineage.trace_flags, lineage.trace_state)
-        span = DeferredSpan(describe, context, parent, kind, links, start_ns)
-        span.span_id = span_id
-        span.ids = {"trace_id": lineage.trace_hex, "span_id": f"{span_id:016x}"}
-        return span
 
     def build(self) -> None:
         """Make SDK spans of every queued span, in the order they ended."""

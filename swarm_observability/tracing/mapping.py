@@ -131,6 +131,7 @@ class SpanMapper:
         self._started = 0
         self._deferred = DeferredSpans(tracer)
         self._pending = self._deferred.queue
+        self._new_span_id = self._deferred.new_span_id
         self._build_due = _NEVER
         """Event time (ns) past which the queued deferred spans are built (their oldest + PENDING_NS)."""
 
@@ -249,7 +250,7 @@ class SpanMapper:
         span_kind = _SPAN_KINDS.get(kind, _INTERNAL)
         span: Span | None = None
         ids: dict[str, str] | None = None
-        if kind != "scan" and self._deferred.available:
+        if kind != "scan" and self._new_span_id is not None:
             if parent is None:
                 lineage = self._deferred.lineage(trace.get_current_span(parent_ctx))
             else:
@@ -260,7 +261,9 @@ class SpanMapper:
                 if self._ids is not None:
                     self._ids.prime(None, scope_id)
                 describe = functools.partial(describe_scope, event, kind, scope_id)
-                span = self._deferred.make(describe, lineage, parent_ctx, span_kind, links, start_ns)
+                span = DeferredSpan(
+                    describe, lineage, self._new_span_id(), parent_ctx, span_kind, links, start_ns
+                )
                 ids = span.ids
         if span is None:
             name, attributes = describe_scope(event, kind, scope_id)
