@@ -109,6 +109,10 @@ class Lineage(NamedTuple):
     trace_hex: str
     """``trace_id`` as 32 hex digits, as events are stamped with it."""
 
+    def context(self, span_id: int) -> SpanContext:
+        """The span context of the span ``span_id`` in this trace."""
+        return SpanContext(self.trace_id, span_id, False, self.trace_flags, self.trace_state)
+
 
 Describe = Callable[[], tuple[str, dict[str, Any]]]
 """Makes a span's name and its opening attributes: called once, when (and only if) they are needed."""
@@ -125,6 +129,7 @@ class DeferredSpan(trace.Span):
     _opening: dict[str, Any] | None = None
     _events: list[tuple[Any, ...]] | None = None
     _status: tuple[Status | StatusCode, str | None] | None = None
+    _context: SpanContext | None = None
     end_ns: int | None = None
     """Set by the mapper when the scope ended; nothing is recorded after it."""
 
@@ -140,9 +145,8 @@ class DeferredSpan(trace.Span):
     ) -> None:
         """A span of ``lineage``'s trace with the id ``span_id`` (from :attr:`DeferredSpans.new_span_id`)."""
         self._describe: Describe | None = describe
-        self._context = SpanContext(
-            lineage.trace_id, span_id, False, lineage.trace_flags, lineage.trace_state
-        )
+        self.lineage = lineage
+        """The trace this span is in (its context is made from it when first asked for)."""
         self.span_id = span_id
         """The span id made up front, for the SDK span."""
         self.ids = {"trace_id": lineage.trace_hex, "span_id": f"{span_id:016x}"}
@@ -168,7 +172,10 @@ class DeferredSpan(trace.Span):
     # -- the Span API, recorded -------------------------------------------------------------------
 
     def get_span_context(self) -> SpanContext:
-        return self._context
+        context = self._context
+        if context is None:  # most spans are never asked: nothing runs under them, nothing links them
+            context = self._context = self.lineage.context(self.span_id)
+        return context
 
     def is_recording(self) -> bool:
         return self.end_ns is None
