@@ -139,12 +139,12 @@ class SpanMapper:
 
     def span_for(self, scope_id: str | None) -> Span | None:
         """The open span of a scope, or ``None``."""
-        scope = self._open.get(scope_id) if scope_id else None
+        scope = self._open.get(scope_id)
         return scope.span if scope else None
 
     def ids_for(self, scope_id: str | None) -> dict[str, str] | None:
         """``{"trace_id": <32 hex>, "span_id": <16 hex>}`` of a scope's open, valid span, or ``None``."""
-        scope = self._open.get(scope_id) if scope_id else None
+        scope = self._open.get(scope_id)
         if scope is None:
             return None
         ids = scope.ids
@@ -227,7 +227,7 @@ class SpanMapper:
 
     def _start(self, event: StreamEvent, kind: str, start_ns: int) -> None:
         scope_id = event.scope_id or (event.invocation_id if kind == "scan" else None)
-        if scope_id is None:
+        if not scope_id:  # so "" is never a key of the open scopes either
             logger.debug("%s without scope_id ignored by the span mapping", event.type_name)
             return
         if scope_id in self._open:
@@ -237,7 +237,7 @@ class SpanMapper:
         if not self._budget.admit(event, kind, scope_id, self._root_of):
             return
         parent_id = event.parent_scope_id
-        parent = self._open.get(parent_id) if parent_id else None
+        parent = self._open.get(parent_id)
         links: list[Link] | tuple[()] = ()
         if kind == "scan":
             parent_ctx, links = self._tree.root_start(event, self._root_parent, self._resolve_link)
@@ -302,7 +302,7 @@ class SpanMapper:
 
     def _finish(self, event: StreamEvent, kind: str, end_ns: int) -> None:
         scope_id = event.scope_id or (event.invocation_id if kind == "scan" else None)
-        scope = self._open.get(scope_id) if scope_id else None
+        scope = self._open.get(scope_id)
         if scope is None or scope.closed_by is not None:
             if scope is not None or not self._budget.closed(scope_id, event):
                 logger.debug("%s for a scope that is not open (%s) ignored", event.type_name, scope_id)
@@ -326,7 +326,7 @@ class SpanMapper:
                     {sc.EXCEPTION_TYPE: error_type, sc.EXCEPTION_MESSAGE: message},
                     timestamp=end_ns,
                 )
-            parent = self._open.get(scope.parent_id) if scope.parent_id else None
+            parent = self._open.get(scope.parent_id)
             if parent is not None:
                 parent.child_error = (error_type, message)
         span.set_attributes(attributes)

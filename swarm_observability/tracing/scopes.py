@@ -101,7 +101,9 @@ class ScopeTree:
     """
 
     def __init__(self, remember: int) -> None:
-        self.open: dict[str, OpenScope] = {}
+        self.open: dict[str | None, OpenScope] = {}
+        """Scope id -> its open scope. Typed to be looked up with an optional id: ``None`` (and ``""``)
+        is never a key, so ``open.get(event.parent_scope_id)`` needs no guard."""
         self.root_of: dict[str, OpenScope] = {}
         """Invocation id -> its open root scope."""
         self.roots: OrderedDict[str, SpanContext] = OrderedDict()
@@ -131,7 +133,7 @@ class ScopeTree:
         if scope.kind == "scan" and scope.invocation_id and self.root_of.get(scope.invocation_id) is scope:
             del self.root_of[scope.invocation_id]
         self.open.pop(scope.scope_id, None)
-        parent = self.open.get(scope.parent_id) if scope.parent_id else None
+        parent = self.open.get(scope.parent_id)
         if parent is not None:
             parent.children.pop(scope.scope_id, None)
             if scope.last_ns > parent.last_ns:

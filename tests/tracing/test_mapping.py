@@ -8,7 +8,7 @@ from datetime import timedelta
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from swarm_observability.events import EventType
+from swarm_observability.events import EventType, make_event
 from swarm_observability.tracing.mapping import SpanMapper, tracer_for
 
 from .conftest import map_events
@@ -551,3 +551,30 @@ def test_a_late_child_nests_under_an_ended_scope_only_while_it_is_remembered(pro
         mapper.feed(event)
     got = tree(exporter.get_finished_spans())
     assert (got[late_c]["parent"], got[late_a]["parent"]) == (nodes[2], inv)
+
+
+def test_an_empty_scope_id_opens_no_span_and_nothing_nests_under_it(provider, exporter):
+    """A scan whose scope and invocation ids are "" is ignored like one without: its node is a root."""
+    fields = {"thread_id": "thread-1", "invocation_id": "", "scope_id": "", "timestamp": T0}
+    events = [
+        make_event(EventType.SCAN_STARTED, "run-1", seq=1, data={"graph": "g"}, **fields),
+        make_event(
+            EventType.NODE_ENTER,
+            "run-1",
+            seq=2,
+            node="a",
+            **{**fields, "scope_id": "n", "parent_scope_id": ""},
+        ),
+        make_event(
+            EventType.NODE_EXIT,
+            "run-1",
+            seq=3,
+            node="a",
+            data={"outcome": "ok"},
+            **{**fields, "scope_id": "n", "parent_scope_id": ""},
+        ),
+        make_event(EventType.SCAN_COMPLETE, "run-1", seq=4, data={"outcome": "ok"}, **fields),
+    ]
+    got = tree(map_events(provider, exporter, events))
+    assert set(got) == {"n"}
+    assert got["n"]["parent"] is None
