@@ -118,6 +118,7 @@ class LiveTracer:
             remember=remember,
             span_budget=span_budget,
         )
+        self._open = self.mapper.open_scopes
         self.stamp = SpanIdStamp(self.mapper, service_name)
         """The emitter processor :meth:`install` adds (see :class:`SpanIdStamp`)."""
 
@@ -155,13 +156,13 @@ class LiveTracer:
             kind = OPENING_TYPES.get(event.type)
             if kind is None:
                 return None
-            span = self.mapper.span_for(event.scope_id)
-            if span is None:  # not fed by the subscriber (an emitter without it)
+            scope = self._open.get(event.scope_id)
+            if scope is None:  # not fed by the subscriber (an emitter without it)
                 self.mapper.feed(event)
-                span = self.mapper.span_for(event.scope_id)
-            if kind in _NEVER_CURRENT or span is None:
+                scope = self._open.get(event.scope_id)
+            if kind in _NEVER_CURRENT or scope is None:
                 return None
-            return otel_context.attach(trace.set_span_in_context(span))
+            return otel_context.attach(trace.set_span_in_context(scope.span))
         except Exception:
             logger.exception("tracing could not open the span of %s", event.type_name)
             return None
@@ -173,7 +174,10 @@ class LiveTracer:
         to add (no copy of the event). ``None`` when the scope has no valid span. Never raises.
         """
         try:
-            return self.mapper.ids_for(event.scope_id)
+            scope = self._open.get(event.scope_id)
+            if scope is None:
+                return None
+            return scope.ids or self.mapper.ids_for(event.scope_id)  # a deferred span's come with it
         except Exception:
             logger.exception("tracing could not give the span ids of %s", event.type_name)
             return None

@@ -124,6 +124,9 @@ class SpanMapper:
         self._lock = threading.RLock()
         self._tree = ScopeTree(remember)
         self._open = self._tree.open
+        self.open_scopes: Mapping[str | None, OpenScope] = self._open
+        """The open scopes by scope id (read only; one dict for the mapper's life), for the live
+        tracer's hooks: each node's asks for its scope's span and ids without a call per lookup."""
         self._root_of = self._tree.root_of
         self._waiting: dict[str, OpenScope] = {}
         self._grace_ns = int(straggler_grace * 1e9)
