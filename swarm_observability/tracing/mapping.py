@@ -234,7 +234,7 @@ class SpanMapper:
             logger.debug("%s without scope_id ignored by the span mapping", event.type_name)
             return
         if scope_id in self._open:
-            if self._open[scope_id].opened_by != event.id:
+            if self._open[scope_id].opening.id != event.id:
                 self._point(event)  # e.g. scan_resumed after a pause in place: the scope goes on
             return
         if not self._budget.admit(event, kind, scope_id, self._root_of):
@@ -292,11 +292,8 @@ class SpanMapper:
             kind,
             scope_id,
             parent_id,
-            event.invocation_id,
-            event.run_id,
-            event.id,
+            event,
             start_ns,
-            event.checkpoint_id,
             ids,
         )
         self._tree.add(scope, parent)
@@ -317,7 +314,7 @@ class SpanMapper:
                 if child is not None:
                     self._end_subtree(child, end_ns, inherited_outcome(event), event.type_name)
         span = scope.span
-        attributes = close_attributes(event, kind, outcome, scope.checkpoint_id)
+        attributes = close_attributes(event, kind, outcome, scope.opening.checkpoint_id)
         if outcome == Outcome.ERROR:
             error_type = str(event.data.get("error_type") or "_OTHER")
             message = str(event.data.get("error_message") or event.message or "")
@@ -379,7 +376,7 @@ class SpanMapper:
             if not pending:
                 self._build_due = end_ns + PENDING_NS
             pending.append(span)
-            if len(pending) >= MAX_PENDING or scope.invocation_id not in self._root_of:
+            if len(pending) >= MAX_PENDING or scope.opening.invocation_id not in self._root_of:
                 self._build_pending()  # full, or no open root left whose end would build it
         else:
             if self._pending:
@@ -396,7 +393,7 @@ class SpanMapper:
         """Forget ``scope`` as open (remembering its span context); returns its open parent, if any."""
         if scope.kind == "scan":
             self._budget.write(scope, self._last_ns or None)
-            self._budget.root_closed(scope.run_id)
+            self._budget.root_closed(scope.opening.run_id)
         if self._waiting:
             self._waiting.pop(scope.scope_id, None)
         return self._tree.release(scope)

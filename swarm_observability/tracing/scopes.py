@@ -55,6 +55,12 @@ class OpenScope:
     class-level default until it is set.
     """
 
+    opening: StreamEvent
+    """The event that opened the scope (its ``invocation_id``, ``run_id``, ``checkpoint_id``...)."""
+    last_ns: int
+    """The latest time this scope is known to have been alive (its start, events, children's ends)."""
+    ids: dict[str, str] | None
+    """The span's ``trace_id``/``span_id`` as hex, built once for stamping events."""
     child_error: tuple[str, str] | None = None
     context: Context | None = None
     """A context holding only this span, built once for all of its children."""
@@ -71,26 +77,18 @@ class OpenScope:
         kind: str,
         scope_id: str,
         parent_id: str | None,
-        invocation_id: str | None,
-        run_id: str,
-        opened_by: str,
+        opening: StreamEvent,
         start_ns: int,
-        checkpoint_id: str | None,
         ids: dict[str, str] | None,
     ) -> None:
         self.span = span
         self.kind = kind
         self.scope_id = scope_id
         self.parent_id = parent_id
-        self.invocation_id = invocation_id
-        self.run_id = run_id
-        self.opened_by = opened_by
+        self.opening = opening
         self.start_ns = start_ns
         self.last_ns = start_ns
-        """The latest time this scope is known to have been alive (its start, events, children's ends)."""
-        self.checkpoint_id = checkpoint_id
         self.ids = ids
-        """The span's ``trace_id``/``span_id`` as hex, built once for stamping events."""
         self.children: dict[str, None] = {}
 
 
@@ -121,7 +119,7 @@ class ScopeTree:
         if parent is not None:
             parent.children[scope.scope_id] = None
         if scope.kind == "scan":
-            invocation_id = scope.invocation_id
+            invocation_id = scope.opening.invocation_id
             remember(
                 self.roots, invocation_id or scope.scope_id, scope.span.get_span_context(), self._remember
             )
@@ -130,8 +128,10 @@ class ScopeTree:
 
     def release(self, scope: OpenScope) -> OpenScope | None:
         """Forget ``scope`` as open (remembering its span context); returns its open parent, if any."""
-        if scope.kind == "scan" and scope.invocation_id and self.root_of.get(scope.invocation_id) is scope:
-            del self.root_of[scope.invocation_id]
+        if scope.kind == "scan":
+            invocation_id = scope.opening.invocation_id
+            if invocation_id and self.root_of.get(invocation_id) is scope:
+                del self.root_of[invocation_id]
         self.open.pop(scope.scope_id, None)
         parent = self.open.get(scope.parent_id)
         if parent is not None:
