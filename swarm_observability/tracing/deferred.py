@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from opentelemetry import trace
@@ -130,8 +130,16 @@ class DeferredSpan(trace.Span):
     _events: list[tuple[Any, ...]] | None = None
     _status: tuple[Status | StatusCode, str | None] | None = None
     _context: SpanContext | None = None
+    _links: list[Link] | None = None
+    """Links added by user code (a scope's own links start eagerly: only a scan has any)."""
     end_ns: int | None = None
     """Set by the mapper when the scope ended; nothing is recorded after it."""
+    lineage: Lineage
+    """The trace this span is in (its context is made from it when first asked for)."""
+    span_id: int
+    """The span id made up front, for the SDK span."""
+    ids: dict[str, str]
+    """The span's ``trace_id``/``span_id`` as hex, for stamping."""
 
     def __init__(
         self,
@@ -140,21 +148,16 @@ class DeferredSpan(trace.Span):
         span_id: int,
         parent: Context,
         kind: SpanKind,
-        links: Sequence[Link],
         start_ns: int,
     ) -> None:
         """A span of ``lineage``'s trace with the id ``span_id`` (from :attr:`DeferredSpans.new_span_id`)."""
         self._describe: Describe | None = describe
         self.lineage = lineage
-        """The trace this span is in (its context is made from it when first asked for)."""
         self.span_id = span_id
-        """The span id made up front, for the SDK span."""
         self.ids = {"trace_id": lineage.trace_hex, "span_id": f"{span_id:016x}"}
-        """The span's ``trace_id``/``span_id`` as hex, for stamping."""
         self._parent = parent
         self._kind = kind
         self._attributes: dict[str, Any] = {}
-        self._links = list(links) if links else None
         self._start_ns = start_ns
 
     @property
@@ -246,11 +249,9 @@ class DeferredSpan(trace.Span):
                 context=self._parent,
                 kind=self._kind,
                 attributes=attributes,
-                links=self._links or (),
+                links=self._links,
                 start_time=self._start_ns,
-                record_exception=False,
-                set_status_on_exception=False,
-            )
+            )  # record_exception and set_status_on_exception: only for a span used in a `with`
         finally:
             next_.span_id = None
         for entry in self._events or ():

@@ -119,6 +119,7 @@ class LiveTracer:
             span_budget=span_budget,
         )
         self._open = self.mapper.open_scopes
+        self._feed = self.mapper.feed
         self.stamp = SpanIdStamp(self.mapper, service_name)
         """The emitter processor :meth:`install` adds (see :class:`SpanIdStamp`)."""
 
@@ -139,7 +140,7 @@ class LiveTracer:
     def on_event(self, event: StreamEvent) -> None:
         """Emitter subscriber: feed one stored event to the mapping. Never raises."""
         try:
-            self.mapper.feed(event)
+            self._feed(event)
         except Exception:
             logger.exception(
                 "tracing failed on %s; the span tree of run %r may be incomplete",

@@ -264,9 +264,7 @@ class SpanMapper:
                 if self._ids is not None:
                     self._ids.prime(None, scope_id)
                 describe = functools.partial(describe_scope, event, kind, scope_id)
-                span = DeferredSpan(
-                    describe, lineage, self._new_span_id(), parent_ctx, span_kind, links, start_ns
-                )
+                span = DeferredSpan(describe, lineage, self._new_span_id(), parent_ctx, span_kind, start_ns)
                 ids = span.ids
         if span is None:
             name, attributes = describe_scope(event, kind, scope_id)
