@@ -285,6 +285,8 @@ class DeferredSpans:
     def lineage(self, parent_span: trace.Span) -> Lineage | None:
         """What the deferred children of ``parent_span`` share; ``None``: it is not a valid span (start
         an SDK span now: a new trace needs the sampler's decision). Worked out once per parent."""
+        if type(parent_span) is DeferredSpan:  # its children share its own (its context may not be made)
+            return parent_span.lineage
         parent_context = parent_span.get_span_context()
         if not parent_context.is_valid:
             return None

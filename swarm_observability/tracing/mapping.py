@@ -241,60 +241,69 @@ class SpanMapper:
             return
         parent_id = event.parent_scope_id
         parent = self._open.get(parent_id)
-        links: list[Link] | tuple[()] = ()
-        if kind == "scan":
-            parent_ctx, links = self._tree.root_start(event, self._root_parent, self._resolve_link)
-        elif parent is not None:
-            parent_ctx = parent.context or self._tree.known_context(parent_id)  # type: ignore[assignment]
-        else:
-            parent_ctx = self._tree.parent_context(event)
         if parent is not None and parent.start_ns > start_ns:
             start_ns = parent.start_ns
-        span_kind = _SPAN_KINDS.get(kind, _INTERNAL)
-        span: Span | None = None
         ids: dict[str, str] | None = None
-        if kind != "scan" and self._new_span_id is not None:
-            if parent is None:
-                lineage = self._deferred.lineage(trace.get_current_span(parent_ctx))
-            else:
+        if kind == "scan":  # a root: never deferred (a new trace needs the sampler's decision now)
+            parent_ctx, links = self._tree.root_start(event, self._root_parent, self._resolve_link)
+            span = self._start_now(event, kind, scope_id, parent_ctx, links, start_ns)
+        else:
+            if parent is not None:
+                parent_ctx = parent.context or self._tree.known_context(parent_id)  # type: ignore[assignment]
                 lineage = parent.lineage
-                if lineage is None:
+                if lineage is None and self._new_span_id is not None:
                     lineage = parent.lineage = self._deferred.lineage(parent.span)
+            else:
+                parent_ctx = self._tree.parent_context(event)
+                lineage = None
+                if self._new_span_id is not None:
+                    lineage = self._deferred.lineage(trace.get_current_span(parent_ctx))
             if lineage is not None:
                 if self._ids is not None:
                     self._ids.prime(None, scope_id)
                 describe = functools.partial(describe_scope, event, kind, scope_id)
-                span = DeferredSpan(describe, lineage, self._new_span_id(), parent_ctx, span_kind, start_ns)
-                ids = span.ids
-        if span is None:
-            name, attributes = describe_scope(event, kind, scope_id)
-            if self._ids is not None:
-                self._ids.prime(event.invocation_id or scope_id, scope_id)
-            try:
-                span = self._tracer.start_span(
-                    name,
-                    context=parent_ctx,
-                    kind=span_kind,
-                    attributes=attributes,
-                    links=links,
-                    start_time=start_ns,
-                    record_exception=False,
-                    set_status_on_exception=False,
+                span = DeferredSpan(
+                    describe,
+                    lineage,
+                    self._new_span_id(),  # type: ignore[misc]
+                    parent_ctx,
+                    _SPAN_KINDS.get(kind, _INTERNAL),
+                    start_ns,
                 )
-            finally:
-                if self._ids is not None:
-                    self._ids.prime(None, None)
+                ids = span.ids
+            else:
+                span = self._start_now(event, kind, scope_id, parent_ctx, (), start_ns)
         self._started += 1
-        scope = OpenScope(
-            span,
-            kind,
-            scope_id,
-            parent_id,
-            event,
-            start_ns,
-            ids,
-        )
+        scope = OpenScope(span, kind, scope_id, parent_id, event, start_ns, ids)
         self._tree.add(scope, parent)
+
+    def _start_now(
+        self,
+        event: StreamEvent,
+        kind: str,
+        scope_id: str,
+        parent_ctx: Context,
+        links: list[Link] | tuple[()],
+        start_ns: int,
+    ) -> Span:
+        """Start the SDK span of a scope that is not deferred (a root, or a scope of a new trace)."""
+        name, attributes = describe_scope(event, kind, scope_id)
+        if self._ids is not None:
+            self._ids.prime(event.invocation_id or scope_id, scope_id)
+        try:
+            return self._tracer.start_span(
+                name,
+                context=parent_ctx,
+                kind=_SPAN_KINDS.get(kind, _INTERNAL),
+                attributes=attributes,
+                links=links,
+                start_time=start_ns,
+                record_exception=False,
+                set_status_on_exception=False,
+            )
+        finally:
+            if self._ids is not None:
+                self._ids.prime(None, None)
 
     # -- closing ----------------------------------------------------------------------------------
 
