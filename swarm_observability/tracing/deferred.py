@@ -51,7 +51,9 @@ PENDING_NS = 100_000_000
 """Event time (ns) an ended deferred span waits at most before it is built."""
 
 
-class _Next(threading.local):
+class PresetNext(threading.local):
+    """Per thread: the span id a :class:`PresetIdGenerator` hands out next."""
+
     span_id: int | None = None
     """The span id the next ``generate_span_id`` on this thread returns (``None``: the inner one's)."""
 
@@ -66,7 +68,7 @@ class PresetIdGenerator(IdGenerator):
 
     def __init__(self, inner: IdGenerator) -> None:
         self.inner = inner
-        self.next = _Next()
+        self.next = PresetNext()
         """Set ``next.span_id`` to fix the next span id on this thread (``None``: clear); the
         attribute itself, not a method, as :meth:`DeferredSpan.build` sets and clears it per span."""
 
@@ -232,16 +234,17 @@ class DeferredSpan(trace.Span):
 
     # -- building ---------------------------------------------------------------------------------
 
-    def build(self, tracer: trace.Tracer, ids: PresetIdGenerator) -> None:
-        """Start, fill and end the SDK span of this ended scope on ``tracer``, with the preset span id."""
+    def build(self, tracer: trace.Tracer, next_: PresetNext) -> None:
+        """Start, fill and end the SDK span of this ended scope on ``tracer``, its span id preset in
+        ``next_`` (the ``next`` of the tracer's :class:`PresetIdGenerator`)."""
         describe = self._describe
-        if describe is not None:
-            self._name, self._opening = describe()
+        if describe is not None:  # as it mostly is: nothing asked for the name before
+            self._name, attributes = describe()
             self._describe = None
-        attributes: dict[str, Any] = self._opening  # type: ignore[assignment]
+        else:
+            attributes = self._opening  # type: ignore[assignment]
         if self._attributes:
             attributes.update(self._attributes)
-        next_ = ids.next
         next_.span_id = self.span_id
         try:
             span = tracer.start_span(
@@ -254,11 +257,12 @@ class DeferredSpan(trace.Span):
             )  # record_exception and set_status_on_exception: only for a span used in a `with`
         finally:
             next_.span_id = None
-        for entry in self._events or ():
-            if entry[0] == "event":
-                span.add_event(entry[1], entry[2], timestamp=entry[3])
-            else:
-                span.record_exception(entry[1], entry[2], timestamp=entry[3], escaped=entry[4])
+        if self._events is not None:
+            for entry in self._events:
+                if entry[0] == "event":
+                    span.add_event(entry[1], entry[2], timestamp=entry[3])
+                else:
+                    span.record_exception(entry[1], entry[2], timestamp=entry[3], escaped=entry[4])
         if self._status is not None:
             span.set_status(*self._status)
         span.end(end_time=self.end_ns)
@@ -297,9 +301,9 @@ class DeferredSpans:
         """Make SDK spans of every queued span, in the order they ended."""
         pending = self.queue[:]
         self.queue.clear()
-        tracer, preset = self._tracer, self._preset
+        tracer, next_ = self._tracer, self._preset.next  # type: ignore[union-attr]
         for span in pending:
             try:
-                span.build(tracer, preset)  # type: ignore[arg-type]
+                span.build(tracer, next_)
             except Exception:
                 logger.exception("the span %r could not be made; its trace misses it", span.name)

@@ -578,3 +578,28 @@ def test_an_empty_scope_id_opens_no_span_and_nothing_nests_under_it(provider, ex
     got = tree(map_events(provider, exporter, events))
     assert set(got) == {"n"}
     assert got["n"]["parent"] is None
+
+
+def test_a_deferred_span_renamed_while_it_runs_keeps_its_opening_attributes(provider, exporter):
+    """A node span whose name is read and changed before it is built has the new name and every attribute."""
+    s = Scenario()
+    inv = s.start()
+    node = s.open("node", "scanner", step=3)
+    mapper = SpanMapper(tracer_for(provider))
+    for event in s.events:
+        mapper.feed(event)
+    span = mapper.span_for(node)
+    assert span is not None and span.name == "node scanner"
+    span.update_name("node renamed")
+    s.close(node)
+    s.end(EventType.SCAN_COMPLETE, "ok")
+    for event in s.events[2:]:
+        mapper.feed(event)
+    got = tree(exporter.get_finished_spans())
+    assert got[node]["name"] == "node renamed" and got[node]["parent"] == inv
+    attributes = got[node]["attributes"]
+    assert (attributes["swarm.node"], attributes["swarm.step"], attributes["swarm.outcome"]) == (
+        "scanner",
+        3,
+        "ok",
+    )
