@@ -14,6 +14,17 @@ from typing import Any
 
 from ..events import EventType, Outcome, StreamEvent
 from . import semconv as sc
+from .semconv import (  # by name where every span writes them: one global lookup per key, not two
+    GEN_AI_CONVERSATION_ID,
+    SWARM_CHECKPOINT_ID,
+    SWARM_NODE,
+    SWARM_OUTCOME,
+    SWARM_SCOPE_ID,
+    SWARM_SEQ_FIRST,
+    SWARM_SEQ_LAST,
+    SWARM_STEP,
+    SWARM_TASK_ID,
+)
 
 _RESERVED_DATA = frozenset({"outcome", "duration_ms", "error_type", "error_message"})
 _MAX_STR = 4096
@@ -38,13 +49,13 @@ def describe_scope(event: StreamEvent, kind: str, scope_id: str | None = None) -
     thread_id = event.thread_id
     if kind == "node":  # the most common span: one dict display
         attributes: dict[str, Any] = {
-            sc.GEN_AI_CONVERSATION_ID: thread_id or None,
-            sc.SWARM_SCOPE_ID: scope_id,
-            sc.SWARM_SEQ_FIRST: event.seq,
-            sc.SWARM_NODE: event.node or None,
-            sc.SWARM_STEP: event.step,
-            sc.SWARM_TASK_ID: event.task_id,
-            sc.SWARM_CHECKPOINT_ID: event.checkpoint_id,
+            GEN_AI_CONVERSATION_ID: thread_id or None,
+            SWARM_SCOPE_ID: scope_id,
+            SWARM_SEQ_FIRST: event.seq,
+            SWARM_NODE: event.node or None,
+            SWARM_STEP: event.step,
+            SWARM_TASK_ID: event.task_id,
+            SWARM_CHECKPOINT_ID: event.checkpoint_id,
         }
         if None in attributes.values():
             attributes = {key: value for key, value in attributes.items() if value is not None}
@@ -187,12 +198,12 @@ def _tool_start(event: StreamEvent, attributes: dict[str, Any]) -> tuple[str, di
 
 def close_attributes(event: StreamEvent, kind: str, outcome: str, opened_at: str | None) -> dict[str, Any]:
     """The attributes a closing event adds to its scope's span (``opened_at``: the opening checkpoint)."""
-    attributes: dict[str, Any] = {sc.SWARM_OUTCOME: outcome}
+    attributes: dict[str, Any] = {SWARM_OUTCOME: outcome}
     if event.seq is not None:
-        attributes[sc.SWARM_SEQ_LAST] = event.seq
+        attributes[SWARM_SEQ_LAST] = event.seq
     if kind == "node":
         if event.checkpoint_id and event.checkpoint_id != opened_at:
-            attributes[sc.SWARM_CHECKPOINT_ID] = event.checkpoint_id
+            attributes[SWARM_CHECKPOINT_ID] = event.checkpoint_id
     elif kind == "scan":
         attributes.update(scan_close_attributes(event))
     elif kind in ("probe", "agent", "plan"):
