@@ -71,9 +71,11 @@ class SpanBudget:
     of such a run then starts counting again). Not thread-safe: the mapper calls it under its lock.
     """
 
-    def __init__(self, limit: int | None, remember: int) -> None:
+    def __init__(self, limit: int | None, remember: int, roots: Mapping[str, Root]) -> None:
+        """``roots``: the mapper's open root scope of each invocation, what is summarised on."""
         self.limit = limit
         self.summarised_total = 0
+        self._roots = roots
         self._remember = remember
         self._open: dict[str, int] = {}
         """Run id -> spans, for runs with an open root (never forgotten while open)."""
@@ -82,22 +84,25 @@ class SpanBudget:
         """Run id -> spans, for runs with no open root, least recently closed first."""
         self._summarised: dict[str, Summary] = {}
         """Scope id -> its summary group, for summarised scopes not yet closed."""
+        self._below = 0
+        """A run with fewer spans is admitted at once: the limit (2**63 for none), 0 while anything
+        is summarised (kept by :meth:`_summarised_changed`)."""
+        self._summarised_changed()
 
-    def admit(self, event: StreamEvent, kind: str, scope_id: str, roots: Mapping[str, Root]) -> bool:
-        """Count a scope about to become a span; ``False``: it is summarised on its root instead.
+    def _summarised_changed(self) -> None:
+        self._below = 0 if self._summarised else (2**63 if self.limit is None else self.limit)
 
-        ``roots`` maps invocation ids to their open root scope; it is read only past the budget (the
-        root of the event's invocation; without one nothing is summarised: better an extra span than
-        a silent loss).
-        """
+    def admit(self, event: StreamEvent, kind: str) -> bool:
+        """Count a scope about to become a span; ``False``: it is summarised on its root instead
+        (the open root of the event's invocation; without one nothing is summarised: better an
+        extra span than a silent loss)."""
         run_id = event.run_id
         if kind != "scan":  # the common case first: a run under its budget with nothing summarised
-            limit = self.limit
-            if limit is None:
-                return True
             spans = self._open.get(run_id)
-            if spans is not None and spans < limit and not self._summarised:
+            if spans is not None and spans < self._below:
                 self._open[run_id] = spans + 1
+                return True
+            if self.limit is None:
                 return True
         else:
             self._open_roots[run_id] = self._open_roots.get(run_id, 0) + 1
@@ -110,7 +115,7 @@ class SpanBudget:
                 self._idle.popitem(last=False)
             return True
         over = kind != "scan" and (self._summarised or spans >= self.limit)  # type: ignore[operator]
-        if over and self._summarise(event, kind, scope_id, spans, roots):
+        if over and self._summarise(event, kind, spans):
             return False
         self._open[run_id] = spans + 1
         return True
@@ -128,14 +133,13 @@ class SpanBudget:
             while len(self._idle) > self._remember:
                 self._idle.popitem(last=False)
 
-    def _summarise(
-        self, event: StreamEvent, kind: str, scope_id: str, spans: int, roots: Mapping[str, Root]
-    ) -> bool:
+    def _summarise(self, event: StreamEvent, kind: str, spans: int) -> bool:
         """Past the run's budget: count the scope in its root's summary instead of starting a span."""
+        scope_id: str = event.scope_id  # type: ignore[assignment]  # set: scans are never summarised
         if scope_id in self._summarised:
             return True
         limit: int = self.limit  # type: ignore[assignment]
-        root = roots.get(event.invocation_id) if event.invocation_id else None
+        root = self._roots.get(event.invocation_id) if event.invocation_id else None
         if spans < limit or root is None:
             return False
         run_id = event.run_id
@@ -157,6 +161,7 @@ class SpanBudget:
         group.count += 1
         group.saw(event)
         self._summarised[scope_id] = group
+        self._summarised_changed()
         self.summarised_total += 1
         return True
 
@@ -165,6 +170,7 @@ class SpanBudget:
         group = self._summarised.pop(scope_id, None) if scope_id and self._summarised else None
         if group is None:
             return False
+        self._summarised_changed()
         group.saw(event)
         group.errors += outcome_of(event) == Outcome.ERROR
         return True
@@ -184,6 +190,7 @@ class SpanBudget:
             return
         write_summary(root.span, root.summary, self.limit, timestamp)
         self._summarised = {k: g for k, g in self._summarised.items() if g.root is not root}
+        self._summarised_changed()
 
 
 def write_summary(

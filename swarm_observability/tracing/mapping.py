@@ -116,13 +116,13 @@ class SpanMapper:
         straggler_grace: float = 60.0,
         span_budget: int | Literal["default"] | None = "default",
     ) -> None:
-        self._budget = SpanBudget(resolve_span_budget(span_budget), remember)
         self._tracer = tracer
         self._root_parent = root_parent
         self._resolve_link = resolve_link
         self._ids = id_generator
         self._lock = threading.RLock()
         self._tree = ScopeTree(remember)
+        self._budget = SpanBudget(resolve_span_budget(span_budget), remember, self._tree.root_of)
         self._open = self._tree.open
         self.open_scopes: Mapping[str | None, OpenScope] = self._open
         """The open scopes by scope id (read only; one dict for the mapper's life), for the live
@@ -237,7 +237,7 @@ class SpanMapper:
             if self._open[scope_id].opening.id != event.id:
                 self._point(event)  # e.g. scan_resumed after a pause in place: the scope goes on
             return
-        if not self._budget.admit(event, kind, scope_id, self._root_of):
+        if not self._budget.admit(event, kind):
             return
         parent_id = event.parent_scope_id
         parent = self._open.get(parent_id)
