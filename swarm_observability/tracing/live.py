@@ -30,7 +30,8 @@ from typing import Any, Literal
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanContext
+from opentelemetry.context import attach, detach
+from opentelemetry.trace import SpanContext, set_span_in_context
 
 from ..events import EventType, StreamEvent, copy_event
 from ..stores.base import EventStore
@@ -163,7 +164,7 @@ class LiveTracer:
                 scope = self._open.get(event.scope_id)
             if kind in _NEVER_CURRENT or scope is None:
                 return None
-            return otel_context.attach(trace.set_span_in_context(scope.span))
+            return attach(set_span_in_context(scope.span))
         except Exception:
             logger.exception("tracing could not open the span of %s", event.type_name)
             return None
@@ -188,7 +189,7 @@ class LiveTracer:
         if token is None:
             return
         try:
-            otel_context.detach(token)  # type: ignore[arg-type]
+            detach(token)  # type: ignore[arg-type]
         except Exception:
             logger.exception("tracing could not restore the context after %s", event.type_name)
 

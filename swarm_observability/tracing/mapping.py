@@ -45,10 +45,10 @@ The contract:
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Literal
 
 from opentelemetry import trace
@@ -78,8 +78,11 @@ from .semconv import tracer_for as tracer_for
 logger = logging.getLogger("swarm_observability.tracing")
 
 _SPAN_KINDS: Mapping[str, SpanKind] = {"llm": SpanKind.CLIENT}
+_opening_kind = OPENING_TYPES.get
+_closing_kind = CLOSING_TYPES.get
 _INTERNAL = SpanKind.INTERNAL
 _NEVER = 2**63
+_ERROR = Outcome.ERROR.value
 
 RootParent = Callable[[StreamEvent], Context]
 LinkResolver = Callable[[StreamEvent, str], SpanContext | None]
@@ -197,11 +200,11 @@ class SpanMapper:
                 self._expire_stragglers(ns)
             if ns > self._build_due:
                 self._build_pending()
-            opening = OPENING_TYPES.get(type_)
+            opening = _opening_kind(type_)
             if opening is not None:
                 self._start(event, opening, ns)
                 return
-            closing = CLOSING_TYPES.get(type_)
+            closing = _closing_kind(type_)
             if closing is not None and not (closing == "scan" and is_pause_in_place(event)):
                 self._finish(event, closing, ns)
             else:
@@ -261,7 +264,7 @@ class SpanMapper:
             if lineage is not None:
                 if self._ids is not None:
                     self._ids.prime(None, scope_id)
-                describe = functools.partial(describe_scope, event, kind, scope_id)
+                describe = partial(describe_scope, event, kind, scope_id)
                 span = DeferredSpan(
                     describe,
                     lineage,
@@ -322,7 +325,7 @@ class SpanMapper:
                     self._end_subtree(child, end_ns, inherited_outcome(event), event.type_name)
         span = scope.span
         attributes = close_attributes(event, kind, outcome, scope.opening.checkpoint_id)
-        if outcome == Outcome.ERROR:
+        if outcome == _ERROR:
             error_type = str(event.data.get("error_type") or "_OTHER")
             message = str(event.data.get("error_message") or event.message or "")
             attributes[sc.ERROR_TYPE] = error_type
@@ -389,7 +392,7 @@ class SpanMapper:
             if self._pending:
                 self._build_pending()
             span.end(end_time=end_ns)
-        if parent is not None and parent.closed_by is not None and not parent.children:
+        if self._waiting and parent is not None and parent.closed_by is not None and not parent.children:
             self._end(parent)
 
     def _build_pending(self) -> None:
