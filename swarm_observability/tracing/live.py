@@ -155,14 +155,19 @@ class LiveTracer:
         Returns ``None`` (nothing attached) for scan roots and for events that open no scope.
         """
         try:
-            kind = OPENING_TYPES.get(event.type)
-            if kind is None:
-                return None
             scope = self._open.get(event.scope_id)
-            if scope is None:  # not fed by the subscriber (an emitter without it)
-                self.mapper.feed(event)
-                scope = self._open.get(event.scope_id)
-            if kind in _NEVER_CURRENT or scope is None:
+            if scope is not None and scope.opening is event:  # as mostly: the subscriber fed it
+                kind = scope.kind
+            else:
+                kind = OPENING_TYPES.get(event.type)
+                if kind is None:
+                    return None
+                if scope is None:  # not fed by the subscriber (an emitter without it)
+                    self.mapper.feed(event)
+                    scope = self._open.get(event.scope_id)
+                    if scope is None:
+                        return None
+            if kind in _NEVER_CURRENT:
                 return None
             return attach(set_span_in_context(scope.span))
         except Exception:
