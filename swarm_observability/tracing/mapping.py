@@ -77,7 +77,8 @@ from .semconv import tracer_for as tracer_for
 
 logger = logging.getLogger("swarm_observability.tracing")
 
-_SPAN_KINDS: Mapping[str, SpanKind] = {"llm": SpanKind.CLIENT}
+_CLIENT = SpanKind.CLIENT
+"""The kind of a model call's span (``llm``); every other scope's is ``_INTERNAL``."""
 _opening_kind = OPENING_TYPES.get
 _closing_kind = CLOSING_TYPES.get
 _INTERNAL = SpanKind.INTERNAL
@@ -246,10 +247,11 @@ class SpanMapper:
         parent = self._open.get(parent_id)
         if parent is not None and parent.start_ns > start_ns:
             start_ns = parent.start_ns
-        ids: dict[str, str] | None = None
+        ids: dict[str, str] | None
         if kind == "scan":  # a root: never deferred (a new trace needs the sampler's decision now)
             parent_ctx, links = self._tree.root_start(event, self._root_parent, self._resolve_link)
             span = self._start_now(event, kind, scope_id, parent_ctx, links, start_ns)
+            ids = None
         else:
             if parent is not None:
                 parent_ctx = parent.context or self._tree.known_context(parent_id)  # type: ignore[assignment]
@@ -270,12 +272,13 @@ class SpanMapper:
                     lineage,
                     self._new_span_id(),  # type: ignore[misc]
                     parent_ctx,
-                    _SPAN_KINDS.get(kind, _INTERNAL),
+                    _CLIENT if kind == "llm" else _INTERNAL,
                     start_ns,
                 )
                 ids = span.ids
             else:
                 span = self._start_now(event, kind, scope_id, parent_ctx, (), start_ns)
+                ids = None
         self._started += 1
         scope = OpenScope(span, kind, scope_id, parent_id, event, start_ns, ids)
         self._tree.add(scope, parent)
@@ -297,7 +300,7 @@ class SpanMapper:
             return self._tracer.start_span(
                 name,
                 context=parent_ctx,
-                kind=_SPAN_KINDS.get(kind, _INTERNAL),
+                kind=_CLIENT if kind == "llm" else _INTERNAL,
                 attributes=attributes,
                 links=links,
                 start_time=start_ns,
