@@ -409,7 +409,7 @@ class SpanMapper:
             self._budget.root_closed(scope.opening.run_id)
         if self._waiting:
             self._waiting.pop(scope.scope_id, None)
-        return self._tree.release(scope)
+        return self._tree.release_root(scope) if scope.kind == "scan" else self._tree.release(scope)
 
     # -- point events -----------------------------------------------------------------------------
 

@@ -126,12 +126,17 @@ class ScopeTree:
             if invocation_id:
                 self.root_of[invocation_id] = scope
 
+    def release_root(self, scope: OpenScope) -> OpenScope | None:
+        """:meth:`release` a scan's scope, and forget it as its invocation's open root."""
+        invocation_id = scope.opening.invocation_id
+        if invocation_id and self.root_of.get(invocation_id) is scope:
+            del self.root_of[invocation_id]
+        return self.release(scope)
+
     def release(self, scope: OpenScope) -> OpenScope | None:
-        """Forget ``scope`` as open (remembering its span context); returns its open parent, if any."""
-        if scope.kind == "scan":
-            invocation_id = scope.opening.invocation_id
-            if invocation_id and self.root_of.get(invocation_id) is scope:
-                del self.root_of[invocation_id]
+        """Forget ``scope`` as open (remembering its span context); returns its open parent, if any.
+
+        A scan's scope goes through :meth:`release_root`."""
         self.open.pop(scope.scope_id, None)
         parent = self.open.get(scope.parent_id)
         if parent is not None:
