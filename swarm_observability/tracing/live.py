@@ -184,7 +184,9 @@ class LiveTracer:
             scope = self._open.get(event.scope_id)
             if scope is None:
                 return None
-            return scope.ids or self.mapper.ids_for(event.scope_id)  # a deferred span's come with it
+            if scope.deferred is not None:  # its ids were made with it
+                return scope.deferred.ids
+            return self.mapper.ids_for(event.scope_id)
         except Exception:
             logger.exception("tracing could not give the span ids of %s", event.type_name)
             return None

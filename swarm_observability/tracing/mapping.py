@@ -154,10 +154,12 @@ class SpanMapper:
         scope = self._open.get(scope_id)
         if scope is None:
             return None
+        if scope.deferred is not None:  # its ids were made with it
+            return scope.deferred.ids
         ids = scope.ids
         if ids is None:
             ctx = scope.span.get_span_context()
-            if not ctx.is_valid:  # a deferred span's ids were made when it started
+            if not ctx.is_valid:
                 return None
             ids = scope.ids = {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"}
         return ids
@@ -247,11 +249,11 @@ class SpanMapper:
         parent = self._open.get(parent_id)
         if parent is not None and parent.start_ns > start_ns:
             start_ns = parent.start_ns
-        ids: dict[str, str] | None
+        deferred: DeferredSpan | None
         if kind == "scan":  # a root: never deferred (a new trace needs the sampler's decision now)
             parent_ctx, links = self._tree.root_start(event, self._root_parent, self._resolve_link)
             span = self._start_now(event, kind, scope_id, parent_ctx, links, start_ns)
-            ids = None
+            deferred = None
         else:
             if parent is not None:
                 parent_ctx = parent.context or self._tree.known_context(parent_id)  # type: ignore[assignment]
@@ -267,7 +269,7 @@ class SpanMapper:
                 if self._ids is not None:
                     self._ids.prime(None, scope_id)
                 describe = partial(describe_scope, event, kind, scope_id)
-                span = DeferredSpan(
+                span = deferred = DeferredSpan(
                     describe,
                     lineage,
                     self._new_span_id(),  # type: ignore[misc]
@@ -275,12 +277,11 @@ class SpanMapper:
                     _CLIENT if kind == "llm" else _INTERNAL,
                     start_ns,
                 )
-                ids = span.ids
             else:
                 span = self._start_now(event, kind, scope_id, parent_ctx, (), start_ns)
-                ids = None
+                deferred = None
         self._started += 1
-        scope = OpenScope(span, kind, scope_id, parent_id, event, start_ns, ids)
+        scope = OpenScope(span, kind, scope_id, parent_id, event, start_ns, deferred)
         self._tree.add(scope, parent)
 
     def _start_now(
@@ -381,20 +382,20 @@ class SpanMapper:
         if scope.last_ns <= scope.start_ns:
             scope.last_ns = scope.start_ns + 1
         parent = self._release(scope) if scope.kind == "scan" or self._waiting else self._tree.release(scope)
-        span = scope.span
         end_ns = scope.last_ns
-        if type(span) is DeferredSpan:
-            span.end_ns = end_ns
+        deferred = scope.deferred
+        if deferred is not None:
+            deferred.end_ns = end_ns
             pending = self._pending
             if not pending:
                 self._build_due = end_ns + PENDING_NS
-            pending.append(span)
+            pending.append(deferred)
             if len(pending) >= MAX_PENDING or scope.opening.invocation_id not in self._root_of:
                 self._build_pending()  # full, or no open root left whose end would build it
         else:
             if self._pending:
                 self._build_pending()
-            span.end(end_time=end_ns)
+            scope.span.end(end_time=end_ns)
         if self._waiting and parent is not None and parent.closed_by is not None and not parent.children:
             self._end(parent)
 

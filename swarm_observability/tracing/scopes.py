@@ -59,8 +59,11 @@ class OpenScope:
     """The event that opened the scope (its ``invocation_id``, ``run_id``, ``checkpoint_id``...)."""
     last_ns: int
     """The latest time this scope is known to have been alive (its start, events, children's ends)."""
-    ids: dict[str, str] | None
-    """The span's ``trace_id``/``span_id`` as hex, built once for stamping events."""
+    deferred: DeferredSpan | None
+    """``span`` when it is a :class:`~.deferred.DeferredSpan` (typed as one), else ``None``."""
+    ids: dict[str, str] | None = None
+    """An SDK span's ``trace_id``/``span_id`` as hex, built once for stamping events (a deferred
+    span has its own)."""
     child_error: tuple[str, str] | None = None
     context: Context | None = None
     """A context holding only this span, built once for all of its children."""
@@ -79,7 +82,7 @@ class OpenScope:
         parent_id: str | None,
         opening: StreamEvent,
         start_ns: int,
-        ids: dict[str, str] | None,
+        deferred: DeferredSpan | None,
     ) -> None:
         self.span = span
         self.kind = kind
@@ -88,7 +91,7 @@ class OpenScope:
         self.opening = opening
         self.start_ns = start_ns
         self.last_ns = start_ns
-        self.ids = ids
+        self.deferred = deferred
         self.children: dict[str, None] = {}
 
 
@@ -144,9 +147,9 @@ class ScopeTree:
             if scope.last_ns > parent.last_ns:
                 parent.last_ns = scope.last_ns
         closed = self._closed  # scope ids are unique: first in, first forgotten
-        span = scope.span
+        deferred = scope.deferred
         closed[scope.scope_id] = (
-            (span.lineage, span.span_id) if type(span) is DeferredSpan else span.get_span_context()
+            (deferred.lineage, deferred.span_id) if deferred is not None else scope.span.get_span_context()
         )
         if len(closed) > self._remember:
             closed.popitem(last=False)
