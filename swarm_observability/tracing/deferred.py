@@ -285,6 +285,8 @@ class DeferredSpans:
         nothing is deferred."""
         self.queue: list[DeferredSpan] = []
         """Ended spans waiting to be built, in the order they ended (one list for the object's life)."""
+        self.built = 0
+        """Spans taken from :attr:`queue` to be built (made SDK spans, or failed to)."""
 
     def lineage(self, parent_span: trace.Span) -> Lineage | None:
         """What the deferred children of ``parent_span`` share; ``None``: it is not a valid span (start
@@ -301,6 +303,7 @@ class DeferredSpans:
         """Make SDK spans of every queued span, in the order they ended."""
         pending = self.queue[:]
         self.queue.clear()
+        self.built += len(pending)
         tracer, next_ = self._tracer, self._preset.next  # type: ignore[union-attr]
         for span in pending:
             try:

@@ -136,6 +136,7 @@ class SpanMapper:
         self._grace_ns = int(straggler_grace * 1e9)
         self._last_ns = 0
         self._started = 0
+        """SDK spans started (deferred ones are counted by :attr:`spans_started` as it is read)."""
         self._deferred = DeferredSpans(tracer)
         self._pending = self._deferred.queue
         self._new_span_id = self._deferred.new_span_id
@@ -170,8 +171,10 @@ class SpanMapper:
 
     @property
     def spans_started(self) -> int:
-        """How many spans this mapper has started."""
-        return self._started
+        """How many spans this mapper has started (counted as they are read, not per span)."""
+        with self._lock:
+            running = sum(1 for scope in self._open.values() if scope.deferred is not None)
+            return self._started + running + len(self._pending) + self._deferred.built
 
     @property
     def spans_summarised(self) -> int:
@@ -280,7 +283,6 @@ class SpanMapper:
             else:
                 span = self._start_now(event, kind, scope_id, parent_ctx, (), start_ns)
                 deferred = None
-        self._started += 1
         scope = OpenScope(span, kind, scope_id, parent_id, event, start_ns, deferred)
         self._tree.add(scope, parent)
 
@@ -295,6 +297,7 @@ class SpanMapper:
     ) -> Span:
         """Start the SDK span of a scope that is not deferred (a root, or a scope of a new trace)."""
         name, attributes = describe_scope(event, kind, scope_id)
+        self._started += 1
         if self._ids is not None:
             self._ids.prime(event.invocation_id or scope_id, scope_id)
         try:

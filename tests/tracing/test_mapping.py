@@ -603,3 +603,29 @@ def test_a_deferred_span_renamed_while_it_runs_keeps_its_opening_attributes(prov
         3,
         "ok",
     )
+
+
+def test_spans_started_counts_running_queued_and_built_spans(provider, exporter):
+    """spans_started counts a span from its start: while its scope runs, once queued, and once built."""
+    s = Scenario()
+    s.start()
+    first = s.open("node", "a")
+    mapper = SpanMapper(tracer_for(provider))
+    fed = 0
+
+    def feed_all() -> None:
+        nonlocal fed
+        for event in s.events[fed:]:
+            mapper.feed(event)
+        fed = len(s.events)
+
+    feed_all()
+    assert mapper.spans_started == 2  # the root, and a node still running
+    s.close(first)
+    second = s.open("node", "b")
+    feed_all()
+    assert mapper.spans_started == 3 and exporter.get_finished_spans() == ()  # "a" is queued
+    s.close(second)
+    s.end(EventType.SCAN_COMPLETE, "ok")
+    feed_all()
+    assert mapper.spans_started == 3 and len(exporter.get_finished_spans()) == 3
