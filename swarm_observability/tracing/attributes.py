@@ -198,9 +198,10 @@ def _tool_start(event: StreamEvent, attributes: dict[str, Any]) -> tuple[str, di
 
 def close_attributes(event: StreamEvent, kind: str, outcome: str, opened_at: str | None) -> dict[str, Any]:
     """The attributes a closing event adds to its scope's span (``opened_at``: the opening checkpoint)."""
-    attributes: dict[str, Any] = {SWARM_OUTCOME: outcome}
-    if event.seq is not None:
-        attributes[SWARM_SEQ_LAST] = event.seq
+    seq = event.seq
+    attributes: dict[str, Any] = (
+        {SWARM_OUTCOME: outcome} if seq is None else {SWARM_OUTCOME: outcome, SWARM_SEQ_LAST: seq}
+    )
     if kind == "node":
         if event.checkpoint_id and event.checkpoint_id != opened_at:
             attributes[SWARM_CHECKPOINT_ID] = event.checkpoint_id

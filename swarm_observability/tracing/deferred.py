@@ -133,6 +133,8 @@ class DeferredSpan(trace.Span):
     _status: tuple[Status | StatusCode, str | None] | None = None
     _context: SpanContext | None = None
     _links: list[Link] | None = None
+    _kind = SpanKind.INTERNAL
+    """A class attribute: :class:`ClientDeferredSpan` is a model call's (``CLIENT``)."""
     """Links added by user code (a scope's own links start eagerly: only a scan has any)."""
     end_ns: int | None = None
     """Set by the mapper when the scope ended; nothing is recorded after it."""
@@ -149,7 +151,6 @@ class DeferredSpan(trace.Span):
         lineage: Lineage,
         span_id: int,
         parent: Context,
-        kind: SpanKind,
         start_ns: int,
     ) -> None:
         """A span of ``lineage``'s trace with the id ``span_id`` (from :attr:`DeferredSpans.new_span_id`)."""
@@ -158,7 +159,6 @@ class DeferredSpan(trace.Span):
         self.span_id = span_id
         self.ids = {"trace_id": lineage.trace_hex, "span_id": f"{span_id:016x}"}
         self._parent = parent
-        self._kind = kind
         self._attributes: dict[str, Any] = {}
         self._start_ns = start_ns
 
@@ -268,6 +268,12 @@ class DeferredSpan(trace.Span):
         span.end(end_time=self.end_ns)
 
 
+class ClientDeferredSpan(DeferredSpan):
+    """A :class:`DeferredSpan` of kind ``CLIENT``: a model call's."""
+
+    _kind = SpanKind.CLIENT
+
+
 class DeferredSpans:
     """The deferred spans of one mapper: made under a known parent, queued once ended, built in batches.
 
@@ -291,7 +297,7 @@ class DeferredSpans:
     def lineage(self, parent_span: trace.Span) -> Lineage | None:
         """What the deferred children of ``parent_span`` share; ``None``: it is not a valid span (start
         an SDK span now: a new trace needs the sampler's decision). Worked out once per parent."""
-        if type(parent_span) is DeferredSpan:  # its children share its own (its context may not be made)
+        if isinstance(parent_span, DeferredSpan):  # its children share its own (its context may not be made)
             return parent_span.lineage
         parent_context = parent_span.get_span_context()
         if not parent_context.is_valid:

@@ -68,7 +68,7 @@ from .attributes import (
 from .budget import DEFAULT_SPAN_BUDGET as DEFAULT_SPAN_BUDGET
 from .budget import SpanBudget
 from .budget import resolve_span_budget as resolve_span_budget
-from .deferred import MAX_PENDING, PENDING_NS, DeferredSpan, DeferredSpans
+from .deferred import MAX_PENDING, PENDING_NS, ClientDeferredSpan, DeferredSpan, DeferredSpans
 from .ids import ScopeIdGenerator
 from .scopes import CLOSING_TYPES as CLOSING_TYPES
 from .scopes import OPENING_TYPES as OPENING_TYPES
@@ -271,13 +271,11 @@ class SpanMapper:
             if lineage is not None:
                 if self._ids is not None:
                     self._ids.prime(None, scope_id)
-                describe = partial(describe_scope, event, kind, scope_id)
-                span = deferred = DeferredSpan(
-                    describe,
+                span = deferred = (ClientDeferredSpan if kind == "llm" else DeferredSpan)(
+                    partial(describe_scope, event, kind, scope_id),
                     lineage,
                     self._new_span_id(),  # type: ignore[misc]
                     parent_ctx,
-                    _CLIENT if kind == "llm" else _INTERNAL,
                     start_ns,
                 )
             else:
