@@ -8,7 +8,7 @@ whose parent span is known a :class:`DeferredSpan`: a span context with a span i
 the provider's own id generator, enough for everything a running scope needs (it is the current
 span in the node's body, so user and library spans nest under it; its ids are stamped on events;
 children name it as parent), and a record of what happens to it. When the scope ends, the mapper
-queues it, and a batch of ended scopes becomes SDK spans back to back (:meth:`DeferredSpan.build`:
+queues it, and a batch of ended scopes becomes SDK spans back to back (:meth:`DeferredSpan.build_all`:
 one ``start_span`` with every attribute and the recorded start time, the recorded events and
 status, ``end`` at the recorded end time), with :class:`PresetIdGenerator` handing the SDK the
 span id made up front. The spans, their ids, parents, times and attributes are the ones an eager
@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from opentelemetry import trace
@@ -70,7 +70,7 @@ class PresetIdGenerator(IdGenerator):
         self.inner = inner
         self.next = PresetNext()
         """Set ``next.span_id`` to fix the next span id on this thread (``None``: clear); the
-        attribute itself, not a method, as :meth:`DeferredSpan.build` sets and clears it per span."""
+        attribute itself, not a method, as :meth:`DeferredSpan.build_all` sets and clears it per span."""
 
     def generate_span_id(self) -> int:
         next_ = self.next
@@ -121,7 +121,7 @@ Describe = Callable[[], tuple[str, dict[str, Any]]]
 
 
 class DeferredSpan(trace.Span):
-    """A span known by its context while it runs; :meth:`build` makes the SDK span once it ended.
+    """A span known by its context while it runs; :meth:`build_all` makes the SDK span once it ended.
 
     ``describe`` gives the name and opening attributes; it runs when the span is built (in a batch,
     off the node's path), or earlier if something asks for the name.
@@ -234,38 +234,45 @@ class DeferredSpan(trace.Span):
 
     # -- building ---------------------------------------------------------------------------------
 
-    def build(self, tracer: trace.Tracer, next_: PresetNext) -> None:
-        """Start, fill and end the SDK span of this ended scope on ``tracer``, its span id preset in
-        ``next_`` (the ``next`` of the tracer's :class:`PresetIdGenerator`)."""
-        describe = self._describe
-        if describe is not None:  # as it mostly is: nothing asked for the name before
-            self._name, attributes = describe()
-            self._describe = None
-        else:
-            attributes = self._opening  # type: ignore[assignment]
-        if self._attributes:
-            attributes.update(self._attributes)
-        next_.span_id = self.span_id
-        try:
-            span = tracer.start_span(
-                self._name,  # type: ignore[arg-type]
-                context=self._parent,
-                kind=self._kind,
-                attributes=attributes,
-                links=self._links,
-                start_time=self._start_ns,
-            )  # record_exception and set_status_on_exception: only for a span used in a `with`
-        finally:
-            next_.span_id = None
-        if self._events is not None:
-            for entry in self._events:
-                if entry[0] == "event":
-                    span.add_event(entry[1], entry[2], timestamp=entry[3])
+    @staticmethod
+    def build_all(spans: Sequence[DeferredSpan], tracer: trace.Tracer, next_: PresetNext) -> None:
+        """Start, fill and end the SDK span of each ended span of ``spans`` on ``tracer``, in order, its
+        span id preset in ``next_`` (the ``next`` of the tracer's :class:`PresetIdGenerator`). One that
+        fails is logged and missing from its trace; the others are made. A loop here, not a method
+        per span: a call per span is a tenth of what building it costs us."""
+        for span in spans:
+            try:
+                describe = span._describe
+                if describe is not None:  # as it mostly is: nothing asked for the name before
+                    span._name, attributes = describe()
+                    span._describe = None
                 else:
-                    span.record_exception(entry[1], entry[2], timestamp=entry[3], escaped=entry[4])
-        if self._status is not None:
-            span.set_status(*self._status)
-        span.end(end_time=self.end_ns)
+                    attributes = span._opening  # type: ignore[assignment]
+                if span._attributes:
+                    attributes.update(span._attributes)
+                next_.span_id = span.span_id
+                try:
+                    made = tracer.start_span(
+                        span._name,  # type: ignore[arg-type]
+                        context=span._parent,
+                        kind=span._kind,
+                        attributes=attributes,
+                        links=span._links,
+                        start_time=span._start_ns,
+                    )  # record_exception and set_status_on_exception: only for a span used in a `with`
+                finally:
+                    next_.span_id = None
+                if span._events is not None:
+                    for entry in span._events:
+                        if entry[0] == "event":
+                            made.add_event(entry[1], entry[2], timestamp=entry[3])
+                        else:
+                            made.record_exception(entry[1], entry[2], timestamp=entry[3], escaped=entry[4])
+                if span._status is not None:
+                    made.set_status(*span._status)
+                made.end(end_time=span.end_ns)
+            except Exception:
+                logger.exception("the span %r could not be made; its trace misses it", span.name)
 
 
 class ClientDeferredSpan(DeferredSpan):
@@ -310,9 +317,4 @@ class DeferredSpans:
         pending = self.queue[:]
         self.queue.clear()
         self.built += len(pending)
-        tracer, next_ = self._tracer, self._preset.next  # type: ignore[union-attr]
-        for span in pending:
-            try:
-                span.build(tracer, next_)
-            except Exception:
-                logger.exception("the span %r could not be made; its trace misses it", span.name)
+        DeferredSpan.build_all(pending, self._tracer, self._preset.next)  # type: ignore[union-attr]

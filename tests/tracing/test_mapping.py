@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from swarm_observability.events import EventType, make_event
@@ -629,3 +629,27 @@ def test_spans_started_counts_running_queued_and_built_spans(provider, exporter)
     s.end(EventType.SCAN_COMPLETE, "ok")
     feed_all()
     assert mapper.spans_started == 3 and len(exporter.get_finished_spans()) == 3
+
+
+def test_a_span_that_cannot_be_built_is_logged_and_the_batch_goes_on(provider, exporter, caplog):
+    """A deferred span whose SDK start fails is logged and missing; the ones after it keep their own ids."""
+
+    class Refuse(SpanProcessor):
+        def on_start(self, span, parent_context=None):
+            if span.name == "node b":
+                raise RuntimeError("refused")
+
+    provider.add_span_processor(Refuse())
+    s = Scenario()
+    inv = s.start()
+    nodes = [s.open("node", name) for name in ("a", "b", "c")]
+    for node in nodes:
+        s.close(node)
+    s.end(EventType.SCAN_COMPLETE, "ok")
+    with caplog.at_level("ERROR", logger="swarm_observability.tracing"):
+        got = tree(map_events(provider, exporter, s.events))
+    assert set(got) == {inv, nodes[0], nodes[2]}
+    assert got[nodes[0]]["parent"] == got[nodes[2]]["parent"] == inv
+    assert "the span 'node b' could not be made" in caplog.text
+    spans = {s.attributes["swarm.scope_id"]: s.context.span_id for s in exporter.get_finished_spans()}
+    assert len(set(spans.values())) == 3
