@@ -79,9 +79,9 @@ logger = logging.getLogger("swarm_observability.tracing")
 
 _CLIENT = SpanKind.CLIENT
 """The kind of a model call's span (``llm``); every other scope's is ``_INTERNAL``."""
+_INTERNAL = SpanKind.INTERNAL
 _opening_kind = OPENING_TYPES.get
 _closing_kind = CLOSING_TYPES.get
-_INTERNAL = SpanKind.INTERNAL
 _NEVER = 2**63
 _ERROR = Outcome.ERROR.value
 
@@ -129,8 +129,8 @@ class SpanMapper:
         self._budget = SpanBudget(resolve_span_budget(span_budget), remember, self._tree.root_of)
         self._open = self._tree.open
         self.open_scopes: Mapping[str | None, OpenScope] = self._open
-        """The open scopes by scope id (read only; one dict for the mapper's life), for the live
-        tracer's hooks: each node's asks for its scope's span and ids without a call per lookup."""
+        """The open scopes by scope id (read only; one dict for the mapper's life): the live tracer's
+        hooks look a node's span and ids up in it, without a call per lookup."""
         self._root_of = self._tree.root_of
         self._waiting: dict[str, OpenScope] = {}
         self._grace_ns = int(straggler_grace * 1e9)
