@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -42,6 +43,9 @@ TESTS = {"agents": "tests/unit_tests/agents"}
 """A suite's tests when not all of ``tests``: langchain's are its agent tests (``create_agent``) only."""
 PINNED = (*SUITES.values(), "langchain-core")
 """The suites' packages, pinned in their venv to the versions installed here."""
+WITH_LANGCHAIN = frozenset({"swarm", "supervisor", "agents"})
+"""The suites whose venv has ``langchain`` (and the multi-agent libraries); the others' has neither."""
+PINNED_CORE = ("langgraph", "langgraph-prebuilt", "langchain-core")
 TEST_DEPS = [
     "pytest",
     "pytest-asyncio",
@@ -69,14 +73,21 @@ def _run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, check=False, text=True, **kwargs)  # type: ignore[call-overload,no-any-return]
 
 
-def suite_venv(workdir: Path) -> Path:
-    """The suites' interpreter (created once, reused while its requirements stay the same)."""
-    python = workdir / "venv" / "bin" / "python"
-    stamp = workdir / "venv" / ".installed"
-    wanted = [f"{name}=={metadata.version(name)}" for name in PINNED] + TEST_DEPS
+def suite_venv(workdir: Path, suite: str) -> Path:
+    """The interpreter of ``suite`` (created once, reused while its requirements stay the same).
+
+    Two venvs: LangGraph's own suites run where ``langchain`` is not installed (``langgraph-swarm``
+    needs it), since its presence changes what ``langchain-core`` reports in a model call's metadata
+    (``lc_versions``), which nine core tests assert; the multi-agent suites run beside it.
+    """
+    folder = workdir / ("venv-langchain" if suite in WITH_LANGCHAIN else "venv")
+    python = folder / "bin" / "python"
+    stamp = folder / ".installed"
+    pinned = PINNED if suite in WITH_LANGCHAIN else PINNED_CORE
+    wanted = [f"{name}=={metadata.version(name)}" for name in pinned] + TEST_DEPS
     if not stamp.exists() or stamp.read_text().split() != wanted:
-        if not python.exists():
-            venv.create(workdir / "venv", with_pip=True)
+        shutil.rmtree(folder, ignore_errors=True)  # rebuilt: what the old list installed must go too
+        venv.create(folder, with_pip=True)
         done = _run([str(python), "-m", "pip", "install", "-q", "-e", str(ROOT), *wanted])
         if done.returncode != 0:
             raise SystemExit("could not install the suites' test dependencies")
@@ -168,12 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    python = suite_venv(args.workdir)
     results_file = args.workdir / "results.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     names = list(SUITES) if args.suite == "all" else [args.suite]
     broken = False
     for name in names:
+        python = suite_venv(args.workdir, name)
         folder = sources(args.workdir, SUITES[name])
         tests = TESTS.get(name, "tests")
         plain, _ = run_suite(python, folder, tests, "plain", None, args.jobs)
