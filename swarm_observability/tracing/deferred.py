@@ -244,16 +244,15 @@ class DeferredSpan(trace.Span):
             try:
                 describe = span._describe
                 if describe is not None:  # as it mostly is: nothing asked for the name before
-                    span._name, attributes = describe()
-                    span._describe = None
+                    name, attributes = describe()  # kept on the span only if asked for (pure)
                 else:
-                    attributes = span._opening  # type: ignore[assignment]
+                    name, attributes = span._name, span._opening  # type: ignore[assignment]
                 if span._attributes:
                     attributes.update(span._attributes)
                 next_.span_id = span.span_id
                 try:
                     made = tracer.start_span(
-                        span._name,  # type: ignore[arg-type]
+                        name,  # type: ignore[arg-type]
                         context=span._parent,
                         kind=span._kind,
                         attributes=attributes,
