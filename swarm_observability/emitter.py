@@ -26,10 +26,7 @@ How seqs are found and kept (runs other processes append to as well): :mod:`swar
 from __future__ import annotations
 
 import asyncio
-import atexit
-import contextlib
 import threading
-import weakref
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from typing import Any, Literal
@@ -38,7 +35,7 @@ from ._fork import reinit_after_fork
 from .emitter_seq import RunSequences
 from .emitter_stats import EmitterStats, SanitizedCount
 from .emitter_subscribers import Subscriber, Subscribers, areplay, is_async, replay
-from .emitter_writer import BackgroundWriter
+from .emitter_writer import BackgroundWriter, close_at_exit, closed_in_time
 from .event_fast import Shape, mark_seq, plain_event
 from .events import (
     CALLER_FIELDS,
@@ -62,7 +59,6 @@ __all__ = ["EmitterStats", "EventEmitter", "Subscriber"]
 
 _LINGER_S = 0.01
 _MAX_PENDING = 1000
-_live_emitters: weakref.WeakSet[EventEmitter] = weakref.WeakSet()
 
 
 class EventEmitter:
@@ -134,7 +130,7 @@ class EventEmitter:
         self._subscribers = self._delivery.entries  # the hot path's test: one attribute read
         self._closed = False
         self._sanitized = SanitizedCount()
-        _live_emitters.add(self)
+        close_at_exit(self)
         reinit_after_fork(self)
 
     def _after_fork_in_child(self) -> None:
@@ -184,7 +180,11 @@ class EventEmitter:
         return ScopeFields(run_id, fields)
 
     def emit_scoped(
-        self, type: EventType | str, fields: ScopeFields, data: dict | None = None, shape: Shape | None = None
+        self,
+        type: EventType | str,
+        fields: ScopeFields,
+        data: dict[str, Any] | None = None,
+        shape: Shape | None = None,
     ) -> StreamEvent | None:
         """:meth:`emit` of ``type`` with ``fields`` (see :meth:`scope_fields`) and ``data``, cheaper.
 
@@ -384,17 +384,10 @@ class EventEmitter:
                 writer = self._writer.stop()
             if writer is not None and writer is not threading.current_thread():
                 writer.join()
-            _live_emitters.discard(self)
+            closed_in_time(self)
 
     def __enter__(self) -> EventEmitter:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-@atexit.register
-def _flush_at_exit() -> None:
-    for emitter in list(_live_emitters):
-        with contextlib.suppress(Exception):
-            emitter.close()

@@ -20,12 +20,15 @@ run's cached seq; the run continues from what the store has.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import queue
 import threading
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from typing import Any
 
 from .event_model import StreamEvent
 from .exceptions import EventStoreError
@@ -243,3 +246,23 @@ class BackgroundWriter:
         self.failures += len(events)
         self.committed[run_id] = FAILED
         self.on_failure(run_id)
+
+
+_open_emitters: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def close_at_exit(emitter: Any) -> None:
+    """Have ``emitter`` closed (so flushed) at interpreter exit if it is still open then; weakly held."""
+    _open_emitters.add(emitter)
+
+
+def closed_in_time(emitter: Any) -> None:
+    """``emitter`` was closed: nothing to do for it at exit."""
+    _open_emitters.discard(emitter)
+
+
+@atexit.register
+def _close_open_emitters() -> None:
+    for emitter in list(_open_emitters):
+        with contextlib.suppress(Exception):
+            emitter.close()

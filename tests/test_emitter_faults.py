@@ -164,3 +164,24 @@ def test_max_pending_is_validated() -> None:
     """max_pending under 1 is refused with a clear message."""
     with pytest.raises(ValueError, match="max_pending"):
         EventEmitter(max_pending=0)
+
+
+@pytest.mark.parametrize("close", ["never", "closed"])
+def test_events_queued_at_interpreter_exit_are_written(tmp_path: Path, close: str) -> None:
+    """A background emitter left open at exit (its writer lingering) is flushed by the atexit hook."""
+    db = tmp_path / "events.db"
+    code = textwrap.dedent(
+        f"""
+        from swarm_observability import EventEmitter, EventType
+        from swarm_observability.stores.sqlite import SQLiteEventStore
+        emitter = EventEmitter(SQLiteEventStore({str(db)!r}), write="background", linger=30)
+        for n in range(50):
+            emitter.emit(EventType.LOG, "r", message=f"event {{n}}")
+        if {close == "closed"}:
+            emitter.close()  # the hook then has nothing to do for it
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    with SQLiteEventStore(db) as store:
+        assert _seqs(store, "r") == list(range(1, 51))
