@@ -196,20 +196,23 @@ class EventEmitter:
             self._sanitized.add(event)
         return self._publish(event, owned=True, shape=shape)
 
-    def emit_event(self, event: StreamEvent, *, fresh: bool = False) -> StreamEvent | None:
+    def emit_event(
+        self, event: StreamEvent, *, fresh: bool = False, shape: Shape | None = None
+    ) -> StreamEvent | None:
         """Like :meth:`emit` for an event built by the caller; its ``seq`` is (re)assigned.
 
         The caller's object is not changed: the stored event is a copy carrying the new seq. With
         ``fresh=True`` the event was just built by :func:`make_event` or :func:`make_scope_event` and
         is handed over: it is not validated again, and it gets its seq in place (one object shared
-        by the caller, the store and the subscribers, unless a processor replaces it).
+        by the caller, the store and the subscribers, unless a processor replaces it); ``shape``, if the
+        caller has it, is its data's (see :func:`shaped_scope_event`), so the emitter need not find it.
         """
         if not isinstance(event, StreamEvent):
             raise TypeError(f"emit_event expects a StreamEvent, got {type(event).__name__}")
         if fresh and event.seq is None:
             if event.sanitized is not None:
                 self._sanitized.add(event)
-            return self._publish(event, owned=True)
+            return self._publish(event, owned=True, shape=shape)
         checked = storable_event(event)
         if checked is not event and checked.sanitized != event.sanitized:
             self._sanitized.add(checked)

@@ -296,11 +296,13 @@ class Recorder:
             scope._checked = self.emitter.scope_fields(scope.invocation.run_id, scope.fields)
         return scope._checked
 
-    def emit_event(self, event: StreamEvent, scope: Scope, *, fresh: bool = False) -> StreamEvent | None:
-        """Emit an event built by the caller in ``scope`` (``fresh``: see the emitter's); never raises."""
+    def emit_event(
+        self, event: StreamEvent, scope: Scope, *, fresh: bool = False, shape: Shape | None = None
+    ) -> StreamEvent | None:
+        """Emit an event the caller built in ``scope`` (``fresh``, ``shape``: the emitter's); never raises."""
         with self._lock:
             try:
-                stored = self.emitter.emit_event(event, fresh=fresh)
+                stored = self.emitter.emit_event(event, fresh=fresh, shape=shape)
             except Exception as exc:
                 self._failed(exc, event.type, False)
                 return None
@@ -347,11 +349,10 @@ class Recorder:
                 return self._scoped(scope, type, payload, fields, shape)
         try:
             if fields:
-                event = make_event(
-                    type, scope.invocation.run_id, **{**scope.fields, **fields, "data": payload}
-                )
+                merged = {**scope.fields, **fields, "data": payload}
+                event, shape = make_event(type, scope.invocation.run_id, **merged), None
             else:
-                event = shaped_scope_event(type, self._scope_fields(scope), payload, shape)[0]
+                event, shape = shaped_scope_event(type, self._scope_fields(scope), payload, shape)
         except EventValidationError:
             logger.exception("swarm_observability: could not build a %s event", type)
             scope.closed = True
@@ -359,7 +360,7 @@ class Recorder:
         self._call(hooks.scope_closed, event, scope.token)
         with self._lock:
             scope.closed = True
-        return self.emit_event(event, scope, fresh=True)  # which takes the lock: no heartbeat between
+        return self.emit_event(event, scope, fresh=True, shape=shape)  # takes the lock: no heartbeat between
 
     def node_exit_stored(self) -> Future[None] | None:
         """With ``durable_node_exit``, a future done once the ``node_exit`` just emitted is stored.
