@@ -43,6 +43,9 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 from opentelemetry.util import types
 
+from ..events import StreamEvent
+from .attributes import describe_scope
+
 logger = logging.getLogger("swarm_observability.tracing")
 
 MAX_PENDING = 256
@@ -110,21 +113,36 @@ class Lineage(NamedTuple):
     trace_state: TraceState
     trace_hex: str
     """``trace_id`` as 32 hex digits, as events are stamped with it."""
+    flags: int | None
+    """``trace_flags`` as a plain ``int`` when ``trace_state`` is empty, else ``None``."""
 
     def context(self, span_id: int) -> SpanContext:
         """The span context of the span ``span_id`` in this trace."""
         return SpanContext(self.trace_id, span_id, False, self.trace_flags, self.trace_state)
 
 
-Describe = Callable[[], tuple[str, dict[str, Any]]]
-"""Makes a span's name and its opening attributes: called once, when (and only if) they are needed."""
+Remembered = tuple[int, int, int] | tuple[Lineage, int]
+"""What an ended deferred span is remembered by until :func:`recall` makes its context: its trace id,
+span id and :attr:`Lineage.flags`, or (with a trace state) its lineage and span id.
+
+Ints alone where they say everything: a tuple of ints is untracked by the garbage collector at its
+first young collection, so the thousands of ended spans remembered for late children never reach
+the oldest generation, where each object promoted brings the next full collection nearer (~70 ms
+with LangGraph and the SDK loaded)."""
+
+
+def recall(remembered: Remembered) -> SpanContext:
+    """The span context of an ended deferred span, from what it is :data:`Remembered` by."""
+    if len(remembered) == 3:
+        return SpanContext(remembered[0], remembered[1], False, TraceFlags(remembered[2]))
+    return remembered[0].context(remembered[1])  # type: ignore[union-attr]
 
 
 class DeferredSpan(trace.Span):
     """A span known by its context while it runs; :meth:`build_all` makes the SDK span once it ended.
 
-    ``describe`` gives the name and opening attributes; it runs when the span is built (in a batch,
-    off the node's path), or earlier if something asks for the name.
+    Its name and opening attributes are described when it is built (in a batch, off the node's
+    path), or earlier if something asks for the name.
     """
 
     _name: str | None = None
@@ -147,14 +165,24 @@ class DeferredSpan(trace.Span):
 
     def __init__(
         self,
-        describe: Describe,
+        opening: StreamEvent,
+        kind: str,
+        scope_id: str,
         lineage: Lineage,
         span_id: int,
         parent: Context,
         start_ns: int,
     ) -> None:
-        """A span of ``lineage``'s trace with the id ``span_id`` (from :attr:`DeferredSpans.new_span_id`)."""
-        self._describe: Describe | None = describe
+        """The span of scope ``scope_id`` (of ``kind``, opened by ``opening``) in ``lineage``'s trace,
+        with the id ``span_id`` (from :attr:`DeferredSpans.new_span_id`).
+
+        What :func:`~.attributes.describe_scope` needs is kept as attributes, not as a ``partial``: a
+        span waits for its batch while its invocation runs, long enough for what it holds to reach
+        the collector's oldest generation, and a ``partial`` would be two more objects there.
+        """
+        self._opening_event = opening
+        self._scope_kind = kind
+        self._scope_id = scope_id
         self.lineage = lineage
         self.span_id = span_id
         self.ids = {"trace_id": lineage.trace_hex, "span_id": f"{span_id:016x}"}
@@ -169,9 +197,8 @@ class DeferredSpan(trace.Span):
         return self._name  # type: ignore[return-value]
 
     def _described(self) -> dict[str, Any]:
-        if self._describe is not None:
-            self._name, self._opening = self._describe()
-            self._describe = None
+        if self._name is None:
+            self._name, self._opening = describe_scope(self._opening_event, self._scope_kind, self._scope_id)
         return self._opening  # type: ignore[return-value]
 
     # -- the Span API, recorded -------------------------------------------------------------------
@@ -242,11 +269,11 @@ class DeferredSpan(trace.Span):
         per span: a call per span is a tenth of what building it costs us."""
         for span in spans:
             try:
-                describe = span._describe
-                if describe is not None:  # as it mostly is: nothing asked for the name before
-                    name, attributes = describe()  # kept on the span only if asked for (pure)
+                name = span._name
+                if name is None:  # as it mostly is: nothing asked for the name before
+                    name, attributes = describe_scope(span._opening_event, span._scope_kind, span._scope_id)
                 else:
-                    name, attributes = span._name, span._opening  # type: ignore[assignment]
+                    attributes = span._opening  # type: ignore[assignment]
                 if span._attributes:
                     attributes.update(span._attributes)
                 next_.span_id = span.span_id
@@ -309,7 +336,8 @@ class DeferredSpans:
         if not parent_context.is_valid:
             return None
         trace_id = parent_context.trace_id
-        return Lineage(trace_id, parent_context.trace_flags, parent_context.trace_state, f"{trace_id:032x}")
+        flags, state = parent_context.trace_flags, parent_context.trace_state
+        return Lineage(trace_id, flags, state, f"{trace_id:032x}", None if state else int(flags))
 
     def build(self) -> None:
         """Make SDK spans of every queued span, in the order they ended."""

@@ -48,7 +48,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from functools import partial
 from typing import Literal
 
 from opentelemetry import trace
@@ -272,7 +271,9 @@ class SpanMapper:
                 if self._ids is not None:
                     self._ids.prime(None, scope_id)
                 span = deferred = (ClientDeferredSpan if kind == "llm" else DeferredSpan)(
-                    partial(describe_scope, event, kind, scope_id),
+                    event,
+                    kind,
+                    scope_id,
                     lineage,
                     self._new_span_id(),  # type: ignore[misc]
                     parent_ctx,

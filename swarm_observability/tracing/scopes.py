@@ -16,7 +16,7 @@ from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext
 from ..events import EventType, StreamEvent
 from . import semconv as sc
 from .budget import Summary
-from .deferred import DeferredSpan, Lineage
+from .deferred import DeferredSpan, Lineage, Remembered, recall
 
 OPENING_TYPES: Mapping[str, str] = {
     EventType.SCAN_STARTED: "scan",
@@ -109,11 +109,11 @@ class ScopeTree:
         """Invocation id -> its open root scope."""
         self.roots: OrderedDict[str, SpanContext] = OrderedDict()
         """Invocation id -> the span context of its root (open or ended), most recent last."""
-        self._closed: OrderedDict[str, SpanContext | tuple[Lineage, int]] = OrderedDict()
+        self._closed: OrderedDict[str, SpanContext | Remembered] = OrderedDict()
         """Scope id -> span context of the last ``remember`` ended scopes, oldest first (of a deferred
-        span: its lineage and span id, made a context only if a late child asks). An OrderedDict:
-        dropping a plain dict's first key walks the deleted slots before it, ~2 us per ended scope
-        once 4096 are remembered, against ~0.35 us for ``popitem(last=False)``."""
+        span: what it is :data:`~.deferred.Remembered` by, a context only if a late child asks). An
+        OrderedDict: dropping a plain dict's first key walks the deleted slots before it, ~2 us per
+        ended scope once 4096 are remembered, against ~0.35 us for ``popitem(last=False)``."""
         self._remember = remember
 
     def add(self, scope: OpenScope, parent: OpenScope | None) -> None:
@@ -148,9 +148,13 @@ class ScopeTree:
                 parent.last_ns = scope.last_ns
         closed = self._closed  # scope ids are unique: first in, first forgotten
         deferred = scope.deferred
-        closed[scope.scope_id] = (
-            (deferred.lineage, deferred.span_id) if deferred is not None else scope.span.get_span_context()
-        )
+        if deferred is None:
+            closed[scope.scope_id] = scope.span.get_span_context()
+        else:
+            lineage = deferred.lineage
+            flags, span_id = lineage.flags, deferred.span_id
+            key = scope.scope_id
+            closed[key] = (lineage.trace_id, span_id, flags) if flags is not None else (lineage, span_id)
         if len(closed) > self._remember:
             closed.popitem(last=False)
         return parent
@@ -197,7 +201,7 @@ class ScopeTree:
             return scope.context
         ended = self._closed.get(scope_id) or self.roots.get(scope_id)
         if type(ended) is tuple:
-            ended = ended[0].context(ended[1])
+            ended = recall(ended)
         if ended is not None:
             return trace.set_span_in_context(NonRecordingSpan(ended), Context())
         return None

@@ -5,8 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import pytest
+from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
 from swarm_observability.events import EventType, make_event
 from swarm_observability.tracing.mapping import SpanMapper, tracer_for
@@ -551,6 +555,34 @@ def test_a_late_child_nests_under_an_ended_scope_only_while_it_is_remembered(pro
         mapper.feed(event)
     got = tree(exporter.get_finished_spans())
     assert (got[late_c]["parent"], got[late_a]["parent"]) == (nodes[2], inv)
+
+
+@pytest.mark.parametrize("state", [(), (("vendor", "v1"),)])
+def test_a_late_child_of_an_ended_deferred_node_keeps_its_trace_flags_and_state(provider, exporter, state):
+    """A child opened after its deferred node ended nests under it with the caller's flags and state."""
+    caller = SpanContext(0xC0FFEE, 0xBEEF, True, TraceFlags(TraceFlags.SAMPLED), TraceState(list(state)))
+    s = Scenario()
+    s.start()
+    node = s.open("node", "a")
+    s.close(node)
+    late = s.open("probe", "late", node)
+    s.close(late)
+    s.end(EventType.SCAN_COMPLETE, "ok")
+    mapper = SpanMapper(
+        tracer_for(provider),
+        root_parent=lambda event: trace.set_span_in_context(NonRecordingSpan(caller), Context()),
+    )
+    for event in s.events:
+        mapper.feed(event)
+    spans = {span.attributes["swarm.scope_id"]: span for span in exporter.get_finished_spans()}
+    got = spans[late]
+    assert got.parent is not None and got.parent.span_id == spans[node].context.span_id
+    assert (got.context.trace_id, got.context.trace_flags, dict(got.context.trace_state)) == (
+        0xC0FFEE,
+        TraceFlags.SAMPLED,
+        dict(state),
+    )
+    assert got.parent.trace_flags == TraceFlags.SAMPLED and dict(got.parent.trace_state) == dict(state)
 
 
 def test_an_empty_scope_id_opens_no_span_and_nothing_nests_under_it(provider, exporter):
