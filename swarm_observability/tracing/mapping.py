@@ -52,7 +52,7 @@ from typing import Literal
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, Span, SpanContext, SpanKind
 
 from ..events import Outcome, StreamEvent
 from . import semconv as sc
@@ -86,6 +86,7 @@ _ERROR = Outcome.ERROR.value
 
 RootParent = Callable[[StreamEvent], Context]
 LinkResolver = Callable[[StreamEvent, str], SpanContext | None]
+Links = list[Link] | tuple[()]
 
 
 class SpanMapper:
@@ -152,17 +153,7 @@ class SpanMapper:
     def ids_for(self, scope_id: str | None) -> dict[str, str] | None:
         """``{"trace_id": <32 hex>, "span_id": <16 hex>}`` of a scope's open, valid span, or ``None``."""
         scope = self._open.get(scope_id)
-        if scope is None:
-            return None
-        if scope.deferred is not None:  # its ids were made with it
-            return scope.deferred.ids
-        ids = scope.ids
-        if ids is None:
-            ctx = scope.span.get_span_context()
-            if not ctx.is_valid:
-                return None
-            ids = scope.ids = {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"}
-        return ids
+        return scope.span_ids() if scope is not None else None
 
     def root_context(self, invocation_id: str) -> SpanContext | None:
         """The span context of an invocation's root span, if this mapper has started it."""
@@ -270,15 +261,9 @@ class SpanMapper:
             if lineage is not None:
                 if self._ids is not None:
                     self._ids.prime(None, scope_id)
-                span = deferred = (ClientDeferredSpan if kind == "llm" else DeferredSpan)(
-                    event,
-                    kind,
-                    scope_id,
-                    lineage,
-                    self._new_span_id(),  # type: ignore[misc]
-                    parent_ctx,
-                    start_ns,
-                )
+                made = ClientDeferredSpan if kind == "llm" else DeferredSpan
+                span_id = self._new_span_id()  # type: ignore[misc]
+                span = deferred = made(event, kind, scope_id, lineage, span_id, parent_ctx, start_ns)
             else:
                 span = self._start_now(event, kind, scope_id, parent_ctx, (), start_ns)
                 deferred = None
@@ -286,13 +271,7 @@ class SpanMapper:
         self._tree.add(scope, parent)
 
     def _start_now(
-        self,
-        event: StreamEvent,
-        kind: str,
-        scope_id: str,
-        parent_ctx: Context,
-        links: list[Link] | tuple[()],
-        start_ns: int,
+        self, event: StreamEvent, kind: str, scope_id: str, parent_ctx: Context, links: Links, start_ns: int
     ) -> Span:
         """Start the SDK span of a scope that is not deferred (a root, or a scope of a new trace)."""
         name, attributes = describe_scope(event, kind, scope_id)
@@ -332,19 +311,10 @@ class SpanMapper:
         span = scope.span
         attributes = close_attributes(event, kind, outcome, scope.opening.checkpoint_id)
         if outcome == _ERROR:
-            error_type = str(event.data.get("error_type") or "_OTHER")
-            message = str(event.data.get("error_message") or event.message or "")
-            attributes[sc.ERROR_TYPE] = error_type
-            span.set_status(Status(StatusCode.ERROR, message or None))
-            if scope.child_error != (error_type, message):
-                span.add_event(
-                    sc.EXCEPTION_EVENT,
-                    {sc.EXCEPTION_TYPE: error_type, sc.EXCEPTION_MESSAGE: message},
-                    timestamp=end_ns,
-                )
+            error = scope.fail(event, attributes, end_ns)
             parent = self._open.get(scope.parent_id)
             if parent is not None:
-                parent.child_error = (error_type, message)
+                parent.child_error = error
         span.set_attributes(attributes)
         if end_ns > scope.last_ns:
             scope.last_ns = end_ns
@@ -419,11 +389,7 @@ class SpanMapper:
     def _point(self, event: StreamEvent) -> None:
         if self._budget.point(event):
             return
-        scope = None
-        for candidate in (event.scope_id, event.parent_scope_id, event.invocation_id):
-            if candidate is not None and candidate in self._open:
-                scope = self._open[candidate]
-                break
+        scope = self._tree.scope_of(event)
         if scope is None:
             logger.debug("%s outside any open scope ignored by the span mapping", event.type_name)
             return

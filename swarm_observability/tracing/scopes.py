@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext
+from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, Status, StatusCode
 
 from ..events import EventType, StreamEvent
 from . import semconv as sc
@@ -93,6 +94,37 @@ class OpenScope:
         self.last_ns = start_ns
         self.deferred = deferred
         self.children: dict[str, None] = {}
+
+    def span_ids(self) -> dict[str, str] | None:
+        """``{"trace_id": <32 hex>, "span_id": <16 hex>}`` of this scope's span; ``None`` if not valid."""
+        if self.deferred is not None:  # its ids were made with it
+            return self.deferred.ids
+        ids = self.ids
+        if ids is None:
+            ctx = self.span.get_span_context()
+            if not ctx.is_valid:
+                return None
+            ids = self.ids = {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"}
+        return ids
+
+    def fail(self, event: StreamEvent, attributes: dict[str, Any], end_ns: int) -> tuple[str, str]:
+        """Record the error ``event`` closes this scope with; returns its ``(error type, message)``.
+
+        The span gets status ERROR with the message, ``attributes`` (its closing ones) ``error.type``,
+        and an ``exception`` span event unless a child already recorded the same error (the semconv
+        asks for the exception once, where it happened), which :attr:`child_error` tells.
+        """
+        error_type = str(event.data.get("error_type") or "_OTHER")
+        message = str(event.data.get("error_message") or event.message or "")
+        attributes[sc.ERROR_TYPE] = error_type
+        self.span.set_status(Status(StatusCode.ERROR, message or None))
+        if self.child_error != (error_type, message):
+            self.span.add_event(
+                sc.EXCEPTION_EVENT,
+                {sc.EXCEPTION_TYPE: error_type, sc.EXCEPTION_MESSAGE: message},
+                timestamp=end_ns,
+            )
+        return error_type, message
 
 
 class ScopeTree:
@@ -189,6 +221,14 @@ class ScopeTree:
             if found is not None:
                 return found
         return Context()
+
+    def scope_of(self, event: StreamEvent) -> OpenScope | None:
+        """The open scope a point event belongs to: its own, else its parent's, else its invocation's."""
+        open_ = self.open
+        for candidate in (event.scope_id, event.parent_scope_id, event.invocation_id):
+            if candidate is not None and candidate in open_:
+                return open_[candidate]
+        return None
 
     def known_context(self, scope_id: str | None) -> Context | None:
         """A context holding the span of ``scope_id``, open or recently ended; ``None`` if unknown."""
