@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import work
+from . import collector, work
 
 APPEND_TARGETS = {"sqlite": 50_000, "jsonl": 150_000, "memory": 500_000}
 
@@ -184,6 +184,9 @@ def render(results: dict[str, Any]) -> str:
     if "work" in sections:
         sec = sections["work"]
         lines += ["## Work per node, counted", _meta(sec), "", *work.render(sec), ""]
+    if "gc" in sections:
+        sec = sections["gc"]
+        lines += ["## Garbage-collector pressure per node", _meta(sec), "", *collector.render(sec), ""]
     if "peers" in sections:
         sec = sections["peers"]
         lines += ["## Peers, same graphs, same method", _meta(sec), ""]

@@ -1,6 +1,7 @@
 """Entry point: ``python -m benchmarks.run [--smoke] [--only NAME] [--cells PATTERN] [--out FILE]``.
 
-Sections: ``overhead``, ``work`` (bytecodes per node, deterministic), ``stores``, ``latency``, ``peers``,
+Sections: ``overhead``, ``work`` (bytecodes per node, deterministic), ``gc`` (objects promoted to the
+collector's oldest generation per node), ``stores``, ``latency``, ``peers``,
 ``analytics``, ``server``, ``postgres`` (needs a server, see ``benchmarks/postgres.py``). A full run
 writes ``benchmarks/results/latest.json`` and ``latest.md``; ``--only`` replaces just those sections in
 the existing file (so the peers section measured from another venv can be merged in), and ``--smoke``
@@ -26,12 +27,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import analytics, latency, overhead, peers, postgres, report, server, stores, work
+from . import analytics, collector, latency, overhead, peers, postgres, report, server, stores, work
 from ._stats import machine_info
 
 SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "overhead": overhead.run,
     "work": work.run,
+    "gc": collector.run,
     "stores": stores.run,
     "latency": latency.run,
     "peers": peers.run,

@@ -257,3 +257,24 @@ def test_work_counts_add_up_and_name_the_owners() -> None:
         assert cell["added_by_owner"]["opentelemetry"] > 0
         assert 0 < sum(cell["ours_by_module"].values()) <= cell["added_by_owner"]["ours"] + len(work.OWNERS)
     assert "| memory+otel | chain5 | invoke |" in "\n".join(work.render(sec))
+
+
+def test_gc_section_counts_what_a_middle_collection_promotes() -> None:
+    """Objects alive across a generation-1 collection count as promoted, by type; the section renders."""
+    import gc
+
+    from benchmarks import collector
+
+    class Kept:
+        pass
+
+    with collector._Promotions() as promotions:
+        kept = [Kept() for _ in range(50)]
+        gc.collect(1)
+    assert promotions.by_type["test_gc_section_counts_what_a_middle_collection_promotes.<locals>.Kept"] == 50
+    assert len(kept) == 50
+    sec = collector.run(smoke=True)
+    assert [(c["config"], c["mode"]) for c in sec["cells"]] == [("memory+otel", m) for m in collector.MODES]
+    for cell in sec["cells"]:
+        assert cell["full_ms"] > 0 and cell["old"] > 0 and cell["instrumented"] >= 0
+    assert "| memory+otel | chain5 | invoke |" in "\n".join(collector.render(sec))
