@@ -20,16 +20,13 @@ in-memory store keeps every event by design (two tracked objects each, the event
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import gc
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from ._graphs import GraphRunner, compile_graph, graph_specs
-from .overhead import make_instrumented
+from ._graphs import graph_specs
+from .work import chain_runs
 
 CONFIGS = ("memory", "memory+otel", "sqlite", "sqlite+otel", "jsonl")
 MODES = ("invoke", "astream")
@@ -73,30 +70,12 @@ def _full_collection_ms() -> float:
 
 def _measure(config: str | None, mode: str, spec: Any, runs: int, warmup: int) -> dict[str, Any]:
     """Promotions per node for one side (``config=None``: the plain graph), and the full-collection cost."""
-    loop = asyncio.new_event_loop() if mode == "astream" else None
-    with tempfile.TemporaryDirectory(prefix="swarm-obs-gc-") as tmp:
-        inst = make_instrumented(config or "memory", Path(tmp))
-        try:
-            graph = compile_graph(spec)
-            runner = GraphRunner(graph if config is None else inst.observer.instrument(graph), mode, loop)
-            for _ in range(warmup):
-                runner.run()
-                inst.flush()
-                runner.cleanup()
-            gc.collect()
-            with _Promotions() as promotions:
-                for _ in range(runs):
-                    runner.run()
-                    inst.flush()
-                    runner.cleanup()
-                    if inst.clear_spans is not None:
-                        inst.clear_spans()
-            full_ms = _full_collection_ms()
-            old = len(gc.get_objects(generation=2))
-        finally:
-            inst.close()
-            if loop is not None:
-                loop.close()
+    with chain_runs(config, mode, spec, warmup) as run:
+        gc.collect()
+        with _Promotions() as promotions:
+            run(runs)
+        full_ms = _full_collection_ms()
+        old = len(gc.get_objects(generation=2))
     nodes = runs * spec.nodes
     promoted = sum(promotions.by_type.values()) / nodes
     return {

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import sys
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +75,12 @@ class _Counter:
         return collections.Counter(self.by_code)
 
 
-def _count(config: str | None, mode: str, spec: Any, runs: int, warmup: int) -> dict[str, Any]:
-    """Bytecodes per node by owner for one side (``config=None``: the plain graph)."""
+@contextlib.contextmanager
+def chain_runs(config: str | None, mode: str, spec: Any, warmup: int) -> Iterator[Callable[[int], None]]:
+    """The chain graph instrumented with ``config`` (``None``: plain), after ``warmup`` runs; yields
+    ``run(n)``, which runs it ``n`` times, each flushed, its checkpoints and spans cleared."""
     loop = asyncio.new_event_loop() if mode == "astream" else None
-    with tempfile.TemporaryDirectory(prefix="swarm-obs-work-") as tmp, _Counter() as counter:
+    with tempfile.TemporaryDirectory(prefix="swarm-obs-bench-") as tmp:
         inst = make_instrumented(config or "memory", Path(tmp))
         try:
             graph = compile_graph(spec)
@@ -85,18 +89,28 @@ def _count(config: str | None, mode: str, spec: Any, runs: int, warmup: int) -> 
                 runner.run()
                 inst.flush()
                 runner.cleanup()
-            before = counter.snapshot()
-            for _ in range(runs):
-                runner.run()
-                inst.flush()
-                runner.cleanup()
-                if inst.clear_spans is not None:
-                    inst.clear_spans()
-            after = counter.snapshot()
+
+            def run(n: int) -> None:
+                for _ in range(n):
+                    runner.run()
+                    inst.flush()
+                    runner.cleanup()
+                    if inst.clear_spans is not None:
+                        inst.clear_spans()
+
+            yield run
         finally:
             inst.close()
             if loop is not None:
                 loop.close()
+
+
+def _count(config: str | None, mode: str, spec: Any, runs: int, warmup: int) -> dict[str, Any]:
+    """Bytecodes per node by owner for one side (``config=None``: the plain graph)."""
+    with _Counter() as counter, chain_runs(config, mode, spec, warmup) as run:
+        before = counter.snapshot()
+        run(runs)
+        after = counter.snapshot()
     nodes = runs * spec.nodes
     owners = dict.fromkeys(OWNERS, 0.0)
     modules: collections.Counter[str] = collections.Counter()
