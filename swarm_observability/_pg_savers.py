@@ -35,7 +35,8 @@ _CONNECTION_KWARGS = {"autocommit": True, "prepare_threshold": 0}
 try:
     from langgraph.checkpoint.postgres import PostgresSaver
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-    from psycopg.rows import dict_row
+    from psycopg import AsyncConnection, Connection
+    from psycopg.rows import DictRow, dict_row
     from psycopg_pool import AsyncConnectionPool, ConnectionPool
 except ImportError as exc:  # imported only for a postgresql:// checkpointer
     raise ImportError(INSTALL_HINT) from exc
@@ -44,7 +45,7 @@ except ImportError as exc:  # imported only for a postgresql:// checkpointer
 class ThreadedPostgresSaver(SyncSaverInThreads, PostgresSaver):
     """``PostgresSaver`` on a pool it owns; async methods in a worker thread. Close it, or use ``with``."""
 
-    def __init__(self, pool: ConnectionPool, location: str) -> None:
+    def __init__(self, pool: ConnectionPool[Connection[DictRow]], location: str) -> None:
         super().__init__(pool)
         self._owned_pool = pool
         self._location = location
@@ -84,10 +85,14 @@ class ThreadedPostgresSaver(SyncSaverInThreads, PostgresSaver):
         return f"ThreadedPostgresSaver({self._location!r})"
 
 
+def _locked(row: DictRow | None) -> bool:
+    return row is not None and bool(row["locked"])
+
+
 def open_saver(url: str, *, max_connections: int = 4) -> Any:
     """A set-up :class:`ThreadedPostgresSaver` owning a pool of up to ``max_connections`` connections."""
     conninfo, _ = split_url(url)
-    pool = ConnectionPool(
+    pool: ConnectionPool[Connection[DictRow]] = ConnectionPool(
         conninfo,
         min_size=1,
         max_size=max(2, max_connections),  # setup() runs beside the connection holding the lock
@@ -98,7 +103,7 @@ def open_saver(url: str, *, max_connections: int = 4) -> Any:
         pool.open(wait=True, timeout=10)
         saver = ThreadedPostgresSaver(pool, redact(conninfo))
         with pool.connection() as conn:
-            while not conn.execute(_TRY_LOCK, (_SETUP_LOCK,)).fetchone()["locked"]:
+            while not _locked(conn.execute(_TRY_LOCK, (_SETUP_LOCK,)).fetchone()):
                 time.sleep(_LOCK_RETRY_S)
             try:
                 saver.setup()
@@ -116,7 +121,7 @@ def open_saver(url: str, *, max_connections: int = 4) -> Any:
 async def open_async_saver(url: str, *, max_connections: int = 4) -> AsyncIterator[Any]:
     """Upstream's ``AsyncPostgresSaver`` on its own ``AsyncConnectionPool``, set up; closed on exit."""
     conninfo, _ = split_url(url)
-    pool = AsyncConnectionPool(
+    pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
         conninfo,
         min_size=1,
         max_size=max(2, max_connections),
@@ -127,7 +132,7 @@ async def open_async_saver(url: str, *, max_connections: int = 4) -> AsyncIterat
         await pool.open(wait=True, timeout=10)
         saver = AsyncPostgresSaver(pool)
         async with pool.connection() as conn:
-            while not (await (await conn.execute(_TRY_LOCK, (_SETUP_LOCK,))).fetchone())["locked"]:
+            while not _locked(await (await conn.execute(_TRY_LOCK, (_SETUP_LOCK,))).fetchone()):
                 await asyncio.sleep(_LOCK_RETRY_S)
             try:
                 await saver.setup()

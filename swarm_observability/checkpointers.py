@@ -25,11 +25,12 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
@@ -61,7 +62,13 @@ def default_checkpoint_path() -> Path:
     return default_data_dir() / CHECKPOINT_FILENAME
 
 
-class SyncSaverInThreads:
+if TYPE_CHECKING:  # a mixin: the type checker sees the saver API it is mixed into
+    _Saver = BaseCheckpointSaver[Any]
+else:
+    _Saver = object
+
+
+class SyncSaverInThreads(_Saver):
     """Async checkpointer methods that run the sync ones in a worker thread (``asyncio.to_thread``).
 
     For savers whose sync methods are thread-safe (they serialize their cursors behind a lock): one saver

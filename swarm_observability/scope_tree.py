@@ -157,10 +157,10 @@ class _Builder:
                 ),
                 event.agent or kind,
             )
-            scope = Scope(sid, kind, name, event.parent_scope_id, event.timestamp, event.seq or 0)
-            self.scopes[sid] = scope
+            opened = Scope(sid, kind, name, event.parent_scope_id, event.timestamp, event.seq or 0)
+            self.scopes[sid] = opened
             parent = self.scopes.get(event.parent_scope_id or "") or self._home(event)
-            parent.children.append(scope)
+            parent.children.append(opened)
             return True
         scope = self.scopes.get(sid)
         if scope is None or scope.kind != kind or scope.end is not None:

@@ -19,7 +19,7 @@ import signal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langgraph.errors import GraphDrained
 
@@ -27,6 +27,9 @@ from ..control import get_manager, open_channel, remove_manager
 from ..exceptions import ScanCancelled
 from ..state import RunState, rebuild_run_state
 from ._live import LiveView
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
 
 _CANCEL_REASON = "interrupted (Ctrl-C)"
 
@@ -45,7 +48,7 @@ async def drive(
     observer: Any,
     graph: Any,
     graph_input: Any,
-    config: dict[str, Any],
+    config: RunnableConfig,
     *,
     run_id: str,
     view: LiveView,

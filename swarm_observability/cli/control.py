@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..checkpointers import get_checkpointer
 from ..control import open_channel
@@ -34,6 +34,9 @@ from ._common import (
 )
 from ._format import Output, fmt_status
 from ._imports import import_object
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
 
 _ACTIONS = {
     "cancel": "cancel a running scan at its next safe point",
@@ -167,7 +170,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
             saver = get_checkpointer(path=checkpoints_location(store, args.checkpoints))
             graph = graph.copy(update={"checkpointer": saver})
         try:
-            config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
+            config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
             if args.scan_id:
                 config["configurable"]["scan_id"] = args.scan_id
             if args.checkpoint:

@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..checkpointers import get_checkpointer
 from ..demo.graph import build_demo_graph, scan_input
@@ -49,6 +49,9 @@ from ._common import (
 from ._drive import DriveResult, drive
 from ._format import SEVERITY_STYLES, Output, fmt_status
 from ._live import LiveView
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
 
 DEMO_SERVICE_NAME = "swarm-obs-demo"
 """``service.name`` of the demo's spans unless ``OTEL_SERVICE_NAME`` says otherwise."""
@@ -118,7 +121,7 @@ def _run(options: DemoOptions, out: Output, store: Any, thread_id: str, graph_in
     checkpoints = checkpoints_location(store, options.checkpoints)
     provider = _otlp_provider()
     with get_checkpointer(path=checkpoints) as saver:
-        config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
         graph = build_demo_graph(options.model, checkpointer=saver)
         if options.resume is not None:
             snapshot = graph.get_state(config)

@@ -194,7 +194,7 @@ def build_demo_graph(
     """
     builder = StateGraph(ScanState)
     builder.add_node("planner", _planner, destinations=("probe", "reviewer"))
-    builder.add_node("probe", _probe)
+    builder.add_node("probe", _probe)  # type: ignore[arg-type]  # its input is a Send payload, not ScanState
     builder.add_node("reviewer", build_reviewer(model))
     builder.add_edge(START, "planner")
     builder.add_edge("probe", "reviewer")

@@ -98,7 +98,7 @@ def create_app(
     if heartbeat <= 0:
         raise ValueError(f"heartbeat must be positive, got {heartbeat!r}")
     path = default_channel_path(store) if control_path is None else control_path
-    if isinstance(path, str) and not is_postgres_url(path):
+    if path is not None and not (isinstance(path, str) and is_postgres_url(path)):
         path = Path(path)
     watcher = StoreWatcher(store, ring_size=ring_size)
     config = ServerConfig(

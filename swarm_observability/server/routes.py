@@ -34,7 +34,7 @@ RunId = Annotated[str, Path(description="A run id (the scan's id, by default its
 
 
 def _config(request: Request) -> ServerConfig:
-    return request.app.state.swarm  # type: ignore[no-any-return]
+    return request.app.state.swarm
 
 
 def known_run(store: EventStore, run_id: str) -> str:

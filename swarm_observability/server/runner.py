@@ -81,7 +81,7 @@ class BackgroundServer:
     @property
     def token(self) -> str | None:
         """The control token of the app."""
-        return self.app.state.swarm.token  # type: ignore[no-any-return]
+        return self.app.state.swarm.token
 
     @property
     def url(self) -> str:

@@ -201,7 +201,7 @@ class RunStateBuilder:
         if event.data.get("outcome") == "error":
             self._record_error(event)
 
-    def _node_progress(self, event: StreamEvent) -> None:
+    def _node_progressed(self, event: StreamEvent) -> None:
         if event.progress is not None:
             if event.node is not None:
                 self._node_progress[event.node] = event.progress
@@ -336,7 +336,7 @@ _HANDLERS = {
     **{kind: RunStateBuilder._scan_end for kind in _TERMINAL_STATUS},
     _T.NODE_ENTER.value: RunStateBuilder._node_enter,
     _T.NODE_EXIT.value: RunStateBuilder._node_exit,
-    _T.NODE_PROGRESS.value: RunStateBuilder._node_progress,
+    _T.NODE_PROGRESS.value: RunStateBuilder._node_progressed,
     _T.LOG.value: RunStateBuilder._log,
     _T.PROBE_RESULT.value: RunStateBuilder._probe_result,
     _T.AGENT_START.value: RunStateBuilder._agent_start,

@@ -258,7 +258,8 @@ class PostgresEventStore(PagedReads):
         return int(row[0]) if row else 0
 
     def _query(self, run_id: str | None, checked: QueryFilter) -> list[StreamEvent]:
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if run_id is not None:
             where.append("run_id = %s")
             params.append(run_id)

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from .._fork import abandon, reinit_after_fork
 from ..events import StreamEvent, validate_run_id
@@ -284,7 +284,8 @@ class SQLiteEventStore(PagedReads):
 
     def _query(self, run_id: str | None, checked: QueryFilter) -> list[StreamEvent]:
         wanted, since = checked.types, checked.since
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if run_id is not None:
             where.append("run_id = ?")
             params.append(run_id)

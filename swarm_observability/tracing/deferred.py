@@ -135,7 +135,7 @@ def recall(remembered: Remembered) -> SpanContext:
     """The span context of an ended deferred span, from what it is :data:`Remembered` by."""
     if len(remembered) == 3:
         return SpanContext(remembered[0], remembered[1], False, TraceFlags(remembered[2]))
-    return remembered[0].context(remembered[1])  # type: ignore[union-attr]
+    return remembered[0].context(remembered[1])
 
 
 class DeferredSpan(trace.Span):
@@ -279,7 +279,7 @@ class DeferredSpan(trace.Span):
                 next_.span_id = span.span_id
                 try:
                     made = tracer.start_span(
-                        name,  # type: ignore[arg-type]
+                        name,
                         context=span._parent,
                         kind=span._kind,
                         attributes=attributes,

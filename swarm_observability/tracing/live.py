@@ -157,7 +157,7 @@ class LiveTracer:
         try:
             scope = self._open.get(event.scope_id)
             if scope is not None and scope.opening is event:  # as mostly: the subscriber fed it
-                kind = scope.kind
+                kind: str | None = scope.kind
             else:
                 kind = OPENING_TYPES.get(event.type)
                 if kind is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -240,11 +240,11 @@ class ScopeTree:
                 scope.context = trace.set_span_in_context(scope.span, Context())
             return scope.context
         ended = self._closed.get(scope_id) or self.roots.get(scope_id)
-        if type(ended) is tuple:
-            ended = recall(ended)
-        if ended is not None:
-            return trace.set_span_in_context(NonRecordingSpan(ended), Context())
-        return None
+        if ended is None:
+            return None
+        if type(ended) is tuple:  # not isinstance: a SpanContext is a tuple too
+            ended = recall(cast(Remembered, ended))
+        return trace.set_span_in_context(NonRecordingSpan(cast(SpanContext, ended)), Context())
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
