@@ -44,7 +44,7 @@ from .channel import ControlWatcher
 from .hard_cancel import CancelScope, HardCancel
 
 if TYPE_CHECKING:
-    from .channel import ControlChannel
+    from .channel import ChannelBase
 
 logger = logging.getLogger("swarm_observability")
 
@@ -316,7 +316,7 @@ class CancellationManager:
         else:
             self.drain(reason or "drain")
 
-    def sync_from(self, channel: ControlChannel, *, min_interval: float = 0.0) -> int:
+    def sync_from(self, channel: ChannelBase, *, min_interval: float = 0.0) -> int:
         """Apply this scan's pending requests from ``channel`` now; return how many were applied.
 
         Each request is claimed atomically in the database, so it is applied by exactly one process.
@@ -325,7 +325,7 @@ class CancellationManager:
         """
         return self._cursor.apply_pending(channel, self.apply, min_interval=min_interval)
 
-    def watch(self, channel: ControlChannel, interval: float = 0.2) -> ControlWatcher:
+    def watch(self, channel: ChannelBase, interval: float = 0.2) -> ControlWatcher:
         """Start a background thread applying ``channel`` requests for this scan every ``interval`` s.
 
         Returns the started :class:`~swarm_observability.control.channel.ControlWatcher`; stop it (or use

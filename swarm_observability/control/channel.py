@@ -258,7 +258,7 @@ class ControlWatcher:
 
     def __init__(
         self,
-        channel: ControlChannel,
+        channel: ChannelBase,
         managers: Iterable[Syncable] = (),
         *,
         interval: float = 0.2,
